@@ -1,0 +1,216 @@
+//! Persons as the authenticator knows them, and their authenticators.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use crate::loa::Loa;
+
+/// A CPR number: ten digits, the first six a date `DDMMYY`. Its `Debug` hides all but the birth
+/// date part, so it cannot leak into logs by accident.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Cpr(String);
+
+/// A string that is not a CPR number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a CPR number is ten digits, DDMMYY followed by four digits")]
+pub struct CprError;
+
+impl Cpr {
+    /// Parses `DDMMYYXXXX` or `DDMMYY-XXXX`.
+    pub fn parse(input: &str) -> Result<Cpr, CprError> {
+        let digits: String = input.trim().chars().filter(|c| *c != '-').collect();
+        if digits.len() != 10 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CprError);
+        }
+        let day: u8 = digits[0..2].parse().map_err(|_| CprError)?;
+        let month: u8 = digits[2..4].parse().map_err(|_| CprError)?;
+        if !(1..=31).contains(&day) || !(1..=12).contains(&month) {
+            return Err(CprError);
+        }
+        Ok(Cpr(digits))
+    }
+
+    /// The ten digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Cpr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cpr({}-****)", &self.0[..6])
+    }
+}
+
+impl TryFrom<String> for Cpr {
+    type Error = CprError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Cpr::parse(&value)
+    }
+}
+
+impl From<Cpr> for String {
+    fn from(value: Cpr) -> Self {
+        value.0
+    }
+}
+
+/// Whether a person may log in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonStatus {
+    /// May log in.
+    Active,
+    /// May not log in (revoked, deceased, under investigation).
+    Suspended,
+}
+
+impl PersonStatus {
+    /// Stable stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonStatus::Active => "active",
+            PersonStatus::Suspended => "suspended",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(PersonStatus::Active),
+            "suspended" => Some(PersonStatus::Suspended),
+            _ => None,
+        }
+    }
+}
+
+/// A person in the register.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Person {
+    /// Stable identifier; the `sub` the authenticator gives the broker.
+    pub id: Uuid,
+    /// The CPR number: an attribute, never an identifier given to relying parties by default.
+    pub cpr: Cpr,
+    /// Given name(s).
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Date of birth.
+    pub birthdate: Date,
+    /// Identity-proofing level (IAL).
+    pub ial: Loa,
+    /// Active or suspended.
+    pub status: PersonStatus,
+    /// The login user ID, chosen at activation; `None` until the identity is activated.
+    pub user_id: Option<String>,
+    /// When the person was registered.
+    pub created_at: OffsetDateTime,
+}
+
+/// The kinds of authenticator a person can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthenticatorKind {
+    /// A password (Argon2id hash).
+    Password,
+    /// A code display: TOTP secret, used together with the password.
+    CodeDisplay,
+    /// A WebAuthn passkey.
+    Passkey,
+    /// The app on a paired device, approving by number matching.
+    App,
+}
+
+impl AuthenticatorKind {
+    /// Every kind.
+    pub const ALL: [AuthenticatorKind; 4] = [
+        AuthenticatorKind::Password,
+        AuthenticatorKind::CodeDisplay,
+        AuthenticatorKind::Passkey,
+        AuthenticatorKind::App,
+    ];
+
+    /// Stable stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthenticatorKind::Password => "password",
+            AuthenticatorKind::CodeDisplay => "code_display",
+            AuthenticatorKind::Passkey => "passkey",
+            AuthenticatorKind::App => "app",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        AuthenticatorKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// One enrolled authenticator. `secret` is kind-specific and never leaves the authenticator
+/// component: the Argon2id PHC string, the TOTP secret, the serialised passkey, the app device's key.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authenticator {
+    /// Identifier.
+    pub id: Uuid,
+    /// Whose it is.
+    pub person: Uuid,
+    /// What it is.
+    pub kind: AuthenticatorKind,
+    /// A name the person recognises ("Phone", "YubiKey").
+    pub label: String,
+    /// Kind-specific secret material.
+    pub secret: Vec<u8>,
+    /// When it was enrolled.
+    pub created_at: OffsetDateTime,
+    /// When it was last used to log in.
+    pub last_used_at: Option<OffsetDateTime>,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("id", &self.id)
+            .field("person", &self.person)
+            .field("kind", &self.kind)
+            .field("label", &self.label)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpr_accepts_ten_digits_with_or_without_dash() {
+        assert_eq!(
+            Cpr::parse("010190-1234").map(|c| c.as_str().to_owned()),
+            Ok("0101901234".into())
+        );
+        assert!(Cpr::parse("0101901234").is_ok());
+    }
+
+    #[test]
+    fn cpr_rejects_malformed_input() {
+        for bad in [
+            "",
+            "123",
+            "01019012345",
+            "320190-1234",
+            "011390-1234",
+            "01019o1234",
+        ] {
+            assert!(Cpr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cpr_debug_hides_the_serial_digits() {
+        let cpr = Cpr::parse("0101901234").map(|c| format!("{c:?}"));
+        assert_eq!(cpr, Ok("Cpr(010190-****)".into()));
+    }
+}

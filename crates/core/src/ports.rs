@@ -1,0 +1,157 @@
+//! Storage ports: the traits the components use and the stores implement.
+//!
+//! Ephemeral state (sessions, codes, challenges, replay caches, rate-limit counters) goes through
+//! [`EphemeralStore`]; durable data goes through repositories such as [`AuditLog`].
+
+use async_trait::async_trait;
+use std::time::Duration;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::audit::AuditEvent;
+
+/// A storage failure. Callers treat every variant as "temporarily unavailable" unless stated.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or did not answer in time.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The backend answered with an error.
+    #[error("store error: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded.
+    #[error("stored value is corrupt: {0}")]
+    Corrupt(String),
+    /// A uniqueness constraint was violated.
+    #[error("already exists: {0}")]
+    Conflict(String),
+}
+
+/// Key-value state with a time to live. Every value expires; nothing here survives a restart of the
+/// backend by design. Implementations must make [`take`](EphemeralStore::take) atomic: of two
+/// concurrent takes of one key, at most one gets the value (single-use codes rely on it).
+#[async_trait]
+pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
+    /// Stores `value` under `key` for `ttl`, replacing any earlier value.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Stores `value` only if `key` holds nothing; returns whether it was stored (replay caches).
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Reads the value under `key`, if present and not expired.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Reads and removes the value under `key` in one atomic step.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Removes `key`; returns whether it held a value.
+    async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Adds one to the counter under `key` and returns the new count. The first increment starts the
+    /// counter's `ttl`; later increments do not extend it (a fixed window).
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError>;
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Liveness of a durable backend.
+#[async_trait]
+pub trait DurableHealth: Send + Sync {
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends events in one transaction; returns once they are durable.
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// The newest events concerning `person`, newest first.
+    async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The newest events of `kind` at or after `since`, newest first (operators' view).
+    async fn by_kind_since(
+        &self,
+        kind: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// The person register.
+#[async_trait]
+pub trait PersonRepository: Send + Sync {
+    /// Inserts a person, or updates names, birth date, proofing level and status of the person with
+    /// the same id (idempotent demo loading). The CPR number and user ID of an existing person are
+    /// not changed.
+    async fn upsert_person(&self, person: &crate::person::Person) -> Result<(), StoreError>;
+    /// The person with `id`.
+    async fn person(&self, id: Uuid) -> Result<Option<crate::person::Person>, StoreError>;
+    /// The person with this CPR number.
+    async fn person_by_cpr(
+        &self,
+        cpr: &crate::person::Cpr,
+    ) -> Result<Option<crate::person::Person>, StoreError>;
+    /// The person with this user ID (case-insensitive).
+    async fn person_by_user_id(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<crate::person::Person>, StoreError>;
+    /// Sets the user ID at activation; `Conflict` when another person has it.
+    async fn set_user_id(&self, person: Uuid, user_id: &str) -> Result<(), StoreError>;
+    /// Stores the hash of a one-time activation code valid until `expires_at`, replacing any other.
+    async fn set_activation_code(
+        &self,
+        person: Uuid,
+        code_hash: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The person's activation code hash, if one is set and has not expired at `now`.
+    async fn activation_code_hash(
+        &self,
+        person: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError>;
+    /// Deletes the person's activation code if its hash is `code_hash`; returns whether it did (so
+    /// of two concurrent activations, one wins).
+    async fn consume_activation_code(
+        &self,
+        person: Uuid,
+        code_hash: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What happened to a removal request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveOutcome {
+    /// Removed.
+    Removed,
+    /// Refused: it is the person's last authenticator.
+    RefusedLast,
+    /// No such authenticator for this person.
+    NotFound,
+}
+
+/// The person's enrolled authenticators.
+#[async_trait]
+pub trait AuthenticatorRepository: Send + Sync {
+    /// Adds an authenticator.
+    async fn add_authenticator(&self, a: &crate::person::Authenticator) -> Result<(), StoreError>;
+    /// The person's authenticators, oldest first.
+    async fn authenticators(
+        &self,
+        person: Uuid,
+    ) -> Result<Vec<crate::person::Authenticator>, StoreError>;
+    /// Removes one, in a transaction that refuses to remove the person's last authenticator.
+    async fn remove_authenticator(
+        &self,
+        person: Uuid,
+        id: Uuid,
+    ) -> Result<RemoveOutcome, StoreError>;
+    /// Records a successful use and, for passkeys, the updated secret (signature counter).
+    async fn record_use(
+        &self,
+        id: Uuid,
+        at: OffsetDateTime,
+        new_secret: Option<&[u8]>,
+    ) -> Result<(), StoreError>;
+}

@@ -1,0 +1,242 @@
+//! Client authentication at the token endpoint: `client_secret_basic` and `client_secret_post`.
+//! (`private_key_jwt` needs the client's keys and a replay cache; the broker verifies it itself.)
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::authorize::RawParams;
+use crate::client::{ClientRegistration, TokenEndpointAuthMethod};
+use crate::error::OAuthError;
+
+/// The credentials a request presents.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PresentedCredentials {
+    /// HTTP Basic.
+    Basic {
+        /// The client id.
+        client_id: String,
+        /// The secret.
+        secret: String,
+    },
+    /// In the form body.
+    Post {
+        /// The client id.
+        client_id: String,
+        /// The secret.
+        secret: String,
+    },
+    /// A client assertion (RFC 7523).
+    Assertion {
+        /// The `client_id` parameter, if sent.
+        client_id: Option<String>,
+        /// The JWT.
+        assertion: String,
+    },
+}
+
+impl std::fmt::Debug for PresentedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PresentedCredentials::Basic { .. } => "Basic(..)",
+            PresentedCredentials::Post { .. } => "Post(..)",
+            PresentedCredentials::Assertion { .. } => "Assertion(..)",
+        })
+    }
+}
+
+/// The client id the assertion type `client_assertion_type` must name.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+impl PresentedCredentials {
+    /// The client id claimed (for an assertion, the `client_id` parameter if sent).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            PresentedCredentials::Basic { client_id, .. }
+            | PresentedCredentials::Post { client_id, .. } => Some(client_id),
+            PresentedCredentials::Assertion { client_id, .. } => client_id.as_deref(),
+        }
+    }
+
+    /// Reads the credentials from the `Authorization` header and the form; exactly one method must
+    /// be used (RFC 6749 §2.3).
+    pub fn from_request(
+        authorization: Option<&str>,
+        form: &RawParams,
+    ) -> Result<PresentedCredentials, OAuthError> {
+        let basic = authorization
+            .map(|h| {
+                let encoded = h.strip_prefix("Basic ").ok_or_else(|| {
+                    OAuthError::invalid_client("unsupported Authorization scheme")
+                })?;
+                parse_basic(encoded.trim())
+            })
+            .transpose()?;
+        let form_secret = form.get("client_secret");
+        let assertion = form.get("client_assertion");
+        let methods = usize::from(basic.is_some())
+            + usize::from(form_secret.is_some())
+            + usize::from(assertion.is_some());
+        if methods > 1 {
+            return Err(OAuthError::invalid_request(
+                "more than one client authentication method",
+            ));
+        }
+        if let Some((client_id, secret)) = basic {
+            if form.get("client_id").is_some_and(|id| id != client_id) {
+                return Err(OAuthError::invalid_client(
+                    "client_id differs from the authenticated client",
+                ));
+            }
+            return Ok(PresentedCredentials::Basic { client_id, secret });
+        }
+        if let Some(secret) = form_secret {
+            let client_id = form
+                .get("client_id")
+                .ok_or_else(|| OAuthError::invalid_client("client_secret without client_id"))?;
+            return Ok(PresentedCredentials::Post {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            });
+        }
+        if let Some(assertion) = assertion {
+            if form.get("client_assertion_type") != Some(JWT_BEARER_ASSERTION) {
+                return Err(OAuthError::invalid_client(
+                    "unsupported client_assertion_type",
+                ));
+            }
+            return Ok(PresentedCredentials::Assertion {
+                client_id: form.get("client_id").map(str::to_owned),
+                assertion: assertion.to_owned(),
+            });
+        }
+        Err(OAuthError::invalid_client("client authentication required"))
+    }
+}
+
+fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
+    let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    let decoded = STANDARD.decode(encoded).map_err(|_| bad())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded.
+    let id = form_urldecode(id).ok_or_else(bad)?;
+    let secret = form_urldecode(secret).ok_or_else(bad)?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok((id, secret))
+}
+
+fn form_urldecode(input: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(format!("v={input}").as_bytes())
+        .into_owned()
+        .collect();
+    match pairs.as_slice() {
+        [(_, v)] => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Checks secret-based credentials against the registration: the method must be the registered
+/// one and the secret must match. Assertions are refused here.
+pub fn authenticate_with_secret(
+    client: &ClientRegistration,
+    presented: &PresentedCredentials,
+) -> Result<(), OAuthError> {
+    let (method, secret) = match presented {
+        PresentedCredentials::Basic { secret, .. } => {
+            (TokenEndpointAuthMethod::ClientSecretBasic, secret)
+        }
+        PresentedCredentials::Post { secret, .. } => {
+            (TokenEndpointAuthMethod::ClientSecretPost, secret)
+        }
+        PresentedCredentials::Assertion { .. } => {
+            return Err(OAuthError::invalid_client(
+                "client assertions are not accepted by this provider",
+            ));
+        }
+    };
+    if method != client.auth_method {
+        return Err(OAuthError::invalid_client(format!(
+            "client is registered for {}",
+            client.auth_method.as_str()
+        )));
+    }
+    if !client.secret_matches(secret) {
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> RawParams {
+        RawParams::from_pairs(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string()))).unwrap()
+    }
+
+    fn client(method: TokenEndpointAuthMethod) -> ClientRegistration {
+        ClientRegistration::new(
+            "rp 1",
+            "RP",
+            vec!["https://rp/cb".into()],
+            vec![],
+            method,
+            Some("s3cret:with%chars!"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        let header = format!("Basic {}", STANDARD.encode("rp+1:s3cret%3Awith%25chars%21"));
+        let p = PresentedCredentials::from_request(Some(&header), &form(&[])).unwrap();
+        assert_eq!(p.client_id(), Some("rp 1"));
+        authenticate_with_secret(&client(TokenEndpointAuthMethod::ClientSecretBasic), &p).unwrap();
+    }
+
+    #[test]
+    fn wrong_secret_and_wrong_method_are_refused() {
+        let p = PresentedCredentials::from_request(
+            None,
+            &form(&[("client_id", "rp 1"), ("client_secret", "nope")]),
+        )
+        .unwrap();
+        let e = authenticate_with_secret(&client(TokenEndpointAuthMethod::ClientSecretPost), &p)
+            .unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidClient);
+        let p = PresentedCredentials::from_request(
+            None,
+            &form(&[
+                ("client_id", "rp 1"),
+                ("client_secret", "s3cret:with%chars!"),
+            ]),
+        )
+        .unwrap();
+        authenticate_with_secret(&client(TokenEndpointAuthMethod::ClientSecretPost), &p).unwrap();
+        assert!(
+            authenticate_with_secret(&client(TokenEndpointAuthMethod::ClientSecretBasic), &p)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn two_methods_at_once_are_refused() {
+        let header = format!("Basic {}", STANDARD.encode("rp:x"));
+        let e = PresentedCredentials::from_request(
+            Some(&header),
+            &form(&[("client_id", "rp"), ("client_secret", "x")]),
+        )
+        .unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn no_credentials_is_invalid_client() {
+        let e =
+            PresentedCredentials::from_request(None, &form(&[("client_id", "rp")])).unwrap_err();
+        assert_eq!(e.code, crate::ErrorCode::InvalidClient);
+    }
+}

@@ -1,0 +1,236 @@
+//! Authorization codes and access tokens in the ephemeral store.
+//!
+//! Codes are single-use (atomic take). Using a code a second time revokes every token issued from
+//! it (RFC 6749 §4.1.2, RFC 9700 §4.5.3): the redemption leaves a marker naming the grant, and a
+//! revoked grant's tokens are refused. Stores are keyed by the SHA-256 of the code or token.
+
+use eid_core::{EphemeralStore, StoreError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::random::{digest_key, token256};
+
+/// How long a code may wait for redemption (FAPI 2: at most 60 s).
+pub const CODE_TTL: Duration = Duration::from_secs(60);
+/// How long a used code is remembered, so that its reuse is recognised.
+pub const USED_CODE_MEMORY: Duration = Duration::from_secs(600);
+/// Lifetime of access tokens.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(600);
+
+/// What a code stands for. `T` is the provider's own payload (the authenticated subject and claims).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CodeGrant<T> {
+    /// Identifies the grant, and every token issued from it.
+    pub grant_id: String,
+    /// The client the code was issued to.
+    pub client_id: String,
+    /// The redirect URI of the request (must be repeated at the token endpoint).
+    pub redirect_uri: String,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// The provider's payload.
+    pub payload: T,
+}
+
+/// The outcome of presenting a code.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Redemption<T> {
+    /// First use: here is the grant.
+    Fresh(CodeGrant<T>),
+    /// The code was used before; its grant must be revoked.
+    Reused {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// An access token's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccessToken<T> {
+    /// The grant it was issued from.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The provider's payload (what userinfo returns).
+    pub payload: T,
+}
+
+/// Codes and tokens of one provider, namespaced in a shared ephemeral store.
+#[derive(Debug, Clone, Copy)]
+pub struct Grants<'a> {
+    store: &'a dyn EphemeralStore,
+    namespace: &'static str,
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl<'a> Grants<'a> {
+    /// Grants of the provider `namespace` (`idp`, `broker`).
+    pub fn new(store: &'a dyn EphemeralStore, namespace: &'static str) -> Self {
+        Grants { store, namespace }
+    }
+
+    fn key(&self, kind: &str, secret_or_id: &str, hashed: bool) -> String {
+        if hashed {
+            format!("{}:{kind}:{}", self.namespace, digest_key(secret_or_id))
+        } else {
+            format!("{}:{kind}:{secret_or_id}", self.namespace)
+        }
+    }
+
+    /// Stores a grant and returns a fresh code for it.
+    pub async fn issue_code<T: Serialize>(
+        &self,
+        grant: &CodeGrant<T>,
+    ) -> Result<String, StoreError> {
+        let code = token256();
+        self.store
+            .put(&self.key("code", &code, true), &encode(grant)?, CODE_TTL)
+            .await?;
+        Ok(code)
+    }
+
+    /// Redeems a code: atomically takes it; a second presentation is recognised as reuse.
+    pub async fn redeem_code<T: DeserializeOwned>(
+        &self,
+        code: &str,
+    ) -> Result<Redemption<T>, StoreError> {
+        match self.store.take(&self.key("code", code, true)).await? {
+            Some(bytes) => {
+                let grant: CodeGrant<T> = decode(&bytes)?;
+                self.store
+                    .put(
+                        &self.key("code-used", code, true),
+                        grant.grant_id.as_bytes(),
+                        USED_CODE_MEMORY,
+                    )
+                    .await?;
+                Ok(Redemption::Fresh(grant))
+            }
+            None => match self.store.get(&self.key("code-used", code, true)).await? {
+                Some(grant_id) => Ok(Redemption::Reused {
+                    grant_id: String::from_utf8_lossy(&grant_id).into_owned(),
+                }),
+                None => Ok(Redemption::Unknown),
+            },
+        }
+    }
+
+    /// Revokes every token of a grant.
+    pub async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
+        self.store
+            .put(
+                &self.key("grant-revoked", grant_id, false),
+                b"1",
+                ACCESS_TOKEN_TTL + USED_CODE_MEMORY,
+            )
+            .await
+    }
+
+    /// Issues an access token.
+    pub async fn issue_access_token<T: Serialize>(
+        &self,
+        token: &AccessToken<T>,
+    ) -> Result<String, StoreError> {
+        let secret = token256();
+        self.store
+            .put(
+                &self.key("at", &secret, true),
+                &encode(token)?,
+                ACCESS_TOKEN_TTL,
+            )
+            .await?;
+        Ok(secret)
+    }
+
+    /// The record of a valid access token; `None` if unknown, expired or its grant was revoked.
+    pub async fn access_token<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessToken<T>>, StoreError> {
+        let Some(bytes) = self.store.get(&self.key("at", token, true)).await? else {
+            return Ok(None);
+        };
+        let record: AccessToken<T> = decode(&bytes)?;
+        if self
+            .store
+            .get(&self.key("grant-revoked", &record.grant_id, false))
+            .await?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some(record))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use eid_store::memory::MemoryEphemeral;
+
+    fn grant() -> CodeGrant<String> {
+        CodeGrant {
+            grant_id: "g1".into(),
+            client_id: "rp".into(),
+            redirect_uri: "https://rp/cb".into(),
+            code_challenge: "c".into(),
+            payload: "alice".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_code_redeems_once_and_reuse_revokes_its_tokens() {
+        let store = MemoryEphemeral::new();
+        let grants = Grants::new(&store, "t");
+        let code = grants.issue_code(&grant()).await.unwrap();
+        let Redemption::Fresh(g) = grants.redeem_code::<String>(&code).await.unwrap() else {
+            panic!("first use must succeed");
+        };
+        let at = grants
+            .issue_access_token(&AccessToken {
+                grant_id: g.grant_id.clone(),
+                client_id: g.client_id.clone(),
+                scopes: vec!["openid".into()],
+                payload: g.payload.clone(),
+            })
+            .await
+            .unwrap();
+        assert!(grants.access_token::<String>(&at).await.unwrap().is_some());
+        let Redemption::Reused { grant_id } = grants.redeem_code::<String>(&code).await.unwrap()
+        else {
+            panic!("second use must be recognised");
+        };
+        grants.revoke_grant(&grant_id).await.unwrap();
+        assert!(grants.access_token::<String>(&at).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn unknown_codes_and_tokens_are_refused() {
+        let store = MemoryEphemeral::new();
+        let grants = Grants::new(&store, "t");
+        assert_eq!(
+            grants.redeem_code::<String>("nope").await.unwrap(),
+            Redemption::Unknown
+        );
+        assert!(
+            grants
+                .access_token::<String>("nope")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}

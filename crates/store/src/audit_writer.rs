@@ -1,0 +1,191 @@
+//! The group-commit audit writer (DESIGN.md §6).
+//!
+//! Handlers enqueue events on a bounded channel; one task takes everything waiting (up to
+//! `max_batch`), appends it to the [`AuditLog`] in one call (one transaction), then acknowledges
+//! every event of the batch. A handler that releases a person's data awaits that acknowledgement
+//! ([`AuditWriter::record`]), so nothing released goes unlogged, while a burst of flows costs a few
+//! commits instead of one each. While one batch commits, the next one gathers.
+//!
+//! A detached record that finds the queue full goes to an unbounded overflow queue, which a second
+//! task forwards, in order, into the bounded one. [`AuditWriter::flush`] sends its marker through
+//! that overflow queue too, so the marker reaches the writer after every event enqueued before it,
+//! by either path.
+
+use eid_core::{AuditEvent, AuditLog, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+type Ack = oneshot::Sender<Result<(), StoreError>>;
+
+enum Job {
+    Event {
+        event: AuditEvent,
+        /// `None` for [`AuditWriter::record_detached`].
+        ack: Option<Ack>,
+    },
+    /// [`AuditWriter::flush`]: answered once everything queued before it is committed (or failed).
+    Flush(oneshot::Sender<()>),
+}
+
+impl Job {
+    fn detached(event: AuditEvent) -> Job {
+        Job::Event { event, ack: None }
+    }
+
+    /// Warns that this job's event (if it is one) will never be written.
+    fn lost(self, why: &str) {
+        if let Job::Event { event, .. } = self {
+            warn_lost(&event, why);
+        }
+        // A dropped flush marker wakes its waiter, which then returns.
+    }
+}
+
+/// Handle to the writer task. Cloning is cheap; the task ends once every handle is dropped and the
+/// events already queued are written.
+#[derive(Clone)]
+pub struct AuditWriter {
+    tx: mpsc::Sender<Job>,
+    overflow: mpsc::UnboundedSender<Job>,
+}
+
+impl std::fmt::Debug for AuditWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditWriter")
+            .field("queued", &(self.tx.max_capacity() - self.tx.capacity()))
+            .finish()
+    }
+}
+
+impl AuditWriter {
+    /// Starts the writer task on the current Tokio runtime. `max_batch` (at least 1) bounds the
+    /// events per `append`; the queue holds four batches, after which `record` waits (back-pressure).
+    pub fn spawn(log: Arc<dyn AuditLog>, max_batch: usize) -> AuditWriter {
+        let max_batch = max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
+        let (overflow, overflow_rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(log, rx, max_batch));
+        tokio::spawn(forward(overflow_rx, tx.clone()));
+        AuditWriter { tx, overflow }
+    }
+
+    /// Records `event` and returns once the batch holding it is committed, with that batch's error
+    /// if the commit failed.
+    pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        let (ack, acked) = oneshot::channel();
+        self.tx
+            .send(Job::Event {
+                event,
+                ack: Some(ack),
+            })
+            .await
+            .map_err(|_| stopped())?;
+        acked.await.map_err(|_| stopped())?
+    }
+
+    /// Records `event` without waiting for the commit; a failure is logged as a warning. For
+    /// events that do not guard a release of data. Never blocks and never drops the event for a
+    /// full queue: it then waits in the overflow queue.
+    pub fn record_detached(&self, event: AuditEvent) {
+        match self.tx.try_send(Job::detached(event)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                if let Err(mpsc::error::SendError(job)) = self.overflow.send(job) {
+                    job.lost("audit writer stopped");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(job)) => job.lost("audit writer stopped"),
+        }
+    }
+
+    /// Returns once every event recorded through any handle of this writer before the call,
+    /// detached ones included, has been committed or its batch has failed (detached failures are
+    /// only logged, so flushing does not say which). Returns at once if the writer has stopped.
+    /// For orderly shutdown, and for tests that read back what they recorded.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.overflow.send(Job::Flush(done)).is_ok() {
+            // An error means the marker was dropped: the writer stopped, nothing more will commit.
+            let _ = flushed.await;
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Unavailable("audit writer stopped".to_owned())
+}
+
+fn warn_lost(event: &AuditEvent, why: &str) {
+    // Only identifiers: details may concern a person.
+    tracing::warn!(event_id = %event.id, kind = %event.kind, reason = why, "audit event not recorded");
+}
+
+/// `StoreError` is not `Clone`; each waiter of a failed batch gets its own copy.
+fn copy_err(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Backend(m) => StoreError::Backend(m.clone()),
+        StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+    }
+}
+
+/// Moves overflowed jobs, in order, into the writer's queue as room appears. Ends once every handle
+/// is gone and the overflow is drained, dropping its sender so the writer can end too.
+async fn forward(mut overflow: mpsc::UnboundedReceiver<Job>, tx: mpsc::Sender<Job>) {
+    while let Some(job) = overflow.recv().await {
+        if let Err(mpsc::error::SendError(job)) = tx.send(job).await {
+            job.lost("audit writer stopped");
+        }
+    }
+}
+
+async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
+    let mut acks: Vec<Option<Ack>> = Vec::with_capacity(max_batch);
+    let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
+    // `recv_many` waits for at least one job, then takes all that are ready (up to the limit);
+    // 0 means every sender is gone and the queue is drained.
+    while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        for job in jobs.drain(..) {
+            match job {
+                Job::Event { event, ack } => {
+                    events.push(event);
+                    acks.push(ack);
+                }
+                Job::Flush(done) => flushes.push(done),
+            }
+        }
+        if events.is_empty() {
+            // Only flush markers: everything before them was committed by earlier batches.
+            for done in flushes.drain(..) {
+                let _ = done.send(());
+            }
+            continue;
+        }
+        let result = log.append(&events).await;
+        if let Err(e) = &result {
+            let detached = acks.iter().filter(|a| a.is_none()).count();
+            tracing::warn!(
+                error = %e,
+                batch = events.len(),
+                detached,
+                "audit batch not committed"
+            );
+        }
+        for ack in acks.drain(..).flatten() {
+            let reply = match &result {
+                Ok(()) => Ok(()),
+                Err(e) => Err(copy_err(e)),
+            };
+            // The waiter may have given up (its future dropped); nothing to do then.
+            let _ = ack.send(reply);
+        }
+        // The batch held everything queued before these markers.
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+        events.clear();
+    }
+}

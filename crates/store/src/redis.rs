@@ -1,0 +1,316 @@
+//! Redis [`EphemeralStore`] for production (many stateless nodes share one Redis).
+//!
+//! Built on redis' [`ConnectionManager`] (one multiplexed connection, reconnected on failure). Every
+//! call fails fast when Redis is down: connection attempts time out after
+//! [`CONNECTION_TIMEOUT`], responses after [`RESPONSE_TIMEOUT`], and each operation as a whole after
+//! [`OPERATION_TIMEOUT`], so a request never hangs on the store.
+//!
+//! - `take` is `GETDEL` (atomic take-once; Redis ≥ 6.2).
+//! - `put_if_absent` is `SET key value PX ttl NX`.
+//! - `incr` runs `INCR` and, for the first increment, `PEXPIRE` in one Lua script, so no counter can
+//!   be left without a TTL (a fixed window).
+
+use async_trait::async_trait;
+use eid_core::{EphemeralStore, StoreError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, RedisWrite, ToRedisArgs, ToSingleRedisArg};
+use std::future::Future;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// How long one connection attempt may take.
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long Redis may take to answer one command.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
+/// Upper bound on one store operation, reconnecting included.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Upper bound on [`RedisEphemeral::connect`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// INCR, and start the window's TTL when the counter is new (or, defensively, has no TTL).
+const INCR_SCRIPT: &str = r"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 or redis.call('PTTL', KEYS[1]) == -1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return n
+";
+
+/// A Redis-backed ephemeral store. Cloning is cheap and shares the connection.
+#[derive(Clone)]
+pub struct RedisEphemeral {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: redis::Client,
+    config: ConnectionManagerConfig,
+    /// Set at construction by [`RedisEphemeral::connect`], on first use by the lazy variant.
+    manager: OnceCell<ConnectionManager>,
+    prefix: Box<str>,
+    /// The URL without credentials, for messages.
+    redacted_url: String,
+    incr_script: redis::Script,
+}
+
+impl std::fmt::Debug for RedisEphemeral {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisEphemeral")
+            .field("url", &self.inner.redacted_url)
+            .field("prefix", &self.inner.prefix)
+            .field("connected", &self.inner.manager.initialized())
+            .finish()
+    }
+}
+
+/// A key as sent to Redis: the store's prefix followed by the caller's key, written straight into
+/// the command buffer (no intermediate `String`).
+struct PrefixedKey<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl ToRedisArgs for PrefixedKey<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        let mut w = out.writer_for_next_arg();
+        // Writing into the command's in-memory buffer cannot fail.
+        let _ = w.write_all(self.prefix.as_bytes());
+        let _ = w.write_all(self.key.as_bytes());
+    }
+}
+
+impl ToSingleRedisArg for PrefixedKey<'_> {}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_min_delay(Duration::from_millis(50))
+        .set_max_delay(Duration::from_millis(250))
+        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+}
+
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis())
+        .unwrap_or(u64::MAX)
+        .clamp(1, i64::MAX as u64)
+}
+
+/// Maps a redis error: connection trouble is `Unavailable`, anything else `Backend`.
+fn map_err(e: RedisError) -> StoreError {
+    if e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_refusal()
+        || e.is_connection_dropped()
+        || e.is_unrecoverable_error()
+    {
+        StoreError::Unavailable(format!("redis: {e}"))
+    } else {
+        StoreError::Backend(format!("redis: {e}"))
+    }
+}
+
+impl RedisEphemeral {
+    fn build(url: &str, key_prefix: &str) -> Result<Inner, StoreError> {
+        let redacted_url = crate::redact_url(url);
+        let client = redis::Client::open(url).map_err(|e| {
+            StoreError::Backend(format!("invalid redis url {redacted_url}: {:?}", e.kind()))
+        })?;
+        Ok(Inner {
+            client,
+            config: manager_config(),
+            manager: OnceCell::new(),
+            prefix: Box::from(key_prefix),
+            redacted_url,
+            incr_script: redis::Script::new(INCR_SCRIPT),
+        })
+    }
+
+    /// Connects now; fails within [`CONNECT_TIMEOUT`] if Redis cannot be reached.
+    ///
+    /// `url` is a redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS is not
+    /// compiled in); every key is stored as `key_prefix` + key (e.g. `eid:`).
+    pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        let inner = Self::build(url, key_prefix)?;
+        let manager = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            ConnectionManager::new_with_config(inner.client.clone(), inner.config.clone()),
+        )
+        .await
+        .map_err(|_| {
+            StoreError::Unavailable(format!(
+                "redis at {} did not answer within {CONNECT_TIMEOUT:?}",
+                inner.redacted_url
+            ))
+        })?
+        .map_err(|e| match map_err(e) {
+            StoreError::Unavailable(m) => {
+                StoreError::Unavailable(format!("{m} (at {})", inner.redacted_url))
+            }
+            other => other,
+        })?;
+        let inner = Inner {
+            manager: OnceCell::new_with(Some(manager)),
+            ..inner
+        };
+        Ok(RedisEphemeral {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Creates the store without connecting: the connection is made on first use, and while Redis
+    /// is unreachable every call fails fast with [`StoreError::Unavailable`] and later calls try
+    /// again, so a node started while Redis is down recovers by itself. Only an invalid URL errors.
+    pub fn new_lazy(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
+        Ok(RedisEphemeral {
+            inner: Arc::new(Self::build(url, key_prefix)?),
+        })
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    fn key<'a>(&'a self, key: &'a str) -> PrefixedKey<'a> {
+        PrefixedKey {
+            prefix: &self.inner.prefix,
+            key,
+        }
+    }
+
+    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
+        let inner = &self.inner;
+        // `new_lazy_with_config` needs a Tokio runtime (it spawns a task), hence the deferral to
+        // the first call. It does not connect: the manager connects on the first command and
+        // reconnects after I/O errors on its own.
+        let manager = inner
+            .manager
+            .get_or_try_init(|| async {
+                ConnectionManager::new_lazy_with_config(inner.client.clone(), inner.config.clone())
+                    .map_err(map_err)
+            })
+            .await?;
+        Ok(manager.clone())
+    }
+
+    /// Runs one operation with the overall [`OPERATION_TIMEOUT`].
+    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let attempt = async {
+            let conn = self.manager().await?;
+            f(conn).await.map_err(map_err)
+        };
+        match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "redis {op} at {} timed out after {OPERATION_TIMEOUT:?}",
+                self.inner.redacted_url
+            ))),
+        }
+    }
+}
+
+#[async_trait]
+impl EphemeralStore for RedisEphemeral {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let key = self.key(key);
+        self.run("SET", |mut conn| async move {
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl_millis(ttl))
+                .query_async::<()>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn put_if_absent(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.key(key);
+        let reply = self
+            .run("SET NX", |mut conn| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(value)
+                    .arg("PX")
+                    .arg(ttl_millis(ttl))
+                    .arg("NX")
+                    .query_async::<redis::Value>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(!matches!(reply, redis::Value::Nil))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.key(key);
+        self.run("GET", |mut conn| async move {
+            redis::cmd("GET")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = self.key(key);
+        self.run("GETDEL", |mut conn| async move {
+            redis::cmd("GETDEL")
+                .arg(key)
+                .query_async::<Option<Vec<u8>>>(&mut conn)
+                .await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        let key = self.key(key);
+        let removed = self
+            .run("DEL", |mut conn| async move {
+                redis::cmd("DEL")
+                    .arg(key)
+                    .query_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
+        let key = self.key(key);
+        let script = &self.inner.incr_script;
+        let n = self
+            .run("INCR", |mut conn| async move {
+                script
+                    .key(key)
+                    .arg(ttl_millis(ttl))
+                    .invoke_async::<i64>(&mut conn)
+                    .await
+            })
+            .await?;
+        u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative counter {n}")))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run("PING", |mut conn| async move {
+            redis::cmd("PING").query_async::<()>(&mut conn).await
+        })
+        .await
+    }
+}

@@ -1,0 +1,393 @@
+//! Durable storage over SQL: SQLite (embedded default, one file in WAL mode) and PostgreSQL
+//! (production), through one implementation on sqlx's `Any` driver.
+//!
+//! Portable conventions, so the same query text runs on both: times are `BIGINT` unix microseconds,
+//! UUIDs and JSON are `TEXT`, placeholders are `$1`-style (sqlx's SQLite driver maps `$N` to the
+//! N-th argument). The schema lives in `migrations/sqlite/` and `migrations/postgres/`, embedded in
+//! the binary and applied by [`SqlDurable::migrate`] (never implicitly by [`SqlDurable::connect`]).
+
+mod audit;
+mod authenticators;
+mod persons;
+
+use async_trait::async_trait;
+use eid_core::{DurableHealth, StoreError};
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Connection, Executor, SqlSafeStr};
+use std::borrow::Cow;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// Upper bound on [`DurableHealth::ping`].
+pub const PING_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Upper bound on opening the pool in [`SqlDurable::connect`].
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a query waits for a free pooled connection.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Upper bound on one repository operation (so a hung network never blocks a caller forever).
+pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which database a [`SqlDurable`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (`sqlite://path`), in WAL mode.
+    Sqlite,
+    /// A PostgreSQL server (`postgres://…` or `postgresql://…`).
+    Postgres,
+}
+
+impl Backend {
+    /// The backend named by a database URL's scheme.
+    pub fn from_url(url: &str) -> Result<Backend, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(StoreError::Backend(format!(
+                "unsupported database url {} (expected sqlite:// or postgres://)",
+                crate::redact_url(url)
+            )))
+        }
+    }
+
+    /// Lower-case name (`sqlite`, `postgres`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// One embedded migration: version, name, SQL.
+type Embedded = (i64, &'static str, &'static str);
+
+/// The SQLite schema, in order. Keep in step with `migrations/sqlite/` (a unit test checks).
+const SQLITE_MIGRATIONS: &[Embedded] = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/sqlite/0001_audit.sql"),
+    ),
+    (
+        2,
+        "persons",
+        include_str!("../migrations/sqlite/0002_persons.sql"),
+    ),
+];
+
+/// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
+const POSTGRES_MIGRATIONS: &[Embedded] = &[
+    (
+        1,
+        "audit",
+        include_str!("../migrations/postgres/0001_audit.sql"),
+    ),
+    (
+        2,
+        "persons",
+        include_str!("../migrations/postgres/0002_persons.sql"),
+    ),
+];
+
+/// Durable repositories (audit log, person register, authenticators) over a pooled SQLite or PostgreSQL connection.
+/// Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct SqlDurable {
+    pool: AnyPool,
+    backend: Backend,
+    redacted_url: String,
+}
+
+impl std::fmt::Debug for SqlDurable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlDurable")
+            .field("backend", &self.backend)
+            .field("url", &self.redacted_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqlDurable {
+    /// Opens a pool and checks that the database answers; does not migrate.
+    ///
+    /// `url` is `sqlite://path/to/file.db` (relative to the working directory; `sqlite:///abs/path`
+    /// for an absolute path; the file is created if missing, its directory is not),
+    /// `sqlite::memory:` (one private in-memory database, for tests and demos) or
+    /// `postgres://user[:password]@host:port/db`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let (options, url, backend) = Self::options(url)?;
+        let redacted_url = crate::redact_url(&url);
+        let opened = async {
+            // One plain connection first: a refused connection fails at once here, whereas the
+            // pool would keep retrying until its acquire timeout.
+            let probe = sqlx::AnyConnection::connect(&url).await?;
+            let _ = probe.close().await;
+            options.connect(&url).await
+        };
+        let pool = tokio::time::timeout(CONNECT_TIMEOUT, opened)
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "database at {redacted_url} did not answer within {CONNECT_TIMEOUT:?}"
+                ))
+            })?
+            .map_err(|e| with_context(map_err(e), &redacted_url))?;
+        Ok(SqlDurable {
+            pool,
+            backend,
+            redacted_url,
+        })
+    }
+
+    /// Like [`connect`](Self::connect) but opens no connection yet: the pool connects on first use,
+    /// so a node started while the database is down comes up and recovers when it returns.
+    /// Must be called within a Tokio runtime.
+    pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
+        let (options, url, backend) = Self::options(url)?;
+        let redacted_url = crate::redact_url(&url);
+        let pool = options
+            .connect_lazy(&url)
+            .map_err(|e| with_context(map_err(e), &redacted_url))?;
+        Ok(SqlDurable {
+            pool,
+            backend,
+            redacted_url,
+        })
+    }
+
+    /// [`connect`](Self::connect), then [`migrate`](Self::migrate).
+    pub async fn connect_and_migrate(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect(url).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn options(url: &str) -> Result<(AnyPoolOptions, String, Backend), StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        match backend {
+            Backend::Sqlite => {
+                let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+                // Create the file if missing unless the caller chose a mode.
+                let url = if in_memory || url.contains("mode=") {
+                    url.to_owned()
+                } else if url.contains('?') {
+                    format!("{url}&mode=rwc")
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let options = if in_memory {
+                    // Every connection to `sqlite::memory:` is a database of its own: keep exactly
+                    // one, forever (for tests and demos; nothing survives the process).
+                    options
+                        .max_connections(1)
+                        .min_connections(1)
+                        .idle_timeout(None)
+                        .max_lifetime(None)
+                } else {
+                    options.max_connections(4)
+                };
+                let options = options.after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // busy_timeout first: switching to WAL needs a lock another connection may
+                        // hold. (An in-memory database stays in its own journal mode.)
+                        conn.execute(
+                            "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                             PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                        )
+                        .await?;
+                        Ok(())
+                    })
+                });
+                Ok((options, url, backend))
+            }
+            Backend::Postgres => Ok((options.max_connections(10), url.to_owned(), backend)),
+        }
+    }
+
+    /// Applies every pending embedded migration of this backend, each in its own transaction
+    /// (sqlx's migrator, with its `_sqlx_migrations` table and, on PostgreSQL, an advisory lock so
+    /// that nodes migrating at once do not race). Idempotent.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let embedded = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS,
+            Backend::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = embedded
+            .iter()
+            .map(|(version, name, sql)| {
+                Migration::new(
+                    *version,
+                    Cow::Borrowed(*name),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect();
+        Migrator::with_migrations(migrations)
+            .run(&self.pool)
+            .await
+            .map_err(|e| match e {
+                sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+                other => StoreError::Backend(format!("migration failed: {other}")),
+            })
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The underlying pool, for repositories added beside this module.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl DurableHealth for SqlDurable {
+    async fn ping(&self) -> Result<(), StoreError> {
+        match tokio::time::timeout(PING_TIMEOUT, self.pool.execute("SELECT 1")).await {
+            Ok(result) => result
+                .map(|_| ())
+                .map_err(|e| with_context(map_err(e), &self.redacted_url)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "database at {} did not answer within {PING_TIMEOUT:?}",
+                self.redacted_url
+            ))),
+        }
+    }
+}
+
+/// Runs a repository operation with [`OPERATION_TIMEOUT`].
+pub(crate) async fn with_timeout<T>(
+    op: &'static str,
+    fut: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "database {op} timed out after {OPERATION_TIMEOUT:?}"
+        ))),
+    }
+}
+
+/// `at` as unix microseconds (the stored form of every time), saturating far outside ±292,000 years.
+pub(crate) fn micros(at: OffsetDateTime) -> i64 {
+    let us = at.unix_timestamp_nanos() / 1_000;
+    i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The time stored as `us` unix microseconds, in UTC; `None` if out of range.
+pub(crate) fn from_micros(us: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()
+}
+
+fn with_context(e: StoreError, redacted_url: &str) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} (at {redacted_url})")),
+        other => other,
+    }
+}
+
+/// Maps an sqlx error: connection trouble is `Unavailable`, undecodable rows `Corrupt`, unique
+/// violations `Conflict`, the rest `Backend`.
+pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
+            StoreError::Unavailable(format!("database: {e}"))
+        }
+        E::Database(ref db) => {
+            if db.is_unique_violation() {
+                return StoreError::Conflict(db.message().to_owned());
+            }
+            let code = db.code();
+            let code = code.as_deref().unwrap_or("");
+            // PostgreSQL: 08 connection exception, 53 insufficient resources, 57P admin shutdown /
+            // cannot connect now, 40001/40P01 serialisation failure / deadlock. SQLite: 5 BUSY,
+            // 6 LOCKED (and their extended codes, which keep the low byte).
+            let transient = code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57P")
+                || code == "40001"
+                || code == "40P01"
+                || code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            if transient {
+                StoreError::Unavailable(format!("database: {e}"))
+            } else {
+                StoreError::Backend(format!("database: {e}"))
+            }
+        }
+        E::ColumnDecode { .. } | E::Decode(_) | E::ColumnNotFound(_) => {
+            StoreError::Corrupt(format!("database: {e}"))
+        }
+        other => StoreError::Backend(format!("database: {other}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// Every file in a migrations folder is embedded, in order, with the version its name says.
+    fn check_embedded(dir: &str, embedded: &[Embedded]) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dir);
+        let mut files: Vec<(String, String)> = std::fs::read_dir(&path)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".sql"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), embedded.len(), "{dir}: files vs embedded list");
+        for ((file, sql), (version, name, embedded_sql)) in files.iter().zip(embedded) {
+            assert_eq!(file, &format!("{version:04}_{name}.sql"));
+            assert_eq!(sql, embedded_sql, "{file}");
+        }
+    }
+
+    #[test]
+    fn migrations_folders_match_embedded_lists() {
+        check_embedded("sqlite", SQLITE_MIGRATIONS);
+        check_embedded("postgres", POSTGRES_MIGRATIONS);
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
+        assert_eq!(
+            Backend::from_url("sqlite::memory:").unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap(),
+            Backend::Postgres
+        );
+        let err = Backend::from_url("mysql://u:secret@h/db").unwrap_err();
+        assert!(!err.to_string().contains("secret"));
+    }
+}

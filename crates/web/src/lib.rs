@@ -1,0 +1,14 @@
+//! Shared HTTP plumbing for every component listener: `/healthz`, `/readyz`, `/metrics`, request ids,
+//! tracing spans, security headers and locale negotiation.
+
+pub mod layers;
+pub mod locale;
+pub mod metrics;
+pub mod ops;
+pub mod platform;
+
+pub use layers::{SecurityHeaders, common_layers};
+pub use locale::Lang;
+pub use metrics::Metrics;
+pub use ops::{DurableReady, EphemeralReady, ReadinessCheck, ops_router};
+pub use platform::Platform;

@@ -1,0 +1,372 @@
+//! App approval with number matching. The login page shows a two-digit number; the person's app (a
+//! page at the authenticator on a paired device) shows the pending request with the service name
+//! and approves only when the person enters the same number. Requests expire.
+//!
+//! A device is paired by a one-time pairing code made in self-service; the device then holds a
+//! secret (a cookie), of which the authenticator stores only the SHA-256.
+
+use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Person};
+use eid_oidc::random::{digest_key, token256};
+use ring::rand::SecureRandom;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+
+use super::IdpError;
+use super::complete::complete;
+use super::login::{Enrolment, Failure, LoginResult};
+use super::tx::LoginTx;
+use crate::state::Idp;
+
+/// How long a pairing code is valid.
+pub const PAIRING_TTL: Duration = Duration::from_secs(600);
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for the app.
+    Pending,
+    /// Approved in the app with the right number.
+    Approved,
+    /// Refused in the app (or a wrong number was entered).
+    Refused,
+    /// Expired or unknown.
+    Expired,
+}
+
+/// A pending approval request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// Identifier.
+    pub id: String,
+    /// Whose device must approve.
+    pub person: Uuid,
+    /// The number shown on the login page.
+    pub number: u8,
+    /// The service the person is logging in to.
+    pub service: String,
+    /// Where it stands.
+    pub status: Status,
+    /// When it was made (Unix seconds).
+    pub created: i64,
+}
+
+fn request_key(id: &str) -> String {
+    format!("idp:app-req:{id}")
+}
+fn pending_key(person: Uuid) -> String {
+    format!("idp:app-pending:{person}")
+}
+fn pairing_key(person: Uuid) -> String {
+    format!("idp:app-pairing:{person}")
+}
+
+fn random_number() -> u8 {
+    let mut b = [0u8; 1];
+    let _ = ring::rand::SystemRandom::new().fill(&mut b);
+    10 + b[0] % 90
+}
+
+async fn save(idp: &Idp, req: &ApprovalRequest, ttl: Duration) -> Result<(), IdpError> {
+    let bytes = serde_json::to_vec(req).map_err(|e| IdpError::BadRequest(e.to_string()))?;
+    idp.ephemeral
+        .put(&request_key(&req.id), &bytes, ttl)
+        .await?;
+    Ok(())
+}
+
+/// Loads a request by id.
+pub async fn load(idp: &Idp, id: &str) -> Result<Option<ApprovalRequest>, IdpError> {
+    Ok(idp
+        .ephemeral
+        .get(&request_key(id))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Starts an approval request for the transaction's person; returns it, or `NotEnrolled`.
+pub async fn start(
+    idp: &Idp,
+    tx: &mut LoginTx,
+    service: &str,
+) -> Result<Result<ApprovalRequest, Failure>, IdpError> {
+    let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
+        return Err(IdpError::TxExpired);
+    };
+    if enrolment.find(AuthenticatorKind::App).is_none() {
+        return Ok(Err(Failure::NotEnrolled));
+    }
+    let req = ApprovalRequest {
+        id: token256(),
+        person: enrolment.person.id,
+        number: random_number(),
+        service: service.to_owned(),
+        status: Status::Pending,
+        created: idp.clock.now().unix_timestamp(),
+    };
+    save(idp, &req, idp.config.app_request_ttl).await?;
+    idp.ephemeral
+        .put(
+            &pending_key(req.person),
+            req.id.as_bytes(),
+            idp.config.app_request_ttl,
+        )
+        .await?;
+    tx.app_request = Some(req.id.clone());
+    tx.save(idp).await?;
+    Ok(Ok(req))
+}
+
+/// The status of the transaction's request, for the waiting login page.
+pub async fn status(idp: &Idp, tx: &LoginTx) -> Result<Status, IdpError> {
+    let Some(id) = &tx.app_request else {
+        return Ok(Status::Expired);
+    };
+    Ok(load(idp, id).await?.map_or(Status::Expired, |r| r.status))
+}
+
+/// Finishes the login once the app approved. The request is consumed, so it completes one login.
+pub async fn finish(
+    idp: &Idp,
+    tx: &LoginTx,
+    previous_session: Option<&str>,
+    ip: &str,
+) -> Result<Result<LoginResult, Status>, IdpError> {
+    let Some(id) = &tx.app_request else {
+        return Ok(Err(Status::Expired));
+    };
+    let current = status(idp, tx).await?;
+    if current != Status::Approved {
+        return Ok(Err(current));
+    }
+    let Some(bytes) = idp.ephemeral.take(&request_key(id)).await? else {
+        return Ok(Err(Status::Expired));
+    };
+    let req: ApprovalRequest =
+        serde_json::from_slice(&bytes).map_err(|e| IdpError::BadRequest(e.to_string()))?;
+    let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
+        return Err(IdpError::TxExpired);
+    };
+    if req.person != enrolment.person.id || req.status != Status::Approved {
+        return Ok(Err(Status::Expired));
+    }
+    let (completion, session_cookie) = complete(
+        idp,
+        tx,
+        &enrolment.person,
+        AuthenticatorKind::App,
+        previous_session,
+        ip,
+    )
+    .await?;
+    Ok(Ok(LoginResult::Done {
+        completion,
+        session_cookie,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The device side.
+
+/// A paired device, identified by its cookie.
+#[derive(Debug, Clone)]
+pub struct Device {
+    /// The person it belongs to.
+    pub person: Person,
+    /// Its authenticator record.
+    pub authenticator: Authenticator,
+}
+
+/// Makes a one-time pairing code for a logged-in person (shown once in self-service).
+pub async fn new_pairing_code(idp: &Idp, person: Uuid) -> Result<String, IdpError> {
+    let mut digits = [0u8; 8];
+    let _ = ring::rand::SystemRandom::new().fill(&mut digits);
+    let code: String = digits.iter().map(|d| char::from(b'0' + d % 10)).collect();
+    idp.ephemeral
+        .put(
+            &pairing_key(person),
+            digest_key(&code).as_bytes(),
+            PAIRING_TTL,
+        )
+        .await?;
+    Ok(code)
+}
+
+/// Pairs a device: user ID plus pairing code. Returns the device cookie value.
+pub async fn pair(
+    idp: &Idp,
+    user_id: &str,
+    code: &str,
+    label: &str,
+    ip: &str,
+) -> Result<Option<String>, IdpError> {
+    let Some(person) = idp.persons.person_by_user_id(user_id.trim()).await? else {
+        idp.config
+            .lockout
+            .record_failure(idp.ephemeral.as_ref(), None, ip)
+            .await?;
+        return Ok(None);
+    };
+    if idp
+        .config
+        .lockout
+        .gate(idp.ephemeral.as_ref(), Some(person.id), ip)
+        .await?
+        != crate::lockout::Gate::Open
+    {
+        return Ok(None);
+    }
+    let expected = idp.ephemeral.get(&pairing_key(person.id)).await?;
+    let presented = digest_key(code.trim());
+    let matches = expected.is_some_and(|e| bool::from(e.as_slice().ct_eq(presented.as_bytes())));
+    if !matches {
+        idp.config
+            .lockout
+            .record_failure(idp.ephemeral.as_ref(), Some(person.id), ip)
+            .await?;
+        idp.audit(
+            idp.event("app.pairing_failed", AuditOutcome::Failure)
+                .person(person.id)
+                .ip(ip),
+        )
+        .await?;
+        return Ok(None);
+    }
+    if idp.ephemeral.take(&pairing_key(person.id)).await?.is_none() {
+        return Ok(None);
+    }
+    let secret = token256();
+    let authenticator = Authenticator {
+        id: Uuid::new_v4(),
+        person: person.id,
+        kind: AuthenticatorKind::App,
+        label: label.to_owned(),
+        secret: digest_key(&secret).into_bytes(),
+        created_at: idp.clock.now(),
+        last_used_at: None,
+    };
+    idp.authenticators.add_authenticator(&authenticator).await?;
+    idp.audit(
+        idp.event("authenticator.added", AuditOutcome::Success)
+            .person(person.id)
+            .ip(ip)
+            .detail("kind", "app"),
+    )
+    .await?;
+    Ok(Some(format!(
+        "{}.{}.{}",
+        person.id, authenticator.id, secret
+    )))
+}
+
+/// The device a cookie belongs to, if it is still enrolled.
+pub async fn device(idp: &Idp, cookie: Option<&str>) -> Result<Option<Device>, IdpError> {
+    let Some(cookie) = cookie else {
+        return Ok(None);
+    };
+    let mut parts = cookie.splitn(3, '.');
+    let (Some(person), Some(auth), Some(secret)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Ok(None);
+    };
+    let (Ok(person_id), Ok(auth_id)) = (Uuid::parse_str(person), Uuid::parse_str(auth)) else {
+        return Ok(None);
+    };
+    let presented = digest_key(secret);
+    let authenticator = idp
+        .authenticators
+        .authenticators(person_id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == auth_id && a.kind == AuthenticatorKind::App)
+        .filter(|a| bool::from(a.secret.as_slice().ct_eq(presented.as_bytes())));
+    let Some(authenticator) = authenticator else {
+        return Ok(None);
+    };
+    let Some(person) = idp.persons.person(person_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Device {
+        person,
+        authenticator,
+    }))
+}
+
+/// The request waiting for this device, if any.
+pub async fn pending_for(idp: &Idp, device: &Device) -> Result<Option<ApprovalRequest>, IdpError> {
+    let Some(id) = idp.ephemeral.get(&pending_key(device.person.id)).await? else {
+        return Ok(None);
+    };
+    let id = String::from_utf8_lossy(&id).into_owned();
+    Ok(load(idp, &id)
+        .await?
+        .filter(|r| r.status == Status::Pending))
+}
+
+/// The device's answer: approve with the number the person entered, or refuse. A wrong number
+/// refuses the request (number matching defeats approving a stranger's request by habit).
+pub async fn respond(
+    idp: &Idp,
+    device: &Device,
+    request_id: &str,
+    approve: bool,
+    number: Option<&str>,
+) -> Result<Status, IdpError> {
+    let Some(mut req) = load(idp, request_id).await? else {
+        return Ok(Status::Expired);
+    };
+    if req.person != device.person.id || req.status != Status::Pending {
+        return Ok(Status::Expired);
+    }
+    let number_ok = number
+        .and_then(|n| n.trim().parse::<u8>().ok())
+        .is_some_and(|n| n == req.number);
+    req.status = if approve && number_ok {
+        Status::Approved
+    } else {
+        Status::Refused
+    };
+    let age = Duration::from_secs(
+        u64::try_from(idp.clock.now().unix_timestamp() - req.created).unwrap_or(u64::MAX),
+    );
+    let Some(remaining) = idp
+        .config
+        .app_request_ttl
+        .checked_sub(age)
+        .filter(|r| !r.is_zero())
+    else {
+        return Ok(Status::Expired);
+    };
+    save(idp, &req, remaining).await?;
+    idp.ephemeral.delete(&pending_key(device.person.id)).await?;
+    if req.status == Status::Approved {
+        idp.authenticators
+            .record_use(device.authenticator.id, idp.clock.now(), None)
+            .await?;
+    }
+    idp.audit(
+        idp.event(
+            "app.response",
+            if req.status == Status::Approved {
+                AuditOutcome::Success
+            } else {
+                AuditOutcome::Failure
+            },
+        )
+        .person(device.person.id)
+        .detail(
+            "status",
+            if req.status == Status::Approved {
+                "approved"
+            } else if approve {
+                "wrong_number"
+            } else {
+                "refused"
+            },
+        ),
+    )
+    .await?;
+    Ok(req.status)
+}

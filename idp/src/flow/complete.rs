@@ -1,0 +1,194 @@
+//! Completing a login: the achieved level, the session, the audit event, and the answer to whoever
+//! asked (an OIDC client gets a code, or `access_denied` when the level is too low).
+
+use eid_core::{AuditOutcome, AuthenticatorKind, Loa, Person};
+use eid_oidc::authorize::{error_redirect, success_redirect};
+use eid_oidc::grant::{CodeGrant, Grants};
+use eid_oidc::random::token256;
+use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use uuid::Uuid;
+
+use super::IdpError;
+use super::session::IdpSession;
+use super::tx::{LoginTx, Purpose};
+use crate::levels::{achieved, amr};
+use crate::state::Idp;
+
+/// Namespace of the authenticator's codes and tokens in the ephemeral store.
+pub const GRANTS: &str = "idp";
+
+/// What a code (and the tokens issued for it) stands for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdpGrant {
+    /// The person.
+    pub person: Uuid,
+    /// Authentication time (Unix seconds).
+    pub auth_time: i64,
+    /// Achieved level.
+    pub loa: Loa,
+    /// Identity-proofing level.
+    pub ial: Loa,
+    /// Authenticator level.
+    pub aal: Loa,
+    /// RFC 8176 methods.
+    pub amr: Vec<String>,
+    /// The client's nonce.
+    pub nonce: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+/// The answer after authentication.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Completion {
+    /// Send the browser to the client (with a code or an error).
+    Redirect(Url),
+    /// Show the self-service pages.
+    Account,
+    /// The login does not reach the level the client requires: show a page whose button returns
+    /// `access_denied` to the client.
+    LevelTooLow {
+        /// What the client requires.
+        required: Loa,
+        /// What the person reached.
+        achieved: Loa,
+        /// The `access_denied` response to the client.
+        back: Url,
+    },
+}
+
+/// The `access_denied` redirect for a request.
+pub fn access_denied(idp: &Idp, req: &AuthorizeRequest, why: &str) -> Result<Url, IdpError> {
+    error_redirect(
+        &req.redirect_uri,
+        &OAuthError::new(ErrorCode::AccessDenied, why),
+        req.state.as_deref(),
+        &idp.config.issuer,
+    )
+    .map_err(|e| IdpError::BadRequest(e.to_string()))
+}
+
+/// Answers an OIDC request from a session that satisfies it: issues a code.
+pub async fn issue_code(
+    idp: &Idp,
+    req: &AuthorizeRequest,
+    session: &IdpSession,
+) -> Result<Url, IdpError> {
+    let grant = CodeGrant {
+        grant_id: token256(),
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: req.code_challenge.clone(),
+        payload: IdpGrant {
+            person: session.person,
+            auth_time: session.auth_time,
+            loa: session.loa,
+            ial: session.ial,
+            aal: session.aal,
+            amr: amr(session.method)
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+            nonce: req.nonce.clone(),
+            scopes: req.scopes.clone(),
+        },
+    };
+    let code = Grants::new(idp.ephemeral.as_ref(), GRANTS)
+        .issue_code(&grant)
+        .await?;
+    success_redirect(
+        &req.redirect_uri,
+        &code,
+        req.state.as_deref(),
+        &idp.config.issuer,
+    )
+    .map_err(|e| IdpError::BadRequest(e.to_string()))
+}
+
+/// Completes a successful authentication of `person` with `method`: starts a new session (rotating
+/// the cookie), audits, and answers the transaction's purpose. Returns the answer and the new
+/// session cookie.
+pub async fn complete(
+    idp: &Idp,
+    tx: &LoginTx,
+    person: &Person,
+    method: AuthenticatorKind,
+    previous_session: Option<&str>,
+    ip: &str,
+) -> Result<(Completion, String), IdpError> {
+    if !tx.finish(idp).await? {
+        // Completed already (a double submit or a replay): nothing more is issued.
+        return Err(IdpError::TxExpired);
+    }
+    let aal = idp.config.levels.aal(method);
+    let loa = achieved(person.ial, aal);
+    idp.config
+        .lockout
+        .record_success(idp.ephemeral.as_ref(), person.id)
+        .await?;
+    let session = IdpSession {
+        person: person.id,
+        auth_time: idp.clock.now().unix_timestamp(),
+        loa,
+        ial: person.ial,
+        aal,
+        method,
+    };
+    let cookie = session.start(idp, previous_session).await?;
+    let client = match &tx.purpose {
+        Purpose::Oidc(req) => Some(req.client_id.clone()),
+        Purpose::Account => None,
+    };
+    let mut event = idp
+        .event("login.success", AuditOutcome::Success)
+        .person(person.id)
+        .ip(ip)
+        .detail("method", method.as_str())
+        .detail("loa", loa.as_word());
+    if let Some(client) = &client {
+        event = event.client(client.clone());
+    }
+    idp.audit(event).await?;
+    idp.metrics.inc(
+        "idp_logins_total",
+        "Completed logins by method and level.",
+        &[("method", method.as_str()), ("loa", loa.as_word())],
+    );
+    let completion = match &tx.purpose {
+        Purpose::Account => Completion::Account,
+        Purpose::Oidc(req) => answer_request(idp, req, &session).await?,
+    };
+    Ok((completion, cookie))
+}
+
+/// Answers an OIDC request from a session: a code if the level suffices, else the too-low page.
+pub async fn answer_request(
+    idp: &Idp,
+    req: &AuthorizeRequest,
+    session: &IdpSession,
+) -> Result<Completion, IdpError> {
+    match req.acr_min {
+        Some(required) if session.loa < required => {
+            idp.audit(
+                idp.event("login.level_too_low", AuditOutcome::Failure)
+                    .person(session.person)
+                    .client(req.client_id.clone())
+                    .detail("required", required.as_word())
+                    .detail("achieved", session.loa.as_word()),
+            )
+            .await?;
+            Ok(Completion::LevelTooLow {
+                required,
+                achieved: session.loa,
+                back: access_denied(
+                    idp,
+                    req,
+                    "the person cannot reach the requested level of assurance",
+                )?,
+            })
+        }
+        _ => Ok(Completion::Redirect(issue_code(idp, req, session).await?)),
+    }
+}

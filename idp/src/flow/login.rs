@@ -1,0 +1,300 @@
+//! The knowledge-based login steps: user ID, password, and code display (password + TOTP).
+
+use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Person, PersonStatus};
+use std::time::Duration;
+
+use super::IdpError;
+use super::complete::{Completion, complete};
+use super::tx::LoginTx;
+use crate::lockout::Gate;
+use crate::state::Idp;
+use crate::{password, totp};
+
+/// Why an attempt failed, as shown to the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// Unknown user ID.
+    UnknownUser,
+    /// Wrong password or code (deliberately not saying which).
+    WrongCredentials,
+    /// The user is locked after too many failures.
+    UserLocked,
+    /// The address is blocked after too many failures.
+    IpBlocked,
+    /// The method is not enrolled for this person.
+    NotEnrolled,
+}
+
+/// The outcome of a login step.
+#[derive(Debug)]
+pub enum LoginResult {
+    /// Authenticated: answer and the new session cookie.
+    Done {
+        /// Where to go.
+        completion: Completion,
+        /// The new session cookie value.
+        session_cookie: String,
+    },
+    /// Refused; show the page again with this message.
+    Failed(Failure),
+}
+
+/// The login methods a person can use now, with their secret material.
+pub struct Enrolment {
+    /// The person.
+    pub person: Person,
+    /// The person's authenticators.
+    pub authenticators: Vec<Authenticator>,
+}
+
+impl Enrolment {
+    /// Loads the person of a transaction and their authenticators.
+    pub async fn of_tx(idp: &Idp, tx: &LoginTx) -> Result<Option<Enrolment>, IdpError> {
+        let Some(id) = tx.person else {
+            return Ok(None);
+        };
+        let Some(person) = idp.persons.person(id).await? else {
+            return Ok(None);
+        };
+        let authenticators = idp.authenticators.authenticators(id).await?;
+        Ok(Some(Enrolment {
+            person,
+            authenticators,
+        }))
+    }
+
+    /// The first authenticator of a kind.
+    pub fn find(&self, kind: AuthenticatorKind) -> Option<&Authenticator> {
+        self.authenticators.iter().find(|a| a.kind == kind)
+    }
+
+    /// The login methods this person can use.
+    pub fn methods(&self) -> Vec<AuthenticatorKind> {
+        let has = |k| self.find(k).is_some();
+        let mut methods = Vec::new();
+        if has(AuthenticatorKind::Passkey) {
+            methods.push(AuthenticatorKind::Passkey);
+        }
+        if has(AuthenticatorKind::App) {
+            methods.push(AuthenticatorKind::App);
+        }
+        if has(AuthenticatorKind::Password) && has(AuthenticatorKind::CodeDisplay) {
+            methods.push(AuthenticatorKind::CodeDisplay);
+        }
+        if has(AuthenticatorKind::Password) {
+            methods.push(AuthenticatorKind::Password);
+        }
+        methods
+    }
+
+    fn password_hash(&self) -> Option<&str> {
+        self.find(AuthenticatorKind::Password)
+            .and_then(|a| std::str::from_utf8(&a.secret).ok())
+    }
+}
+
+/// The user-ID step: remembers who is logging in.
+pub async fn identify(
+    idp: &Idp,
+    tx: &mut LoginTx,
+    user_id: &str,
+    ip: &str,
+) -> Result<Option<Failure>, IdpError> {
+    match idp
+        .config
+        .lockout
+        .gate(idp.ephemeral.as_ref(), None, ip)
+        .await?
+    {
+        Gate::Open => {}
+        _ => return Ok(Some(Failure::IpBlocked)),
+    }
+    let user_id = user_id.trim();
+    let person = if user_id.is_empty() || user_id.len() > 64 {
+        None
+    } else {
+        idp.persons.person_by_user_id(user_id).await?
+    };
+    match person.filter(|p| p.status == PersonStatus::Active) {
+        Some(person) => {
+            tx.person = Some(person.id);
+            tx.passkey_state = None;
+            tx.app_request = None;
+            tx.save(idp).await?;
+            Ok(None)
+        }
+        None => {
+            idp.config
+                .lockout
+                .record_failure(idp.ephemeral.as_ref(), None, ip)
+                .await?;
+            idp.audit(
+                idp.event("login.unknown_user", AuditOutcome::Failure)
+                    .ip(ip),
+            )
+            .await?;
+            Ok(Some(Failure::UnknownUser))
+        }
+    }
+}
+
+async fn refuse(
+    idp: &Idp,
+    enrolment: &Enrolment,
+    method: AuthenticatorKind,
+    ip: &str,
+    reason: &str,
+) -> Result<Failure, IdpError> {
+    let gate = idp
+        .config
+        .lockout
+        .record_failure(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
+        .await?;
+    idp.audit(
+        idp.event("login.failure", AuditOutcome::Failure)
+            .person(enrolment.person.id)
+            .ip(ip)
+            .detail("method", method.as_str())
+            .detail("reason", reason),
+    )
+    .await?;
+    idp.metrics.inc(
+        "idp_login_failures_total",
+        "Failed login attempts by method.",
+        &[("method", method.as_str())],
+    );
+    Ok(match gate {
+        Gate::UserLocked => Failure::UserLocked,
+        Gate::IpBlocked => Failure::IpBlocked,
+        Gate::Open => Failure::WrongCredentials,
+    })
+}
+
+async fn gate(idp: &Idp, enrolment: &Enrolment, ip: &str) -> Result<Option<Failure>, IdpError> {
+    Ok(
+        match idp
+            .config
+            .lockout
+            .gate(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
+            .await?
+        {
+            Gate::Open => None,
+            Gate::UserLocked => Some(Failure::UserLocked),
+            Gate::IpBlocked => Some(Failure::IpBlocked),
+        },
+    )
+}
+
+/// Logs in with the password alone.
+pub async fn with_password(
+    idp: &Idp,
+    tx: &LoginTx,
+    password_input: &str,
+    previous_session: Option<&str>,
+    ip: &str,
+) -> Result<LoginResult, IdpError> {
+    let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
+        return Err(IdpError::TxExpired);
+    };
+    if let Some(failure) = gate(idp, &enrolment, ip).await? {
+        return Ok(LoginResult::Failed(failure));
+    }
+    let verified = password::verify(password_input, enrolment.password_hash());
+    if !verified {
+        let failure = refuse(
+            idp,
+            &enrolment,
+            AuthenticatorKind::Password,
+            ip,
+            "wrong password",
+        )
+        .await?;
+        return Ok(LoginResult::Failed(failure));
+    }
+    if let Some(a) = enrolment.find(AuthenticatorKind::Password) {
+        idp.authenticators
+            .record_use(a.id, idp.clock.now(), None)
+            .await?;
+    }
+    let (completion, session_cookie) = complete(
+        idp,
+        tx,
+        &enrolment.person,
+        AuthenticatorKind::Password,
+        previous_session,
+        ip,
+    )
+    .await?;
+    Ok(LoginResult::Done {
+        completion,
+        session_cookie,
+    })
+}
+
+/// Logs in with the password and a code from the code display. A code is accepted once: a second
+/// use within its time step is refused.
+pub async fn with_code_display(
+    idp: &Idp,
+    tx: &LoginTx,
+    password_input: &str,
+    code: &str,
+    previous_session: Option<&str>,
+    ip: &str,
+) -> Result<LoginResult, IdpError> {
+    let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
+        return Err(IdpError::TxExpired);
+    };
+    let Some(device) = enrolment.find(AuthenticatorKind::CodeDisplay) else {
+        return Ok(LoginResult::Failed(Failure::NotEnrolled));
+    };
+    if let Some(failure) = gate(idp, &enrolment, ip).await? {
+        return Ok(LoginResult::Failed(failure));
+    }
+    let password_ok = password::verify(password_input, enrolment.password_hash());
+    let step = totp::verify(&device.secret, code, idp.clock.now().unix_timestamp());
+    let (true, Some(step)) = (password_ok, step) else {
+        let failure = refuse(
+            idp,
+            &enrolment,
+            AuthenticatorKind::CodeDisplay,
+            ip,
+            "wrong password or code",
+        )
+        .await?;
+        return Ok(LoginResult::Failed(failure));
+    };
+    let replay_key = format!("idp:totp-used:{}:{step}", device.id);
+    let window =
+        Duration::from_secs(u64::try_from(totp::STEP * (2 * totp::DRIFT_STEPS + 2)).unwrap_or(150));
+    if !idp
+        .ephemeral
+        .put_if_absent(&replay_key, b"1", window)
+        .await?
+    {
+        let failure = refuse(
+            idp,
+            &enrolment,
+            AuthenticatorKind::CodeDisplay,
+            ip,
+            "code already used",
+        )
+        .await?;
+        return Ok(LoginResult::Failed(failure));
+    }
+    idp.authenticators
+        .record_use(device.id, idp.clock.now(), None)
+        .await?;
+    let (completion, session_cookie) = complete(
+        idp,
+        tx,
+        &enrolment.person,
+        AuthenticatorKind::CodeDisplay,
+        previous_session,
+        ip,
+    )
+    .await?;
+    Ok(LoginResult::Done {
+        completion,
+        session_cookie,
+    })
+}

@@ -1,0 +1,354 @@
+//! The OIDC provider towards the broker: authorization requests, the token endpoint, userinfo and
+//! discovery.
+
+use eid_core::{AuditOutcome, PersonStatus};
+use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
+use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
+use eid_oidc::grant::{AccessToken, Grants, Redemption};
+use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams, pkce};
+use eid_web::Lang;
+use serde::Serialize;
+use url::Url;
+
+use super::IdpError;
+use super::complete::{Completion, GRANTS, IdpGrant, answer_request};
+use super::session::IdpSession;
+use super::tx::{LoginTx, Purpose};
+use crate::state::Idp;
+
+/// Lifetime of ID tokens, seconds.
+pub const ID_TOKEN_TTL: i64 = 300;
+
+/// The answer to an authorization request.
+#[derive(Debug)]
+pub enum AuthorizeOutcome {
+    /// The client or redirect URI could not be verified: show this error, never redirect.
+    ShowError(OAuthError),
+    /// Answered from the session, or an error for the verified redirect URI.
+    Redirect(Url),
+    /// The session's level is too low and the client asked for no interaction… or the person must
+    /// log in: the new transaction to continue with.
+    Login(Box<LoginTx>),
+    /// The session is below the requested level and re-authentication cannot reach it.
+    Completed(Completion),
+}
+
+/// Handles an authorization request.
+pub async fn authorize(
+    idp: &Idp,
+    params: &RawParams,
+    session_cookie: Option<&str>,
+    browser_cookie: &str,
+    accept_language: Option<&str>,
+) -> Result<AuthorizeOutcome, IdpError> {
+    let req = match validate(params, |id| idp.clients.get(id)) {
+        Ok(req) => req,
+        Err(AuthorizeRejection::ShowError(e)) => {
+            idp.audit(
+                idp.event("authorize.rejected", AuditOutcome::Failure)
+                    .detail("error", e.code.as_str())
+                    .detail("reason", e.description.clone()),
+            )
+            .await?;
+            return Ok(AuthorizeOutcome::ShowError(e));
+        }
+        Err(AuthorizeRejection::Redirect {
+            redirect_uri,
+            state,
+            error,
+        }) => {
+            idp.audit(
+                idp.event("authorize.rejected", AuditOutcome::Failure)
+                    .detail("error", error.code.as_str())
+                    .detail("reason", error.description.clone()),
+            )
+            .await?;
+            let url = error_redirect(&redirect_uri, &error, state.as_deref(), &idp.config.issuer)
+                .map_err(|e| IdpError::BadRequest(e.to_string()))?;
+            return Ok(AuthorizeOutcome::Redirect(url));
+        }
+    };
+    let session = IdpSession::find(idp, session_cookie).await?;
+    let now = idp.clock.now().unix_timestamp();
+    let usable = session.filter(|s| {
+        req.prompt != Prompt::Login
+            && req.max_age.is_none_or(|max| {
+                now.saturating_sub(s.auth_time) <= i64::try_from(max).unwrap_or(i64::MAX)
+            })
+    });
+    if let Some(session) = &usable
+        && req.acr_min.is_none_or(|min| session.loa >= min)
+    {
+        return Ok(AuthorizeOutcome::Completed(
+            answer_request(idp, &req, session).await?,
+        ));
+    }
+    if req.prompt == Prompt::None {
+        let code = if usable.is_some() {
+            ErrorCode::InteractionRequired
+        } else {
+            ErrorCode::LoginRequired
+        };
+        let url = error_redirect(
+            &req.redirect_uri,
+            &OAuthError::new(code, "the person must log in"),
+            req.state.as_deref(),
+            &idp.config.issuer,
+        )
+        .map_err(|e| IdpError::BadRequest(e.to_string()))?;
+        return Ok(AuthorizeOutcome::Redirect(url));
+    }
+    let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
+    let tx = LoginTx::new(Purpose::Oidc(Box::new(req)), browser_cookie, lang);
+    tx.save(idp).await?;
+    Ok(AuthorizeOutcome::Login(Box::new(tx)))
+}
+
+/// A successful token response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The opaque access token.
+    pub access_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// The signed ID token.
+    pub id_token: String,
+    /// Granted scopes.
+    pub scope: String,
+}
+
+/// The claims of the authenticator's ID tokens.
+#[derive(Debug, Serialize)]
+struct IdTokenClaims<'a> {
+    iss: &'a str,
+    sub: String,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    acr: &'static str,
+    amr: &'a [String],
+    #[serde(flatten)]
+    person: PersonClaims,
+}
+
+/// What the authenticator says about a person (ID token and userinfo).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct PersonClaims {
+    /// CPR number.
+    pub cpr: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub birthdate: String,
+    /// Achieved level (URI).
+    pub loa: String,
+    /// Identity-proofing level (URI).
+    pub ial: String,
+    /// Authenticator level (URI).
+    pub aal: String,
+}
+
+/// Handles a token request (`authorization_code` grant).
+pub async fn token(
+    idp: &Idp,
+    authorization: Option<&str>,
+    form: &RawParams,
+    ip: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let result = token_inner(idp, authorization, form).await;
+    let mut event = match &result {
+        Ok((_, grant, client)) => idp
+            .event("token.issued", AuditOutcome::Success)
+            .person(grant.person)
+            .client(client.clone()),
+        Err(e) => idp
+            .event("token.rejected", AuditOutcome::Failure)
+            .detail("error", e.code.as_str())
+            .detail("reason", e.description.clone()),
+    };
+    event = event.ip(ip);
+    idp.audit(event).await?;
+    result.map(|(response, _, _)| response)
+}
+
+async fn token_inner(
+    idp: &Idp,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<(TokenResponse, IdpGrant, String), OAuthError> {
+    let presented = PresentedCredentials::from_request(authorization, form)?;
+    let client_id = presented
+        .client_id()
+        .ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
+    let client = idp
+        .clients
+        .get(client_id)
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    authenticate_with_secret(client, &presented)?;
+    if form.get("grant_type") != Some("authorization_code") {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "only authorization_code is supported",
+        ));
+    }
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let grants = Grants::new(idp.ephemeral.as_ref(), GRANTS);
+    let grant = match grants.redeem_code::<IdpGrant>(code).await? {
+        Redemption::Fresh(grant) => grant,
+        Redemption::Reused { grant_id } => {
+            grants.revoke_grant(&grant_id).await?;
+            return Err(OAuthError::invalid_grant(
+                "code already used; its tokens are revoked",
+            ));
+        }
+        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
+    };
+    if grant.client_id != client.client_id {
+        grants.revoke_grant(&grant.grant_id).await?;
+        return Err(OAuthError::invalid_grant(
+            "code was issued to another client",
+        ));
+    }
+    if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
+    if !pkce::verify_s256(verifier, &grant.code_challenge) {
+        return Err(OAuthError::invalid_grant("code_verifier does not match"));
+    }
+    let payload = grant.payload;
+    let person = idp
+        .persons
+        .person(payload.person)
+        .await?
+        .filter(|p| p.status == PersonStatus::Active)
+        .ok_or_else(|| OAuthError::invalid_grant("the person is no longer active"))?;
+    let person_claims = PersonClaims {
+        cpr: person.cpr.as_str().to_owned(),
+        given_name: person.given_name.clone(),
+        family_name: person.family_name.clone(),
+        birthdate: person
+            .birthdate
+            .format(&time::macros::format_description!("[year]-[month]-[day]"))
+            .unwrap_or_default(),
+        loa: payload.loa.as_uri().to_owned(),
+        ial: payload.ial.as_uri().to_owned(),
+        aal: payload.aal.as_uri().to_owned(),
+    };
+    let now = idp.clock.now().unix_timestamp();
+    let claims = IdTokenClaims {
+        iss: &idp.config.issuer,
+        sub: payload.person.to_string(),
+        aud: &client.client_id,
+        exp: now + ID_TOKEN_TTL,
+        iat: now,
+        auth_time: payload.auth_time,
+        nonce: payload.nonce.as_deref(),
+        acr: payload.loa.as_uri(),
+        amr: &payload.amr,
+        person: person_claims.clone(),
+    };
+    let key = idp
+        .keys
+        .signing_key(eid_keys::Alg::ES256)
+        .ok_or_else(|| OAuthError::new(ErrorCode::ServerError, "no active signing key"))?;
+    let id_token = key
+        .sign_claims(Some("JWT"), &claims)
+        .map_err(|e| OAuthError::new(ErrorCode::ServerError, format!("signing failed: {e}")))?;
+    let access_token = grants
+        .issue_access_token(&AccessToken {
+            grant_id: grant.grant_id,
+            client_id: client.client_id.clone(),
+            scopes: payload.scopes.clone(),
+            payload: UserinfoRecord {
+                sub: payload.person.to_string(),
+                claims: person_claims,
+            },
+        })
+        .await?;
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: eid_oidc::grant::ACCESS_TOKEN_TTL.as_secs(),
+        id_token,
+        scope: payload.scopes.join(" "),
+    };
+    Ok((response, payload, client.client_id.clone()))
+}
+
+/// What userinfo returns for an access token.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct UserinfoRecord {
+    /// The person's UUID.
+    pub sub: String,
+    /// The person's claims.
+    #[serde(flatten)]
+    pub claims: PersonClaims,
+}
+
+/// Handles a userinfo request with a bearer token.
+pub async fn userinfo(
+    idp: &Idp,
+    authorization: Option<&str>,
+) -> Result<UserinfoRecord, OAuthError> {
+    let token = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "bearer token required"))?;
+    let record = Grants::new(idp.ephemeral.as_ref(), GRANTS)
+        .access_token::<UserinfoRecord>(token)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidToken, "unknown, expired or revoked token")
+        })?;
+    Ok(record.payload)
+}
+
+/// The discovery document.
+pub fn discovery(idp: &Idp) -> serde_json::Value {
+    let iss = &idp.config.issuer;
+    serde_json::json!({
+        "issuer": iss,
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "token_endpoint": format!("{iss}/token"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "jwks_uri": format!("{iss}/jwks"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid"],
+        "acr_values_supported": eid_core::Loa::ALL.iter().map(|l| l.as_uri()).collect::<Vec<_>>(),
+        "claims_supported": ["sub", "acr", "amr", "auth_time", "cpr", "given_name", "family_name", "birthdate", "loa", "ial", "aal"],
+        "prompt_values_supported": ["none", "login"],
+        "ui_locales_supported": ["da", "en"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+    })
+}
+
+/// The request behind a transaction, when it is an OIDC one.
+pub fn oidc_request(tx: &LoginTx) -> Option<&AuthorizeRequest> {
+    match &tx.purpose {
+        Purpose::Oidc(req) => Some(req),
+        Purpose::Account => None,
+    }
+}

@@ -1,0 +1,521 @@
+//! Activation and the person's self-service pages ("My MitID").
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use eid_core::ports::RemoveOutcome;
+use eid_core::{AuditOutcome, AuthenticatorKind, Person};
+use eid_web::Lang;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::HttpError;
+use super::pages::{AccountPage, ActivatePage, AuthenticatorView, LoginView, MessagePage, render};
+use super::request::{
+    BROWSER_COOKIE, SESSION_COOKIE, accept_language, browser_cookie, check_csrf, client_ip,
+    cookie_value, csrf_for, form, removal,
+};
+use crate::flow::enrol::{self, ActivationError};
+use crate::flow::session::IdpSession;
+use crate::flow::tx::{LoginTx, Purpose};
+use crate::flow::{IdpError, app, passkey};
+use crate::state::Idp;
+use crate::texts::{Texts, texts};
+use crate::totp;
+
+/// `GET /`: where to go.
+pub async fn landing(headers: HeaderMap) -> Response {
+    let t = texts(accept_language(&headers));
+    render(
+        StatusCode::OK,
+        &MessagePage {
+            t,
+            title: t.service,
+            body: t.activate_intro,
+            next: t.app_pair_intro,
+            link: Some(("/account", t.account_title)),
+        },
+    )
+}
+
+fn date(t: time::OffsetDateTime) -> String {
+    t.format(&time::macros::format_description!(
+        "[year]-[month]-[day] [hour]:[minute] UTC"
+    ))
+    .unwrap_or_default()
+}
+
+fn kind_name(t: &'static Texts, kind: AuthenticatorKind) -> &'static str {
+    match kind {
+        AuthenticatorKind::Password => t.method_password,
+        AuthenticatorKind::CodeDisplay => t.method_code_display,
+        AuthenticatorKind::App => t.method_app,
+        AuthenticatorKind::Passkey => t.method_passkey,
+    }
+}
+
+/// What the account page shows besides the person's data.
+#[derive(Default)]
+struct Extras {
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    pairing_code: Option<String>,
+}
+
+async fn account_page(
+    idp: &Idp,
+    lang: Lang,
+    session_cookie: &str,
+    person: &Person,
+    extras: Extras,
+) -> Result<Response, HttpError> {
+    let t = texts(lang);
+    let authenticators = idp.authenticators.authenticators(person.id).await?;
+    let has_password = authenticators
+        .iter()
+        .any(|a| a.kind == AuthenticatorKind::Password);
+    let totp_secret = enrol::pending_code_display(idp, person.id).await?;
+    let account = person.user_id.clone().unwrap_or_default();
+    let logins = enrol::last_logins(idp, person.id, 10).await?;
+    let page = AccountPage {
+        t,
+        csrf: &csrf_for(session_cookie),
+        name: format!("{} {}", person.given_name, person.family_name),
+        user_id: account.clone(),
+        notice: extras.notice,
+        error: extras.error,
+        authenticators: authenticators
+            .iter()
+            .map(|a| AuthenticatorView {
+                id: a.id.to_string(),
+                kind: kind_name(t, a.kind),
+                label: a.label.clone(),
+                added: date(a.created_at),
+                last_used: a.last_used_at.map_or_else(|| t.never.to_owned(), date),
+            })
+            .collect(),
+        has_password,
+        totp_uri: totp_secret
+            .as_deref()
+            .map(|s| totp::otpauth_uri(s, t.service, &account))
+            .unwrap_or_default(),
+        totp_secret: totp_secret.as_deref().map(totp::secret_base32),
+        pairing_code: extras.pairing_code,
+        logins: logins
+            .iter()
+            .map(|e| LoginView {
+                when: date(e.at),
+                what: e
+                    .details
+                    .get("method")
+                    .and_then(|m| m.as_str())
+                    .and_then(AuthenticatorKind::from_stored)
+                    .map_or_else(|| e.kind.clone(), |k| kind_name(t, k).to_owned())
+                    + &e.client
+                        .as_deref()
+                        .map(|c| format!(" → {c}"))
+                        .unwrap_or_default(),
+                result: match e.outcome {
+                    AuditOutcome::Success => t.success,
+                    AuditOutcome::Failure => t.failure,
+                },
+            })
+            .collect(),
+    };
+    Ok(render(
+        if extras.error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &page,
+    ))
+}
+
+/// The logged-in person of a request, with their session cookie.
+async fn logged_in(idp: &Idp, jar: &CookieJar) -> Result<Option<(String, Person)>, IdpError> {
+    let cookie = cookie_value(jar, SESSION_COOKIE);
+    let Some(session) = IdpSession::find(idp, cookie).await? else {
+        return Ok(None);
+    };
+    let Some(person) = idp.persons.person(session.person).await? else {
+        return Ok(None);
+    };
+    Ok(cookie.map(|c| (c.to_owned(), person)))
+}
+
+/// Form handling shared by the account actions: a session and a valid CSRF token.
+async fn account_form(
+    idp: &Idp,
+    jar: &CookieJar,
+    body: &[u8],
+    ip: &str,
+) -> Result<(String, Person, eid_oidc::RawParams), HttpError> {
+    let form = form(body)?;
+    let Some((cookie, person)) = logged_in(idp, jar).await? else {
+        return Err(IdpError::TxExpired.into());
+    };
+    if check_csrf(&form, Some(&cookie)).is_err() {
+        idp.audit(
+            idp.event("form.csrf_rejected", AuditOutcome::Failure)
+                .person(person.id)
+                .ip(ip)
+                .detail("form", "account"),
+        )
+        .await?;
+        return Err(IdpError::Csrf.into());
+    }
+    Ok((cookie, person, form))
+}
+
+/// Notices shown after a redirect.
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// `GET /account`: the overview, or a login first.
+pub async fn overview(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    Query(done): Query<Done>,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    match logged_in(&idp, &jar)
+        .await
+        .map_err(|e| HttpError::new(e, lang))?
+    {
+        Some((cookie, person)) => {
+            let t = texts(lang);
+            let notice = match done.done.as_deref() {
+                Some("added") => Some(t.added_ok),
+                Some("removed") => Some(t.removed),
+                _ => None,
+            };
+            account_page(
+                &idp,
+                lang,
+                &cookie,
+                &person,
+                Extras {
+                    notice,
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+        None => {
+            let (jar, browser) = browser_cookie(jar, idp.config.secure_cookies);
+            let tx = LoginTx::new(Purpose::Account, &browser, lang);
+            tx.save(&idp).await?;
+            Ok((jar, Redirect::to(&format!("/login?tx={}", tx.id))).into_response())
+        }
+    }
+}
+
+/// `POST /account/logout`.
+pub async fn logout(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    IdpSession::end(&idp, &cookie).await?;
+    idp.audit(idp.event("logout", AuditOutcome::Success).person(person.id))
+        .await?;
+    let jar = jar.add(removal(SESSION_COOKIE, idp.config.secure_cookies));
+    Ok((jar, Redirect::to("/")).into_response())
+}
+
+/// `POST /account/remove`.
+pub async fn remove(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    let id = form
+        .get("id")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(|| IdpError::BadRequest("id".into()))?;
+    match enrol::remove(&idp, person.id, id).await? {
+        RemoveOutcome::Removed => Ok(Redirect::to("/account?done=removed").into_response()),
+        RemoveOutcome::RefusedLast => {
+            let error = Some(texts(lang).remove_last_refused);
+            account_page(
+                &idp,
+                lang,
+                &cookie,
+                &person,
+                Extras {
+                    error,
+                    ..Extras::default()
+                },
+            )
+            .await
+        }
+        RemoveOutcome::NotFound => Err(HttpError::new(
+            IdpError::BadRequest("no such authenticator".into()),
+            lang,
+        )),
+    }
+}
+
+/// `POST /account/password`: adds a password when the person has none.
+pub async fn add_password(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    let new_password = form.get("password").unwrap_or_default();
+    let has = idp
+        .authenticators
+        .authenticators(person.id)
+        .await?
+        .iter()
+        .any(|a| a.kind == AuthenticatorKind::Password);
+    if has || crate::password::check_strength(new_password).is_err() {
+        let error = Some(texts(lang).activation_weak);
+        return account_page(
+            &idp,
+            lang,
+            &cookie,
+            &person,
+            Extras {
+                error,
+                ..Extras::default()
+            },
+        )
+        .await;
+    }
+    enrol::add_password(&idp, person.id, new_password).await?;
+    Ok(Redirect::to("/account?done=added").into_response())
+}
+
+/// `POST /account/code-display/start`.
+pub async fn code_display_start(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    enrol::start_code_display(&idp, person.id).await?;
+    account_page(&idp, lang, &cookie, &person, Extras::default()).await
+}
+
+/// `POST /account/code-display/confirm`.
+pub async fn code_display_confirm(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    if enrol::confirm_code_display(
+        &idp,
+        person.id,
+        form.get("code").unwrap_or_default(),
+        "Code display",
+    )
+    .await?
+    {
+        Ok(Redirect::to("/account?done=added").into_response())
+    } else {
+        let error = Some(texts(lang).wrong_code);
+        account_page(
+            &idp,
+            lang,
+            &cookie,
+            &person,
+            Extras {
+                error,
+                ..Extras::default()
+            },
+        )
+        .await
+    }
+}
+
+/// `POST /account/app/pairing-code`.
+pub async fn pairing_code(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
+    let code = app::new_pairing_code(&idp, person.id).await?;
+    account_page(
+        &idp,
+        lang,
+        &cookie,
+        &person,
+        Extras {
+            pairing_code: Some(code),
+            ..Extras::default()
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct CsrfJson {
+    csrf: String,
+}
+
+#[derive(Deserialize)]
+struct PasskeyRegistration {
+    csrf: String,
+    label: String,
+    credential: webauthn_rs::prelude::RegisterPublicKeyCredential,
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "message": message }))).into_response()
+}
+
+async fn json_session(idp: &Idp, jar: &CookieJar, csrf: &str) -> Result<Option<Person>, IdpError> {
+    let Some((cookie, person)) = logged_in(idp, jar).await? else {
+        return Ok(None);
+    };
+    let params = eid_oidc::RawParams::from_pairs([("csrf".to_owned(), csrf.to_owned())])
+        .map_err(|e| IdpError::BadRequest(e.description))?;
+    Ok(check_csrf(&params, Some(&cookie)).ok().map(|()| person))
+}
+
+/// `POST /account/passkey/options` (JSON).
+pub async fn passkey_options(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let Ok(input) = serde_json::from_slice::<CsrfJson>(&body) else {
+        return Ok(json_error(StatusCode::BAD_REQUEST, "malformed request"));
+    };
+    let Some(person) = json_session(&idp, &jar, &input.csrf).await? else {
+        return Ok(json_error(StatusCode::FORBIDDEN, "log in again"));
+    };
+    Ok(Json(passkey::registration_options(&idp, &person).await?).into_response())
+}
+
+/// `POST /account/passkey` (JSON).
+pub async fn passkey_register(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let Ok(input) = serde_json::from_slice::<PasskeyRegistration>(&body) else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "malformed passkey response",
+        ));
+    };
+    let Some(person) = json_session(&idp, &jar, &input.csrf).await? else {
+        return Ok(json_error(StatusCode::FORBIDDEN, "log in again"));
+    };
+    let label = input.label.chars().take(40).collect::<String>();
+    match passkey::register(&idp, &person, &input.credential, &label).await? {
+        Ok(_) => Ok(Json(serde_json::json!({ "redirect": "/account?done=added" })).into_response()),
+        Err(reason) => Ok(json_error(StatusCode::BAD_REQUEST, &reason)),
+    }
+}
+
+/// `GET /activate`.
+pub async fn activate_page(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Response {
+    let (jar, browser) = browser_cookie(jar, idp.config.secure_cookies);
+    let page = ActivatePage {
+        t: texts(accept_language(&headers)),
+        csrf: &csrf_for(&browser),
+        error: None,
+    };
+    (jar, render(StatusCode::OK, &page)).into_response()
+}
+
+/// `POST /activate`.
+pub async fn activate(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let t = texts(lang);
+    let ip = client_ip(&addr);
+    let form = form(&body).map_err(|e| HttpError::new(e, lang))?;
+    let browser = cookie_value(&jar, BROWSER_COOKIE);
+    if check_csrf(&form, browser).is_err() {
+        idp.audit(
+            idp.event("form.csrf_rejected", AuditOutcome::Failure)
+                .ip(&ip)
+                .detail("form", "activate"),
+        )
+        .await?;
+        return Err(HttpError::new(IdpError::Csrf, lang));
+    }
+    let result = enrol::activate(
+        &idp,
+        form.get("cpr").unwrap_or_default(),
+        form.get("code").unwrap_or_default(),
+        form.get("user_id").unwrap_or_default(),
+        form.get("password").unwrap_or_default(),
+        &ip,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, lang))?;
+    match result {
+        Ok(_) => Ok(render(
+            StatusCode::OK,
+            &MessagePage {
+                t,
+                title: t.activate_title,
+                body: t.activated,
+                next: "",
+                link: Some(("/account", t.account_title)),
+            },
+        )),
+        Err(e) => {
+            let error = match e {
+                ActivationError::WrongCode => t.activation_wrong,
+                ActivationError::AlreadyActive => t.activation_already,
+                ActivationError::BadUserId => t.activation_bad_user_id,
+                ActivationError::UserIdTaken => t.activation_taken,
+                ActivationError::WeakPassword => t.activation_weak,
+                ActivationError::Locked => t.user_locked,
+            };
+            let csrf = csrf_for(browser.unwrap_or_default());
+            Ok(render(
+                StatusCode::BAD_REQUEST,
+                &ActivatePage {
+                    t,
+                    csrf: &csrf,
+                    error: Some(error),
+                },
+            ))
+        }
+    }
+}

@@ -1,0 +1,506 @@
+//! The login pages: user ID, method choice, password, code display, passkey, app approval.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use eid_core::{AuditOutcome, AuthenticatorKind, Loa};
+use eid_oidc::RawParams;
+use eid_web::Lang;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::HttpError;
+use super::pages::{
+    AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, render,
+};
+use super::request::{BROWSER_COOKIE, SESSION_COOKIE, client_ip, cookie, cookie_value, form};
+use crate::flow::complete::{Completion, access_denied};
+use crate::flow::login::{self, Enrolment, Failure, LoginResult};
+use crate::flow::oidc::oidc_request;
+use crate::flow::tx::LoginTx;
+use crate::flow::{IdpError, app, passkey};
+use crate::levels::achieved;
+use crate::state::Idp;
+use crate::texts::{Texts, texts};
+
+/// The `tx` query parameter.
+#[derive(Debug, Deserialize)]
+pub struct TxQuery {
+    tx: String,
+}
+
+fn failure_text(t: &'static Texts, f: Failure) -> &'static str {
+    match f {
+        Failure::UnknownUser => t.unknown_user,
+        Failure::WrongCredentials => t.wrong_credentials,
+        Failure::UserLocked => t.user_locked,
+        Failure::IpBlocked => t.ip_blocked,
+        Failure::NotEnrolled => t.not_enrolled,
+    }
+}
+
+/// The response to a completed login.
+pub fn completion_response(completion: Completion, lang: Lang) -> Response {
+    match completion {
+        Completion::Redirect(url) => Redirect::to(url.as_str()).into_response(),
+        Completion::Account => Redirect::to("/account").into_response(),
+        Completion::LevelTooLow {
+            required,
+            achieved,
+            back,
+        } => render(
+            StatusCode::FORBIDDEN,
+            &LevelTooLowPage {
+                t: texts(lang),
+                required: required.as_word(),
+                achieved: Some(achieved.as_word()),
+                back: back.as_str(),
+            },
+        ),
+    }
+}
+
+fn level_word(l: Loa) -> &'static str {
+    l.as_word()
+}
+
+/// Loads the transaction of a form post (browser binding and CSRF checked); CSRF failures are
+/// audited.
+async fn tx_for_form(
+    idp: &Idp,
+    jar: &CookieJar,
+    form: &RawParams,
+    ip: &str,
+) -> Result<LoginTx, HttpError> {
+    let id = form.get("tx").unwrap_or_default();
+    match LoginTx::load_for_form(idp, id, cookie_value(jar, BROWSER_COOKIE), form.get("csrf")).await
+    {
+        Ok(tx) => Ok(tx),
+        Err(IdpError::Csrf) => {
+            idp.audit(
+                idp.event("form.csrf_rejected", AuditOutcome::Failure)
+                    .ip(ip)
+                    .detail("form", "login"),
+            )
+            .await?;
+            Err(IdpError::Csrf.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn methods_page(
+    idp: &Idp,
+    tx: &LoginTx,
+    error: Option<&'static str>,
+) -> Result<Response, HttpError> {
+    let t = texts(tx.lang);
+    let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
+        return Err(HttpError::new(IdpError::TxExpired, tx.lang));
+    };
+    let ial = enrolment.person.ial;
+    let methods: Vec<MethodView> = enrolment
+        .methods()
+        .into_iter()
+        .map(|m| MethodView {
+            kind: m.as_str(),
+            name: match m {
+                AuthenticatorKind::Password => t.method_password,
+                AuthenticatorKind::CodeDisplay => t.method_code_display,
+                AuthenticatorKind::App => t.method_app,
+                AuthenticatorKind::Passkey => t.method_passkey,
+            },
+            level: level_word(achieved(ial, idp.config.levels.aal(m))),
+        })
+        .collect();
+    // When no method reaches the level the client requires, say so at once.
+    if let Some(req) = oidc_request(tx)
+        && let Some(required) = req.acr_min
+    {
+        let best = enrolment
+            .methods()
+            .into_iter()
+            .map(|m| achieved(ial, idp.config.levels.aal(m)))
+            .max();
+        if best.is_none_or(|b| b < required) {
+            if !tx.finish(idp).await? {
+                return Err(HttpError::new(IdpError::TxExpired, tx.lang));
+            }
+            idp.audit(
+                idp.event("login.level_unreachable", AuditOutcome::Failure)
+                    .person(enrolment.person.id)
+                    .client(req.client_id.clone())
+                    .detail("required", required.as_word()),
+            )
+            .await?;
+            let back = access_denied(
+                idp,
+                req,
+                "the person cannot reach the requested level of assurance",
+            )?;
+            return Ok(render(
+                StatusCode::FORBIDDEN,
+                &LevelTooLowPage {
+                    t,
+                    required: required.as_word(),
+                    achieved: best.map(|b| b.as_word()),
+                    back: back.as_str(),
+                },
+            ));
+        }
+    }
+    let user_id = enrolment.person.user_id.clone().unwrap_or_default();
+    Ok(render(
+        if error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        },
+        &LoginMethodsPage {
+            t,
+            tx: &tx.id,
+            csrf: &tx.csrf,
+            service: tx.client_name(idp),
+            user_id: &user_id,
+            methods,
+            error,
+        },
+    ))
+}
+
+fn user_page(idp: &Idp, tx: &LoginTx, error: Option<&'static str>) -> Response {
+    let hint = oidc_request(tx)
+        .and_then(|r| r.login_hint.clone())
+        .unwrap_or_default();
+    render(
+        if error.is_some() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        },
+        &LoginUserPage {
+            t: texts(tx.lang),
+            tx: &tx.id,
+            csrf: &tx.csrf,
+            service: tx.client_name(idp),
+            error,
+            login_hint: &hint,
+        },
+    )
+}
+
+/// `GET /login?tx=…`.
+pub async fn page(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    Query(q): Query<TxQuery>,
+) -> Result<Response, HttpError> {
+    let tx = LoginTx::load(&idp, &q.tx, cookie_value(&jar, BROWSER_COOKIE)).await?;
+    if tx.person.is_some() {
+        methods_page(&idp, &tx, None).await
+    } else {
+        Ok(user_page(&idp, &tx, None))
+    }
+}
+
+/// `POST /login/user`.
+pub async fn user(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let user_id = form.get("user_id").unwrap_or_default();
+    match login::identify(&idp, &mut tx, user_id, &ip)
+        .await
+        .map_err(|e| HttpError::new(e, tx.lang))?
+    {
+        None => Ok(Redirect::to(&format!("/login?tx={}", tx.id)).into_response()),
+        Some(failure) => Ok(user_page(
+            &idp,
+            &tx,
+            Some(failure_text(texts(tx.lang), failure)),
+        )),
+    }
+}
+
+fn with_session(jar: CookieJar, idp: &Idp, session_cookie: String, response: Response) -> Response {
+    let jar = jar.add(cookie(
+        SESSION_COOKIE,
+        session_cookie,
+        idp.config.secure_cookies,
+        None,
+    ));
+    (jar, response).into_response()
+}
+
+async fn answer(
+    idp: &Idp,
+    jar: CookieJar,
+    tx: &LoginTx,
+    result: LoginResult,
+) -> Result<Response, HttpError> {
+    match result {
+        LoginResult::Done {
+            completion,
+            session_cookie,
+        } => Ok(with_session(
+            jar,
+            idp,
+            session_cookie,
+            completion_response(completion, tx.lang),
+        )),
+        LoginResult::Failed(failure) => {
+            methods_page(idp, tx, Some(failure_text(texts(tx.lang), failure))).await
+        }
+    }
+}
+
+/// `POST /login/password`.
+pub async fn password(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let result = login::with_password(
+        &idp,
+        &tx,
+        form.get("password").unwrap_or_default(),
+        cookie_value(&jar, SESSION_COOKIE),
+        &ip,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, tx.lang))?;
+    answer(&idp, jar, &tx, result).await
+}
+
+/// `POST /login/code-display`.
+pub async fn code_display(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let result = login::with_code_display(
+        &idp,
+        &tx,
+        form.get("password").unwrap_or_default(),
+        form.get("code").unwrap_or_default(),
+        cookie_value(&jar, SESSION_COOKIE),
+        &ip,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, tx.lang))?;
+    answer(&idp, jar, &tx, result).await
+}
+
+/// `GET /login/passkey/options?tx=…` (JSON for the page's script).
+pub async fn passkey_options(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    Query(q): Query<TxQuery>,
+) -> Result<Response, HttpError> {
+    let tx = LoginTx::load(&idp, &q.tx, cookie_value(&jar, BROWSER_COOKIE)).await?;
+    let options = passkey::login_options(&idp, &tx).await?;
+    Ok(Json(options).into_response())
+}
+
+/// The passkey assertion posted by the page's script.
+#[derive(Deserialize)]
+pub struct PasskeyLogin {
+    tx: String,
+    csrf: String,
+    credential: webauthn_rs::prelude::PublicKeyCredential,
+}
+
+fn json_error(status: StatusCode, message: &str) -> Response {
+    (status, Json(serde_json::json!({ "message": message }))).into_response()
+}
+
+/// `POST /login/passkey` (JSON): answers `{ "redirect": … }`.
+pub async fn passkey(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let Ok(input) = serde_json::from_slice::<PasskeyLogin>(&body) else {
+        return Ok(json_error(
+            StatusCode::BAD_REQUEST,
+            "malformed passkey response",
+        ));
+    };
+    let ip = client_ip(&addr);
+    let params = RawParams::from_pairs([
+        ("tx".to_owned(), input.tx.clone()),
+        ("csrf".to_owned(), input.csrf.clone()),
+    ])
+    .map_err(|e| IdpError::BadRequest(e.description))?;
+    let mut tx = match tx_for_form(&idp, &jar, &params, &ip).await {
+        Ok(tx) => tx,
+        Err(_) => {
+            return Ok(json_error(
+                StatusCode::FORBIDDEN,
+                "login expired; start again",
+            ));
+        }
+    };
+    let result = passkey::login(
+        &idp,
+        &mut tx,
+        &input.credential,
+        cookie_value(&jar, SESSION_COOKIE),
+        &ip,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, tx.lang))?;
+    match result {
+        LoginResult::Done {
+            completion,
+            session_cookie,
+        } => {
+            let redirect = match &completion {
+                Completion::Redirect(url) => url.to_string(),
+                Completion::Account => "/account".to_owned(),
+                Completion::LevelTooLow { back, .. } => back.to_string(),
+            };
+            let jar = jar.add(cookie(
+                SESSION_COOKIE,
+                session_cookie,
+                idp.config.secure_cookies,
+                None,
+            ));
+            Ok((jar, Json(serde_json::json!({ "redirect": redirect }))).into_response())
+        }
+        LoginResult::Failed(failure) => Ok(json_error(
+            StatusCode::UNAUTHORIZED,
+            failure_text(texts(tx.lang), failure),
+        )),
+    }
+}
+
+/// `POST /login/app/start`: sends the request to the app and shows the number.
+pub async fn app_start(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let service = tx.client_name(&idp).unwrap_or("MitID").to_owned();
+    match app::start(&idp, &mut tx, &service)
+        .await
+        .map_err(|e| HttpError::new(e, tx.lang))?
+    {
+        Ok(req) => Ok(render(
+            StatusCode::OK,
+            &AppWaitPage {
+                t: texts(tx.lang),
+                tx: &tx.id,
+                csrf: &tx.csrf,
+                number: req.number,
+                error: None,
+            },
+        )),
+        Err(failure) => methods_page(&idp, &tx, Some(failure_text(texts(tx.lang), failure))).await,
+    }
+}
+
+/// `GET /login/app/status?tx=…` (JSON for the waiting page's script).
+pub async fn app_status(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    Query(q): Query<TxQuery>,
+) -> Response {
+    let status = match LoginTx::load(&idp, &q.tx, cookie_value(&jar, BROWSER_COOKIE)).await {
+        Ok(tx) => app::status(&idp, &tx).await.unwrap_or(app::Status::Expired),
+        Err(_) => app::Status::Expired,
+    };
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        Json(serde_json::json!({ "status": status })),
+    )
+        .into_response()
+}
+
+/// `POST /login/app/finish`.
+pub async fn app_finish(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let t = texts(tx.lang);
+    match app::finish(&idp, &tx, cookie_value(&jar, SESSION_COOKIE), &ip)
+        .await
+        .map_err(|e| HttpError::new(e, tx.lang))?
+    {
+        Ok(result) => answer(&idp, jar, &tx, result).await,
+        Err(app::Status::Pending) => {
+            let number = match &tx.app_request {
+                Some(id) => app::load(&idp, id).await?.map_or(0, |r| r.number),
+                None => 0,
+            };
+            Ok(render(
+                StatusCode::OK,
+                &AppWaitPage {
+                    t,
+                    tx: &tx.id,
+                    csrf: &tx.csrf,
+                    number,
+                    error: Some(t.app_pending),
+                },
+            ))
+        }
+        Err(app::Status::Refused) => {
+            idp.audit(
+                idp.event("login.failure", AuditOutcome::Failure)
+                    .ip(&ip)
+                    .detail("method", "app")
+                    .detail("reason", "refused in the app"),
+            )
+            .await?;
+            methods_page(&idp, &tx, Some(t.app_refused)).await
+        }
+        Err(_) => methods_page(&idp, &tx, Some(t.app_expired)).await,
+    }
+}
+
+/// `POST /login/cancel`: the person gives up; the client gets `access_denied`.
+pub async fn cancel(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let ip = client_ip(&addr);
+    let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    tx.finish(&idp).await?;
+    Ok(match oidc_request(&tx) {
+        Some(req) => {
+            Redirect::to(access_denied(&idp, req, "the person cancelled the login")?.as_str())
+                .into_response()
+        }
+        None => Redirect::to("/").into_response(),
+    })
+}

@@ -1,0 +1,166 @@
+//! OIDC endpoints: discovery, JWKS, authorize, token, userinfo.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use eid_oidc::{OAuthError, RawParams};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::HttpError;
+use super::login::completion_response;
+use super::pages::{MessagePage, render};
+use super::request::{SESSION_COOKIE, accept_language, browser_cookie, client_ip, cookie_value};
+use crate::flow::oidc::{self, AuthorizeOutcome};
+use crate::state::Idp;
+use crate::texts::texts;
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(State(idp): State<Arc<Idp>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(oidc::discovery(&idp)),
+    )
+        .into_response()
+}
+
+/// `GET /jwks`: next, active and recently retired keys.
+pub async fn jwks(State(idp): State<Arc<Idp>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        idp.keys.jwks_json().to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /authorize`.
+pub async fn authorize_get(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    authorize(idp, jar, headers, query.as_deref().unwrap_or_default()).await
+}
+
+/// `POST /authorize` (form-encoded request).
+pub async fn authorize_post(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let body = String::from_utf8_lossy(&body).into_owned();
+    authorize(idp, jar, headers, &body).await
+}
+
+async fn authorize(
+    idp: Arc<Idp>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    encoded: &str,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let params = match RawParams::parse(encoded) {
+        Ok(p) => p,
+        Err(e) => return Ok(show_oauth_error(&idp, &e, lang)),
+    };
+    let secure = idp.config.secure_cookies;
+    let (jar, browser) = browser_cookie(jar, secure);
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let outcome = oidc::authorize(
+        &idp,
+        &params,
+        cookie_value(&jar, SESSION_COOKIE),
+        &browser,
+        accept,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, lang))?;
+    Ok(match outcome {
+        AuthorizeOutcome::ShowError(e) => (jar, show_oauth_error(&idp, &e, lang)).into_response(),
+        AuthorizeOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
+        AuthorizeOutcome::Login(tx) => {
+            (jar, Redirect::to(&format!("/login?tx={}", tx.id))).into_response()
+        }
+        AuthorizeOutcome::Completed(completion) => {
+            (jar, completion_response(completion, lang)).into_response()
+        }
+    })
+}
+
+fn show_oauth_error(idp: &Idp, e: &OAuthError, lang: eid_web::Lang) -> Response {
+    let _ = idp;
+    let t = texts(lang);
+    render(
+        StatusCode::BAD_REQUEST,
+        &MessagePage {
+            t,
+            title: t.error_title,
+            body: &format!("{}: {}", e.code.as_str(), e.description),
+            next: t.error_next,
+            link: None,
+        },
+    )
+}
+
+fn oauth_json_error(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, Json(e.to_json())).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = if e.code == eid_oidc::ErrorCode::InvalidToken {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Basic realm=\"idp\""
+        };
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+/// `POST /token`.
+pub async fn token(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match std::str::from_utf8(&body)
+        .map_err(|_| OAuthError::invalid_request("body is not UTF-8"))
+        .and_then(RawParams::parse)
+    {
+        Ok(form) => form,
+        Err(e) => return oauth_json_error(&e),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match oidc::token(&idp, authorization, &form, &client_ip(&addr)).await {
+        Ok(response) => ([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response(),
+        Err(e) => oauth_json_error(&e),
+    }
+}
+
+/// `GET|POST /userinfo`.
+pub async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match oidc::userinfo(&idp, authorization).await {
+        Ok(record) => ([(header::CACHE_CONTROL, "no-store")], Json(record)).into_response(),
+        Err(e) => oauth_json_error(&e),
+    }
+}

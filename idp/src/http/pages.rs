@@ -1,0 +1,135 @@
+//! The page templates (askama, checked at compile time) and their rendering.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+use crate::texts::Texts;
+
+/// Renders a template, or a plain 500 if rendering itself fails (a bug, logged).
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login_user.html")]
+pub struct LoginUserPage<'a> {
+    pub t: &'static Texts,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub service: Option<&'a str>,
+    pub error: Option<&'static str>,
+    pub login_hint: &'a str,
+}
+
+/// One login method on the methods page.
+pub struct MethodView {
+    pub kind: &'static str,
+    pub name: &'static str,
+    pub level: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "login_methods.html")]
+pub struct LoginMethodsPage<'a> {
+    pub t: &'static Texts,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub service: Option<&'a str>,
+    pub user_id: &'a str,
+    pub methods: Vec<MethodView>,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "app_wait.html")]
+pub struct AppWaitPage<'a> {
+    pub t: &'static Texts,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub number: u8,
+    pub error: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "level_too_low.html")]
+pub struct LevelTooLowPage<'a> {
+    pub t: &'static Texts,
+    pub required: &'static str,
+    pub achieved: Option<&'static str>,
+    pub back: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    pub t: &'static Texts,
+    pub title: &'a str,
+    pub body: &'a str,
+    pub next: &'a str,
+    pub link: Option<(&'a str, &'a str)>,
+}
+
+/// One authenticator on the account page.
+pub struct AuthenticatorView {
+    pub id: String,
+    pub kind: &'static str,
+    pub label: String,
+    pub added: String,
+    pub last_used: String,
+}
+
+/// One login on the account page.
+pub struct LoginView {
+    pub when: String,
+    pub what: String,
+    pub result: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub t: &'static Texts,
+    pub csrf: &'a str,
+    pub name: String,
+    pub user_id: String,
+    pub notice: Option<&'static str>,
+    pub error: Option<&'static str>,
+    pub authenticators: Vec<AuthenticatorView>,
+    pub has_password: bool,
+    pub totp_secret: Option<String>,
+    pub totp_uri: String,
+    pub pairing_code: Option<String>,
+    pub logins: Vec<LoginView>,
+}
+
+#[derive(Template)]
+#[template(path = "activate.html")]
+pub struct ActivatePage<'a> {
+    pub t: &'static Texts,
+    pub csrf: &'a str,
+    pub error: Option<&'static str>,
+}
+
+/// A pending request as the app shows it.
+pub struct RequestView {
+    pub id: String,
+    pub service: String,
+}
+
+#[derive(Template)]
+#[template(path = "app.html")]
+pub struct AppPage<'a> {
+    pub t: &'static Texts,
+    pub csrf: &'a str,
+    pub paired: bool,
+    pub request: Option<RequestView>,
+    pub notice: Option<&'static str>,
+    pub error: Option<&'static str>,
+}

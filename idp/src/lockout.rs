@@ -1,0 +1,197 @@
+//! Rate limiting and lock-out of failed login attempts, per user and per IP address. Counters live
+//! in the ephemeral store, so the limits hold across every node that shares it.
+
+use eid_core::{EphemeralStore, StoreError};
+use serde::Deserialize;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The lock-out policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockoutPolicy {
+    /// Failed attempts for one user within `window_secs` that lock the user.
+    pub max_user_failures: u64,
+    /// Failed attempts from one IP address within `window_secs` that block the address.
+    pub max_ip_failures: u64,
+    /// The counting window, seconds.
+    pub window_secs: u64,
+    /// How long a lock lasts, seconds.
+    pub lock_secs: u64,
+}
+
+impl Default for LockoutPolicy {
+    fn default() -> Self {
+        LockoutPolicy {
+            max_user_failures: 5,
+            max_ip_failures: 50,
+            window_secs: 900,
+            lock_secs: 900,
+        }
+    }
+}
+
+/// Whether an attempt may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Go ahead.
+    Open,
+    /// The user is locked.
+    UserLocked,
+    /// The address is blocked.
+    IpBlocked,
+}
+
+fn user_lock(user: Uuid) -> String {
+    format!("idp:lock:user:{user}")
+}
+fn ip_lock(ip: &str) -> String {
+    format!("idp:lock:ip:{ip}")
+}
+
+impl LockoutPolicy {
+    /// Checks the locks before an attempt is even evaluated.
+    pub async fn gate(
+        &self,
+        store: &dyn EphemeralStore,
+        user: Option<Uuid>,
+        ip: &str,
+    ) -> Result<Gate, StoreError> {
+        if let Some(user) = user
+            && store.get(&user_lock(user)).await?.is_some()
+        {
+            return Ok(Gate::UserLocked);
+        }
+        if store.get(&ip_lock(ip)).await?.is_some() {
+            return Ok(Gate::IpBlocked);
+        }
+        Ok(Gate::Open)
+    }
+
+    /// Counts a failed attempt, locking the user or address when a limit is reached; returns the gate
+    /// for the next attempt.
+    pub async fn record_failure(
+        &self,
+        store: &dyn EphemeralStore,
+        user: Option<Uuid>,
+        ip: &str,
+    ) -> Result<Gate, StoreError> {
+        let window = Duration::from_secs(self.window_secs);
+        let lock = Duration::from_secs(self.lock_secs);
+        let mut gate = Gate::Open;
+        if let Some(user) = user {
+            let failures = store.incr(&format!("idp:fail:user:{user}"), window).await?;
+            if failures >= self.max_user_failures {
+                store.put(&user_lock(user), b"1", lock).await?;
+                store.delete(&format!("idp:fail:user:{user}")).await?;
+                gate = Gate::UserLocked;
+            }
+        }
+        let failures = store.incr(&format!("idp:fail:ip:{ip}"), window).await?;
+        if failures >= self.max_ip_failures {
+            store.put(&ip_lock(ip), b"1", lock).await?;
+            store.delete(&format!("idp:fail:ip:{ip}")).await?;
+            if gate == Gate::Open {
+                gate = Gate::IpBlocked;
+            }
+        }
+        Ok(gate)
+    }
+
+    /// Clears the user's failure count after a successful login.
+    pub async fn record_success(
+        &self,
+        store: &dyn EphemeralStore,
+        user: Uuid,
+    ) -> Result<(), StoreError> {
+        store
+            .delete(&format!("idp:fail:user:{user}"))
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use eid_store::memory::MemoryEphemeral;
+
+    #[tokio::test]
+    async fn five_failures_lock_the_user_not_others() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy::default();
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        for _ in 0..4 {
+            assert_eq!(
+                policy
+                    .record_failure(&store, Some(alice), "10.0.0.1")
+                    .await
+                    .unwrap(),
+                Gate::Open
+            );
+        }
+        assert_eq!(
+            policy
+                .record_failure(&store, Some(alice), "10.0.0.1")
+                .await
+                .unwrap(),
+            Gate::UserLocked
+        );
+        assert_eq!(
+            policy.gate(&store, Some(alice), "10.0.0.2").await.unwrap(),
+            Gate::UserLocked
+        );
+        assert_eq!(
+            policy.gate(&store, Some(bob), "10.0.0.1").await.unwrap(),
+            Gate::Open
+        );
+    }
+
+    #[tokio::test]
+    async fn success_resets_the_count() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy::default();
+        let alice = Uuid::new_v4();
+        for _ in 0..4 {
+            policy
+                .record_failure(&store, Some(alice), "ip")
+                .await
+                .unwrap();
+        }
+        policy.record_success(&store, alice).await.unwrap();
+        assert_eq!(
+            policy
+                .record_failure(&store, Some(alice), "ip")
+                .await
+                .unwrap(),
+            Gate::Open
+        );
+    }
+
+    #[tokio::test]
+    async fn many_failures_from_one_address_block_it() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy {
+            max_ip_failures: 3,
+            ..LockoutPolicy::default()
+        };
+        for _ in 0..2 {
+            policy
+                .record_failure(&store, None, "10.9.9.9")
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            policy
+                .record_failure(&store, None, "10.9.9.9")
+                .await
+                .unwrap(),
+            Gate::IpBlocked
+        );
+        assert_eq!(
+            policy.gate(&store, None, "10.9.9.9").await.unwrap(),
+            Gate::IpBlocked
+        );
+    }
+}

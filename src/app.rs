@@ -1,0 +1,317 @@
+//! Wiring: opens the stores and key stores once, builds each component's router on its own
+//! listener, and serves them all until shutdown.
+
+use anyhow::Context;
+use axum::Router;
+use eid_core::{AuditLog, Clock, DurableHealth, EphemeralStore, SystemClock};
+use eid_keys::KeyStore;
+use eid_store::audit_writer::AuditWriter;
+use eid_store::memory::MemoryEphemeral;
+use eid_store::redis::RedisEphemeral;
+use eid_store::sql::SqlDurable;
+use eid_web::{DurableReady, EphemeralReady, Metrics, Platform, ReadinessCheck};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::{Component, EphemeralBackend, Settings};
+
+/// Largest batch of audit events committed in one transaction.
+const AUDIT_BATCH: usize = 512;
+
+/// The process-wide resources every component draws on.
+pub struct Runtime {
+    /// The validated settings.
+    pub settings: Settings,
+    /// Sessions, codes, challenges, counters.
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// The durable database.
+    pub durable: Arc<SqlDurable>,
+    /// The group-commit audit writer.
+    pub audit: AuditWriter,
+    /// Each signing component's keys.
+    pub keys: BTreeMap<Component, KeyStore>,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Each component's metrics registry.
+    metrics: BTreeMap<Component, Metrics>,
+    /// The authenticator, when it runs.
+    idp: Option<Arc<eid_idp::Idp>>,
+}
+
+/// Opens the ephemeral store named in the settings. Redis is connected lazily, so a node started
+/// while Redis is down comes up (not ready) and recovers by itself.
+pub fn open_ephemeral(settings: &Settings) -> anyhow::Result<Arc<dyn EphemeralStore>> {
+    Ok(match &settings.ephemeral {
+        EphemeralBackend::Memory => Arc::new(MemoryEphemeral::new()),
+        EphemeralBackend::Redis { url, key_prefix } => {
+            Arc::new(RedisEphemeral::new_lazy(url, key_prefix).context("configuring Redis")?)
+        }
+    })
+}
+
+/// Opens the durable store and applies pending migrations.
+pub async fn open_durable(settings: &Settings) -> anyhow::Result<Arc<SqlDurable>> {
+    if let crate::config::DurableBackend::Sqlite(path) = &settings.durable
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let durable = SqlDurable::connect_and_migrate(&settings.durable.url())
+        .await
+        .context("opening the durable store")?;
+    Ok(Arc::new(durable))
+}
+
+impl Runtime {
+    /// Opens stores and the key stores of the `components` that will run.
+    pub async fn open(settings: Settings, components: &[Component]) -> anyhow::Result<Runtime> {
+        let ephemeral = open_ephemeral(&settings)?;
+        let durable = open_durable(&settings).await?;
+        let audit_log: Arc<dyn AuditLog> = durable.clone();
+        let audit = AuditWriter::spawn(audit_log, AUDIT_BATCH);
+        let mut keys = BTreeMap::new();
+        for component in crate::keys::SIGNING_COMPONENTS {
+            if components.contains(&component) {
+                keys.insert(
+                    component,
+                    crate::keys::open_key_store(&settings, component)?,
+                );
+            }
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let metrics: BTreeMap<Component, Metrics> = Component::ALL
+            .into_iter()
+            .map(|c| (c, Metrics::new(c.name())))
+            .collect();
+        let mut runtime = Runtime {
+            settings,
+            ephemeral,
+            durable,
+            audit,
+            keys,
+            clock,
+            metrics,
+            idp: None,
+        };
+        if components.contains(&Component::Idp) {
+            runtime.idp = Some(Arc::new(runtime.build_idp()?));
+            if runtime.settings.demo_enabled {
+                runtime.load_demo().await?;
+            }
+        }
+        Ok(runtime)
+    }
+
+    fn build_idp(&self) -> anyhow::Result<eid_idp::Idp> {
+        let listener = self.settings.listener(Component::Idp);
+        let config = eid_idp::IdpConfig {
+            issuer: listener
+                .public_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            clients: self.settings.idp.clients.clone(),
+            levels: self.settings.idp.levels,
+            lockout: self.settings.idp.lockout,
+            session_ttl: self.settings.idp.session_ttl,
+            secure_cookies: !listener.is_loopback(),
+            app_request_ttl: self.settings.idp.app_request_ttl,
+        };
+        let keys = self
+            .keys
+            .get(&Component::Idp)
+            .cloned()
+            .context("the idp has no key store")?;
+        let deps = eid_idp::IdpDeps {
+            ephemeral: self.ephemeral.clone(),
+            persons: self.durable.clone(),
+            authenticators: self.durable.clone(),
+            audit_log: self.durable.clone(),
+            audit: self.audit.clone(),
+            keys,
+            clock: self.clock.clone(),
+            metrics: self.metrics[&Component::Idp].clone(),
+        };
+        Ok(eid_idp::Idp::new(config, deps)?)
+    }
+
+    async fn load_demo(&self) -> anyhow::Result<()> {
+        let codes = crate::demo::load_persons(
+            &self.settings.demo_data,
+            self.durable.as_ref(),
+            self.durable.as_ref(),
+            self.clock.as_ref(),
+        )
+        .await
+        .context("loading the demo persons")?;
+        for code in codes {
+            // Printed for the operator of the demo (deliberately not logged).
+            println!(
+                "demo activation code for {} (CPR {}): {}  -> {}/activate",
+                code.name,
+                code.cpr,
+                code.code,
+                self.settings
+                    .listener(Component::Idp)
+                    .public_url
+                    .as_str()
+                    .trim_end_matches('/')
+            );
+        }
+        Ok(())
+    }
+
+    /// Re-reads every key store (on SIGHUP); errors keep the old keys and are logged.
+    pub fn reload_keys(&self) {
+        for (component, store) in &self.keys {
+            match store.reload() {
+                Ok(()) => tracing::info!(component = component.name(), "keys reloaded"),
+                Err(e) => {
+                    tracing::error!(component = component.name(), error = %e, "key reload failed; keeping the old keys")
+                }
+            }
+        }
+    }
+
+    fn platform(&self, component: Component) -> Platform {
+        let durable: Arc<dyn DurableHealth> = self.durable.clone();
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(EphemeralReady(self.ephemeral.clone())),
+            Arc::new(DurableReady(durable)),
+        ];
+        Platform {
+            component: component.name(),
+            public_url: self.settings.listener(component).public_url.clone(),
+            metrics: self.metrics[&component].clone(),
+            checks,
+        }
+    }
+
+    /// The router of one component.
+    pub fn router(&self, component: Component) -> Router {
+        let platform = self.platform(component);
+        match component {
+            Component::Broker => eid_broker::router(&platform),
+            Component::Idp => match &self.idp {
+                Some(idp) => eid_idp::router(&platform, idp.clone()),
+                None => platform.finish(Router::new()),
+            },
+            Component::Delegation => eid_delegation::router(&platform),
+            Component::EidasGateway => eid_eidas_gateway::router(&platform),
+            Component::DemoRp => crate::demo_rp::router(&platform),
+        }
+    }
+}
+
+/// Binds the configured listen address of each component.
+pub async fn bind(
+    settings: &Settings,
+    components: &[Component],
+) -> anyhow::Result<BTreeMap<Component, TcpListener>> {
+    let mut listeners = BTreeMap::new();
+    for &component in components {
+        let addr = settings.listener(component).listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("{}: cannot listen on {addr}", component.name()))?;
+        listeners.insert(component, listener);
+    }
+    Ok(listeners)
+}
+
+/// Serves every component on its listener until `shutdown` completes, then drains in-flight
+/// requests. SIGHUP reloads keys.
+pub async fn serve(
+    runtime: Runtime,
+    listeners: BTreeMap<Component, TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let runtime = Arc::new(runtime);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for (component, listener) in listeners {
+        let router = runtime.router(component);
+        let url = runtime.settings.listener(component).public_url.clone();
+        tracing::info!(component = component.name(), listen = %listener.local_addr()?, %url, "listening");
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            let result = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+            (component, result)
+        });
+    }
+    let key_reloader: Vec<_> = runtime
+        .keys
+        .values()
+        .map(|store| store.spawn_reloader(runtime.settings.keys_reload_interval))
+        .collect();
+    let sighup = tokio::spawn(reload_on_sighup(runtime.clone()));
+    shutdown.await;
+    tracing::info!("shutting down: draining requests");
+    let _ = stop_tx.send(true);
+    while let Some(joined) = servers.join_next().await {
+        match joined {
+            Ok((component, Err(e))) => {
+                tracing::error!(component = component.name(), error = %e, "server failed")
+            }
+            Err(e) => tracing::error!(error = %e, "server task failed"),
+            Ok((_, Ok(()))) => {}
+        }
+    }
+    sighup.abort();
+    for task in key_reloader {
+        task.abort();
+    }
+    runtime.audit.flush().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn reload_on_sighup(runtime: Arc<Runtime>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; keys reload on the timer only");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        runtime.reload_keys();
+    }
+}
+
+#[cfg(not(unix))]
+async fn reload_on_sighup(_runtime: Arc<Runtime>) {}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

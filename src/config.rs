@@ -1,0 +1,910 @@
+//! Configuration: a TOML file plus `EIDBROKER_…` environment overrides, parsed and then validated into
+//! typed [`Settings`]. Every error names the field and the problem.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Prefix of environment overrides: `EIDBROKER_STORE__EPHEMERAL=redis://…` sets `store.ephemeral`.
+pub const ENV_PREFIX: &str = "EIDBROKER_";
+/// Environment variables with the prefix that are not overrides (they belong to the command line).
+const ENV_NOT_OVERRIDES: &[&str] = &["EIDBROKER_CONFIG"];
+
+/// A configuration problem, naming the field.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not TOML, or a value has the wrong type or an unknown key.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file or the environment.
+        origin: String,
+        /// What is wrong, with the field's path.
+        message: String,
+    },
+    /// A value is well-typed but not acceptable.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// Dotted path of the field.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file as written.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default = "default_data_dir")]
+    data_dir: PathBuf,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    keys: RawKeys,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    demo: RawDemo,
+    #[serde(default = "listener_defaults::broker")]
+    broker: RawListener,
+    #[serde(default = "default_idp")]
+    idp: RawIdp,
+    #[serde(default = "listener_defaults::delegation")]
+    delegation: RawListener,
+    #[serde(default = "listener_defaults::eidas_gateway")]
+    eidas_gateway: RawListener,
+    #[serde(default = "listener_defaults::demo_rp")]
+    demo_rp: RawListener,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    #[serde(default = "default_ephemeral")]
+    ephemeral: String,
+    #[serde(default = "default_durable")]
+    durable: String,
+    #[serde(default = "default_key_prefix")]
+    redis_key_prefix: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            ephemeral: default_ephemeral(),
+            durable: default_durable(),
+            redis_key_prefix: default_key_prefix(),
+        }
+    }
+}
+
+fn default_ephemeral() -> String {
+    "memory".into()
+}
+fn default_durable() -> String {
+    "sqlite".into()
+}
+fn default_key_prefix() -> String {
+    "eid:".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    dir: Option<PathBuf>,
+    #[serde(default = "default_reload")]
+    reload_interval_secs: u64,
+    #[serde(default)]
+    files: Vec<RawKeyFile>,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        RawKeys {
+            dir: None,
+            reload_interval_secs: default_reload(),
+            files: Vec::new(),
+        }
+    }
+}
+
+fn default_reload() -> u64 {
+    300
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeyFile {
+    component: String,
+    file: PathBuf,
+    alg: String,
+    #[serde(default = "default_key_state")]
+    state: String,
+    not_after: Option<String>,
+}
+
+fn default_key_state() -> String {
+    "active".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    #[serde(default)]
+    format: LogFormat,
+    #[serde(default = "default_filter")]
+    filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: LogFormat::default(),
+            filter: default_filter(),
+        }
+    }
+}
+
+fn default_filter() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemo {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_demo_dir")]
+    data: PathBuf,
+}
+
+impl Default for RawDemo {
+    fn default() -> Self {
+        RawDemo {
+            enabled: true,
+            data: default_demo_dir(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_demo_dir() -> PathBuf {
+    PathBuf::from("config/demo")
+}
+
+/// The authenticator's section: its listener plus its own settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdp {
+    listen: String,
+    public_url: String,
+    #[serde(default = "default_session_ttl")]
+    session_ttl_secs: u64,
+    #[serde(default = "default_app_request_ttl")]
+    app_request_ttl_secs: u64,
+    #[serde(default)]
+    levels: eid_idp::LevelTable,
+    #[serde(default)]
+    lockout: eid_idp::LockoutPolicy,
+    #[serde(default)]
+    clients: Vec<RawClient>,
+}
+
+fn default_idp() -> RawIdp {
+    let l = listener_defaults::idp();
+    RawIdp {
+        listen: l.listen,
+        public_url: l.public_url,
+        session_ttl_secs: default_session_ttl(),
+        app_request_ttl_secs: default_app_request_ttl(),
+        levels: eid_idp::LevelTable::default(),
+        lockout: eid_idp::LockoutPolicy::default(),
+        clients: Vec::new(),
+    }
+}
+
+fn default_session_ttl() -> u64 {
+    1800
+}
+
+fn default_app_request_ttl() -> u64 {
+    120
+}
+
+/// An OIDC client registration in a config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    client_id: String,
+    client_name: String,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_auth_method")]
+    token_endpoint_auth_method: eid_oidc::TokenEndpointAuthMethod,
+}
+
+fn default_auth_method() -> eid_oidc::TokenEndpointAuthMethod {
+    eid_oidc::TokenEndpointAuthMethod::ClientSecretBasic
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    listen: String,
+    public_url: String,
+}
+
+mod listener_defaults {
+    use super::RawListener;
+    fn at(port: u16) -> RawListener {
+        RawListener {
+            listen: format!("127.0.0.1:{port}"),
+            public_url: format!("http://localhost:{port}"),
+        }
+    }
+    pub fn broker() -> RawListener {
+        at(8080)
+    }
+    pub fn idp() -> RawListener {
+        at(8081)
+    }
+    pub fn delegation() -> RawListener {
+        at(8082)
+    }
+    pub fn eidas_gateway() -> RawListener {
+        at(8083)
+    }
+    pub fn demo_rp() -> RawListener {
+        at(8090)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed settings.
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where ephemeral state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EphemeralBackend {
+    /// In this process (single node; the demo default).
+    Memory,
+    /// A Redis server, with a key prefix.
+    Redis {
+        /// `redis://…` URL.
+        url: String,
+        /// Prefix of every key.
+        key_prefix: String,
+    },
+}
+
+/// Where durable data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DurableBackend {
+    /// A SQLite file (the embedded default).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database.
+    Postgres(String),
+}
+
+impl DurableBackend {
+    /// The sqlx connection URL.
+    pub fn url(&self) -> String {
+        match self {
+            DurableBackend::Sqlite(path) => format!("sqlite://{}", path.display()),
+            DurableBackend::Postgres(url) => url.clone(),
+        }
+    }
+
+    /// The location without any password, fit for logs and messages.
+    pub fn display_safe(&self) -> String {
+        match self {
+            DurableBackend::Sqlite(path) => path.display().to_string(),
+            DurableBackend::Postgres(url) => match Url::parse(url) {
+                Ok(mut parsed) => {
+                    let _ = parsed.set_password(None);
+                    parsed.to_string()
+                }
+                Err(_) => "postgres://…".to_owned(),
+            },
+        }
+    }
+}
+
+/// The components one binary can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[clap(rename_all = "kebab-case")]
+pub enum Component {
+    /// The SSO broker.
+    Broker,
+    /// The MitID-style authenticator.
+    Idp,
+    /// The power-of-attorney registry.
+    Delegation,
+    /// The eIDAS connector and proxy service.
+    EidasGateway,
+    /// The demo relying party.
+    DemoRp,
+}
+
+impl Component {
+    /// Every component, in start order.
+    pub const ALL: [Component; 5] = [
+        Component::Broker,
+        Component::Idp,
+        Component::Delegation,
+        Component::EidasGateway,
+        Component::DemoRp,
+    ];
+
+    /// The component's name in config, logs, key directories and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Broker => "broker",
+            Component::Idp => "idp",
+            Component::Delegation => "delegation",
+            Component::EidasGateway => "eidas-gateway",
+            Component::DemoRp => "demo-rp",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Component> {
+        Component::ALL.into_iter().find(|c| c.name() == name)
+    }
+}
+
+/// Where a component listens and the origin it is known by.
+#[derive(Debug, Clone)]
+pub struct ListenerSettings {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// Public origin (`http://localhost:8080`), no path, query or fragment.
+    pub public_url: Url,
+}
+
+impl ListenerSettings {
+    /// Whether the public origin is on loopback (no HSTS, no `Secure` cookies there).
+    pub fn is_loopback(&self) -> bool {
+        eid_web::platform::is_loopback(&self.public_url)
+    }
+}
+
+/// A private key named in the configuration.
+#[derive(Debug, Clone)]
+pub struct KeyFileSettings {
+    /// The component whose key it is.
+    pub component: Component,
+    /// The key entry (file, algorithm, state, not-after).
+    pub entry: eid_keys::KeyEntry,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Directory for keys and the SQLite file.
+    pub data_dir: PathBuf,
+    /// Ephemeral store.
+    pub ephemeral: EphemeralBackend,
+    /// Durable store.
+    pub durable: DurableBackend,
+    /// Root of the per-component key directories (`<dir>/<component>/keys.toml`).
+    pub keys_dir: PathBuf,
+    /// How often keys are re-read (also on SIGHUP).
+    pub keys_reload_interval: Duration,
+    /// Keys named in the configuration, on top of the key directories.
+    pub key_files: Vec<KeyFileSettings>,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `eid_idp=debug,info`).
+    pub log_filter: String,
+    /// Whether the demo data is loaded and the demo relying party runs.
+    pub demo_enabled: bool,
+    /// Where the demo data lives.
+    pub demo_data: PathBuf,
+    /// Per-component listeners.
+    pub listeners: BTreeMap<Component, ListenerSettings>,
+    /// The authenticator's own settings.
+    pub idp: IdpSettings,
+}
+
+/// The authenticator's settings besides its listener.
+#[derive(Debug, Clone)]
+pub struct IdpSettings {
+    /// Lifetime of its login session.
+    pub session_ttl: Duration,
+    /// How long an app approval request waits.
+    pub app_request_ttl: Duration,
+    /// Level of each login method.
+    pub levels: eid_idp::LevelTable,
+    /// Lock-out policy.
+    pub lockout: eid_idp::LockoutPolicy,
+    /// Registered clients.
+    pub clients: Vec<eid_oidc::ClientRegistration>,
+}
+
+impl Settings {
+    /// The listener of `component`.
+    pub fn listener(&self, component: Component) -> &ListenerSettings {
+        // Every component has a listener: validation fills all five.
+        &self.listeners[&component]
+    }
+
+    /// The key directory of `component`.
+    pub fn key_dir(&self, component: Component) -> PathBuf {
+        self.keys_dir.join(component.name())
+    }
+
+    /// Extra key entries named in config for `component`.
+    pub fn key_entries(&self, component: Component) -> Vec<eid_keys::KeyEntry> {
+        self.key_files
+            .iter()
+            .filter(|k| k.component == component)
+            .map(|k| k.entry.clone())
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading.
+
+/// Reads `path` (or only the built-in defaults when `None`), applies environment overrides and
+/// validates.
+pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    let (origin, text) = match path {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?,
+        ),
+        None => ("built-in defaults".to_owned(), String::new()),
+    };
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    from_toml_str(&text, &origin, &env)
+}
+
+/// Parses TOML text with the given environment overrides and validates it. Relative paths are taken
+/// relative to the current directory.
+pub fn from_toml_str(
+    text: &str,
+    origin: &str,
+    env: &[(String, String)],
+) -> Result<Settings, ConfigError> {
+    let mut value: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_owned(),
+        message: e.to_string(),
+    })?;
+    apply_env_overrides(&mut value, env)?;
+    let raw: RawConfig =
+        serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
+            ConfigError::Parse {
+                origin: origin.to_owned(),
+                message: format!("{}: {}", e.path(), e.inner()),
+            }
+        })?;
+    validate(raw)
+}
+
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (name, raw_value) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if ENV_NOT_OVERRIDES.contains(&name.as_str()) || path.is_empty() {
+            continue;
+        }
+        let segments: Vec<String> = path.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(invalid(name.clone(), "empty path segment in override"));
+        }
+        // Numbers and booleans keep their type; anything else is a string.
+        let value = raw_value
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .or_else(|_| raw_value.parse::<bool>().map(toml::Value::Boolean))
+            .unwrap_or_else(|_| toml::Value::String(raw_value.clone()));
+        let mut cursor = &mut *table;
+        let (last, parents) = segments
+            .split_last()
+            .ok_or_else(|| invalid(name.clone(), "empty"))?;
+        for segment in parents {
+            let entry = cursor
+                .entry(segment.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            cursor = entry
+                .as_table_mut()
+                .ok_or_else(|| invalid(name.clone(), format!("`{segment}` is not a table")))?;
+        }
+        cursor.insert(last.clone(), value);
+    }
+    Ok(())
+}
+
+fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
+    let ephemeral = match raw.store.ephemeral.as_str() {
+        "memory" => EphemeralBackend::Memory,
+        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+            Url::parse(url)
+                .map_err(|e| invalid("store.ephemeral", format!("bad Redis URL: {e}")))?;
+            EphemeralBackend::Redis {
+                url: url.to_owned(),
+                key_prefix: raw.store.redis_key_prefix.clone(),
+            }
+        }
+        other => {
+            return Err(invalid(
+                "store.ephemeral",
+                format!("expected \"memory\" or a redis:// URL, got {other:?}"),
+            ));
+        }
+    };
+    let durable = match raw.store.durable.as_str() {
+        "sqlite" => DurableBackend::Sqlite(raw.data_dir.join("eidbroker.db")),
+        url if url.starts_with("sqlite://") => {
+            let path = &url["sqlite://".len()..];
+            if path.is_empty() {
+                return Err(invalid("store.durable", "sqlite:// needs a file path"));
+            }
+            DurableBackend::Sqlite(PathBuf::from(path))
+        }
+        url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Url::parse(url)
+                .map_err(|e| invalid("store.durable", format!("bad PostgreSQL URL: {e}")))?;
+            DurableBackend::Postgres(url.to_owned())
+        }
+        other => {
+            return Err(invalid(
+                "store.durable",
+                format!(
+                    "expected \"sqlite\", a sqlite:// path or a postgres:// URL, got {other:?}"
+                ),
+            ));
+        }
+    };
+    if raw.keys.reload_interval_secs == 0 {
+        return Err(invalid("keys.reload_interval_secs", "must be at least 1"));
+    }
+    let mut key_files = Vec::with_capacity(raw.keys.files.len());
+    for (i, key) in raw.keys.files.iter().enumerate() {
+        let field = |name: &str| format!("keys.files[{i}].{name}");
+        let component = Component::from_name(&key.component).ok_or_else(|| {
+            invalid(
+                field("component"),
+                format!("unknown component {:?}", key.component),
+            )
+        })?;
+        let alg = key
+            .alg
+            .parse::<eid_keys::Alg>()
+            .map_err(|e| invalid(field("alg"), e.to_string()))?;
+        let state = key
+            .state
+            .parse::<eid_keys::KeyState>()
+            .map_err(|e| invalid(field("state"), e.to_string()))?;
+        if !key.file.is_file() {
+            return Err(invalid(
+                field("file"),
+                format!("key file {} does not exist", key.file.display()),
+            ));
+        }
+        let not_after = key
+            .not_after
+            .as_deref()
+            .map(|t| {
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                    .map_err(|e| invalid(field("not_after"), format!("not an RFC 3339 time: {e}")))
+            })
+            .transpose()?;
+        key_files.push(KeyFileSettings {
+            component,
+            entry: eid_keys::KeyEntry::new(key.file.clone(), alg, state).with_not_after(not_after),
+        });
+    }
+    let idp = validate_idp(&raw.idp)?;
+    let idp_listener = RawListener {
+        listen: raw.idp.listen.clone(),
+        public_url: raw.idp.public_url.clone(),
+    };
+    let listeners = [
+        (Component::Broker, &raw.broker, "broker"),
+        (Component::Idp, &idp_listener, "idp"),
+        (Component::Delegation, &raw.delegation, "delegation"),
+        (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
+        (Component::DemoRp, &raw.demo_rp, "demo_rp"),
+    ]
+    .into_iter()
+    .map(|(component, raw, section)| Ok((component, validate_listener(raw, section)?)))
+    .collect::<Result<BTreeMap<_, _>, ConfigError>>()?;
+    let mut origins = std::collections::HashSet::new();
+    for (component, listener) in &listeners {
+        if !origins.insert(listener.public_url.origin().ascii_serialization()) {
+            return Err(invalid(
+                format!("{}.public_url", component.name().replace('-', "_")),
+                "every component needs its own origin (cookies and trust are kept apart)",
+            ));
+        }
+    }
+    let keys_dir = raw.keys.dir.unwrap_or_else(|| raw.data_dir.join("keys"));
+    Ok(Settings {
+        data_dir: raw.data_dir,
+        ephemeral,
+        durable,
+        keys_dir,
+        keys_reload_interval: Duration::from_secs(raw.keys.reload_interval_secs),
+        key_files,
+        log_format: raw.log.format,
+        log_filter: raw.log.filter,
+        demo_enabled: raw.demo.enabled,
+        demo_data: raw.demo.data,
+        listeners,
+        idp,
+    })
+}
+
+fn validate_idp(raw: &RawIdp) -> Result<IdpSettings, ConfigError> {
+    if raw.session_ttl_secs == 0 {
+        return Err(invalid("idp.session_ttl_secs", "must be at least 1"));
+    }
+    if raw.app_request_ttl_secs == 0 {
+        return Err(invalid("idp.app_request_ttl_secs", "must be at least 1"));
+    }
+    let l = &raw.lockout;
+    if l.max_user_failures == 0 || l.max_ip_failures == 0 || l.window_secs == 0 || l.lock_secs == 0
+    {
+        return Err(invalid(
+            "idp.lockout",
+            "every limit and duration must be at least 1",
+        ));
+    }
+    let clients = validate_clients(&raw.clients, "idp.clients")?;
+    Ok(IdpSettings {
+        session_ttl: Duration::from_secs(raw.session_ttl_secs),
+        app_request_ttl: Duration::from_secs(raw.app_request_ttl_secs),
+        levels: raw.levels,
+        lockout: raw.lockout,
+        clients,
+    })
+}
+
+fn validate_clients(
+    raw: &[RawClient],
+    section: &str,
+) -> Result<Vec<eid_oidc::ClientRegistration>, ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut clients = Vec::with_capacity(raw.len());
+    for (i, c) in raw.iter().enumerate() {
+        let field = format!("{section}[{i}]");
+        if !seen.insert(c.client_id.clone()) {
+            return Err(invalid(
+                format!("{field}.client_id"),
+                format!("{:?} is registered twice", c.client_id),
+            ));
+        }
+        let secret = match (&c.client_secret, &c.client_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    field,
+                    "give client_secret or client_secret_file, not both",
+                ));
+            }
+            (Some(s), None) => Some(s.clone()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| {
+                        invalid(
+                            format!("{field}.client_secret_file"),
+                            format!("{}: {e}", path.display()),
+                        )
+                    })?
+                    .trim()
+                    .to_owned(),
+            ),
+            (None, None) => None,
+        };
+        let registration = eid_oidc::ClientRegistration::new(
+            c.client_id.clone(),
+            c.client_name.clone(),
+            c.redirect_uris.clone(),
+            c.post_logout_redirect_uris.clone(),
+            c.token_endpoint_auth_method,
+            secret.as_deref(),
+        )
+        .map_err(|e| invalid(field, e.problem))?;
+        clients.push(registration);
+    }
+    Ok(clients)
+}
+
+fn validate_listener(raw: &RawListener, section: &str) -> Result<ListenerSettings, ConfigError> {
+    let listen = raw.listen.parse::<SocketAddr>().map_err(|e| {
+        invalid(
+            format!("{section}.listen"),
+            format!("expected an address such as 127.0.0.1:8080 ({e})"),
+        )
+    })?;
+    let field = format!("{section}.public_url");
+    let public_url = Url::parse(&raw.public_url)
+        .map_err(|e| invalid(field.clone(), format!("bad URL {:?}: {e}", raw.public_url)))?;
+    if !matches!(public_url.scheme(), "http" | "https") {
+        return Err(invalid(field, "must be an http or https URL"));
+    }
+    if public_url.path() != "/" || public_url.query().is_some() || public_url.fragment().is_some() {
+        return Err(invalid(
+            field,
+            "must be an origin: no path, query or fragment",
+        ));
+    }
+    if !public_url.username().is_empty() || public_url.password().is_some() {
+        return Err(invalid(field, "must not carry credentials"));
+    }
+    let settings = ListenerSettings { listen, public_url };
+    if settings.public_url.scheme() == "http" && !settings.is_loopback() {
+        return Err(invalid(
+            format!("{section}.public_url"),
+            "plain http is only allowed on loopback (localhost); use https",
+        ));
+    }
+    Ok(settings)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        from_toml_str(text, "test.toml", &[])
+    }
+
+    #[test]
+    fn idp_clients_are_validated() {
+        let ok = parse(
+            "[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
+             [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
+             client_secret = \"0123456789abcdef\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
+        )
+        .unwrap();
+        assert_eq!(ok.idp.clients.len(), 1);
+        let err = parse(
+            "[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
+             [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
+             client_secret = \"short\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("idp.clients[0]") && err.contains("16"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn empty_file_gives_the_demo_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.ephemeral, EphemeralBackend::Memory);
+        assert_eq!(
+            s.durable,
+            DurableBackend::Sqlite(PathBuf::from("./data/eidbroker.db"))
+        );
+        assert_eq!(
+            s.listener(Component::Broker).public_url.as_str(),
+            "http://localhost:8080/"
+        );
+        assert_eq!(s.listener(Component::DemoRp).listen.port(), 8090);
+        assert!(s.demo_enabled);
+        assert_eq!(s.log_filter, "info");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse("[store]\nephemerall = \"memory\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("store") && err.contains("ephemerall"), "{err}");
+    }
+
+    #[test]
+    fn bad_url_is_named() {
+        let err = parse("[broker]\nlisten = \"127.0.0.1:1\"\npublic_url = \"not a url\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("broker.public_url"), "{err}");
+    }
+
+    #[test]
+    fn plain_http_outside_loopback_is_refused() {
+        let err = parse("[idp]\nlisten = \"0.0.0.0:1\"\npublic_url = \"http://idp.example.dk\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("idp.public_url") && err.contains("https"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_key_file_is_named() {
+        let err = parse(
+            "[[keys.files]]\ncomponent = \"broker\"\nfile = \"/nonexistent/k.pem\"\nalg = \"ES256\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("keys.files[0].file") && err.contains("/nonexistent/k.pem"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn shared_origin_is_refused() {
+        let err =
+            parse("[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8080\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(err.contains("own origin"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_win_and_are_validated() {
+        let env = vec![
+            (
+                "EIDBROKER_STORE__EPHEMERAL".to_owned(),
+                "redis://127.0.0.1:6379".to_owned(),
+            ),
+            (
+                "EIDBROKER_KEYS__RELOAD_INTERVAL_SECS".to_owned(),
+                "60".to_owned(),
+            ),
+            ("EIDBROKER_CONFIG".to_owned(), "ignored.toml".to_owned()),
+            ("PATH".to_owned(), "/usr/bin".to_owned()),
+        ];
+        let s = from_toml_str("[store]\nephemeral = \"memory\"\n", "t", &env).unwrap();
+        assert!(matches!(s.ephemeral, EphemeralBackend::Redis { .. }));
+        assert_eq!(s.keys_reload_interval, Duration::from_secs(60));
+        let bad = vec![("EIDBROKER_STORE__NOPE".to_owned(), "x".to_owned())];
+        let err = from_toml_str("", "t", &bad).unwrap_err().to_string();
+        assert!(err.contains("store.nope") || err.contains("nope"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The `eidbroker` binary's library half: configuration, wiring of the components onto their
+//! listeners, and telemetry. `src/main.rs` holds the command line only.
+
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod demo_rp;
+pub mod keys;
+pub mod telemetry;

@@ -1,0 +1,12 @@
+//! End-to-end flows through the whole stack, in-process on loopback ports.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli;
+mod foundation;
+mod idp_app;
+mod idp_enrol;
+mod idp_passkey;
+mod idp_password;
+mod idp_totp;
+mod redis_readiness;
+mod support;

@@ -1,0 +1,106 @@
+//! With Redis as the ephemeral store: readiness fails fast while Redis is down and recovers by
+//! itself; flows work across a real Redis.
+
+use eid_testkit::{Component, TestStack};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn redis_server_available() -> bool {
+    Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn start_redis(port: u16) -> Child {
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("redis-server")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_fails_fast_while_redis_is_down_and_recovers_when_it_returns() {
+    if !redis_server_available() {
+        assert!(
+            std::env::var("REQUIRE_SERVICES")
+                .unwrap_or_default()
+                .is_empty(),
+            "redis-server is not installed and REQUIRE_SERVICES is set"
+        );
+        eprintln!("SKIP: redis-server not installed");
+        return;
+    }
+    let port = free_port();
+    let stack = TestStack::builder()
+        .ephemeral(&format!("redis://127.0.0.1:{port}"))
+        .start()
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    for component in [Component::Broker, Component::Idp] {
+        let started = Instant::now();
+        let response = client
+            .get(format!("{}/readyz", stack.url(component)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "readyz took {:?}",
+            started.elapsed()
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert!(body["reasons"]["ephemeral_store"].is_string(), "{body}");
+        // Alive all the same.
+        assert_eq!(
+            client
+                .get(format!("{}/healthz", stack.url(component)))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let mut redis = start_redis(port);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut recovered = false;
+    while Instant::now() < deadline {
+        let status = client
+            .get(format!("{}/readyz", stack.url(Component::Idp)))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert!(recovered, "readiness did not recover after Redis came back");
+    stack.stop().await;
+}
