@@ -8,5 +8,5 @@ mod idp_enrol;
 mod idp_passkey;
 mod idp_password;
 mod idp_totp;
-mod redis_readiness;
+mod redis_ephemeral;
 mod support;

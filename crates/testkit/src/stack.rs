@@ -24,6 +24,7 @@ pub struct StackBuilder {
     extra_toml: String,
     data_dir: Option<PathBuf>,
     idp_extra: String,
+    redis_key_prefix: Option<String>,
 }
 
 impl Default for StackBuilder {
@@ -36,6 +37,7 @@ impl Default for StackBuilder {
             extra_toml: String::new(),
             data_dir: None,
             idp_extra: String::new(),
+            redis_key_prefix: None,
         }
     }
 }
@@ -76,6 +78,12 @@ impl StackBuilder {
         self
     }
 
+    /// The Redis key prefix (stacks that share one make a cluster); default: a random one.
+    pub fn redis_key_prefix(mut self, prefix: &str) -> Self {
+        self.redis_key_prefix = Some(prefix.to_owned());
+        self
+    }
+
     /// Extra keys for the `[idp]` section (`app_request_ttl_secs = 1`).
     pub fn idp_setting(mut self, line: &str) -> Self {
         self.idp_extra.push_str(line);
@@ -110,11 +118,11 @@ impl StackBuilder {
         if let Some(durable) = &self.durable {
             writeln!(toml, "durable = {durable:?}")?;
         }
-        writeln!(
-            toml,
-            "redis_key_prefix = \"test:{}:\"",
-            eid_oidc::random::token(6)
-        )?;
+        let prefix = self
+            .redis_key_prefix
+            .clone()
+            .unwrap_or_else(|| eid_oidc::random::token(6));
+        writeln!(toml, "redis_key_prefix = \"test:{prefix}:\"")?;
         writeln!(toml, "[log]\nfilter = \"warn\"")?;
         writeln!(
             toml,

@@ -1,4 +1,5 @@
 //! With Redis as the ephemeral store: readiness fails fast while Redis is down and recovers by
+//! itself; flows and lock-out work across nodes that share one Redis.
 //! itself; flows work across a real Redis.
 
 use eid_testkit::{Component, TestStack};
@@ -103,4 +104,62 @@ async fn readiness_fails_fast_while_redis_is_down_and_recovers_when_it_returns()
     let _ = redis.wait();
     assert!(recovered, "readiness did not recover after Redis came back");
     stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_out_holds_across_two_authenticator_nodes_sharing_redis() {
+    let Some(redis) = eid_store::testing::redis_url_or_skip() else {
+        return;
+    };
+    // Two nodes with their own listeners and databases but one Redis: what one node counts, the
+    // other sees.
+    let prefix = format!("lockout-{}", eid_oidc::random::token(6));
+    let node = |n: u8| {
+        TestStack::builder()
+            .ephemeral(&redis)
+            .toml(&format!("# node {n}"))
+            .redis_key_prefix(&prefix)
+            .start()
+    };
+    let (a, b) = (node(1).await.unwrap(), node(2).await.unwrap());
+    for attempt in 0..5 {
+        let stack = if attempt % 2 == 0 { &a } else { &b };
+        let browser = eid_testkit::Browser::new();
+        let pkce = eid_testkit::oidc::Pkce::new();
+        let after =
+            crate::support::password_login(stack, &browser, &pkce, "peter", "wrong-password", &[])
+                .await;
+        assert_eq!(after.status, 401, "attempt {attempt}");
+    }
+    for stack in [&a, &b] {
+        let browser = eid_testkit::Browser::new();
+        let pkce = eid_testkit::oidc::Pkce::new();
+        let after =
+            crate::support::password_login(stack, &browser, &pkce, "peter", "peter-demo-pass", &[])
+                .await;
+        assert_eq!(after.status, 401, "locked on every node");
+        assert!(after.body.contains("spærret") || after.body.contains("locked"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_whole_login_works_with_redis_as_the_ephemeral_store() {
+    let Some(redis) = eid_store::testing::redis_url_or_skip() else {
+        return;
+    };
+    let stack = TestStack::builder()
+        .ephemeral(&redis)
+        .start()
+        .await
+        .unwrap();
+    let browser = eid_testkit::Browser::new();
+    let pkce = eid_testkit::oidc::Pkce::new();
+    let redirect =
+        crate::support::password_login(&stack, &browser, &pkce, "karen", "karen-demo-pass", &[])
+            .await;
+    let code = crate::support::code_of(&stack, &redirect);
+    let (status, tokens) = crate::support::exchange(&stack, &code, &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let (status, _) = crate::support::exchange(&stack, &code, &pkce.verifier).await;
+    assert_eq!(status, 400, "single use holds in Redis too");
 }
