@@ -1,6 +1,5 @@
 //! With Redis as the ephemeral store: readiness fails fast while Redis is down and recovers by
 //! itself; flows and lock-out work across nodes that share one Redis.
-//! itself; flows work across a real Redis.
 
 use eid_testkit::{Component, TestStack};
 use std::process::{Child, Command, Stdio};
