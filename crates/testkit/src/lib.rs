@@ -2,6 +2,7 @@
 //! directory, and gives tests browser-like HTTP clients and OIDC helpers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod chrome;
 pub mod client;
 pub mod oidc;
 pub mod stack;
