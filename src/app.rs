@@ -36,9 +36,11 @@ pub struct Runtime {
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Each component's metrics registry.
-    metrics: BTreeMap<Component, Metrics>,
+    pub metrics: BTreeMap<Component, Metrics>,
     /// The authenticator, when it runs.
     idp: Option<Arc<eid_idp::Idp>>,
+    /// The broker, when it runs.
+    broker: Option<Arc<eid_broker::Broker>>,
 }
 
 /// Opens the ephemeral store named in the settings. Redis is connected lazily, so a node started
@@ -96,12 +98,16 @@ impl Runtime {
             clock,
             metrics,
             idp: None,
+            broker: None,
         };
         if components.contains(&Component::Idp) {
             runtime.idp = Some(Arc::new(runtime.build_idp()?));
             if runtime.settings.demo_enabled {
                 runtime.load_demo().await?;
             }
+        }
+        if components.contains(&Component::Broker) {
+            runtime.broker = Some(Arc::new(crate::broker::build(&runtime).await?));
         }
         Ok(runtime)
     }
@@ -195,14 +201,17 @@ impl Runtime {
     pub fn router(&self, component: Component) -> Router {
         let platform = self.platform(component);
         match component {
-            Component::Broker => eid_broker::router(&platform),
+            Component::Broker => match &self.broker {
+                Some(broker) => eid_broker::router(&platform, broker.clone()),
+                None => platform.finish(Router::new()),
+            },
             Component::Idp => match &self.idp {
                 Some(idp) => eid_idp::router(&platform, idp.clone()),
                 None => platform.finish(Router::new()),
             },
             Component::Delegation => eid_delegation::router(&platform),
             Component::EidasGateway => eid_eidas_gateway::router(&platform),
-            Component::DemoRp => crate::demo_rp::router(&platform),
+            Component::DemoRp => crate::demo_rp::router(&platform, self),
         }
     }
 }
@@ -256,6 +265,10 @@ pub async fn serve(
         .map(|store| store.spawn_reloader(runtime.settings.keys_reload_interval))
         .collect();
     let sighup = tokio::spawn(reload_on_sighup(runtime.clone()));
+    let registry_refresh = runtime
+        .broker
+        .clone()
+        .map(crate::broker::spawn_registry_refresh);
     shutdown.await;
     tracing::info!("shutting down: draining requests");
     let _ = stop_tx.send(true);
@@ -269,6 +282,9 @@ pub async fn serve(
         }
     }
     sighup.abort();
+    if let Some(task) = registry_refresh {
+        task.abort();
+    }
     for task in key_reloader {
         task.abort();
     }

@@ -65,16 +65,103 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     demo: RawDemo,
-    #[serde(default = "listener_defaults::broker")]
-    broker: RawListener,
+    #[serde(default = "default_broker")]
+    broker: RawBroker,
     #[serde(default = "default_idp")]
     idp: RawIdp,
     #[serde(default = "listener_defaults::delegation")]
     delegation: RawListener,
     #[serde(default = "listener_defaults::eidas_gateway")]
     eidas_gateway: RawListener,
-    #[serde(default = "listener_defaults::demo_rp")]
-    demo_rp: RawListener,
+    #[serde(default = "default_demo_rp")]
+    demo_rp: RawDemoRp,
+}
+
+/// The broker's section: its listener plus its own settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    listen: String,
+    public_url: String,
+    #[serde(default = "default_session_ttl")]
+    session_ttl_secs: u64,
+    #[serde(default = "default_access_ttl")]
+    access_token_ttl_secs: u64,
+    #[serde(default = "default_refresh_ttl")]
+    refresh_token_ttl_secs: u64,
+    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
+    pairwise_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    relying_parties: Vec<PathBuf>,
+    #[serde(default)]
+    upstreams: Vec<RawUpstream>,
+}
+
+fn default_broker() -> RawBroker {
+    let l = listener_defaults::broker();
+    RawBroker {
+        listen: l.listen,
+        public_url: l.public_url,
+        session_ttl_secs: default_session_ttl(),
+        access_token_ttl_secs: default_access_ttl(),
+        refresh_token_ttl_secs: default_refresh_ttl(),
+        admin_token: None,
+        admin_token_file: None,
+        pairwise_secret_file: None,
+        relying_parties: Vec::new(),
+        upstreams: Vec::new(),
+    }
+}
+
+fn default_access_ttl() -> u64 {
+    600
+}
+
+fn default_refresh_ttl() -> u64 {
+    28_800
+}
+
+/// An upstream identity provider of the broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    name: String,
+    issuer: String,
+    client_id: String,
+    client_secret: Option<String>,
+    client_secret_file: Option<PathBuf>,
+    #[serde(default = "default_scopes")]
+    scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into()]
+}
+
+/// The demo relying party's section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDemoRp {
+    listen: String,
+    public_url: String,
+    #[serde(default = "default_demo_rp_client")]
+    client_id: String,
+    client_secret: Option<String>,
+}
+
+fn default_demo_rp() -> RawDemoRp {
+    let l = listener_defaults::demo_rp();
+    RawDemoRp {
+        listen: l.listen,
+        public_url: l.public_url,
+        client_id: default_demo_rp_client(),
+        client_secret: None,
+    }
+}
+
+fn default_demo_rp_client() -> String {
+    "demo-rp".into()
 }
 
 fn default_data_dir() -> PathBuf {
@@ -443,6 +530,71 @@ pub struct Settings {
     pub listeners: BTreeMap<Component, ListenerSettings>,
     /// The authenticator's own settings.
     pub idp: IdpSettings,
+    /// The broker's own settings.
+    pub broker: BrokerSettings,
+    /// The demo relying party's client registration at the broker.
+    pub demo_rp: DemoRpSettings,
+}
+
+/// The broker's settings besides its listener.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// Lifetime of SSO sessions.
+    pub session_ttl: Duration,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// SHA-256 of the admin token (`None`: admin API off).
+    pub admin_token_sha256: Option<[u8; 32]>,
+    /// The file holding the pairwise-identifier secret.
+    pub pairwise_secret_file: PathBuf,
+    /// Relying-party registration files loaded at start.
+    pub relying_parties: Vec<PathBuf>,
+    /// Upstream identity providers, in chooser order.
+    pub upstreams: Vec<UpstreamSettings>,
+}
+
+/// One upstream identity provider.
+#[derive(Clone)]
+pub struct UpstreamSettings {
+    /// Its name (`idp`, `eidas`): in callback URLs and logs.
+    pub name: String,
+    /// Its issuer.
+    pub issuer: String,
+    /// The broker's client id there.
+    pub client_id: String,
+    /// The broker's client secret there.
+    pub client_secret: String,
+    /// Scopes to ask for.
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for UpstreamSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamSettings")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The demo relying party's registration at the broker.
+#[derive(Clone)]
+pub struct DemoRpSettings {
+    /// Its client id.
+    pub client_id: String,
+    /// Its client secret (demo only).
+    pub client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for DemoRpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DemoRpSettings")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The authenticator's settings besides its listener.
@@ -647,12 +799,20 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         listen: raw.idp.listen.clone(),
         public_url: raw.idp.public_url.clone(),
     };
+    let broker_listener = RawListener {
+        listen: raw.broker.listen.clone(),
+        public_url: raw.broker.public_url.clone(),
+    };
+    let demo_rp_listener = RawListener {
+        listen: raw.demo_rp.listen.clone(),
+        public_url: raw.demo_rp.public_url.clone(),
+    };
     let listeners = [
-        (Component::Broker, &raw.broker, "broker"),
+        (Component::Broker, &broker_listener, "broker"),
         (Component::Idp, &idp_listener, "idp"),
         (Component::Delegation, &raw.delegation, "delegation"),
         (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
-        (Component::DemoRp, &raw.demo_rp, "demo_rp"),
+        (Component::DemoRp, &demo_rp_listener, "demo_rp"),
     ]
     .into_iter()
     .map(|(component, raw, section)| Ok((component, validate_listener(raw, section)?)))
@@ -667,6 +827,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     }
     let keys_dir = raw.keys.dir.unwrap_or_else(|| raw.data_dir.join("keys"));
+    let broker = validate_broker(&raw.broker, &raw.data_dir)?;
     Ok(Settings {
         data_dir: raw.data_dir,
         ephemeral,
@@ -680,6 +841,101 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         demo_data: raw.demo.data,
         listeners,
         idp,
+        broker,
+        demo_rp: DemoRpSettings {
+            client_id: raw.demo_rp.client_id.clone(),
+            client_secret: raw.demo_rp.client_secret.clone(),
+        },
+    })
+}
+
+fn read_secret(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    field: &str,
+) -> Result<Option<String>, ConfigError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(field, "give the value or a file, not both")),
+        (Some(s), None) => Ok(Some(s.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| invalid(format!("{field}_file"), format!("{}: {e}", path.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn validate_broker(raw: &RawBroker, data_dir: &Path) -> Result<BrokerSettings, ConfigError> {
+    for (value, field) in [
+        (raw.session_ttl_secs, "broker.session_ttl_secs"),
+        (raw.access_token_ttl_secs, "broker.access_token_ttl_secs"),
+        (raw.refresh_token_ttl_secs, "broker.refresh_token_ttl_secs"),
+    ] {
+        if value == 0 {
+            return Err(invalid(field, "must be at least 1"));
+        }
+    }
+    let admin_token = read_secret(
+        &raw.admin_token,
+        &raw.admin_token_file,
+        "broker.admin_token",
+    )?;
+    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        return Err(invalid("broker.admin_token", "shorter than 16 characters"));
+    }
+    let admin_token_sha256 = admin_token.map(|t| {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref());
+        out
+    });
+    for (i, path) in raw.relying_parties.iter().enumerate() {
+        if !path.is_file() {
+            return Err(invalid(
+                format!("broker.relying_parties[{i}]"),
+                format!("{} does not exist", path.display()),
+            ));
+        }
+    }
+    let mut upstreams = Vec::with_capacity(raw.upstreams.len());
+    for (i, u) in raw.upstreams.iter().enumerate() {
+        let field = format!("broker.upstreams[{i}]");
+        if u.name.is_empty()
+            || !u
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                format!("{field}.name"),
+                "letters, digits and hyphens only",
+            ));
+        }
+        Url::parse(&u.issuer)
+            .map_err(|e| invalid(format!("{field}.issuer"), format!("bad URL: {e}")))?;
+        let secret = read_secret(
+            &u.client_secret,
+            &u.client_secret_file,
+            &format!("{field}.client_secret"),
+        )?
+        .ok_or_else(|| invalid(format!("{field}.client_secret"), "missing"))?;
+        upstreams.push(UpstreamSettings {
+            name: u.name.clone(),
+            issuer: u.issuer.trim_end_matches('/').to_owned(),
+            client_id: u.client_id.clone(),
+            client_secret: secret,
+            scopes: u.scopes.clone(),
+        });
+    }
+    Ok(BrokerSettings {
+        session_ttl: Duration::from_secs(raw.session_ttl_secs),
+        access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
+        refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl_secs),
+        admin_token_sha256,
+        pairwise_secret_file: raw
+            .pairwise_secret_file
+            .clone()
+            .unwrap_or_else(|| data_dir.join("broker").join("pairwise.secret")),
+        relying_parties: raw.relying_parties.clone(),
+        upstreams,
     })
 }
 

@@ -2,6 +2,7 @@
 //! listeners, and telemetry. `src/main.rs` holds the command line only.
 
 pub mod app;
+pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod demo_rp;

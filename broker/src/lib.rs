@@ -1,18 +1,16 @@
-//! The SSO broker: OIDC provider and SAML IdP towards services, OIDC client towards upstreams.
+//! The SSO broker: an OpenID Connect provider towards services (and, with the SAML issue, a SAML
+//! IdP), a protocol-neutral login core, and OIDC clients towards upstream identity providers.
 //!
-//! This first version runs the component's listener with its operations endpoints; the OIDC provider
-//! and login core arrive with the broker issue.
+//! `core/` is the login core (no HTTP, no wire types), `oidc/` the OIDC frontend's protocol logic,
+//! `upstream/` the generic upstream client, `http/` the handlers.
 
-use axum::Router;
-use axum::response::Html;
-use axum::routing::get;
-use eid_web::Platform;
+pub mod core;
+pub mod http;
+pub mod oidc;
+pub mod registry;
+pub mod state;
+pub mod texts;
+pub mod upstream;
 
-/// The component's router: a landing page plus health, readiness and metrics.
-pub fn router(platform: &Platform) -> Router {
-    platform.finish(Router::new().route("/", get(landing)))
-}
-
-async fn landing() -> Html<&'static str> {
-    Html(include_str!("landing.html"))
-}
+pub use http::router;
+pub use state::{Broker, BrokerConfig};

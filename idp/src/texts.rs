@@ -114,6 +114,7 @@ pub struct Texts {
     pub not_enrolled: &'static str,
     pub csrf_title: &'static str,
     pub csrf_body: &'static str,
+    pub logged_out: &'static str,
 }
 
 /// Danish texts.
@@ -226,6 +227,7 @@ pub static DA: Texts = Texts {
     not_enrolled: "Den metode er ikke tilknyttet dit MitID.",
     csrf_title: "Formularen kunne ikke sendes",
     csrf_body: "Siden var for gammel eller blev sendt fra et andet sted.",
+    logged_out: "Du er logget af MitID i denne browser.",
 };
 
 /// English texts.
@@ -338,6 +340,7 @@ pub static EN: Texts = Texts {
     not_enrolled: "That method is not set up for your MitID.",
     csrf_title: "The form could not be sent",
     csrf_body: "The page was too old or was sent from somewhere else.",
+    logged_out: "You are logged out of MitID in this browser.",
 };
 
 /// The texts of a language.

@@ -1,6 +1,9 @@
 //! End-to-end flows through the whole stack, in-process on loopback ports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod broker_logout;
+mod broker_oidc;
+mod broker_support;
 mod browser_passkey;
 mod cli;
 mod foundation;

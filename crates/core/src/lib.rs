@@ -8,11 +8,14 @@ pub mod clock;
 pub mod loa;
 pub mod person;
 pub mod ports;
+pub mod relying_party;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use loa::{Loa, LoaParseError};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, Person, PersonStatus};
 pub use ports::{
-    AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository, StoreError,
+    AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
+    RelyingPartyRepository, StoreError,
 };
+pub use relying_party::{RelyingParty, SubjectType};

@@ -155,3 +155,22 @@ pub trait AuthenticatorRepository: Send + Sync {
         new_secret: Option<&[u8]>,
     ) -> Result<(), StoreError>;
 }
+
+/// The relying-party registry.
+#[async_trait]
+pub trait RelyingPartyRepository: Send + Sync {
+    /// Inserts or replaces a registration (by client id).
+    async fn upsert_relying_party(
+        &self,
+        rp: &crate::relying_party::RelyingParty,
+    ) -> Result<(), StoreError>;
+    /// The registration of a client id.
+    async fn relying_party(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<crate::relying_party::RelyingParty>, StoreError>;
+    /// Every registration, ordered by client id.
+    async fn relying_parties(&self) -> Result<Vec<crate::relying_party::RelyingParty>, StoreError>;
+    /// Removes a registration; returns whether it existed.
+    async fn delete_relying_party(&self, client_id: &str) -> Result<bool, StoreError>;
+}

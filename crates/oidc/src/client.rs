@@ -114,6 +114,47 @@ impl ClientRegistration {
         })
     }
 
+    /// A registration whose secret is already hashed (as stored in a registry): `secret_sha256` is
+    /// the hex SHA-256 of the secret.
+    pub fn with_secret_digest(
+        client_id: impl Into<String>,
+        client_name: impl Into<String>,
+        redirect_uris: Vec<String>,
+        post_logout_redirect_uris: Vec<String>,
+        auth_method: TokenEndpointAuthMethod,
+        secret_sha256: Option<&str>,
+    ) -> Result<Self, RegistrationError> {
+        let client_id = client_id.into();
+        let digest = match secret_sha256 {
+            Some(hex) => Some(parse_hex32(hex).ok_or_else(|| RegistrationError {
+                client_id: client_id.clone(),
+                problem: "client_secret_sha256 is not 64 hex digits".into(),
+            })?),
+            None => None,
+        };
+        let mut registration = Self::new(
+            client_id,
+            client_name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            TokenEndpointAuthMethod::PrivateKeyJwt,
+            None,
+        )?;
+        if matches!(
+            auth_method,
+            TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost
+        ) && digest.is_none()
+        {
+            return Err(RegistrationError {
+                client_id: registration.client_id,
+                problem: format!("{} needs client_secret_sha256", auth_method.as_str()),
+            });
+        }
+        registration.auth_method = auth_method;
+        registration.secret_sha256 = digest;
+        Ok(registration)
+    }
+
     /// Whether `uri` is one of the registered redirect URIs, compared exactly (RFC 9700 §4.1.3).
     pub fn has_redirect_uri(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r == uri)
@@ -131,6 +172,25 @@ impl ClientRegistration {
             None => false,
         }
     }
+}
+
+/// The hex SHA-256 of a client secret, as registries store it.
+pub fn secret_digest_hex(secret: &str) -> String {
+    sha256(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn parse_hex32(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn sha256(data: &[u8]) -> [u8; 32] {
@@ -185,6 +245,32 @@ mod tests {
         ] {
             assert!(!c.has_redirect_uri(near), "{near}");
         }
+    }
+
+    #[test]
+    fn a_stored_digest_checks_the_same_secret() {
+        let c = ClientRegistration::with_secret_digest(
+            "rp",
+            "RP",
+            vec!["https://rp.example/cb".into()],
+            vec![],
+            TokenEndpointAuthMethod::ClientSecretPost,
+            Some(&secret_digest_hex("a-long-enough-secret")),
+        )
+        .unwrap();
+        assert!(c.secret_matches("a-long-enough-secret"));
+        assert!(!c.secret_matches("another-long-secret"));
+        assert!(
+            ClientRegistration::with_secret_digest(
+                "rp",
+                "RP",
+                vec!["https://rp/cb".into()],
+                vec![],
+                TokenEndpointAuthMethod::ClientSecretPost,
+                Some("zz")
+            )
+            .is_err()
+        );
     }
 
     #[test]

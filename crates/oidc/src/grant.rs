@@ -127,29 +127,46 @@ impl<'a> Grants<'a> {
         }
     }
 
-    /// Revokes every token of a grant.
+    /// Revokes every access token of a grant.
     pub async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
-        self.store
-            .put(
-                &self.key("grant-revoked", grant_id, false),
-                b"1",
-                ACCESS_TOKEN_TTL + USED_CODE_MEMORY,
-            )
+        self.revoke_grant_for(grant_id, ACCESS_TOKEN_TTL + USED_CODE_MEMORY)
             .await
     }
 
-    /// Issues an access token.
+    /// Revokes every token of a grant, remembering the revocation for `ttl` (at least as long as the
+    /// grant's longest-lived token, e.g. its refresh tokens).
+    pub async fn revoke_grant_for(&self, grant_id: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.store
+            .put(&self.key("grant-revoked", grant_id, false), b"1", ttl)
+            .await
+    }
+
+    /// Whether a grant was revoked.
+    pub async fn is_revoked(&self, grant_id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .get(&self.key("grant-revoked", grant_id, false))
+            .await?
+            .is_some())
+    }
+
+    /// Issues an access token valid for [`ACCESS_TOKEN_TTL`].
     pub async fn issue_access_token<T: Serialize>(
         &self,
         token: &AccessToken<T>,
     ) -> Result<String, StoreError> {
+        self.issue_access_token_for(token, ACCESS_TOKEN_TTL).await
+    }
+
+    /// Issues an access token valid for `ttl`.
+    pub async fn issue_access_token_for<T: Serialize>(
+        &self,
+        token: &AccessToken<T>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
         let secret = token256();
         self.store
-            .put(
-                &self.key("at", &secret, true),
-                &encode(token)?,
-                ACCESS_TOKEN_TTL,
-            )
+            .put(&self.key("at", &secret, true), &encode(token)?, ttl)
             .await?;
         Ok(secret)
     }
@@ -163,15 +180,21 @@ impl<'a> Grants<'a> {
             return Ok(None);
         };
         let record: AccessToken<T> = decode(&bytes)?;
-        if self
-            .store
-            .get(&self.key("grant-revoked", &record.grant_id, false))
-            .await?
-            .is_some()
-        {
+        if self.is_revoked(&record.grant_id).await? {
             return Ok(None);
         }
         Ok(Some(record))
+    }
+
+    /// Deletes an access token (revocation endpoint); returns its record if it existed.
+    pub async fn delete_access_token<T: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccessToken<T>>, StoreError> {
+        match self.store.take(&self.key("at", token, true)).await? {
+            Some(bytes) => Ok(Some(decode(&bytes)?)),
+            None => Ok(None),
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! | [`EphemeralStore`](eid_core::EphemeralStore) | [`memory::MemoryEphemeral`] | [`redis::RedisEphemeral`] |
 //! | [`AuditLog`](eid_core::AuditLog), [`DurableHealth`](eid_core::DurableHealth) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`PersonRepository`](eid_core::PersonRepository), [`AuthenticatorRepository`](eid_core::AuthenticatorRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
+//! | [`RelyingPartyRepository`](eid_core::RelyingPartyRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //!
 //! Durable writes on request paths go through the group-commit [`audit_writer::AuditWriter`].
 //! [`suite`] holds the behaviour test-suites every backend must pass and [`testing`] the helpers the

@@ -9,6 +9,7 @@
 mod audit;
 mod authenticators;
 mod persons;
+mod relying_parties;
 
 use async_trait::async_trait;
 use eid_core::{DurableHealth, StoreError};
@@ -77,6 +78,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "persons",
         include_str!("../migrations/sqlite/0002_persons.sql"),
     ),
+    (
+        3,
+        "relying_parties",
+        include_str!("../migrations/sqlite/0003_relying_parties.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -91,9 +97,14 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         "persons",
         include_str!("../migrations/postgres/0002_persons.sql"),
     ),
+    (
+        3,
+        "relying_parties",
+        include_str!("../migrations/postgres/0003_relying_parties.sql"),
+    ),
 ];
 
-/// Durable repositories (audit log, person register, authenticators) over a pooled SQLite or PostgreSQL connection.
+/// Durable repositories (audit log, person register, authenticators, relying-party registry) over a pooled SQLite or PostgreSQL connection.
 /// Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct SqlDurable {

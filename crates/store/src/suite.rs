@@ -9,8 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod register;
+mod relying_parties;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};
+pub use relying_parties::relying_party_repository_behaviour;
 
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, DurableHealth, EphemeralStore};
 use serde_json::json;

@@ -13,6 +13,12 @@ use tokio::task::JoinHandle;
 pub const TEST_CLIENT_SECRET: &str = "test-client-secret-0123456789";
 /// The test client's redirect URI (nothing listens there; tests read the redirect).
 pub const TEST_REDIRECT_URI: &str = "http://localhost:1/cb";
+/// The broker's admin token in test stacks.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// The test relying parties registered at the broker: two sectors.
+pub const RP_A: &str = "rp-a";
+/// See [`RP_A`].
+pub const RP_B: &str = "rp-b";
 
 /// Builds a [`TestStack`].
 #[derive(Debug, Clone)]
@@ -25,6 +31,31 @@ pub struct StackBuilder {
     data_dir: Option<PathBuf>,
     idp_extra: String,
     redis_key_prefix: Option<String>,
+    broker_public_url: Option<String>,
+    broker_extra: String,
+    upstream_issuer: Option<String>,
+    extra_relying_parties: String,
+}
+
+/// The broker registrations of a test stack: two relying parties in different sectors and the demo
+/// service.
+fn relying_parties(demo_port: u16) -> String {
+    format!(
+        "[[relying_party]]\nclient_id = \"rp-a\"\nclient_name = \"Service A\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+         redirect_uris = [{TEST_REDIRECT_URI:?}]\npost_logout_redirect_uris = [\"http://localhost:1/bye\"]\n\
+         token_endpoint_auth_method = \"client_secret_post\"\nsector = \"sector-a\"\n\
+         allowed_claims = [\"cpr\", \"name\", \"birthdate\"]\n\
+         grant_types = [\"authorization_code\", \"refresh_token\"]\n\
+         [[relying_party]]\nclient_id = \"rp-b\"\nclient_name = \"Service B\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+         redirect_uris = [{TEST_REDIRECT_URI:?}]\ntoken_endpoint_auth_method = \"client_secret_basic\"\n\
+         sector = \"sector-b\"\nallowed_claims = [\"name\"]\n\
+         [[relying_party]]\nclient_id = \"demo-rp\"\nclient_name = \"Demo service\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+         redirect_uris = [\"http://localhost:{demo_port}/callback\"]\n\
+         post_logout_redirect_uris = [\"http://localhost:{demo_port}/\"]\n\
+         backchannel_logout_uri = \"http://localhost:{demo_port}/backchannel-logout\"\n\
+         token_endpoint_auth_method = \"client_secret_basic\"\nsector = \"demo\"\n\
+         allowed_claims = [\"cpr\", \"name\", \"birthdate\"]\n"
+    )
 }
 
 impl Default for StackBuilder {
@@ -38,6 +69,10 @@ impl Default for StackBuilder {
             data_dir: None,
             idp_extra: String::new(),
             redis_key_prefix: None,
+            broker_public_url: None,
+            broker_extra: String::new(),
+            upstream_issuer: None,
+            extra_relying_parties: String::new(),
         }
     }
 }
@@ -81,6 +116,33 @@ impl StackBuilder {
     /// The Redis key prefix (stacks that share one make a cluster); default: a random one.
     pub fn redis_key_prefix(mut self, prefix: &str) -> Self {
         self.redis_key_prefix = Some(prefix.to_owned());
+        self
+    }
+
+    /// The broker's public URL (two nodes of one cluster share it); default: its own port.
+    pub fn broker_public_url(mut self, url: &str) -> Self {
+        self.broker_public_url = Some(url.to_owned());
+        self
+    }
+
+    /// The broker's upstream authenticator (another stack's); default: this stack's own.
+    pub fn upstream_issuer(mut self, issuer: &str) -> Self {
+        self.upstream_issuer = Some(issuer.to_owned());
+        self
+    }
+
+    /// Registers one more relying party at start (a `[[relying_party]]` table).
+    pub fn relying_party(mut self, table: &str) -> Self {
+        self.extra_relying_parties.push_str("[[relying_party]]\n");
+        self.extra_relying_parties.push_str(table);
+        self.extra_relying_parties.push('\n');
+        self
+    }
+
+    /// Extra keys for the `[broker]` section.
+    pub fn broker_setting(mut self, line: &str) -> Self {
+        self.broker_extra.push_str(line);
+        self.broker_extra.push('\n');
         self
     }
 
@@ -130,11 +192,39 @@ impl StackBuilder {
             self.demo,
             demo_data_dir().display().to_string()
         )?;
+        let idp_port = ports[&Component::Idp];
+        let broker_port = ports[&Component::Broker];
+        let demo_port = ports[&Component::DemoRp];
+        let broker_public = self
+            .broker_public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{broker_port}"));
+        let upstream_issuer = self
+            .upstream_issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://localhost:{idp_port}"));
+        let rp_file = temp.path().join("relying-parties.toml");
+        std::fs::write(
+            &rp_file,
+            relying_parties(demo_port) + &self.extra_relying_parties,
+        )?;
+        writeln!(
+            toml,
+            "[broker]\nlisten = \"127.0.0.1:{broker_port}\"\npublic_url = {broker_public:?}\n\
+             admin_token = {ADMIN_TOKEN:?}\nrelying_parties = [{:?}]\n{}\
+             [[broker.upstreams]]\nname = \"mitid\"\nissuer = {upstream_issuer:?}\n\
+             client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}",
+            rp_file.display().to_string(),
+            self.broker_extra
+        )?;
+        writeln!(
+            toml,
+            "[demo_rp]\nlisten = \"127.0.0.1:{demo_port}\"\npublic_url = \"http://localhost:{demo_port}\"\n\
+             client_id = \"demo-rp\"\nclient_secret = {TEST_CLIENT_SECRET:?}"
+        )?;
         for (component, section) in [
-            (Component::Broker, "broker"),
             (Component::Delegation, "delegation"),
             (Component::EidasGateway, "eidas_gateway"),
-            (Component::DemoRp, "demo_rp"),
         ] {
             let port = ports[&component];
             writeln!(
@@ -142,14 +232,13 @@ impl StackBuilder {
                 "[{section}]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\""
             )?;
         }
-        let idp_port = ports[&Component::Idp];
-        let broker_port = ports[&Component::Broker];
         writeln!(
             toml,
             "[idp]\nlisten = \"127.0.0.1:{idp_port}\"\npublic_url = \"http://localhost:{idp_port}\"\n{}\
              [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"NemLog-in (test)\"\n\
              client_secret = {TEST_CLIENT_SECRET:?}\n\
-             redirect_uris = [\"http://localhost:{broker_port}/upstream/idp/callback\"]\n\
+             redirect_uris = [\"{broker_public}/upstream/mitid/callback\"]\n\
+             post_logout_redirect_uris = [\"{broker_public}/logout/done\"]\n\
              [[idp.clients]]\nclient_id = \"test-rp\"\nclient_name = \"Test service\"\n\
              client_secret = {TEST_CLIENT_SECRET:?}\nredirect_uris = [{TEST_REDIRECT_URI:?}]\n\
              token_endpoint_auth_method = \"client_secret_post\"",
@@ -167,13 +256,16 @@ impl StackBuilder {
         let handle = tokio::spawn(serve(runtime, listeners, async move {
             let _ = stopped.await;
         }));
-        let urls = ports
+        let broker_listen = format!("http://localhost:{}", ports[&Component::Broker]);
+        let mut urls: BTreeMap<Component, String> = ports
             .into_iter()
             .map(|(c, port)| (c, format!("http://localhost:{port}")))
             .collect();
+        urls.insert(Component::Broker, broker_public.clone());
         Ok(TestStack {
             settings,
             urls,
+            broker_listen,
             stop: Some(stop),
             handle: Some(handle),
             _temp: temp,
@@ -187,6 +279,7 @@ pub struct TestStack {
     /// The settings it runs with.
     pub settings: Settings,
     urls: BTreeMap<Component, String>,
+    broker_listen: String,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
     _temp: tempfile::TempDir,
@@ -203,6 +296,11 @@ impl TestStack {
     /// The public origin of a component, without a trailing slash.
     pub fn url(&self, component: Component) -> &str {
         &self.urls[&component]
+    }
+
+    /// The broker node's own address (differs from its public URL in a cluster).
+    pub fn broker_listen_url(&self) -> String {
+        self.broker_listen.clone()
     }
 
     /// Stops the servers and waits for them to drain.

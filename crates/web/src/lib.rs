@@ -1,6 +1,8 @@
 //! Shared HTTP plumbing for every component listener: `/healthz`, `/readyz`, `/metrics`, request ids,
 //! tracing spans, security headers and locale negotiation.
 
+pub mod assets;
+pub mod browser;
 pub mod layers;
 pub mod locale;
 pub mod metrics;

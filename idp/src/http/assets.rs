@@ -7,10 +7,7 @@ use axum::response::{IntoResponse, Response};
 /// Serves a static file by name.
 pub async fn file(Path(name): Path<String>) -> Response {
     let (body, kind) = match name.as_str() {
-        "idp.css" => (
-            include_str!("../../static/idp.css"),
-            "text/css; charset=utf-8",
-        ),
+        "eid.css" => return eid_web::assets::stylesheet(),
         "passkey.js" => (
             include_str!("../../static/passkey.js"),
             "text/javascript; charset=utf-8",

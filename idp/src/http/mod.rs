@@ -30,6 +30,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         )
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/logout", get(oidc::logout))
         .route("/login", get(login::page))
         .route("/login/user", post(login::user))
         .route("/login/password", post(login::password))

@@ -164,3 +164,56 @@ pub async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Respon
         Err(e) => oauth_json_error(&e),
     }
 }
+
+/// `GET /logout` (RP-initiated logout).
+pub async fn logout(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let lang = accept_language(&headers);
+    let t = texts(lang);
+    let params = match RawParams::parse(query.as_deref().unwrap_or_default()) {
+        Ok(p) => p,
+        Err(e) => return Ok(show_oauth_error(&idp, &e, lang)),
+    };
+    let outcome = oidc::logout(&idp, &params, cookie_value(&jar, SESSION_COOKIE))
+        .await
+        .map_err(|e| HttpError::new(e, lang))?;
+    let jar = jar.add(super::request::removal(
+        SESSION_COOKIE,
+        idp.config.secure_cookies,
+    ));
+    Ok(match outcome {
+        oidc::LogoutOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
+        oidc::LogoutOutcome::LoggedOut => (
+            jar,
+            render(
+                StatusCode::OK,
+                &MessagePage {
+                    t,
+                    title: t.log_out,
+                    body: t.logged_out,
+                    next: "",
+                    link: None,
+                },
+            ),
+        )
+            .into_response(),
+        oidc::LogoutOutcome::Refused(why) => (
+            jar,
+            render(
+                StatusCode::BAD_REQUEST,
+                &MessagePage {
+                    t,
+                    title: t.error_title,
+                    body: why,
+                    next: t.error_next,
+                    link: None,
+                },
+            ),
+        )
+            .into_response(),
+    })
+}

@@ -1,0 +1,154 @@
+//! The SSO session: who is logged in in this browser, how strongly, and which relying parties have
+//! been served (for logout). Kept in the ephemeral store under the digest of a random cookie.
+
+use eid_core::{EphemeralStore, Loa, StoreError};
+use eid_oidc::random::{digest_key, token256};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+use crate::upstream::UpstreamIdentity;
+
+/// A logged-in person in one browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SsoSession {
+    /// The session id (the `sid` claim; also names the session for back-channel logout).
+    pub sid: String,
+    /// What the upstream said about the person.
+    pub identity: UpstreamIdentity,
+    /// The achieved level.
+    pub loa: Loa,
+    /// When the person last authenticated (Unix seconds).
+    pub auth_time: i64,
+    /// Relying parties served in this session, in order.
+    pub rps: Vec<String>,
+}
+
+fn key(cookie: &str) -> String {
+    format!("broker:sso:{}", digest_key(cookie))
+}
+
+fn sid_key(sid: &str) -> String {
+    format!("broker:sid:{sid}")
+}
+
+impl SsoSession {
+    /// A new session for an identity.
+    pub fn new(identity: UpstreamIdentity) -> Self {
+        SsoSession {
+            sid: token256(),
+            loa: identity.loa,
+            auth_time: identity.auth_time,
+            identity,
+            rps: Vec::new(),
+        }
+    }
+
+    /// The person's stable key across upstream logins: `<upstream>:<subject>`.
+    pub fn person_key(&self) -> String {
+        format!("{}:{}", self.identity.upstream, self.identity.subject)
+    }
+
+    /// A session for unit tests.
+    #[cfg(test)]
+    pub fn for_test(loa: Loa, auth_time: i64) -> Self {
+        SsoSession {
+            sid: "sid".into(),
+            identity: UpstreamIdentity {
+                upstream: "idp".into(),
+                subject: "person".into(),
+                loa,
+                amr: vec!["pwd".into()],
+                auth_time,
+                cpr: None,
+                given_name: None,
+                family_name: None,
+                birthdate: None,
+                id_token: String::new(),
+            },
+            loa,
+            auth_time,
+            rps: Vec::new(),
+        }
+    }
+
+    /// Records a relying party as served (once).
+    pub fn served(&mut self, rp: &str) {
+        if !self.rps.iter().any(|r| r == rp) {
+            self.rps.push(rp.to_owned());
+        }
+    }
+
+    /// Stores the session under a fresh cookie (which it returns), removing the previous one: the
+    /// cookie rotates at every login.
+    pub async fn save_new(
+        &self,
+        store: &dyn EphemeralStore,
+        previous: Option<&str>,
+        ttl: Duration,
+    ) -> Result<String, StoreError> {
+        if let Some(previous) = previous {
+            store.delete(&key(previous)).await?;
+        }
+        let cookie = token256();
+        self.save(store, &cookie, ttl).await?;
+        Ok(cookie)
+    }
+
+    /// Stores the session under its cookie.
+    pub async fn save(
+        &self,
+        store: &dyn EphemeralStore,
+        cookie: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        store.put(&key(cookie), &bytes, ttl).await?;
+        store
+            .put(&sid_key(&self.sid), digest_key(cookie).as_bytes(), ttl)
+            .await
+    }
+
+    /// The session of a cookie.
+    pub async fn find(
+        store: &dyn EphemeralStore,
+        cookie: Option<&str>,
+    ) -> Result<Option<SsoSession>, StoreError> {
+        let Some(cookie) = cookie.filter(|c| !c.is_empty() && c.len() <= 64) else {
+            return Ok(None);
+        };
+        Ok(store
+            .get(&key(cookie))
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+
+    /// Ends the session of a cookie; returns it.
+    pub async fn end_by_cookie(
+        store: &dyn EphemeralStore,
+        cookie: &str,
+    ) -> Result<Option<SsoSession>, StoreError> {
+        let session: Option<SsoSession> = store
+            .take(&key(cookie))
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(s) = &session {
+            store.delete(&sid_key(&s.sid)).await?;
+        }
+        Ok(session)
+    }
+
+    /// Ends the session with this `sid` (logout by ID token hint); returns it.
+    pub async fn end_by_sid(
+        store: &dyn EphemeralStore,
+        sid: &str,
+    ) -> Result<Option<SsoSession>, StoreError> {
+        let Some(digest) = store.take(&sid_key(sid)).await? else {
+            return Ok(None);
+        };
+        let digest = String::from_utf8_lossy(&digest).into_owned();
+        Ok(store
+            .take(&format!("broker:sso:{digest}"))
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok()))
+    }
+}

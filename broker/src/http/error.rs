@@ -1,0 +1,139 @@
+//! Where failures become responses: error pages that say what to do next, and OAuth JSON errors.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use eid_oidc::{ErrorCode, OAuthError};
+use eid_web::Lang;
+
+use super::pages::message;
+use crate::oidc::BrokerError;
+use crate::texts::texts;
+
+/// A failure while handling a page request, in the page's language.
+#[derive(Debug)]
+pub struct HttpError {
+    /// What failed.
+    pub error: BrokerError,
+    /// The page language.
+    pub lang: Lang,
+}
+
+impl HttpError {
+    /// Wraps an error with the page language.
+    pub fn new(error: BrokerError, lang: Lang) -> Self {
+        HttpError { error, lang }
+    }
+}
+
+impl From<BrokerError> for HttpError {
+    fn from(error: BrokerError) -> Self {
+        HttpError {
+            error,
+            lang: Lang::default(),
+        }
+    }
+}
+
+impl From<eid_core::StoreError> for HttpError {
+    fn from(e: eid_core::StoreError) -> Self {
+        BrokerError::Store(e).into()
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let t = texts(self.lang);
+        match &self.error {
+            BrokerError::Expired => message(
+                StatusCode::BAD_REQUEST,
+                t,
+                t.expired_title,
+                t.expired_body,
+                t.start_again,
+            ),
+            BrokerError::Csrf => {
+                tracing::warn!("form refused: CSRF token missing or wrong");
+                message(
+                    StatusCode::FORBIDDEN,
+                    t,
+                    t.csrf_title,
+                    t.csrf_body,
+                    t.start_again,
+                )
+            }
+            BrokerError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t,
+                    t.unavailable_title,
+                    t.unavailable_body,
+                    t.start_again,
+                )
+            }
+            BrokerError::Keys(e) => {
+                tracing::error!(error = %e, "signing failure");
+                message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t,
+                    t.unavailable_title,
+                    t.unavailable_body,
+                    t.start_again,
+                )
+            }
+            BrokerError::Upstream(e) => {
+                tracing::warn!(error = %e, "upstream failure");
+                message(
+                    StatusCode::BAD_GATEWAY,
+                    t,
+                    t.upstream_failed_title,
+                    t.upstream_failed_body,
+                    t.start_again,
+                )
+            }
+            BrokerError::BadRequest(reason) => {
+                tracing::info!(%reason, "bad request");
+                message(StatusCode::BAD_REQUEST, t, t.error_title, "", t.error_next)
+            }
+        }
+    }
+}
+
+/// An OAuth error as JSON, with the status its code calls for.
+pub fn oauth_json(e: &OAuthError) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, Json(e.to_json())).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = if e.code == ErrorCode::InvalidToken {
+            "Bearer error=\"invalid_token\""
+        } else {
+            "Basic realm=\"broker\""
+        };
+        h.insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(challenge),
+        );
+    }
+    response
+}
+
+/// An authorization error that cannot go back to the client: a page.
+pub fn oauth_page(e: &OAuthError, lang: Lang) -> Response {
+    let t = texts(lang);
+    message(
+        StatusCode::BAD_REQUEST,
+        t,
+        t.error_title,
+        &format!("{}: {}", e.code.as_str(), e.description),
+        t.error_next,
+    )
+}
+
+/// Unknown paths.
+pub async fn not_found() -> Response {
+    let t = texts(Lang::default());
+    message(StatusCode::NOT_FOUND, t, t.error_title, "404", t.error_next)
+}

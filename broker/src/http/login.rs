@@ -1,0 +1,202 @@
+//! The identity chooser, the start of the upstream round trip and its callback.
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use eid_core::AuditOutcome;
+use eid_oidc::authorize::error_redirect;
+use eid_oidc::{ErrorCode, OAuthError, RawParams};
+use eid_web::Lang;
+use eid_web::browser::{client_ip, cookie, cookie_value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::HttpError;
+use super::pages::{ChooserPage, UpstreamChoice, message, render};
+use super::{BROWSER_COOKIE, SESSION_COOKIE};
+use crate::oidc::BrokerError;
+use crate::oidc::authorize::{self, CallbackOutcome};
+use crate::oidc::pending::PendingLogin;
+use crate::state::Broker;
+use crate::texts::texts;
+
+/// `GET /`: what the broker is.
+pub async fn landing(headers: HeaderMap) -> Response {
+    let lang = Lang::negotiate(
+        None,
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let t = texts(lang);
+    message(StatusCode::OK, t, t.service, t.choose_intro, "")
+}
+
+/// The identity chooser for a pending login.
+pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
+    let t = texts(pending.lang);
+    let service = broker
+        .registry
+        .get(&pending.request.client_id)
+        .map(|rp| rp.rp.client_name.clone())
+        .unwrap_or_default();
+    let upstreams = broker
+        .upstreams
+        .keys()
+        .map(|name| {
+            let (label, help) = if name.starts_with("eidas") {
+                (t.eu_eid, t.eu_eid_help)
+            } else {
+                (t.mitid, t.mitid_help)
+            };
+            UpstreamChoice {
+                name: name.clone(),
+                label,
+                help,
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        &ChooserPage {
+            t,
+            tx: &pending.id,
+            csrf: &pending.csrf,
+            service: &service,
+            step_up: pending.step_up,
+            level: pending.min_loa.map(|l| l.as_word()),
+            upstreams,
+        },
+    )
+}
+
+fn parse_form(body: &[u8]) -> Result<RawParams, BrokerError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| BrokerError::BadRequest("form is not UTF-8".into()))?;
+    RawParams::parse(text).map_err(|e| BrokerError::BadRequest(e.description))
+}
+
+async fn pending_for_form(
+    broker: &Broker,
+    jar: &CookieJar,
+    form: &RawParams,
+    ip: &str,
+) -> Result<PendingLogin, HttpError> {
+    match PendingLogin::load_for_form(
+        broker,
+        form.get("tx").unwrap_or_default(),
+        cookie_value(jar, BROWSER_COOKIE),
+        form.get("csrf"),
+    )
+    .await
+    {
+        Ok(p) => Ok(p),
+        Err(BrokerError::Csrf) => {
+            broker
+                .audit(
+                    broker
+                        .event("form.csrf_rejected", AuditOutcome::Failure)
+                        .ip(ip)
+                        .detail("form", "chooser"),
+                )
+                .await?;
+            Err(BrokerError::Csrf.into())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /login/start`: the person chose an identity provider.
+pub async fn start(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = parse_form(&body)?;
+    let mut pending = pending_for_form(&broker, &jar, &form, &client_ip(&addr)).await?;
+    let lang = pending.lang;
+    let upstream = form.get("upstream").unwrap_or_default().to_owned();
+    let url = authorize::start_upstream(&broker, &mut pending, &upstream)
+        .await
+        .map_err(|e| HttpError::new(e, lang))?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+/// `POST /login/cancel`: the person gives up; the client gets `access_denied`.
+pub async fn cancel(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = parse_form(&body)?;
+    let pending = pending_for_form(&broker, &jar, &form, &client_ip(&addr)).await?;
+    pending.finish(&broker).await?;
+    let url = error_redirect(
+        &pending.request.redirect_uri,
+        &OAuthError::new(ErrorCode::AccessDenied, "the person cancelled the login"),
+        pending.request.state.as_deref(),
+        &broker.config.issuer,
+    )
+    .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    Ok(Redirect::to(url.as_str()).into_response())
+}
+
+/// `GET /upstream/{name}/callback`.
+pub async fn callback(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    let lang = Lang::negotiate(
+        None,
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let params: Vec<(String, String)> =
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let outcome = authorize::upstream_callback(
+        &broker,
+        &name,
+        &params,
+        cookie_value(&jar, SESSION_COOKIE),
+        cookie_value(&jar, BROWSER_COOKIE),
+        &client_ip(&addr),
+    )
+    .await
+    .map_err(|e| HttpError::new(e, lang))?;
+    Ok(match outcome {
+        CallbackOutcome::Redirect(url, session_cookie) => {
+            let jar = match session_cookie {
+                Some(value) => jar.add(cookie(
+                    SESSION_COOKIE,
+                    value,
+                    broker.config.secure_cookies,
+                    None,
+                )),
+                None => jar,
+            };
+            (jar, Redirect::to(url.as_str())).into_response()
+        }
+        CallbackOutcome::Failed(reason) => {
+            tracing::info!(%reason, "upstream callback refused");
+            let t = texts(lang);
+            message(
+                StatusCode::BAD_REQUEST,
+                t,
+                t.upstream_failed_title,
+                t.upstream_failed_body,
+                t.start_again,
+            )
+        }
+    })
+}

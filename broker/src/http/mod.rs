@@ -1,0 +1,56 @@
+//! HTTP: thin handlers translating requests into flow calls and outcomes into responses.
+
+mod admin;
+pub use admin::registration_from_json;
+mod error;
+mod login;
+mod oidc;
+mod pages;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+use eid_web::Platform;
+use std::sync::Arc;
+
+use crate::state::Broker;
+
+/// Binds pending logins to one browser.
+pub const BROWSER_COOKIE: &str = "broker_browser";
+/// The SSO session.
+pub const SESSION_COOKIE: &str = "broker_session";
+/// The logout continuation while the person is at the upstream's logout.
+pub const LOGOUT_COOKIE: &str = "broker_logout";
+
+/// The broker's router on its own origin.
+pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
+    let routes = Router::new()
+        .route("/", get(login::landing))
+        .route("/.well-known/openid-configuration", get(oidc::discovery))
+        .route("/jwks", get(oidc::jwks))
+        .route(
+            "/authorize",
+            get(oidc::authorize_get).post(oidc::authorize_post),
+        )
+        .route("/par", post(oidc::par))
+        .route("/token", post(oidc::token))
+        .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/revoke", post(oidc::revoke))
+        .route("/introspect", post(oidc::introspect))
+        .route("/logout", get(oidc::logout_get).post(oidc::logout_post))
+        .route("/logout/done", get(oidc::logout_done))
+        .route("/login/start", post(login::start))
+        .route("/login/cancel", post(login::cancel))
+        .route("/upstream/{name}/callback", get(login::callback))
+        .route("/admin/relying-parties", get(admin::list))
+        .route(
+            "/admin/relying-parties/{client_id}",
+            put(admin::upsert).get(admin::get).delete(admin::delete),
+        )
+        .route(
+            "/static/eid.css",
+            get(|| async { eid_web::assets::stylesheet() }),
+        )
+        .fallback(error::not_found)
+        .with_state(broker);
+    platform.finish(routes)
+}

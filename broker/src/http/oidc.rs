@@ -1,0 +1,278 @@
+//! OIDC endpoints towards relying parties.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use eid_oidc::{OAuthError, RawParams};
+use eid_web::Lang;
+use eid_web::browser::{browser_cookie, client_ip, cookie, cookie_value, removal};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::error::{HttpError, oauth_json, oauth_page};
+use super::login::chooser;
+use super::pages::message;
+use super::{BROWSER_COOKIE, LOGOUT_COOKIE, SESSION_COOKIE};
+use crate::oidc::authorize::{self, AuthorizeOutcome};
+use crate::oidc::client_auth::authenticate;
+use crate::oidc::logout::{self, LogoutOutcome};
+use crate::oidc::{discovery as disco, token as tok};
+use crate::state::Broker;
+use crate::texts::texts;
+
+fn accept_language(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+}
+
+fn form(body: &[u8]) -> Result<RawParams, OAuthError> {
+    std::str::from_utf8(body)
+        .map_err(|_| OAuthError::invalid_request("body is not UTF-8"))
+        .and_then(RawParams::parse)
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub async fn discovery(State(broker): State<Arc<Broker>>) -> Response {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(disco::discovery(&broker)),
+    )
+        .into_response()
+}
+
+/// `GET /jwks`.
+pub async fn jwks(State(broker): State<Arc<Broker>>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        broker.keys.jwks_json().to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /authorize`.
+pub async fn authorize_get(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    authorize(broker, jar, headers, query.as_deref().unwrap_or_default()).await
+}
+
+/// `POST /authorize`.
+pub async fn authorize_post(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    authorize(broker, jar, headers, &String::from_utf8_lossy(&body)).await
+}
+
+async fn authorize(
+    broker: Arc<Broker>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    encoded: &str,
+) -> Result<Response, HttpError> {
+    let lang = Lang::negotiate(None, accept_language(&headers));
+    let params = match RawParams::parse(encoded) {
+        Ok(p) => p,
+        Err(e) => return Ok(oauth_page(&e, lang)),
+    };
+    let (jar, browser) = browser_cookie(
+        jar,
+        BROWSER_COOKIE,
+        broker.config.secure_cookies,
+        eid_oidc::random::token256,
+    );
+    let outcome = authorize::authorize(
+        &broker,
+        &params,
+        cookie_value(&jar, SESSION_COOKIE),
+        &browser,
+        accept_language(&headers),
+    )
+    .await
+    .map_err(|e| HttpError::new(e, lang))?;
+    Ok(match outcome {
+        AuthorizeOutcome::ShowError(e) => (jar, oauth_page(&e, lang)).into_response(),
+        AuthorizeOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
+        AuthorizeOutcome::Choose(pending) => (jar, chooser(&broker, &pending)).into_response(),
+    })
+}
+
+/// `POST /par` (RFC 9126).
+pub async fn par(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: Bytes) -> Response {
+    let encoded = String::from_utf8_lossy(&body).into_owned();
+    let form = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return oauth_json(&e),
+    };
+    let endpoint = format!("{}/par", broker.config.issuer);
+    let rp = match authenticate(&broker, authorization(&headers), &form, &endpoint).await {
+        Ok(rp) => rp,
+        Err(e) => return oauth_json(&e),
+    };
+    match authorize::push(&broker, &rp, &form, &encoded).await {
+        Ok((request_uri, expires_in)) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(serde_json::json!({ "request_uri": request_uri, "expires_in": expires_in })),
+        )
+            .into_response(),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /token`.
+pub async fn token(
+    State(broker): State<Arc<Broker>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return oauth_json(&e),
+    };
+    match tok::token(&broker, authorization(&headers), &form, &client_ip(&addr)).await {
+        Ok(response) => ([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response(),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `GET|POST /userinfo`.
+pub async fn userinfo(State(broker): State<Arc<Broker>>, headers: HeaderMap) -> Response {
+    match tok::userinfo(&broker, authorization(&headers)).await {
+        Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], Json(claims)).into_response(),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /revoke` (RFC 7009).
+pub async fn revoke(
+    State(broker): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return oauth_json(&e),
+    };
+    match tok::revoke(&broker, authorization(&headers), &form).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `POST /introspect` (RFC 7662).
+pub async fn introspect(
+    State(broker): State<Arc<Broker>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return oauth_json(&e),
+    };
+    match tok::introspect(&broker, authorization(&headers), &form).await {
+        Ok(value) => ([(header::CACHE_CONTROL, "no-store")], Json(value)).into_response(),
+        Err(e) => oauth_json(&e),
+    }
+}
+
+/// `GET /logout` (RP-initiated logout).
+pub async fn logout_get(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, HttpError> {
+    logout(broker, jar, headers, query.as_deref().unwrap_or_default()).await
+}
+
+/// `POST /logout`.
+pub async fn logout_post(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    logout(broker, jar, headers, &String::from_utf8_lossy(&body)).await
+}
+
+async fn logout(
+    broker: Arc<Broker>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    encoded: &str,
+) -> Result<Response, HttpError> {
+    let lang = Lang::negotiate(None, accept_language(&headers));
+    let params = match RawParams::parse(encoded) {
+        Ok(p) => p,
+        Err(e) => return Ok(oauth_page(&e, lang)),
+    };
+    let back = format!("{}/logout/done", broker.config.issuer);
+    let outcome = logout::logout(&broker, &params, cookie_value(&jar, SESSION_COOKIE), &back)
+        .await
+        .map_err(|e| HttpError::new(e, lang))?;
+    let secure = broker.config.secure_cookies;
+    let jar = jar.add(removal(SESSION_COOKIE, secure));
+    Ok(match outcome {
+        LogoutOutcome::Upstream { url, continuation } => {
+            let jar = jar.add(cookie(
+                LOGOUT_COOKIE,
+                continuation,
+                secure,
+                Some(time::Duration::minutes(10)),
+            ));
+            (jar, Redirect::to(url.as_str())).into_response()
+        }
+        other => (jar, logout_answer(other, lang)).into_response(),
+    })
+}
+
+fn logout_answer(outcome: LogoutOutcome, lang: Lang) -> Response {
+    let t = texts(lang);
+    match outcome {
+        LogoutOutcome::Redirect(url) => Redirect::to(url.as_str()).into_response(),
+        LogoutOutcome::Refused(why) => message(
+            StatusCode::BAD_REQUEST,
+            t,
+            t.error_title,
+            &why,
+            t.error_next,
+        ),
+        LogoutOutcome::LoggedOut | LogoutOutcome::Upstream { .. } => {
+            message(StatusCode::OK, t, t.logged_out_title, t.logged_out_body, "")
+        }
+    }
+}
+
+/// `GET /logout/done`: back from the upstream's logout.
+pub async fn logout_done(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let lang = Lang::negotiate(None, accept_language(&headers));
+    let outcome = logout::upstream_done(&broker, cookie_value(&jar, LOGOUT_COOKIE))
+        .await
+        .map_err(|e| HttpError::new(e, lang))?;
+    let jar = jar.add(removal(LOGOUT_COOKIE, broker.config.secure_cookies));
+    Ok((jar, logout_answer(outcome, lang)).into_response())
+}

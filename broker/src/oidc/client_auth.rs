@@ -1,0 +1,139 @@
+//! Client authentication at the broker's token, PAR, revocation and introspection endpoints:
+//! `client_secret_basic`, `client_secret_post`, and `private_key_jwt` (RFC 7523) with a `jti` replay
+//! cache.
+
+use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
+use eid_oidc::{OAuthError, RawParams, TokenEndpointAuthMethod};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::registry::RegisteredRp;
+use crate::state::Broker;
+
+/// Longest lifetime a client assertion may claim.
+const MAX_ASSERTION_LIFETIME: i64 = 300;
+
+#[derive(Debug, Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    exp: i64,
+    #[serde(default)]
+    iat: Option<i64>,
+    jti: Option<String>,
+}
+
+/// Authenticates the client of a request; returns its registration.
+pub async fn authenticate(
+    broker: &Broker,
+    authorization: Option<&str>,
+    form: &RawParams,
+    endpoint: &str,
+) -> Result<Arc<RegisteredRp>, OAuthError> {
+    let presented = PresentedCredentials::from_request(authorization, form)?;
+    match &presented {
+        PresentedCredentials::Assertion {
+            client_id,
+            assertion,
+        } => verify_assertion(broker, client_id.as_deref(), assertion, endpoint).await,
+        _ => {
+            let client_id = presented
+                .client_id()
+                .ok_or_else(|| OAuthError::invalid_client("client_id is missing"))?;
+            let rp = broker
+                .registry
+                .get(client_id)
+                .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+            authenticate_with_secret(&rp.client, &presented)?;
+            Ok(rp)
+        }
+    }
+}
+
+async fn verify_assertion(
+    broker: &Broker,
+    client_id: Option<&str>,
+    assertion: &str,
+    endpoint: &str,
+) -> Result<Arc<RegisteredRp>, OAuthError> {
+    let bad = |why: &str| OAuthError::invalid_client(format!("client assertion refused: {why}"));
+    // The issuer names the client; read it before verifying only to find the client's keys.
+    let unverified_iss = unverified_issuer(assertion).ok_or_else(|| bad("malformed"))?;
+    if client_id.is_some_and(|id| id != unverified_iss) {
+        return Err(bad("client_id differs from the assertion's issuer"));
+    }
+    let rp = broker
+        .registry
+        .get(&unverified_iss)
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    if rp.client.auth_method != TokenEndpointAuthMethod::PrivateKeyJwt {
+        return Err(OAuthError::invalid_client(format!(
+            "client is registered for {}",
+            rp.client.auth_method.as_str()
+        )));
+    }
+    let jwks = rp.jwks.as_ref().ok_or_else(|| bad("client has no keys"))?;
+    let header = decode_header(assertion).map_err(|_| bad("malformed header"))?;
+    if !matches!(
+        header.alg,
+        Algorithm::ES256 | Algorithm::RS256 | Algorithm::PS256
+    ) {
+        return Err(bad("algorithm not allowed"));
+    }
+    let jwk = match &header.kid {
+        Some(kid) => jwks.find(kid),
+        None if jwks.keys.len() == 1 => jwks.keys.first(),
+        None => None,
+    }
+    .ok_or_else(|| bad("unknown key"))?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| bad("unusable key"))?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_audience(&[endpoint, broker.config.issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    validation.leeway = 30;
+    let claims = decode::<AssertionClaims>(assertion, &key, &validation)
+        .map_err(|e| bad(&e.to_string()))?
+        .claims;
+    if claims.iss != rp.rp.client_id || claims.sub != rp.rp.client_id {
+        return Err(bad("iss and sub must both be the client id"));
+    }
+    let now = broker.now();
+    if claims.exp - claims.iat.unwrap_or(now) > MAX_ASSERTION_LIFETIME
+        || claims.exp - now > MAX_ASSERTION_LIFETIME
+    {
+        return Err(bad("lifetime too long"));
+    }
+    let jti = claims
+        .jti
+        .filter(|j| !j.is_empty() && j.len() <= 256)
+        .ok_or_else(|| bad("jti missing"))?;
+    let ttl = Duration::from_secs(u64::try_from(claims.exp - now + 60).unwrap_or(60));
+    let fresh = broker
+        .ephemeral
+        .put_if_absent(
+            &format!(
+                "broker:jti:{}:{}",
+                rp.rp.client_id,
+                eid_oidc::random::digest_key(&jti)
+            ),
+            b"1",
+            ttl,
+        )
+        .await?;
+    if !fresh {
+        return Err(bad("jti replayed"));
+    }
+    Ok(rp)
+}
+
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("iss")?.as_str().map(str::to_owned)
+}

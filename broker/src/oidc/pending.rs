@@ -1,0 +1,146 @@
+//! A login waiting for the person to choose an identity provider and authenticate there. Bound to
+//! the browser by a cookie; its forms carry its CSRF token.
+
+use eid_core::Loa;
+use eid_oidc::AuthorizeRequest;
+use eid_oidc::random::{digest_key, token256};
+use eid_web::Lang;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use subtle::ConstantTimeEq;
+
+use super::BrokerError;
+use crate::state::Broker;
+use crate::upstream::PendingUpstream;
+
+/// How long a login may take.
+pub const PENDING_TTL: Duration = Duration::from_secs(900);
+
+/// A login in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// Identifier (in URLs and forms).
+    pub id: String,
+    /// The relying party's request.
+    pub request: Box<AuthorizeRequest>,
+    /// Digest of the browser cookie it is bound to.
+    pub browser: String,
+    /// CSRF token of its forms.
+    pub csrf: String,
+    /// Page language.
+    pub lang: Lang,
+    /// The level to ask the upstream for.
+    pub min_loa: Option<Loa>,
+    /// Whether a session exists that is too weak or too old (re-authenticate upstream).
+    pub step_up: bool,
+    /// The upstream round trip under way.
+    pub upstream: Option<PendingUpstream>,
+}
+
+fn key(id: &str) -> String {
+    format!("broker:pending:{id}")
+}
+
+fn state_key(state: &str) -> String {
+    format!("broker:upstream-state:{}", digest_key(state))
+}
+
+impl PendingLogin {
+    /// A new pending login for the browser with cookie `browser_cookie`.
+    pub fn new(
+        request: AuthorizeRequest,
+        browser_cookie: &str,
+        lang: Lang,
+        min_loa: Option<Loa>,
+        step_up: bool,
+    ) -> Self {
+        PendingLogin {
+            id: token256(),
+            request: Box::new(request),
+            browser: digest_key(browser_cookie),
+            csrf: token256(),
+            lang,
+            min_loa,
+            step_up,
+            upstream: None,
+        }
+    }
+
+    /// Saves it.
+    pub async fn save(&self, broker: &Broker) -> Result<(), BrokerError> {
+        let bytes = serde_json::to_vec(self).map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+        broker
+            .ephemeral
+            .put(&key(&self.id), &bytes, PENDING_TTL)
+            .await?;
+        Ok(())
+    }
+
+    /// Loads it and checks the browser.
+    pub async fn load(
+        broker: &Broker,
+        id: &str,
+        browser_cookie: Option<&str>,
+    ) -> Result<PendingLogin, BrokerError> {
+        if id.is_empty() || id.len() > 64 {
+            return Err(BrokerError::Expired);
+        }
+        let bytes = broker
+            .ephemeral
+            .get(&key(id))
+            .await?
+            .ok_or(BrokerError::Expired)?;
+        let pending: PendingLogin =
+            serde_json::from_slice(&bytes).map_err(|_| BrokerError::Expired)?;
+        let browser = browser_cookie.map(digest_key).unwrap_or_default();
+        if !bool::from(browser.as_bytes().ct_eq(pending.browser.as_bytes())) {
+            return Err(BrokerError::Expired);
+        }
+        Ok(pending)
+    }
+
+    /// Loads it for a form post: also checks the CSRF token.
+    pub async fn load_for_form(
+        broker: &Broker,
+        id: &str,
+        browser_cookie: Option<&str>,
+        csrf: Option<&str>,
+    ) -> Result<PendingLogin, BrokerError> {
+        let pending = Self::load(broker, id, browser_cookie).await?;
+        match csrf {
+            Some(c) if bool::from(c.as_bytes().ct_eq(pending.csrf.as_bytes())) => Ok(pending),
+            _ => Err(BrokerError::Csrf),
+        }
+    }
+
+    /// Remembers which pending login an upstream `state` belongs to.
+    pub async fn index_state(&self, broker: &Broker, state: &str) -> Result<(), BrokerError> {
+        broker
+            .ephemeral
+            .put(&state_key(state), self.id.as_bytes(), PENDING_TTL)
+            .await?;
+        Ok(())
+    }
+
+    /// The pending login of an upstream callback's `state`; single use.
+    pub async fn by_state(
+        broker: &Broker,
+        state: &str,
+        browser_cookie: Option<&str>,
+    ) -> Result<PendingLogin, BrokerError> {
+        if state.is_empty() || state.len() > 256 {
+            return Err(BrokerError::Expired);
+        }
+        let id = broker
+            .ephemeral
+            .take(&state_key(state))
+            .await?
+            .ok_or(BrokerError::Expired)?;
+        Self::load(broker, &String::from_utf8_lossy(&id), browser_cookie).await
+    }
+
+    /// Ends it.
+    pub async fn finish(&self, broker: &Broker) -> Result<bool, BrokerError> {
+        Ok(broker.ephemeral.take(&key(&self.id)).await?.is_some())
+    }
+}

@@ -1,0 +1,415 @@
+//! The token endpoint (authorization code, refresh token, client credentials), userinfo,
+//! revocation (RFC 7009) and introspection (RFC 7662).
+
+use eid_core::AuditOutcome;
+use eid_oidc::grant::{Grants, Redemption, USED_CODE_MEMORY};
+use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::client_auth::authenticate;
+use super::tokens::{
+    BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, id_token,
+    issue_refresh, revoke_refresh, take_refresh,
+};
+use crate::registry::RegisteredRp;
+use crate::state::Broker;
+
+/// A successful token response.
+#[derive(Debug, Serialize)]
+pub struct TokenResponse {
+    /// The opaque access token.
+    pub access_token: String,
+    /// `Bearer`.
+    pub token_type: &'static str,
+    /// Lifetime in seconds.
+    pub expires_in: u64,
+    /// The ID token (not for client credentials).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// A new refresh token, when the client may refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    /// Granted scopes.
+    pub scope: String,
+}
+
+/// Handles a token request.
+pub async fn token(
+    broker: &Broker,
+    authorization: Option<&str>,
+    form: &RawParams,
+    ip: &str,
+) -> Result<TokenResponse, OAuthError> {
+    let endpoint = format!("{}/token", broker.config.issuer);
+    let rp = match authenticate(broker, authorization, form, &endpoint).await {
+        Ok(rp) => rp,
+        Err(e) => {
+            audit_failure(broker, form.get("client_id"), ip, &e).await?;
+            return Err(e);
+        }
+    };
+    let result = match form.get("grant_type") {
+        Some("authorization_code") if rp.rp.allows_grant("authorization_code") => {
+            authorization_code(broker, &rp, form).await
+        }
+        Some("refresh_token") if rp.rp.allows_grant("refresh_token") => {
+            refresh(broker, &rp, form).await
+        }
+        Some("client_credentials") if rp.rp.allows_grant("client_credentials") => {
+            client_credentials(broker, &rp, form).await
+        }
+        Some("authorization_code" | "refresh_token" | "client_credentials") => {
+            Err(OAuthError::new(
+                ErrorCode::UnauthorizedClient,
+                "the client may not use this grant type",
+            ))
+        }
+        Some(_) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "unsupported grant_type",
+        )),
+        None => Err(OAuthError::invalid_request("grant_type is missing")),
+    };
+    match &result {
+        Ok(_) => {
+            broker
+                .audit(
+                    broker
+                        .event("token.issued", AuditOutcome::Success)
+                        .client(rp.rp.client_id.clone())
+                        .ip(ip)
+                        .detail(
+                            "grant_type",
+                            form.get("grant_type").unwrap_or_default().to_owned(),
+                        ),
+                )
+                .await?;
+            broker.metrics.inc(
+                "broker_tokens_total",
+                "Tokens issued by grant type.",
+                &[("grant_type", form.get("grant_type").unwrap_or_default())],
+            );
+        }
+        Err(e) => audit_failure(broker, Some(&rp.rp.client_id), ip, e).await?,
+    }
+    result
+}
+
+async fn audit_failure(
+    broker: &Broker,
+    client: Option<&str>,
+    ip: &str,
+    e: &OAuthError,
+) -> Result<(), OAuthError> {
+    let mut event = broker
+        .event("token.rejected", AuditOutcome::Failure)
+        .ip(ip)
+        .detail("error", e.code.as_str())
+        .detail("reason", e.description.clone());
+    if let Some(client) = client {
+        event = event.client(client.to_owned());
+    }
+    broker.audit(event).await?;
+    Ok(())
+}
+
+fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
+    TokenSubject {
+        sub: grant.sub.clone(),
+        sid: Some(grant.sid.clone()),
+        claims: grant.claims.clone(),
+        exp,
+        iat,
+    }
+}
+
+async fn tokens_for(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    grant_id: &str,
+    grant: &BrokerGrant,
+) -> Result<TokenResponse, OAuthError> {
+    let id_token = id_token(broker, rp, grant)
+        .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
+    let now = broker.now();
+    let ttl = broker.config.access_token_ttl;
+    let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let access = access_token(
+        broker,
+        grant_id,
+        &rp.rp.client_id,
+        grant.scopes.clone(),
+        subject_of(grant, exp, now),
+    )
+    .await?;
+    let refresh_token = if rp.rp.allows_grant("refresh_token") {
+        Some(
+            issue_refresh(
+                broker,
+                &RefreshRecord {
+                    grant_id: grant_id.to_owned(),
+                    client_id: rp.rp.client_id.clone(),
+                    grant: grant.clone(),
+                },
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ttl.as_secs(),
+        id_token: Some(id_token),
+        refresh_token,
+        scope: grant.scopes.join(" "),
+    })
+}
+
+async fn authorization_code(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    form: &RawParams,
+) -> Result<TokenResponse, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let grant = match grants.redeem_code::<BrokerGrant>(code).await? {
+        Redemption::Fresh(grant) => grant,
+        Redemption::Reused { grant_id } => {
+            grants
+                .revoke_grant_for(
+                    &grant_id,
+                    broker.config.refresh_token_ttl + USED_CODE_MEMORY,
+                )
+                .await?;
+            return Err(OAuthError::invalid_grant(
+                "code already used; its tokens are revoked",
+            ));
+        }
+        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
+    };
+    if grant.client_id != rp.rp.client_id {
+        grants
+            .revoke_grant_for(
+                &grant.grant_id,
+                broker.config.refresh_token_ttl + USED_CODE_MEMORY,
+            )
+            .await?;
+        return Err(OAuthError::invalid_grant(
+            "code was issued to another client",
+        ));
+    }
+    if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    let verifier = form
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
+    if !pkce::verify_s256(verifier, &grant.code_challenge) {
+        return Err(OAuthError::invalid_grant("code_verifier does not match"));
+    }
+    tokens_for(broker, rp, &grant.grant_id, &grant.payload).await
+}
+
+async fn refresh(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    form: &RawParams,
+) -> Result<TokenResponse, OAuthError> {
+    let token = form
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
+    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let memory = broker.config.refresh_token_ttl;
+    match take_refresh(broker.ephemeral.as_ref(), token, memory).await? {
+        RefreshUse::Fresh(record) => {
+            if record.client_id != rp.rp.client_id {
+                grants
+                    .revoke_grant_for(&record.grant_id, memory + USED_CODE_MEMORY)
+                    .await?;
+                return Err(OAuthError::invalid_grant("refresh token of another client"));
+            }
+            if grants.is_revoked(&record.grant_id).await? {
+                return Err(OAuthError::invalid_grant("the grant was revoked"));
+            }
+            tokens_for(broker, rp, &record.grant_id, &record.grant).await
+        }
+        RefreshUse::Reused(grant_id) => {
+            grants
+                .revoke_grant_for(&grant_id, memory + USED_CODE_MEMORY)
+                .await?;
+            Err(OAuthError::invalid_grant(
+                "refresh token already used; the grant is revoked",
+            ))
+        }
+        RefreshUse::Unknown => Err(OAuthError::invalid_grant(
+            "unknown or expired refresh token",
+        )),
+    }
+}
+
+async fn client_credentials(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    form: &RawParams,
+) -> Result<TokenResponse, OAuthError> {
+    let scopes: Vec<String> = form
+        .get("scope")
+        .unwrap_or_default()
+        .split(' ')
+        .filter(|s| !s.is_empty() && *s != "openid")
+        .map(str::to_owned)
+        .collect();
+    let now = broker.now();
+    let ttl = broker.config.access_token_ttl;
+    let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    let subject = TokenSubject {
+        sub: rp.rp.client_id.clone(),
+        sid: None,
+        claims: Map::new(),
+        exp,
+        iat: now,
+    };
+    let grant_id = eid_oidc::random::token(16);
+    let access = access_token(broker, &grant_id, &rp.rp.client_id, scopes.clone(), subject).await?;
+    Ok(TokenResponse {
+        access_token: access,
+        token_type: "Bearer",
+        expires_in: ttl.as_secs(),
+        id_token: None,
+        refresh_token: None,
+        scope: scopes.join(" "),
+    })
+}
+
+/// Handles a userinfo request.
+pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Value, OAuthError> {
+    let token = authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "bearer token required"))?;
+    let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
+        .access_token::<TokenSubject>(token)
+        .await?
+        .ok_or_else(|| {
+            OAuthError::new(ErrorCode::InvalidToken, "unknown, expired or revoked token")
+        })?;
+    if record.payload.sid.is_none() {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the token has no person behind it",
+        ));
+    }
+    let mut out = Map::with_capacity(record.payload.claims.len() + 1);
+    out.insert("sub".into(), Value::String(record.payload.sub));
+    out.extend(record.payload.claims);
+    Ok(Value::Object(out))
+}
+
+/// Handles a revocation request: always succeeds for an authenticated client (RFC 7009 §2.2).
+pub async fn revoke(
+    broker: &Broker,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<(), OAuthError> {
+    let rp = authenticate(
+        broker,
+        authorization,
+        form,
+        &format!("{}/revoke", broker.config.issuer),
+    )
+    .await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    if let Some(record) = grants.access_token::<TokenSubject>(token).await? {
+        if record.client_id == rp.rp.client_id {
+            grants.delete_access_token::<TokenSubject>(token).await?;
+        }
+        return Ok(());
+    }
+    if let Some(record) = revoke_refresh(broker.ephemeral.as_ref(), token).await? {
+        if record.client_id == rp.rp.client_id {
+            grants
+                .revoke_grant_for(
+                    &record.grant_id,
+                    broker.config.refresh_token_ttl + USED_CODE_MEMORY,
+                )
+                .await?;
+        } else {
+            // Not this client's: put it back untouched.
+            issue_back(broker, token, &record).await?;
+        }
+    }
+    broker
+        .audit(
+            broker
+                .event("token.revoked", AuditOutcome::Success)
+                .client(rp.rp.client_id.clone()),
+        )
+        .await?;
+    Ok(())
+}
+
+async fn issue_back(
+    broker: &Broker,
+    token: &str,
+    record: &RefreshRecord,
+) -> Result<(), OAuthError> {
+    let bytes = serde_json::to_vec(record)
+        .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
+    broker
+        .ephemeral
+        .put(
+            &format!("{GRANTS}:rt:{}", eid_oidc::random::digest_key(token)),
+            &bytes,
+            broker.config.refresh_token_ttl,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Handles an introspection request. Only the client the token was issued to, or a client
+/// registered with the `introspection` grant (a resource server), learns about it.
+pub async fn introspect(
+    broker: &Broker,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<Value, OAuthError> {
+    let rp = authenticate(
+        broker,
+        authorization,
+        form,
+        &format!("{}/introspect", broker.config.issuer),
+    )
+    .await?;
+    let token = form
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
+    let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
+        .access_token::<TokenSubject>(token)
+        .await?;
+    let Some(record) =
+        record.filter(|r| r.client_id == rp.rp.client_id || rp.rp.allows_grant("introspection"))
+    else {
+        return Ok(serde_json::json!({ "active": false }));
+    };
+    Ok(serde_json::json!({
+        "active": true,
+        "client_id": record.client_id,
+        "sub": record.payload.sub,
+        "scope": record.scopes.join(" "),
+        "exp": record.payload.exp,
+        "iat": record.payload.iat,
+        "iss": broker.config.issuer,
+        "token_type": "Bearer",
+    }))
+}

@@ -1,0 +1,226 @@
+//! What the broker issues: codes for a session, ID tokens signed with the relying party's
+//! algorithm, opaque access tokens and rotating refresh tokens.
+
+use eid_core::{EphemeralStore, Loa, StoreError};
+use eid_oidc::grant::{AccessToken, CodeGrant, Grants};
+use eid_oidc::random::{digest_key, token256};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::BrokerError;
+use crate::core::release::{person_claims, subject_for};
+use crate::core::session::SsoSession;
+use crate::registry::RegisteredRp;
+use crate::state::Broker;
+
+/// Namespace of the broker's codes and tokens in the ephemeral store.
+pub const GRANTS: &str = "broker";
+/// Lifetime of ID tokens, seconds.
+pub const ID_TOKEN_TTL: i64 = 300;
+
+/// What a code, and the tokens issued from it, stand for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BrokerGrant {
+    /// The SSO session (`sid`).
+    pub sid: String,
+    /// The relying party's subject identifier.
+    pub sub: String,
+    /// Achieved level.
+    pub loa: Loa,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+    /// Authentication time.
+    pub auth_time: i64,
+    /// The client's nonce.
+    pub nonce: Option<String>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The released person claims.
+    pub claims: Map<String, Value>,
+}
+
+/// Issues a code for a session's person to a relying party.
+pub async fn issue_code(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    session: &SsoSession,
+    redirect_uri: &str,
+    code_challenge: &str,
+    nonce: Option<String>,
+    scopes: Vec<String>,
+) -> Result<String, BrokerError> {
+    let grant = CodeGrant {
+        grant_id: token256(),
+        client_id: rp.rp.client_id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        code_challenge: code_challenge.to_owned(),
+        payload: BrokerGrant {
+            sid: session.sid.clone(),
+            sub: subject_for(&rp.rp, session, &broker.pairwise),
+            loa: session.loa,
+            amr: session.identity.amr.clone(),
+            auth_time: session.auth_time,
+            nonce,
+            scopes,
+            claims: person_claims(&rp.rp, session),
+        },
+    };
+    Ok(Grants::new(broker.ephemeral.as_ref(), GRANTS)
+        .issue_code(&grant)
+        .await?)
+}
+
+fn signing_alg(rp: &RegisteredRp) -> eid_keys::Alg {
+    match rp.rp.id_token_signed_response_alg.as_str() {
+        "RS256" => eid_keys::Alg::RS256,
+        "PS256" => eid_keys::Alg::PS256,
+        _ => eid_keys::Alg::ES256,
+    }
+}
+
+/// Signs an ID token for a grant.
+pub fn id_token(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    grant: &BrokerGrant,
+) -> Result<String, BrokerError> {
+    let now = broker.now();
+    let mut claims = Map::with_capacity(12 + grant.claims.len());
+    claims.insert("iss".into(), Value::String(broker.config.issuer.clone()));
+    claims.insert("sub".into(), Value::String(grant.sub.clone()));
+    claims.insert("aud".into(), Value::String(rp.rp.client_id.clone()));
+    claims.insert("exp".into(), Value::from(now + ID_TOKEN_TTL));
+    claims.insert("iat".into(), Value::from(now));
+    claims.insert("auth_time".into(), Value::from(grant.auth_time));
+    if let Some(nonce) = &grant.nonce {
+        claims.insert("nonce".into(), Value::String(nonce.clone()));
+    }
+    claims.insert("acr".into(), Value::String(grant.loa.as_uri().to_owned()));
+    claims.insert("amr".into(), Value::from(grant.amr.clone()));
+    claims.insert("sid".into(), Value::String(grant.sid.clone()));
+    for (k, v) in &grant.claims {
+        claims.insert(k.clone(), v.clone());
+    }
+    let alg = signing_alg(rp);
+    let key = broker
+        .keys
+        .signing_key(alg)
+        .ok_or_else(|| BrokerError::Keys(format!("no active {alg} key")))?;
+    key.sign_claims(Some("JWT"), &claims)
+        .map_err(|e| BrokerError::Keys(e.to_string()))
+}
+
+/// What an access token lets its bearer read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenSubject {
+    /// `sub` (the person's pairwise id, or the client id for client credentials).
+    pub sub: String,
+    /// The SSO session, when a person is behind it.
+    pub sid: Option<String>,
+    /// Claims userinfo returns.
+    pub claims: Map<String, Value>,
+    /// When it expires (Unix seconds), for introspection.
+    pub exp: i64,
+    /// When it was issued.
+    pub iat: i64,
+}
+
+/// Issues an opaque access token.
+pub async fn access_token(
+    broker: &Broker,
+    grant_id: &str,
+    client_id: &str,
+    scopes: Vec<String>,
+    subject: TokenSubject,
+) -> Result<String, StoreError> {
+    Grants::new(broker.ephemeral.as_ref(), GRANTS)
+        .issue_access_token_for(
+            &AccessToken {
+                grant_id: grant_id.to_owned(),
+                client_id: client_id.to_owned(),
+                scopes,
+                payload: subject,
+            },
+            broker.config.access_token_ttl,
+        )
+        .await
+}
+
+/// A refresh token's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    /// The grant it continues.
+    pub grant_id: String,
+    /// The client it belongs to.
+    pub client_id: String,
+    /// The grant.
+    pub grant: BrokerGrant,
+}
+
+fn refresh_key(token: &str) -> String {
+    format!("{GRANTS}:rt:{}", digest_key(token))
+}
+
+fn refresh_used_key(token: &str) -> String {
+    format!("{GRANTS}:rt-used:{}", digest_key(token))
+}
+
+/// Issues a refresh token.
+pub async fn issue_refresh(broker: &Broker, record: &RefreshRecord) -> Result<String, StoreError> {
+    let token = token256();
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    broker
+        .ephemeral
+        .put(
+            &refresh_key(&token),
+            &bytes,
+            broker.config.refresh_token_ttl,
+        )
+        .await?;
+    Ok(token)
+}
+
+/// The outcome of presenting a refresh token.
+pub enum RefreshUse {
+    /// Valid and now used up: issue a new one (rotation).
+    Fresh(RefreshRecord),
+    /// Used before: the grant must be revoked (a stolen token is being replayed).
+    Reused(String),
+    /// Unknown or expired.
+    Unknown,
+}
+
+/// Takes a refresh token (single use; reuse is recognised).
+pub async fn take_refresh(
+    store: &dyn EphemeralStore,
+    token: &str,
+    memory: std::time::Duration,
+) -> Result<RefreshUse, StoreError> {
+    match store.take(&refresh_key(token)).await? {
+        Some(bytes) => {
+            let record: RefreshRecord =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            store
+                .put(&refresh_used_key(token), record.grant_id.as_bytes(), memory)
+                .await?;
+            Ok(RefreshUse::Fresh(record))
+        }
+        None => match store.get(&refresh_used_key(token)).await? {
+            Some(grant) => Ok(RefreshUse::Reused(
+                String::from_utf8_lossy(&grant).into_owned(),
+            )),
+            None => Ok(RefreshUse::Unknown),
+        },
+    }
+}
+
+/// Revokes a refresh token (revocation endpoint); returns whether it existed, and its record.
+pub async fn revoke_refresh(
+    store: &dyn EphemeralStore,
+    token: &str,
+) -> Result<Option<RefreshRecord>, StoreError> {
+    Ok(store
+        .take(&refresh_key(token))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}

@@ -1,0 +1,75 @@
+//! The broker's configuration and everything its flows draw on.
+
+use eid_core::{
+    AuditEvent, AuditOutcome, Clock, EphemeralStore, RelyingPartyRepository, StoreError,
+};
+use eid_keys::KeyStore;
+use eid_store::audit_writer::AuditWriter;
+use eid_web::Metrics;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::core::pairwise::PairwiseKey;
+use crate::registry::Registry;
+use crate::upstream::UpstreamClient;
+
+/// Typed settings of the broker.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// The issuer: the public origin, no trailing slash.
+    pub issuer: String,
+    /// How long an SSO session lasts.
+    pub session_ttl: Duration,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// Whether cookies get the `Secure` flag (everywhere but loopback).
+    pub secure_cookies: bool,
+    /// SHA-256 of the admin API token; `None` disables the admin API.
+    pub admin_token_sha256: Option<[u8; 32]>,
+}
+
+/// The broker's shared state.
+pub struct Broker {
+    /// Settings.
+    pub config: BrokerConfig,
+    /// Sessions, pending logins, codes, tokens, replay caches.
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// The durable relying-party registry.
+    pub relying_parties: Arc<dyn RelyingPartyRepository>,
+    /// Its in-memory snapshot.
+    pub registry: Registry,
+    /// Upstream identity providers by name, in chooser order.
+    pub upstreams: BTreeMap<String, UpstreamClient>,
+    /// Pairwise identifier key.
+    pub pairwise: PairwiseKey,
+    /// Writing the audit log.
+    pub audit: AuditWriter,
+    /// Signing keys.
+    pub keys: KeyStore,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// HTTP client for back-channel logout (no redirects, short timeouts).
+    pub http: reqwest::Client,
+}
+
+impl Broker {
+    /// An audit event of the broker at the current time.
+    pub fn event(&self, kind: &str, outcome: AuditOutcome) -> AuditEvent {
+        AuditEvent::new(self.clock.now(), "broker", kind, outcome)
+    }
+
+    /// Records an audit event and waits until it is durable.
+    pub async fn audit(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.audit.record(event).await
+    }
+
+    /// The current Unix time.
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+}

@@ -1,0 +1,103 @@
+//! Page texts in Danish and English.
+
+use eid_web::Lang;
+
+/// Every text on the broker's pages (one field a text; the names say where it is used).
+#[allow(missing_docs)]
+#[derive(Debug)]
+pub struct Texts {
+    pub lang: &'static str,
+    pub service: &'static str,
+    pub skip_to_content: &'static str,
+    pub choose_title: &'static str,
+    pub choose_intro: &'static str,
+    pub for_service: &'static str,
+    pub step_up: &'static str,
+    pub level_required: &'static str,
+    pub mitid: &'static str,
+    pub mitid_help: &'static str,
+    pub eu_eid: &'static str,
+    pub eu_eid_help: &'static str,
+    pub cancel: &'static str,
+    pub error_title: &'static str,
+    pub error_next: &'static str,
+    pub expired_title: &'static str,
+    pub expired_body: &'static str,
+    pub csrf_title: &'static str,
+    pub csrf_body: &'static str,
+    pub unavailable_title: &'static str,
+    pub unavailable_body: &'static str,
+    pub upstream_failed_title: &'static str,
+    pub upstream_failed_body: &'static str,
+    pub logged_out_title: &'static str,
+    pub logged_out_body: &'static str,
+    pub start_again: &'static str,
+}
+
+/// Danish.
+pub static DA: Texts = Texts {
+    lang: "da",
+    service: "NemLog-in (demo)",
+    skip_to_content: "Gå til indhold",
+    choose_title: "Log på",
+    choose_intro: "Vælg, hvordan du vil logge på.",
+    for_service: "Du logger på",
+    step_up: "Tjenesten kræver et højere sikringsniveau end dit nuværende log-in. Log på igen.",
+    level_required: "Krævet sikringsniveau",
+    mitid: "Log på med MitID",
+    mitid_help: "For dig med dansk MitID.",
+    eu_eid: "Log på med EU-login (eIDAS)",
+    eu_eid_help: "For borgere fra andre EU-lande med nationalt eID.",
+    cancel: "Afbryd og gå tilbage til tjenesten",
+    error_title: "Der opstod en fejl",
+    error_next: "Gå tilbage til tjenesten, og start login forfra. Kontakt tjenesten, hvis fejlen bliver ved.",
+    expired_title: "Dit login er udløbet",
+    expired_body: "Der gik for lang tid, eller siden blev åbnet i en anden browser.",
+    csrf_title: "Formularen kunne ikke sendes",
+    csrf_body: "Siden var for gammel eller blev sendt fra et andet sted.",
+    unavailable_title: "Login er midlertidigt utilgængeligt",
+    unavailable_body: "Prøv igen om et øjeblik.",
+    upstream_failed_title: "Login kunne ikke gennemføres",
+    upstream_failed_body: "Svaret fra log-in-udbyderen kunne ikke godkendes.",
+    logged_out_title: "Du er logget af",
+    logged_out_body: "Du er logget af alle tjenester i denne browser.",
+    start_again: "Gå tilbage til tjenesten, og start login forfra.",
+};
+
+/// English.
+pub static EN: Texts = Texts {
+    lang: "en",
+    service: "NemLog-in (demo)",
+    skip_to_content: "Skip to content",
+    choose_title: "Log in",
+    choose_intro: "Choose how you want to log in.",
+    for_service: "You are logging in to",
+    step_up: "The service requires a higher assurance level than your current login. Log in again.",
+    level_required: "Required assurance level",
+    mitid: "Log in with MitID",
+    mitid_help: "For you with a Danish MitID.",
+    eu_eid: "Log in with an EU eID (eIDAS)",
+    eu_eid_help: "For citizens of other EU countries with a national eID.",
+    cancel: "Cancel and go back to the service",
+    error_title: "Something went wrong",
+    error_next: "Go back to the service and start the login again. Contact the service if the problem persists.",
+    expired_title: "Your login has expired",
+    expired_body: "It took too long, or the page was opened in another browser.",
+    csrf_title: "The form could not be sent",
+    csrf_body: "The page was too old or was sent from somewhere else.",
+    unavailable_title: "Login is temporarily unavailable",
+    unavailable_body: "Try again in a moment.",
+    upstream_failed_title: "The login could not be completed",
+    upstream_failed_body: "The answer from the identity provider could not be accepted.",
+    logged_out_title: "You are logged out",
+    logged_out_body: "You are logged out of every service in this browser.",
+    start_again: "Go back to the service and start the login again.",
+};
+
+/// The texts of a language.
+pub fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::Da => &DA,
+        Lang::En => &EN,
+    }
+}

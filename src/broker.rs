@@ -1,0 +1,204 @@
+//! Wiring of the broker: its pairwise secret, the relying-party files, the upstream clients and the
+//! keys its registrations need.
+
+use anyhow::Context;
+use eid_broker::upstream::{UpstreamClient, UpstreamConfig};
+use eid_broker::{Broker, BrokerConfig};
+use eid_core::{RelyingParty, RelyingPartyRepository};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::app::Runtime;
+use crate::config::Component;
+
+/// How often each node re-reads the relying-party registry (admin changes on other nodes).
+pub const REGISTRY_REFRESH: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RelyingPartyFile {
+    #[serde(default)]
+    relying_party: Vec<toml::Value>,
+}
+
+/// Reads a relying-party file: `[[relying_party]]` tables in the admin API's form (a plain
+/// `client_secret` is replaced by its digest).
+pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RelyingParty>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: RelyingPartyFile =
+        toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    file.relying_party
+        .into_iter()
+        .enumerate()
+        .map(|(i, table)| {
+            let json = serde_json::to_value(table)
+                .with_context(|| format!("{}: entry {i}", path.display()))?;
+            let rp = eid_broker::http::registration_from_json(json)
+                .map_err(|e| anyhow::anyhow!("{}: relying_party[{i}]: {e}", path.display()))?;
+            eid_broker::registry::prepare(rp.clone())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Ok(rp)
+        })
+        .collect()
+}
+
+fn pairwise_secret(runtime: &Runtime) -> anyhow::Result<Vec<u8>> {
+    let path = &runtime.settings.broker.pairwise_secret_file;
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            use base64::Engine;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text.trim())
+                .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
+                .with_context(|| format!("{}: not base64", path.display()))
+        }
+        Err(_) if runtime.settings.demo_enabled => {
+            let secret = eid_oidc::random::token(32);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            write_private(path, &secret)?;
+            tracing::info!(file = %path.display(), "generated the demo pairwise secret");
+            use base64::Engine;
+            Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(secret)?)
+        }
+        Err(e) => anyhow::bail!(
+            "the pairwise secret {} cannot be read ({e}); every broker node needs the same one: create it with \
+             `head -c 32 /dev/urandom | base64 > {}`",
+            path.display(),
+            path.display()
+        ),
+    }
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(content.as_bytes())?;
+    file.sync_all()?;
+    Ok(())
+}
+
+/// Builds the broker: registers the configured relying parties, makes sure the keys their
+/// registrations need exist (in the demo), and connects the upstream clients (lazily).
+pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
+    let settings = &runtime.settings;
+    let listener = settings.listener(Component::Broker);
+    let issuer = listener
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let repo: Arc<dyn RelyingPartyRepository> = runtime.durable.clone();
+    for file in &settings.broker.relying_parties {
+        for rp in read_relying_parties(file)? {
+            repo.upsert_relying_party(&rp)
+                .await
+                .context("registering a relying party")?;
+        }
+    }
+    let keys = runtime
+        .keys
+        .get(&Component::Broker)
+        .cloned()
+        .context("the broker has no key store")?;
+    let needed: std::collections::BTreeSet<String> = repo
+        .relying_parties()
+        .await?
+        .into_iter()
+        .map(|rp| rp.id_token_signed_response_alg)
+        .collect();
+    for alg in needed {
+        let alg: eid_keys::Alg = alg.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if keys.signing_key(alg).is_none() {
+            if settings.demo_enabled {
+                eid_keys::ensure_active(&settings.key_dir(Component::Broker), alg)?;
+                keys.reload()?;
+            } else {
+                anyhow::bail!(
+                    "a relying party wants {alg} ID tokens but the broker has no active {alg} key: run \
+                     `eidbroker keygen --component broker --alg {alg} --state active`"
+                );
+            }
+        }
+    }
+    let mut upstreams = BTreeMap::new();
+    for u in &settings.broker.upstreams {
+        let client = UpstreamClient::new(UpstreamConfig {
+            name: u.name.clone(),
+            issuer: u.issuer.clone(),
+            client_id: u.client_id.clone(),
+            client_secret: u.client_secret.clone(),
+            redirect_uri: format!("{issuer}/upstream/{}/callback", u.name),
+            scopes: u.scopes.clone(),
+        })
+        .with_context(|| format!("upstream {}", u.name))?;
+        upstreams.insert(u.name.clone(), client);
+    }
+    let secret = pairwise_secret(runtime)?;
+    let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
+        .context("the pairwise secret must be at least 32 bytes")?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client")?;
+    let broker = Broker {
+        config: BrokerConfig {
+            issuer,
+            session_ttl: settings.broker.session_ttl,
+            access_token_ttl: settings.broker.access_token_ttl,
+            refresh_token_ttl: settings.broker.refresh_token_ttl,
+            secure_cookies: !listener.is_loopback(),
+            admin_token_sha256: settings.broker.admin_token_sha256,
+        },
+        ephemeral: runtime.ephemeral.clone(),
+        relying_parties: repo.clone(),
+        registry: Default::default(),
+        upstreams,
+        pairwise,
+        audit: runtime.audit.clone(),
+        keys,
+        clock: runtime.clock.clone(),
+        metrics: runtime.metrics[&Component::Broker].clone(),
+        http,
+    };
+    broker
+        .registry
+        .refresh(repo.as_ref())
+        .await
+        .context("loading the registry")?;
+    Ok(broker)
+}
+
+/// Re-reads the registry every [`REGISTRY_REFRESH`], so admin changes made on another node arrive.
+pub fn spawn_registry_refresh(broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REGISTRY_REFRESH);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = broker
+                .registry
+                .refresh(broker.relying_parties.as_ref())
+                .await
+            {
+                tracing::warn!(error = %e, "registry refresh failed; keeping the last snapshot");
+            }
+        }
+    })
+}

@@ -1,0 +1,117 @@
+//! Steps of the broker flow tests: a relying party's request, the chooser, the authenticator.
+
+use crate::support::{enter_user_id, submit_password};
+use eid_testkit::client::Page;
+use eid_testkit::oidc::{Pkce, authorize_url, query};
+use eid_testkit::stack::{TEST_CLIENT_SECRET, TEST_REDIRECT_URI};
+use eid_testkit::{Browser, Component, TestStack};
+
+/// Starts an authorization request at the broker; returns where the browser stops (the chooser,
+/// or already back at the client).
+pub async fn broker_authorize(
+    stack: &TestStack,
+    browser: &Browser,
+    client: &str,
+    pkce: &Pkce,
+    extra: &[(&str, &str)],
+) -> Page {
+    let url = authorize_url(
+        stack.url(Component::Broker),
+        client,
+        TEST_REDIRECT_URI,
+        pkce,
+        extra,
+    );
+    browser.get(&url, TEST_REDIRECT_URI).await
+}
+
+/// Chooses MitID on the chooser; returns the authenticator's user-ID page.
+pub async fn choose_mitid(stack: &TestStack, browser: &Browser, chooser: &Page) -> Page {
+    assert_eq!(chooser.status, 200, "{}", chooser.body);
+    browser
+        .post(
+            &format!("{}/login/start", stack.url(Component::Broker)),
+            &[
+                ("tx", &chooser.must_input("tx")),
+                ("csrf", &chooser.must_input("csrf")),
+                ("upstream", "mitid"),
+            ],
+            TEST_REDIRECT_URI,
+        )
+        .await
+}
+
+/// A whole login at the broker with a password at the authenticator; returns the redirect back to
+/// the client.
+pub async fn broker_password_login(
+    stack: &TestStack,
+    browser: &Browser,
+    client: &str,
+    pkce: &Pkce,
+    user: &str,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> Page {
+    let chooser = broker_authorize(stack, browser, client, pkce, extra).await;
+    let user_page = choose_mitid(stack, browser, &chooser).await;
+    let methods = enter_user_id(stack, browser, &user_page, user).await;
+    submit_password(stack, browser, &methods, password).await
+}
+
+/// The code in a redirect back from the broker (checking state and `iss`).
+pub fn broker_code(stack: &TestStack, redirect: &Page) -> String {
+    assert!(
+        redirect.url.starts_with(TEST_REDIRECT_URI),
+        "not back at the client: {redirect:?}"
+    );
+    let q = query(&redirect.url);
+    assert_eq!(q.get("state").map(String::as_str), Some("test-state"));
+    assert_eq!(
+        q.get("iss").map(String::as_str),
+        Some(stack.url(Component::Broker)),
+        "RFC 9207 iss"
+    );
+    q.get("code")
+        .cloned()
+        .unwrap_or_else(|| panic!("no code in {}", redirect.url))
+}
+
+/// Exchanges a code at the broker: `rp-a` authenticates with `client_secret_post`, `rp-b` with
+/// `client_secret_basic`.
+pub async fn broker_exchange(
+    stack: &TestStack,
+    client: &str,
+    code: &str,
+    verifier: &str,
+) -> (u16, serde_json::Value) {
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", TEST_REDIRECT_URI),
+        ("code_verifier", verifier),
+    ];
+    token_request(stack, client, &form).await
+}
+
+/// Any token-endpoint request of a test client, authenticated as it is registered.
+pub async fn token_request(
+    stack: &TestStack,
+    client: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut request = http.post(format!("{}/token", stack.url(Component::Broker)));
+    let mut body: Vec<(&str, &str)> = form.to_vec();
+    if client == "rp-b" {
+        request = request.basic_auth(client, Some(TEST_CLIENT_SECRET));
+    } else {
+        body.push(("client_id", client));
+        body.push(("client_secret", TEST_CLIENT_SECRET));
+    }
+    let response = request.form(&body).send().await.unwrap();
+    let status = response.status().as_u16();
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}
