@@ -71,11 +71,14 @@ impl SsoSession {
         }
     }
 
-    /// Records a relying party as served (once).
-    pub fn served(&mut self, rp: &str) {
-        if !self.rps.iter().any(|r| r == rp) {
-            self.rps.push(rp.to_owned());
+    /// Records a relying party as served; returns whether it is new to the session (and the session
+    /// must be saved again).
+    pub fn served(&mut self, rp: &str) -> bool {
+        if self.rps.iter().any(|r| r == rp) {
+            return false;
         }
+        self.rps.push(rp.to_owned());
+        true
     }
 
     /// Stores the session under a fresh cookie (which it returns), removing the previous one: the

@@ -1,9 +1,8 @@
 //! Where failures become responses: error pages that say what to do next, and OAuth JSON errors.
 
-use axum::Json;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use eid_oidc::{ErrorCode, OAuthError};
+use eid_oidc::OAuthError;
 use eid_web::Lang;
 
 use super::pages::message;
@@ -100,24 +99,9 @@ impl IntoResponse for HttpError {
     }
 }
 
-/// An OAuth error as JSON, with the status its code calls for.
+/// An OAuth error as JSON.
 pub fn oauth_json(e: &OAuthError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, Json(e.to_json())).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = if e.code == ErrorCode::InvalidToken {
-            "Bearer error=\"invalid_token\""
-        } else {
-            "Basic realm=\"broker\""
-        };
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-    }
-    response
+    eid_web::pages::oauth_json(e, "broker")
 }
 
 /// An authorization error that cannot go back to the client: a page.

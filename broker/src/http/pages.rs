@@ -2,20 +2,11 @@
 
 use askama::Template;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 
 use crate::texts::Texts;
 
-/// Renders a template, or a plain 500 when rendering fails (a bug, logged).
-pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => (status, Html(html)).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "template rendering failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
-}
+pub use eid_web::pages::render;
 
 /// One identity provider on the chooser.
 pub struct UpstreamChoice {

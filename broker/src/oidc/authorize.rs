@@ -175,10 +175,13 @@ pub async fn authorize(
             let (Some(mut session), Some(cookie)) = (session, session_cookie) else {
                 return Err(BrokerError::Expired);
             };
-            let url = answer(broker, &rp, &req, &mut session).await?;
-            session
-                .save(broker.ephemeral.as_ref(), cookie, broker.config.session_ttl)
-                .await?;
+            let (url, new_rp) = answer(broker, &rp, &req, &mut session).await?;
+            if new_rp {
+                // Only a new relying party changes the session (logout must reach it).
+                session
+                    .save(broker.ephemeral.as_ref(), cookie, broker.config.session_ttl)
+                    .await?;
+            }
             broker.metrics.inc(
                 "broker_sso_answers_total",
                 "Requests answered from an SSO session.",
@@ -204,22 +207,23 @@ pub async fn authorize(
     }
 }
 
-/// Issues a code from a session for a validated request, records the relying party as served and
-/// audits the release.
+/// Issues a code from a session for a validated request and records the relying party as served;
+/// returns the redirect and whether the relying party is new to the session.
 pub async fn answer(
     broker: &Broker,
     rp: &RegisteredRp,
     req: &AuthorizeRequest,
     session: &mut SsoSession,
-) -> Result<Url, BrokerError> {
+) -> Result<(Url, bool), BrokerError> {
     if req.acr_min.is_some_and(|min| session.loa < min) {
         // Never issue below the requested level.
-        return redirect_error(
+        let url = redirect_error(
             broker,
             req,
             ErrorCode::AccessDenied,
             "level of assurance not reached",
-        );
+        )?;
+        return Ok((url, false));
     }
     let code = issue_code(
         broker,
@@ -231,14 +235,15 @@ pub async fn answer(
         req.scopes.clone(),
     )
     .await?;
-    session.served(&rp.rp.client_id);
-    success_redirect(
+    let new_rp = session.served(&rp.rp.client_id);
+    let url = success_redirect(
         &req.redirect_uri,
         &code,
         req.state.as_deref(),
         &broker.config.issuer,
     )
-    .map_err(|e| BrokerError::BadRequest(e.to_string()))
+    .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    Ok((url, new_rp))
 }
 
 /// The person chose an upstream: the redirect to it.
@@ -371,7 +376,7 @@ pub async fn upstream_callback(
         }
         _ => SsoSession::new(identity),
     };
-    let url = answer(broker, &rp, &req, &mut session).await?;
+    let (url, _) = answer(broker, &rp, &req, &mut session).await?;
     let cookie = session
         .save_new(
             broker.ephemeral.as_ref(),

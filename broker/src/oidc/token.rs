@@ -290,11 +290,7 @@ async fn client_credentials(
 
 /// Handles a userinfo request.
 pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Value, OAuthError> {
-    let token = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "bearer token required"))?;
+    let token = eid_oidc::client_auth::bearer_token(authorization)?;
     let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
         .access_token::<TokenSubject>(token)
         .await?

@@ -44,6 +44,15 @@ impl std::fmt::Debug for PresentedCredentials {
     }
 }
 
+/// The bearer token of an `Authorization` header (RFC 6750 §2.1).
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, OAuthError> {
+    authorization
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| OAuthError::new(crate::ErrorCode::InvalidToken, "bearer token required"))
+}
+
 /// The client id the assertion type `client_assertion_type` must name.
 pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 

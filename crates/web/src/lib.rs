@@ -7,6 +7,7 @@ pub mod layers;
 pub mod locale;
 pub mod metrics;
 pub mod ops;
+pub mod pages;
 pub mod platform;
 
 pub use layers::{SecurityHeaders, common_layers};

@@ -304,11 +304,7 @@ pub async fn userinfo(
     idp: &Idp,
     authorization: Option<&str>,
 ) -> Result<UserinfoRecord, OAuthError> {
-    let token = authorization
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidToken, "bearer token required"))?;
+    let token = eid_oidc::client_auth::bearer_token(authorization)?;
     let record = Grants::new(idp.ephemeral.as_ref(), GRANTS)
         .access_token::<UserinfoRecord>(token)
         .await?

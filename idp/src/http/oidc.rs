@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
@@ -113,22 +113,7 @@ fn show_oauth_error(idp: &Idp, e: &OAuthError, lang: eid_web::Lang) -> Response 
 }
 
 fn oauth_json_error(e: &OAuthError) -> Response {
-    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = (status, Json(e.to_json())).into_response();
-    let h = response.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = if e.code == eid_oidc::ErrorCode::InvalidToken {
-            "Bearer error=\"invalid_token\""
-        } else {
-            "Basic realm=\"idp\""
-        };
-        h.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(challenge),
-        );
-    }
-    response
+    eid_web::pages::oauth_json(e, "idp")
 }
 
 /// `POST /token`.

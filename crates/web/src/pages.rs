@@ -1,0 +1,51 @@
+//! Rendering pages and OAuth error responses, the same way in every component.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use eid_oidc::{ErrorCode, OAuthError};
+
+/// Renders an askama template, or a plain 500 when rendering itself fails (a bug, logged).
+pub fn render(status: StatusCode, page: &impl askama::Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// An OAuth error as JSON (token, userinfo, PAR, revocation, introspection endpoints), with the
+/// status its code calls for, `Cache-Control: no-store`, and `WWW-Authenticate` on a 401.
+pub fn oauth_json(e: &OAuthError, realm: &'static str) -> Response {
+    let status = StatusCode::from_u16(e.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = (status, Json(e.to_json())).into_response();
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::UNAUTHORIZED {
+        let challenge = if e.code == ErrorCode::InvalidToken {
+            HeaderValue::from_static("Bearer error=\"invalid_token\"")
+        } else {
+            HeaderValue::from_str(&format!("Basic realm=\"{realm}\""))
+                .unwrap_or(HeaderValue::from_static("Basic"))
+        };
+        h.insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_client_is_401_with_a_basic_challenge_and_no_store() {
+        let r = oauth_json(&OAuthError::invalid_client("nope"), "idp");
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"idp\"");
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let r = oauth_json(&OAuthError::invalid_grant("used"), "idp");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    }
+}
