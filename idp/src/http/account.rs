@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -148,28 +148,76 @@ async fn logged_in(idp: &Idp, jar: &CookieJar) -> Result<Option<(String, Person)
     Ok(cookie.map(|c| (c.to_owned(), person)))
 }
 
-/// Form handling shared by the account actions: a session and a valid CSRF token.
-async fn account_form(
-    idp: &Idp,
-    jar: &CookieJar,
-    body: &[u8],
-    ip: &str,
-) -> Result<(String, Person, eid_oidc::RawParams), HttpError> {
-    let form = form(body)?;
-    let Some((cookie, person)) = logged_in(idp, jar).await? else {
-        return Err(IdpError::TxExpired.into());
-    };
-    if check_csrf(&form, Some(&cookie)).is_err() {
-        idp.audit(
-            idp.event("form.csrf_rejected", AuditOutcome::Failure)
-                .person(person.id)
-                .ip(ip)
-                .detail("form", "account"),
-        )
-        .await?;
-        return Err(IdpError::Csrf.into());
+/// A self-service form post: a logged-in person, the page language and a valid CSRF token (a
+/// missing or wrong token is audited and refused).
+pub struct AccountForm {
+    idp: Arc<Idp>,
+    lang: Lang,
+    cookie: String,
+    person: Person,
+    form: eid_oidc::RawParams,
+}
+
+impl FromRequest<Arc<Idp>> for AccountForm {
+    type Rejection = HttpError;
+
+    async fn from_request(req: axum::extract::Request, idp: &Arc<Idp>) -> Result<Self, HttpError> {
+        let (parts, body) = req.into_parts();
+        let lang = accept_language(&parts.headers);
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| client_ip(&c.0))
+            .unwrap_or_default();
+        let jar = CookieJar::from_headers(&parts.headers);
+        let body = axum::body::to_bytes(body, eid_web::layers::BODY_LIMIT)
+            .await
+            .map_err(|_| HttpError::new(IdpError::BadRequest("body too large".into()), lang))?;
+        let form = form(&body).map_err(|e| HttpError::new(e, lang))?;
+        let Some((cookie, person)) = logged_in(idp, &jar)
+            .await
+            .map_err(|e| HttpError::new(e, lang))?
+        else {
+            return Err(HttpError::new(IdpError::TxExpired, lang));
+        };
+        if check_csrf(&form, Some(&cookie)).is_err() {
+            idp.audit(
+                idp.event("form.csrf_rejected", AuditOutcome::Failure)
+                    .person(person.id)
+                    .ip(ip)
+                    .detail("form", "account"),
+            )
+            .await?;
+            return Err(HttpError::new(IdpError::Csrf, lang));
+        }
+        Ok(AccountForm {
+            idp: idp.clone(),
+            lang,
+            cookie,
+            person,
+            form,
+        })
     }
-    Ok((cookie, person, form))
+}
+
+impl AccountForm {
+    /// The account page again, with a notice, an error or a pairing code.
+    async fn page(&self, extras: Extras) -> Result<Response, HttpError> {
+        account_page(&self.idp, self.lang, &self.cookie, &self.person, extras).await
+    }
+
+    /// The account page again with an error message.
+    async fn error(
+        &self,
+        message: fn(&'static Texts) -> &'static str,
+    ) -> Result<Response, HttpError> {
+        let error = Some(message(texts(self.lang)));
+        self.page(Extras {
+            error,
+            ..Extras::default()
+        })
+        .await
+    }
 }
 
 /// Notices shown after a redirect.
@@ -219,163 +267,77 @@ pub async fn overview(
 }
 
 /// `POST /account/logout`.
-pub async fn logout(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    IdpSession::end(&idp, &cookie).await?;
-    idp.audit(idp.event("logout", AuditOutcome::Success).person(person.id))
-        .await?;
+pub async fn logout(jar: CookieJar, account: AccountForm) -> Result<Response, HttpError> {
+    let idp = &account.idp;
+    IdpSession::end(idp, &account.cookie).await?;
+    idp.audit(
+        idp.event("logout", AuditOutcome::Success)
+            .person(account.person.id),
+    )
+    .await?;
     let jar = jar.add(removal(SESSION_COOKIE, idp.config.secure_cookies));
     Ok((jar, Redirect::to("/")).into_response())
 }
 
 /// `POST /account/remove`.
-pub async fn remove(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    let id = form
+pub async fn remove(account: AccountForm) -> Result<Response, HttpError> {
+    let id = account
+        .form
         .get("id")
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
-        .ok_or_else(|| IdpError::BadRequest("id".into()))?;
-    match enrol::remove(&idp, person.id, id).await? {
+        .ok_or_else(|| HttpError::new(IdpError::BadRequest("id".into()), account.lang))?;
+    match enrol::remove(&account.idp, account.person.id, id).await? {
         RemoveOutcome::Removed => Ok(Redirect::to("/account?done=removed").into_response()),
-        RemoveOutcome::RefusedLast => {
-            let error = Some(texts(lang).remove_last_refused);
-            account_page(
-                &idp,
-                lang,
-                &cookie,
-                &person,
-                Extras {
-                    error,
-                    ..Extras::default()
-                },
-            )
-            .await
-        }
+        RemoveOutcome::RefusedLast => account.error(|t| t.remove_last_refused).await,
         RemoveOutcome::NotFound => Err(HttpError::new(
             IdpError::BadRequest("no such authenticator".into()),
-            lang,
+            account.lang,
         )),
     }
 }
 
 /// `POST /account/password`: adds a password when the person has none.
-pub async fn add_password(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    let new_password = form.get("password").unwrap_or_default();
-    let has = idp
+pub async fn add_password(account: AccountForm) -> Result<Response, HttpError> {
+    let new_password = account.form.get("password").unwrap_or_default();
+    let has = account
+        .idp
         .authenticators
-        .authenticators(person.id)
+        .authenticators(account.person.id)
         .await?
         .iter()
         .any(|a| a.kind == AuthenticatorKind::Password);
     if has || crate::password::check_strength(new_password).is_err() {
-        let error = Some(texts(lang).activation_weak);
-        return account_page(
-            &idp,
-            lang,
-            &cookie,
-            &person,
-            Extras {
-                error,
-                ..Extras::default()
-            },
-        )
-        .await;
+        return account.error(|t| t.activation_weak).await;
     }
-    enrol::add_password(&idp, person.id, new_password).await?;
+    enrol::add_password(&account.idp, account.person.id, new_password).await?;
     Ok(Redirect::to("/account?done=added").into_response())
 }
 
 /// `POST /account/code-display/start`.
-pub async fn code_display_start(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    enrol::start_code_display(&idp, person.id).await?;
-    account_page(&idp, lang, &cookie, &person, Extras::default()).await
+pub async fn code_display_start(account: AccountForm) -> Result<Response, HttpError> {
+    enrol::start_code_display(&account.idp, account.person.id).await?;
+    account.page(Extras::default()).await
 }
 
 /// `POST /account/code-display/confirm`.
-pub async fn code_display_confirm(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let (cookie, person, form) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    if enrol::confirm_code_display(
-        &idp,
-        person.id,
-        form.get("code").unwrap_or_default(),
-        "Code display",
-    )
-    .await?
-    {
+pub async fn code_display_confirm(account: AccountForm) -> Result<Response, HttpError> {
+    let code = account.form.get("code").unwrap_or_default();
+    if enrol::confirm_code_display(&account.idp, account.person.id, code, "Code display").await? {
         Ok(Redirect::to("/account?done=added").into_response())
     } else {
-        let error = Some(texts(lang).wrong_code);
-        account_page(
-            &idp,
-            lang,
-            &cookie,
-            &person,
-            Extras {
-                error,
-                ..Extras::default()
-            },
-        )
-        .await
+        account.error(|t| t.wrong_code).await
     }
 }
 
 /// `POST /account/app/pairing-code`.
-pub async fn pairing_code(
-    State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let (cookie, person, _) = account_form(&idp, &jar, &body, &client_ip(&addr)).await?;
-    let code = app::new_pairing_code(&idp, person.id).await?;
-    account_page(
-        &idp,
-        lang,
-        &cookie,
-        &person,
-        Extras {
+pub async fn pairing_code(account: AccountForm) -> Result<Response, HttpError> {
+    let code = app::new_pairing_code(&account.idp, account.person.id).await?;
+    account
+        .page(Extras {
             pairing_code: Some(code),
             ..Extras::default()
-        },
-    )
-    .await
+        })
+        .await
 }
 
 #[derive(Deserialize)]
