@@ -127,3 +127,80 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
         "https://data.gov.dk/concept/core/nsis/loa/High"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_a_citizen_meets_passes_the_accessibility_checks() {
+    let Some(chrome) = Chrome::launch().await else {
+        return;
+    };
+    // The checker itself finds the problems it looks for.
+    chrome
+        .goto("data:text/html,<html><head><title>t</title></head><body><input name=x><button></button><img src=x></body></html>")
+        .await;
+    let problems = chrome.accessibility_problems().await;
+    for expected in [
+        "lang",
+        "<main>",
+        "<h1>",
+        "without a label",
+        "without a name",
+        "without alt",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "{expected} not found in {problems:?}"
+        );
+    }
+    let stack = TestStack::builder().start().await.unwrap();
+    let (idp, broker, demo) = (
+        stack.url(Component::Idp),
+        stack.url(Component::Broker),
+        stack.url(Component::DemoRp),
+    );
+    for page in [
+        format!("{idp}/"),
+        format!("{idp}/activate"),
+        format!("{idp}/app"),
+        format!("{idp}/no-such-page"),
+        format!("{broker}/"),
+        format!("{broker}/authorize?client_id=nobody"),
+        format!("{demo}/"),
+    ] {
+        chrome.goto(&page).await;
+        chrome.assert_accessible().await;
+    }
+    // The chooser, the authenticator's pages and the service's result page, through a real login.
+    chrome.goto(&format!("{demo}/")).await;
+    chrome
+        .eval("document.querySelector('form[action=\"/login\"] button').click(); true")
+        .await;
+    chrome
+        .wait_until(
+            "document.querySelector('button[id^=choose-]') !== null",
+            Duration::from_secs(10),
+        )
+        .await;
+    chrome.assert_accessible().await;
+    chrome
+        .eval("window.__leaving = true; document.getElementById('choose-mitid').click(); true")
+        .await;
+    chrome
+        .wait_until(
+            "!window.__leaving && document.getElementById('user_id') !== null",
+            Duration::from_secs(10),
+        )
+        .await;
+    chrome.assert_accessible().await;
+    chrome.fill_and_submit(&[("user_id", "karen")]).await;
+    chrome.assert_accessible().await;
+    chrome
+        .fill_and_submit(&[("pw-password", "karen-demo-pass")])
+        .await;
+    chrome
+        .wait_until(
+            "document.getElementById('claims') !== null",
+            Duration::from_secs(10),
+        )
+        .await;
+    chrome.assert_accessible().await;
+}

@@ -228,6 +228,51 @@ impl Chrome {
         }
     }
 
+    /// Basic accessibility problems of the current page (WCAG 2.1 checks a script can make): a `lang`
+    /// on `<html>`, a `<main>` landmark, exactly one `<h1>`, a label for every visible form control,
+    /// a name for every button and link, and `alt` on every image. Empty when none.
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let script = r#"(function() {
+            const problems = [];
+            const lang = document.documentElement.getAttribute('lang');
+            if (!lang || !/^(da|en)$/.test(lang)) problems.push('html lang missing or unknown: ' + lang);
+            if (!document.querySelector('main')) problems.push('no <main> landmark');
+            const h1 = document.querySelectorAll('h1').length;
+            if (h1 !== 1) problems.push('expected one <h1>, found ' + h1);
+            for (const el of document.querySelectorAll('input, select, textarea')) {
+                if (el.type === 'hidden') continue;
+                const labelled = (el.id && document.querySelector('label[for="' + el.id + '"]')) ||
+                    el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.closest('label');
+                if (!labelled) problems.push('form control without a label: ' + (el.name || el.id));
+            }
+            for (const el of document.querySelectorAll('button, a[href]')) {
+                if (el.hidden || el.closest('[hidden]')) continue;
+                const name = (el.textContent || '').trim() || el.getAttribute('aria-label');
+                if (!name) problems.push('control without a name: ' + el.outerHTML.slice(0, 80));
+            }
+            for (const img of document.querySelectorAll('img')) {
+                if (!img.hasAttribute('alt')) problems.push('image without alt');
+            }
+            if (!document.title) problems.push('no title');
+            return problems;
+        })()"#;
+        self.eval(script)
+            .await
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Asserts that the current page has no [`accessibility problems`](Self::accessibility_problems).
+    pub async fn assert_accessible(&self) {
+        let problems = self.accessibility_problems().await;
+        assert!(problems.is_empty(), "{}: {problems:#?}", self.url().await);
+    }
+
     /// Fills inputs by id and submits the form they belong to, waiting for the next page.
     pub async fn fill_and_submit(&self, fields: &[(&str, &str)]) {
         let mut script = String::from("(function() { let form;");
