@@ -138,7 +138,8 @@ pub async fn identify(
     }
 }
 
-async fn refuse(
+/// Counts, audits and measures a failed attempt; returns what to tell the person.
+pub(super) async fn refuse(
     idp: &Idp,
     enrolment: &Enrolment,
     method: AuthenticatorKind,
@@ -170,7 +171,12 @@ async fn refuse(
     })
 }
 
-async fn gate(idp: &Idp, enrolment: &Enrolment, ip: &str) -> Result<Option<Failure>, IdpError> {
+/// Whether the person or address is locked out before an attempt is evaluated.
+pub(super) async fn gate(
+    idp: &Idp,
+    enrolment: &Enrolment,
+    ip: &str,
+) -> Result<Option<Failure>, IdpError> {
     Ok(
         match idp
             .config

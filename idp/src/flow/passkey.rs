@@ -151,7 +151,7 @@ pub async fn login(
         authenticators: idp.authenticators.authenticators(person.id).await?,
         person,
     };
-    if let Some(failure) = gate(idp, &enrolment, ip).await? {
+    if let Some(failure) = super::login::gate(idp, &enrolment, ip).await? {
         return Ok(LoginResult::Failed(failure));
     }
     let result = match result {
@@ -188,34 +188,15 @@ pub async fn login(
     })
 }
 
-async fn gate(idp: &Idp, enrolment: &Enrolment, ip: &str) -> Result<Option<Failure>, IdpError> {
-    use crate::lockout::Gate;
-    Ok(
-        match idp
-            .config
-            .lockout
-            .gate(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
-            .await?
-        {
-            Gate::Open => None,
-            Gate::UserLocked => Some(Failure::UserLocked),
-            Gate::IpBlocked => Some(Failure::IpBlocked),
-        },
-    )
-}
-
 async fn refuse(
     idp: &Idp,
     enrolment: &Enrolment,
     ip: &str,
     reason: &str,
 ) -> Result<LoginResult, IdpError> {
-    idp.config
-        .lockout
-        .record_failure(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
-        .await?;
-    audit_failure(idp, Some(enrolment.person.id), ip, reason).await?;
-    Ok(LoginResult::Failed(Failure::WrongCredentials))
+    let failure =
+        super::login::refuse(idp, enrolment, AuthenticatorKind::Passkey, ip, reason).await?;
+    Ok(LoginResult::Failed(failure))
 }
 
 async fn audit_failure(
