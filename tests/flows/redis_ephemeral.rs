@@ -162,3 +162,49 @@ async fn a_whole_login_works_with_redis_as_the_ephemeral_store() {
     let (status, _) = crate::support::exchange(&stack, &code, &pkce.verifier).await;
     assert_eq!(status, 400, "single use holds in Redis too");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_production_backends_carry_a_whole_broker_login() {
+    let (Some(redis), Some(postgres)) = (
+        eid_store::testing::redis_url_or_skip(),
+        eid_store::testing::postgres_url_or_skip(),
+    ) else {
+        return;
+    };
+    let db = eid_store::testing::TempPostgresDb::create(&postgres)
+        .await
+        .unwrap();
+    let stack = TestStack::builder()
+        .ephemeral(&redis)
+        .durable(&db.url)
+        .start()
+        .await
+        .unwrap();
+    let browser = eid_testkit::Browser::new();
+    let pkce = eid_testkit::oidc::Pkce::new();
+    let redirect = crate::broker_support::broker_password_login(
+        &stack,
+        &browser,
+        "rp-a",
+        &pkce,
+        "karen",
+        "karen-demo-pass",
+        &[],
+    )
+    .await;
+    let code = crate::broker_support::broker_code(&stack, &redirect);
+    let (status, tokens) =
+        crate::broker_support::broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    stack.stop().await;
+    // The audit trail of that login is in PostgreSQL.
+    let durable = eid_store::SqlDurable::connect(&db.url).await.unwrap();
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(5);
+    let logins = eid_core::AuditLog::by_kind_since(&durable, "login.success", since, 10)
+        .await
+        .unwrap();
+    assert!(logins.iter().any(|e| e.component == "broker"), "{logins:?}");
+    assert!(logins.iter().any(|e| e.component == "idp"), "{logins:?}");
+    durable.close().await;
+    db.drop_db().await.unwrap();
+}
