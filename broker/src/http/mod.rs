@@ -27,16 +27,13 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route("/", get(login::landing))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks", get(oidc::jwks))
-        .route(
-            "/authorize",
-            get(oidc::authorize_get).post(oidc::authorize_post),
-        )
+        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/par", post(oidc::par))
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/revoke", post(oidc::revoke))
         .route("/introspect", post(oidc::introspect))
-        .route("/logout", get(oidc::logout_get).post(oidc::logout_post))
+        .route("/logout", get(oidc::logout).post(oidc::logout))
         .route("/logout/done", get(oidc::logout_done))
         .route("/login/start", post(login::start))
         .route("/login/cancel", post(login::cancel))

@@ -2,13 +2,14 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
 use eid_web::Lang;
 use eid_web::browser::{browser_cookie, client_ip, cookie, cookie_value, removal};
+use eid_web::params::OAuthParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -62,34 +63,15 @@ pub async fn jwks(State(broker): State<Arc<Broker>>) -> Response {
         .into_response()
 }
 
-/// `GET /authorize`.
-pub async fn authorize_get(
+/// `GET|POST /authorize`.
+pub async fn authorize(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    authorize(broker, jar, headers, query.as_deref().unwrap_or_default()).await
-}
-
-/// `POST /authorize`.
-pub async fn authorize_post(
-    State(broker): State<Arc<Broker>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    authorize(broker, jar, headers, &String::from_utf8_lossy(&body)).await
-}
-
-async fn authorize(
-    broker: Arc<Broker>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    encoded: &str,
+    OAuthParams(params): OAuthParams,
 ) -> Result<Response, HttpError> {
     let lang = Lang::negotiate(None, accept_language(&headers));
-    let params = match RawParams::parse(encoded) {
+    let params = match params {
         Ok(p) => p,
         Err(e) => return Ok(oauth_page(&e, lang)),
     };
@@ -195,34 +177,15 @@ pub async fn introspect(
     }
 }
 
-/// `GET /logout` (RP-initiated logout).
-pub async fn logout_get(
+/// `GET|POST /logout` (RP-initiated logout).
+pub async fn logout(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    logout(broker, jar, headers, query.as_deref().unwrap_or_default()).await
-}
-
-/// `POST /logout`.
-pub async fn logout_post(
-    State(broker): State<Arc<Broker>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    logout(broker, jar, headers, &String::from_utf8_lossy(&body)).await
-}
-
-async fn logout(
-    broker: Arc<Broker>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    encoded: &str,
+    OAuthParams(params): OAuthParams,
 ) -> Result<Response, HttpError> {
     let lang = Lang::negotiate(None, accept_language(&headers));
-    let params = match RawParams::parse(encoded) {
+    let params = match params {
         Ok(p) => p,
         Err(e) => return Ok(oauth_page(&e, lang)),
     };

@@ -8,6 +8,7 @@ pub mod locale;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
+pub mod params;
 pub mod platform;
 
 pub use layers::{SecurityHeaders, common_layers};

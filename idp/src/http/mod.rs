@@ -24,10 +24,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/", get(account::landing))
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks", get(oidc::jwks))
-        .route(
-            "/authorize",
-            get(oidc::authorize_get).post(oidc::authorize_post),
-        )
+        .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/logout", get(oidc::logout))

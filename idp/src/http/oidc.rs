@@ -7,6 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
+use eid_web::params::OAuthParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -39,35 +40,15 @@ pub async fn jwks(State(idp): State<Arc<Idp>>) -> Response {
         .into_response()
 }
 
-/// `GET /authorize`.
-pub async fn authorize_get(
+/// `GET|POST /authorize`.
+pub async fn authorize(
     State(idp): State<Arc<Idp>>,
     jar: CookieJar,
     headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    authorize(idp, jar, headers, query.as_deref().unwrap_or_default()).await
-}
-
-/// `POST /authorize` (form-encoded request).
-pub async fn authorize_post(
-    State(idp): State<Arc<Idp>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    let body = String::from_utf8_lossy(&body).into_owned();
-    authorize(idp, jar, headers, &body).await
-}
-
-async fn authorize(
-    idp: Arc<Idp>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    encoded: &str,
+    OAuthParams(params): OAuthParams,
 ) -> Result<Response, HttpError> {
     let lang = accept_language(&headers);
-    let params = match RawParams::parse(encoded) {
+    let params = match params {
         Ok(p) => p,
         Err(e) => return Ok(show_oauth_error(&idp, &e, lang)),
     };
