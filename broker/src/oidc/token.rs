@@ -72,19 +72,22 @@ pub async fn token(
         None => Err(OAuthError::invalid_request("grant_type is missing")),
     };
     match &result {
-        Ok(_) => {
-            broker
-                .audit(
-                    broker
-                        .event("token.issued", AuditOutcome::Success)
-                        .client(rp.rp.client_id.clone())
-                        .ip(ip)
-                        .detail(
-                            "grant_type",
-                            form.get("grant_type").unwrap_or_default().to_owned(),
-                        ),
-                )
-                .await?;
+        Ok(response) => {
+            let event = broker
+                .event("token.issued", AuditOutcome::Success)
+                .client(rp.rp.client_id.clone())
+                .ip(ip)
+                .detail(
+                    "grant_type",
+                    form.get("grant_type").unwrap_or_default().to_owned(),
+                );
+            if response.id_token.is_some() {
+                // The response releases a person's data: it waits until the event is durable.
+                broker.audit(event).await?;
+            } else {
+                // A service's own token (client credentials) releases no personal data.
+                broker.audit.record_detached(event);
+            }
             broker.metrics.inc(
                 "broker_tokens_total",
                 "Tokens issued by grant type.",
@@ -135,29 +138,26 @@ async fn tokens_for(
     let now = broker.now();
     let ttl = broker.config.access_token_ttl;
     let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    // The two writes are independent: issue them together (one round trip's latency on Redis).
     let access = access_token(
         broker,
         grant_id,
         &rp.rp.client_id,
         grant.scopes.clone(),
         subject_of(grant, exp, now),
-    )
-    .await?;
-    let refresh_token = if rp.rp.allows_grant("refresh_token") {
-        Some(
-            issue_refresh(
-                broker,
-                &RefreshRecord {
-                    grant_id: grant_id.to_owned(),
-                    client_id: rp.rp.client_id.clone(),
-                    grant: grant.clone(),
-                },
-            )
-            .await?,
-        )
-    } else {
-        None
+    );
+    let refresh = async {
+        if !rp.rp.allows_grant("refresh_token") {
+            return Ok(None);
+        }
+        let record = RefreshRecord {
+            grant_id: grant_id.to_owned(),
+            client_id: rp.rp.client_id.clone(),
+            grant: grant.clone(),
+        };
+        issue_refresh(broker, &record).await.map(Some)
     };
+    let (access, refresh_token) = tokio::try_join!(access, refresh)?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
