@@ -369,84 +369,24 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_the_grant() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pushed_authorization_requests_are_single_use_and_bound_to_their_client() {
     let stack = TestStack::builder().start().await.unwrap();
-    let broker = stack.url(Component::Broker);
-    let pkce = Pkce::new();
-    let pushed: serde_json::Value = reqwest::Client::new()
-        .post(format!("{broker}/par"))
-        .form(&[
-            ("client_id", "rp-a"),
-            ("client_secret", TEST_CLIENT_SECRET),
-            ("redirect_uri", TEST_REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("state", "test-state"),
-            ("nonce", "test-nonce"),
-            ("code_challenge", pkce.challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let request_uri = pushed["request_uri"].as_str().unwrap().to_owned();
+    let request_uri = push_request(&stack, "rp-a", &Pkce::new()).await;
     assert!(request_uri.starts_with("urn:ietf:params:oauth:request_uri:"));
     let browser = Browser::new();
-    // Another client cannot use it.
-    let other = format!(
-        "{broker}/authorize?client_id=rp-b&request_uri={}",
-        urlencode(&request_uri)
-    );
+    // Another client cannot use it …
+    let other = pushed_authorize_url(&stack, "rp-b", &request_uri);
     assert_eq!(browser.get_raw(&other).await.status(), 400);
-    let url = format!(
-        "{broker}/authorize?client_id=rp-a&request_uri={}",
-        urlencode(&request_uri)
-    );
-    let chooser = browser.get(&url, TEST_REDIRECT_URI).await;
-    // The other client's attempt consumed nothing it could use, but the URI is single-use: after
-    // that attempt it is gone.
-    assert_eq!(
-        chooser.status, 400,
-        "a request_uri presented by another client is burnt"
-    );
-}
-
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    // … and its attempt burns it: the request_uri is single-use.
+    let own = pushed_authorize_url(&stack, "rp-a", &request_uri);
+    assert_eq!(browser.get(&own, TEST_REDIRECT_URI).await.status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pushed_request_leads_to_a_login() {
     let stack = TestStack::builder().start().await.unwrap();
-    let broker = stack.url(Component::Broker);
     let pkce = Pkce::new();
-    let form = [
-        ("redirect_uri", TEST_REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("state", "test-state"),
-        ("nonce", "test-nonce"),
-        ("code_challenge", pkce.challenge.as_str()),
-        ("code_challenge_method", "S256"),
-        ("client_id", "rp-b"),
-    ];
-    let pushed: serde_json::Value = reqwest::Client::new()
-        .post(format!("{broker}/par"))
-        .basic_auth("rp-b", Some(TEST_CLIENT_SECRET))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let request_uri = pushed["request_uri"].as_str().unwrap().to_owned();
+    let request_uri = push_request(&stack, "rp-b", &pkce).await;
     let browser = Browser::new();
-    let url = format!(
-        "{broker}/authorize?client_id=rp-b&request_uri={}",
-        urlencode(&request_uri)
-    );
+    let url = pushed_authorize_url(&stack, "rp-b", &request_uri);
     let chooser = browser.get(&url, TEST_REDIRECT_URI).await;
     let user_page = choose_mitid(&stack, &browser, &chooser).await;
     let methods = enter_user_id(&stack, &browser, &user_page, "karen").await;
@@ -456,6 +396,10 @@ async fn a_pushed_request_leads_to_a_login() {
     assert_eq!(status, 200);
     // Used once: the same request_uri no longer works.
     assert_eq!(browser.get_raw(&url).await.status(), 400);
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

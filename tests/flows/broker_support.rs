@@ -99,13 +99,52 @@ pub async fn token_request(
     client: &str,
     form: &[(&str, &str)],
 ) -> (u16, serde_json::Value) {
+    authenticated_post(stack, "token", client, form).await
+}
+
+/// Pushes an authorization request (RFC 9126) for a test client; returns its `request_uri`.
+pub async fn push_request(stack: &TestStack, client: &str, pkce: &Pkce) -> String {
+    let form = [
+        ("client_id", client),
+        ("redirect_uri", TEST_REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "test-state"),
+        ("nonce", "test-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ];
+    let (status, pushed) = authenticated_post(stack, "par", client, &form).await;
+    assert_eq!(status, 201, "{pushed}");
+    pushed["request_uri"].as_str().unwrap().to_owned()
+}
+
+/// The authorization URL that carries a pushed request.
+pub fn pushed_authorize_url(stack: &TestStack, client: &str, request_uri: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(request_uri.as_bytes()).collect();
+    format!(
+        "{}/authorize?client_id={client}&request_uri={encoded}",
+        stack.url(Component::Broker)
+    )
+}
+
+/// A POST to a broker endpoint, authenticated as the test client is registered: `rp-b` with HTTP
+/// Basic, the others with the secret in the form.
+async fn authenticated_post(
+    stack: &TestStack,
+    endpoint: &str,
+    client: &str,
+    form: &[(&str, &str)],
+) -> (u16, serde_json::Value) {
     let http = reqwest::Client::new();
-    let mut request = http.post(format!("{}/token", stack.url(Component::Broker)));
+    let mut request = http.post(format!("{}/{endpoint}", stack.url(Component::Broker)));
     let mut body: Vec<(&str, &str)> = form.to_vec();
     if client == "rp-b" {
         request = request.basic_auth(client, Some(TEST_CLIENT_SECRET));
     } else {
-        body.push(("client_id", client));
+        if !body.iter().any(|(k, _)| *k == "client_id") {
+            body.push(("client_id", client));
+        }
         body.push(("client_secret", TEST_CLIENT_SECRET));
     }
     let response = request.form(&body).send().await.unwrap();
