@@ -107,7 +107,10 @@ pub async fn identify(
         .await?
     {
         Gate::Open => {}
-        _ => return Ok(Some(Failure::IpBlocked)),
+        _ => {
+            audit_locked_out(idp, None, ip, Failure::IpBlocked).await?;
+            return Ok(Some(Failure::IpBlocked));
+        }
     }
     let user_id = user_id.trim();
     let person = if user_id.is_empty() || user_id.len() > 64 {
@@ -177,18 +180,41 @@ pub(super) async fn gate(
     enrolment: &Enrolment,
     ip: &str,
 ) -> Result<Option<Failure>, IdpError> {
-    Ok(
-        match idp
-            .config
-            .lockout
-            .gate(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
-            .await?
-        {
-            Gate::Open => None,
-            Gate::UserLocked => Some(Failure::UserLocked),
-            Gate::IpBlocked => Some(Failure::IpBlocked),
-        },
-    )
+    let failure = match idp
+        .config
+        .lockout
+        .gate(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
+        .await?
+    {
+        Gate::Open => return Ok(None),
+        Gate::UserLocked => Failure::UserLocked,
+        Gate::IpBlocked => Failure::IpBlocked,
+    };
+    audit_locked_out(idp, Some(enrolment.person.id), ip, failure).await?;
+    Ok(Some(failure))
+}
+
+/// Audits an attempt refused by a lock before it was evaluated.
+async fn audit_locked_out(
+    idp: &Idp,
+    person: Option<uuid::Uuid>,
+    ip: &str,
+    failure: Failure,
+) -> Result<(), IdpError> {
+    let reason = if failure == Failure::UserLocked {
+        "user locked"
+    } else {
+        "address blocked"
+    };
+    let mut event = idp
+        .event("login.locked_out", AuditOutcome::Failure)
+        .ip(ip)
+        .detail("reason", reason);
+    if let Some(person) = person {
+        event = event.person(person);
+    }
+    idp.audit(event).await?;
+    Ok(())
 }
 
 /// Logs in with the password alone.
