@@ -109,7 +109,18 @@ pub async fn par(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: By
         Ok(rp) => rp,
         Err(e) => return oauth_json(&e),
     };
-    match authorize::push(&broker, &rp, &form, &encoded).await {
+    let pushed = authorize::push(&broker, &rp, &form, &encoded).await;
+    if let Err(e) = &pushed {
+        let event = broker
+            .event("par.rejected", eid_core::AuditOutcome::Failure)
+            .client(rp.rp.client_id.clone())
+            .detail("error", e.code.as_str())
+            .detail("reason", e.description.clone());
+        if let Err(store) = broker.audit(event).await {
+            return oauth_json(&store.into());
+        }
+    }
+    match pushed {
         Ok((request_uri, expires_in)) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],

@@ -64,8 +64,27 @@ fn hint_audience(aud: &serde_json::Value) -> Option<String> {
     }
 }
 
-/// Handles RP-initiated logout.
+/// Handles RP-initiated logout; a refused request is audited.
 pub async fn logout(
+    broker: &Broker,
+    params: &RawParams,
+    session_cookie: Option<&str>,
+    post_logout_return: &str,
+) -> Result<LogoutOutcome, BrokerError> {
+    let outcome = logout_inner(broker, params, session_cookie, post_logout_return).await?;
+    if let LogoutOutcome::Refused(why) = &outcome {
+        let mut event = broker
+            .event("logout.refused", AuditOutcome::Failure)
+            .detail("reason", why.clone());
+        if let Some(client) = params.get("client_id") {
+            event = event.client(client.to_owned());
+        }
+        broker.audit(event).await?;
+    }
+    Ok(outcome)
+}
+
+async fn logout_inner(
     broker: &Broker,
     params: &RawParams,
     session_cookie: Option<&str>,
