@@ -16,6 +16,6 @@ pub use loa::{Loa, LoaParseError};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, Person, PersonStatus};
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
-    RelyingPartyRepository, StoreError,
+    RelyingPartyRepository, StoreError, Taken,
 };
 pub use relying_party::{RelyingParty, SubjectType};

@@ -27,6 +27,17 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// The outcome of [`EphemeralStore::take_once`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Taken {
+    /// Taken now: the value.
+    First(Vec<u8>),
+    /// Taken before: the value as it was (from the tombstone).
+    Again(Vec<u8>),
+    /// Never there, or expired.
+    Missing,
+}
+
 /// Key-value state with a time to live. Every value expires; nothing here survives a restart of the
 /// backend by design. Implementations must make [`take`](EphemeralStore::take) atomic: of two
 /// concurrent takes of one key, at most one gets the value (single-use codes rely on it).
@@ -47,6 +58,27 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Removes `key`; returns whether it held a value.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
+    /// Takes the value under `key` once and keeps it under `tombstone` for `memory`, so that a later
+    /// presentation is recognised (single-use codes whose reuse revokes what they granted). Of two
+    /// concurrent calls at most one gets [`Taken::First`]. The default is a `take` then a `put`;
+    /// a backend with round trips should do both in one.
+    async fn take_once(
+        &self,
+        key: &str,
+        tombstone: &str,
+        memory: Duration,
+    ) -> Result<Taken, StoreError> {
+        match self.take(key).await? {
+            Some(value) => {
+                self.put(tombstone, &value, memory).await?;
+                Ok(Taken::First(value))
+            }
+            None => Ok(self
+                .get(tombstone)
+                .await?
+                .map_or(Taken::Missing, Taken::Again)),
+        }
+    }
     /// Adds one to the counter under `key` and returns the new count. The first increment starts the
     /// counter's `ttl`; later increments do not extend it (a fixed window).
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError>;

@@ -4,7 +4,7 @@
 //! it (RFC 6749 §4.1.2, RFC 9700 §4.5.3): the redemption leaves a marker naming the grant, and a
 //! revoked grant's tokens are refused. Stores are keyed by the SHA-256 of the code or token.
 
-use eid_core::{EphemeralStore, StoreError};
+use eid_core::{EphemeralStore, StoreError, Taken};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -101,30 +101,27 @@ impl<'a> Grants<'a> {
         Ok(code)
     }
 
-    /// Redeems a code: atomically takes it; a second presentation is recognised as reuse.
+    /// Redeems a code: atomically takes it, leaving a tombstone so that a second presentation is
+    /// recognised as reuse (one round trip where the store allows).
     pub async fn redeem_code<T: DeserializeOwned>(
         &self,
         code: &str,
     ) -> Result<Redemption<T>, StoreError> {
-        match self.store.take(&self.key("code", code, true)).await? {
-            Some(bytes) => {
-                let grant: CodeGrant<T> = decode(&bytes)?;
-                self.store
-                    .put(
-                        &self.key("code-used", code, true),
-                        grant.grant_id.as_bytes(),
-                        USED_CODE_MEMORY,
-                    )
-                    .await?;
-                Ok(Redemption::Fresh(grant))
-            }
-            None => match self.store.get(&self.key("code-used", code, true)).await? {
-                Some(grant_id) => Ok(Redemption::Reused {
-                    grant_id: String::from_utf8_lossy(&grant_id).into_owned(),
-                }),
-                None => Ok(Redemption::Unknown),
+        let taken = self
+            .store
+            .take_once(
+                &self.key("code", code, true),
+                &self.key("code-used", code, true),
+                USED_CODE_MEMORY,
+            )
+            .await?;
+        Ok(match taken {
+            Taken::First(bytes) => Redemption::Fresh(decode(&bytes)?),
+            Taken::Again(bytes) => Redemption::Reused {
+                grant_id: decode::<CodeGrant<serde::de::IgnoredAny>>(&bytes)?.grant_id,
             },
-        }
+            Taken::Missing => Redemption::Unknown,
+        })
     }
 
     /// Revokes every access token of a grant.

@@ -38,6 +38,20 @@ end
 return n
 ";
 
+/// Take-once in one round trip: GETDEL the value, keep it as the tombstone, or report the tombstone.
+const TAKE_ONCE_SCRIPT: &str = r"
+local v = redis.call('GETDEL', KEYS[1])
+if v then
+  redis.call('SET', KEYS[2], v, 'PX', ARGV[1])
+  return {1, v}
+end
+local t = redis.call('GET', KEYS[2])
+if t then
+  return {2, t}
+end
+return {0, ''}
+";
+
 /// A Redis-backed ephemeral store. Cloning is cheap and shares the connection.
 #[derive(Clone)]
 pub struct RedisEphemeral {
@@ -53,6 +67,7 @@ struct Inner {
     /// The URL without credentials, for messages.
     redacted_url: String,
     incr_script: redis::Script,
+    take_once_script: redis::Script,
 }
 
 impl std::fmt::Debug for RedisEphemeral {
@@ -128,6 +143,7 @@ impl RedisEphemeral {
             prefix: Box::from(key_prefix),
             redacted_url,
             incr_script: redis::Script::new(INCR_SCRIPT),
+            take_once_script: redis::Script::new(TAKE_ONCE_SCRIPT),
         })
     }
 
@@ -305,6 +321,31 @@ impl EphemeralStore for RedisEphemeral {
             })
             .await?;
         u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("negative counter {n}")))
+    }
+
+    async fn take_once(
+        &self,
+        key: &str,
+        tombstone: &str,
+        memory: Duration,
+    ) -> Result<eid_core::Taken, StoreError> {
+        let (key, tombstone) = (self.key(key), self.key(tombstone));
+        let script = &self.inner.take_once_script;
+        let (state, value) = self
+            .run("TAKE_ONCE", |mut conn| async move {
+                script
+                    .key(key)
+                    .key(tombstone)
+                    .arg(ttl_millis(memory))
+                    .invoke_async::<(i64, Vec<u8>)>(&mut conn)
+                    .await
+            })
+            .await?;
+        Ok(match state {
+            1 => eid_core::Taken::First(value),
+            2 => eid_core::Taken::Again(value),
+            _ => eid_core::Taken::Missing,
+        })
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

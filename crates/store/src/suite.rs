@@ -44,6 +44,44 @@ pub async fn ephemeral_behaviour(store: Arc<dyn EphemeralStore>) {
     // reading does not consume
     assert_eq!(s.get(&k("a")).await.unwrap().as_deref(), Some(&b"two"[..]));
 
+    // take_once: first the value, then the tombstone, never twice First
+    use eid_core::Taken;
+    s.put(&k("code"), b"grant", LONG_TTL).await.unwrap();
+    assert_eq!(
+        s.take_once(&k("code"), &k("code-used"), LONG_TTL)
+            .await
+            .unwrap(),
+        Taken::First(b"grant".to_vec())
+    );
+    assert_eq!(s.get(&k("code")).await.unwrap(), None, "taken means gone");
+    assert_eq!(
+        s.take_once(&k("code"), &k("code-used"), LONG_TTL)
+            .await
+            .unwrap(),
+        Taken::Again(b"grant".to_vec())
+    );
+    assert_eq!(
+        s.take_once(&k("never"), &k("never-used"), LONG_TTL)
+            .await
+            .unwrap(),
+        Taken::Missing
+    );
+    s.put(&k("race"), b"once", LONG_TTL).await.unwrap();
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            let (key, tomb) = (k("race"), k("race-used"));
+            tokio::spawn(async move { store.take_once(&key, &tomb, LONG_TTL).await.unwrap() })
+        })
+        .collect();
+    let mut firsts = 0;
+    for racer in racers {
+        if matches!(racer.await.unwrap(), Taken::First(_)) {
+            firsts += 1;
+        }
+    }
+    assert_eq!(firsts, 1, "exactly one concurrent take_once gets the value");
+
     // binary values, including every byte value and the empty value
     let all_bytes: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
     s.put(&k("bin"), &all_bytes, LONG_TTL).await.unwrap();
