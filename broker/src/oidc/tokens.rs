@@ -190,28 +190,25 @@ pub enum RefreshUse {
     Unknown,
 }
 
-/// Takes a refresh token (single use; reuse is recognised).
+/// Takes a refresh token (single use; reuse is recognised atomically, see `take_once`).
 pub async fn take_refresh(
     store: &dyn EphemeralStore,
     token: &str,
     memory: std::time::Duration,
 ) -> Result<RefreshUse, StoreError> {
-    match store.take(&refresh_key(token)).await? {
-        Some(bytes) => {
-            let record: RefreshRecord =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            store
-                .put(&refresh_used_key(token), record.grant_id.as_bytes(), memory)
-                .await?;
-            Ok(RefreshUse::Fresh(record))
-        }
-        None => match store.get(&refresh_used_key(token)).await? {
-            Some(grant) => Ok(RefreshUse::Reused(
-                String::from_utf8_lossy(&grant).into_owned(),
-            )),
-            None => Ok(RefreshUse::Unknown),
+    let decode = |bytes: &[u8]| -> Result<RefreshRecord, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    };
+    Ok(
+        match store
+            .take_once(&refresh_key(token), &refresh_used_key(token), memory)
+            .await?
+        {
+            eid_core::Taken::First(bytes) => RefreshUse::Fresh(decode(&bytes)?),
+            eid_core::Taken::Again(bytes) => RefreshUse::Reused(decode(&bytes)?.grant_id),
+            eid_core::Taken::Missing => RefreshUse::Unknown,
         },
-    }
+    )
 }
 
 /// Revokes a refresh token (revocation endpoint); returns whether it existed, and its record.
