@@ -6,7 +6,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use eid_core::{AuditOutcome, AuthenticatorKind, Loa};
+use eid_core::{AuditOutcome, AuthenticatorKind};
 use eid_oidc::RawParams;
 use eid_web::Lang;
 use serde::Deserialize;
@@ -64,10 +64,6 @@ pub fn completion_response(completion: Completion, lang: Lang) -> Response {
     }
 }
 
-fn level_word(l: Loa) -> &'static str {
-    l.as_word()
-}
-
 /// Loads the transaction of a form post (browser binding and CSRF checked); CSRF failures are
 /// audited.
 async fn tx_for_form(
@@ -114,7 +110,7 @@ async fn methods_page(
                 AuthenticatorKind::App => t.method_app,
                 AuthenticatorKind::Passkey => t.method_passkey,
             },
-            level: level_word(achieved(ial, idp.config.levels.aal(m))),
+            level: achieved(ial, idp.config.levels.aal(m)).as_word(),
         })
         .collect();
     // When no method reaches the level the client requires, say so at once.

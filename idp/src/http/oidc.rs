@@ -50,7 +50,7 @@ pub async fn authorize(
     let lang = accept_language(&headers);
     let params = match params {
         Ok(p) => p,
-        Err(e) => return Ok(show_oauth_error(&idp, &e, lang)),
+        Err(e) => return Ok(show_oauth_error(&e, lang)),
     };
     let secure = idp.config.secure_cookies;
     let (jar, browser) = browser_cookie(jar, secure);
@@ -67,7 +67,7 @@ pub async fn authorize(
     .await
     .map_err(|e| HttpError::new(e, lang))?;
     Ok(match outcome {
-        AuthorizeOutcome::ShowError(e) => (jar, show_oauth_error(&idp, &e, lang)).into_response(),
+        AuthorizeOutcome::ShowError(e) => (jar, show_oauth_error(&e, lang)).into_response(),
         AuthorizeOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
         AuthorizeOutcome::Login(tx) => {
             (jar, Redirect::to(&format!("/login?tx={}", tx.id))).into_response()
@@ -78,8 +78,7 @@ pub async fn authorize(
     })
 }
 
-fn show_oauth_error(idp: &Idp, e: &OAuthError, lang: eid_web::Lang) -> Response {
-    let _ = idp;
+fn show_oauth_error(e: &OAuthError, lang: eid_web::Lang) -> Response {
     let t = texts(lang);
     render(
         StatusCode::BAD_REQUEST,
@@ -142,7 +141,7 @@ pub async fn logout(
     let t = texts(lang);
     let params = match RawParams::parse(query.as_deref().unwrap_or_default()) {
         Ok(p) => p,
-        Err(e) => return Ok(show_oauth_error(&idp, &e, lang)),
+        Err(e) => return Ok(show_oauth_error(&e, lang)),
     };
     let outcome = oidc::logout(&idp, &params, cookie_value(&jar, SESSION_COOKIE))
         .await

@@ -177,7 +177,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let mut builder = TestStack::builder().toml("");
+    let mut builder = TestStack::builder();
     if let Some(redis) = &o.redis {
         builder = builder.ephemeral(redis);
     }
