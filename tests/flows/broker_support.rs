@@ -2,7 +2,7 @@
 
 use crate::support::{enter_user_id, submit_password};
 use eid_testkit::client::Page;
-use eid_testkit::oidc::{Pkce, authorize_url, query};
+use eid_testkit::oidc::{Pkce, authorize_url};
 use eid_testkit::stack::{TEST_CLIENT_SECRET, TEST_REDIRECT_URI};
 use eid_testkit::{Browser, Component, TestStack};
 
@@ -60,20 +60,7 @@ pub async fn broker_password_login(
 
 /// The code in a redirect back from the broker (checking state and `iss`).
 pub fn broker_code(stack: &TestStack, redirect: &Page) -> String {
-    assert!(
-        redirect.url.starts_with(TEST_REDIRECT_URI),
-        "not back at the client: {redirect:?}"
-    );
-    let q = query(&redirect.url);
-    assert_eq!(q.get("state").map(String::as_str), Some("test-state"));
-    assert_eq!(
-        q.get("iss").map(String::as_str),
-        Some(stack.url(Component::Broker)),
-        "RFC 9207 iss"
-    );
-    q.get("code")
-        .cloned()
-        .unwrap_or_else(|| panic!("no code in {}", redirect.url))
+    crate::support::code_from(stack, Component::Broker, redirect)
 }
 
 /// Exchanges a code at the broker: `rp-a` authenticates with `client_secret_post`, `rp-b` with

@@ -78,8 +78,8 @@ pub async fn password_login(
     submit_password(stack, browser, &methods, password).await
 }
 
-/// The code in a redirect back to the test client (asserting state and `iss`).
-pub fn code_of(stack: &TestStack, redirect: &Page) -> String {
+/// The code in a redirect back to the test client from `issuer` (asserting state and RFC 9207 `iss`).
+pub fn code_from(stack: &TestStack, issuer: Component, redirect: &Page) -> String {
     assert!(
         redirect.url.starts_with(TEST_REDIRECT_URI),
         "not back at the client: {redirect:?}"
@@ -88,12 +88,17 @@ pub fn code_of(stack: &TestStack, redirect: &Page) -> String {
     assert_eq!(q.get("state").map(String::as_str), Some("test-state"));
     assert_eq!(
         q.get("iss").map(String::as_str),
-        Some(stack.url(Component::Idp)),
+        Some(stack.url(issuer)),
         "RFC 9207 iss"
     );
     q.get("code")
         .cloned()
         .unwrap_or_else(|| panic!("no code in {}", redirect.url))
+}
+
+/// The code in a redirect back to the test client from the authenticator.
+pub fn code_of(stack: &TestStack, redirect: &Page) -> String {
+    code_from(stack, Component::Idp, redirect)
 }
 
 /// Exchanges a code for the test client.
