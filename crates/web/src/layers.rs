@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -20,6 +20,11 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Largest request body any endpoint accepts (SAML POST bindings stay well below).
 pub const BODY_LIMIT: usize = 256 * 1024;
 
+/// Longest request target (path and query) any endpoint accepts: more than any legitimate
+/// front-channel request needs (a long request goes by PAR or in a POST body), and a bound on what an
+/// unauthenticated request can make a handler parse, store or echo.
+pub const URI_LIMIT: usize = 8 * 1024;
+
 /// How long a request may take before the server answers 408.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -33,6 +38,7 @@ pub struct SecurityHeaders {
 /// Wraps a component router in the common layers.
 pub fn common_layers(router: Router, metrics: Metrics, security: SecurityHeaders) -> Router {
     router
+        .layer(middleware::from_fn(refuse_long_uri))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             security_headers(req, next, security)
         }))
@@ -66,6 +72,21 @@ pub fn common_layers(router: Router, metrics: Metrics, security: SecurityHeaders
             )
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+}
+
+/// Answers 414 to a request target longer than [`URI_LIMIT`], before any handler reads it.
+async fn refuse_long_uri(req: Request, next: Next) -> Response {
+    let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if len > URI_LIMIT {
+        return (
+            axum::http::StatusCode::URI_TOO_LONG,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "The address is too long. Go back to the service and start again.\n\
+             Adressen er for lang. G\u{e5} tilbage til tjenesten og start forfra.\n",
+        )
+            .into_response();
+    }
+    next.run(req).await
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -134,6 +155,33 @@ mod tests {
             metrics
                 .render()
                 .contains("http_request_duration_seconds_count{component=\"t\"} 1")
+        );
+    }
+
+    #[tokio::test]
+    async fn an_over_long_request_target_is_refused_before_any_handler() {
+        let app = common_layers(
+            Router::new().route("/", get(|| async { "hi" })),
+            Metrics::new("t"),
+            SecurityHeaders { hsts: false },
+        );
+        let at_limit = format!("/?q={}", "a".repeat(URI_LIMIT - 4));
+        let response = app
+            .clone()
+            .oneshot(Request::get(at_limit).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::OK);
+        let over = format!("/?q={}", "a".repeat(URI_LIMIT));
+        let response = app
+            .oneshot(Request::get(over).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), axum::http::StatusCode::URI_TOO_LONG);
+        assert!(
+            response
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
         );
     }
 
