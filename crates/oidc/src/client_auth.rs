@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use crate::authorize::RawParams;
 use crate::client::{ClientRegistration, TokenEndpointAuthMethod};
 use crate::error::OAuthError;
+use crate::params::{is_valid_identifier, max_len};
 
 /// The credentials a request presents.
 #[derive(Clone, PartialEq, Eq)]
@@ -122,15 +123,22 @@ impl PresentedCredentials {
     }
 }
 
+/// The longest `Authorization: Basic` value read (an identifier and a secret, encoded twice).
+const MAX_BASIC_LEN: usize = 4096;
+
 fn parse_basic(encoded: &str) -> Result<(String, String), OAuthError> {
     let bad = || OAuthError::invalid_client("malformed Basic credentials");
+    if encoded.len() > MAX_BASIC_LEN {
+        return Err(bad());
+    }
     let decoded = STANDARD.decode(encoded).map_err(|_| bad())?;
     let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
     let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
     // RFC 6749 §2.3.1: both parts are form-urlencoded.
     let id = form_urldecode(id).ok_or_else(bad)?;
     let secret = form_urldecode(secret).ok_or_else(bad)?;
-    if id.is_empty() {
+    // The client id reaches the registry and the audit log: printable and bounded, like a form's.
+    if !is_valid_identifier(&id) || secret.len() > max_len("client_secret") {
         return Err(bad());
     }
     Ok((id, secret))
@@ -240,6 +248,52 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, crate::ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_basic_client_id_with_a_control_character_or_too_long_is_refused() {
+        for id in ["rp%00", "rp%0A1", &"r".repeat(256)] {
+            let header = format!("Basic {}", STANDARD.encode(format!("{id}:secret")));
+            let e = PresentedCredentials::from_request(Some(&header), &form(&[])).unwrap_err();
+            assert_eq!(e.code, crate::ErrorCode::InvalidClient, "{id}");
+        }
+        let header = format!("Basic {}", STANDARD.encode("r".repeat(255) + ":secret"));
+        assert!(PresentedCredentials::from_request(Some(&header), &form(&[])).is_ok());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any header and form: no panic, and a client id that comes out is a valid identifier.
+        #[test]
+        fn presented_credentials_never_carry_a_malformed_client_id(
+            header in proptest::option::of(proptest::prop_oneof![
+                "Basic [A-Za-z0-9+/=]{0,80}",
+                "(Basic|Bearer) .{0,40}",
+                "[ -~]{0,40}",
+            ]),
+            basic in proptest::option::of((".{0,20}", ".{0,20}")),
+            client_id in proptest::option::of("[ -~]{0,30}"),
+            secret in proptest::option::of("[ -~]{0,30}"),
+            assertion in proptest::option::of("[A-Za-z0-9._-]{0,60}"),
+        ) {
+            let header = match basic {
+                Some((id, secret)) => Some(format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))),
+                None => header,
+            };
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            if let Some(id) = &client_id { pairs.push(("client_id", id)); }
+            if let Some(s) = &secret { pairs.push(("client_secret", s)); }
+            if let Some(a) = &assertion {
+                pairs.push(("client_assertion", a));
+                pairs.push(("client_assertion_type", JWT_BEARER_ASSERTION));
+            }
+            if let Ok(presented) = PresentedCredentials::from_request(header.as_deref(), &form(&pairs)) {
+                if let Some(id) = presented.client_id() {
+                    proptest::prop_assert!(is_valid_identifier(id));
+                }
+            }
+        }
     }
 
     #[test]
