@@ -155,11 +155,12 @@ impl Runtime {
         .await
         .context("loading the demo persons")?;
         for code in codes {
-            // Printed for the operator of the demo (deliberately not logged).
+            // Printed for the operator of the demo (deliberately not logged, and without the CPR
+            // number, which is in the demo data file).
             println!(
-                "demo activation code for {} (CPR {}): {}  -> {}/activate",
+                "demo activation code for {} (its CPR number is in {}): {}  -> {}/activate",
                 code.name,
-                code.cpr,
+                self.settings.demo_data.join("persons.toml").display(),
                 code.code,
                 self.settings
                     .listener(Component::Idp)

@@ -37,7 +37,7 @@ pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RelyingParty>> {
         .map(|(i, table)| {
             let json = serde_json::to_value(table)
                 .with_context(|| format!("{}: entry {i}", path.display()))?;
-            let rp = eid_broker::http::registration_from_json(json)
+            let rp = eid_broker::http::registration_from_json(json, None)
                 .map_err(|e| anyhow::anyhow!("{}: relying_party[{i}]: {e}", path.display()))?;
             eid_broker::registry::prepare(rp.clone())
                 .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
@@ -56,7 +56,7 @@ fn pairwise_secret(runtime: &Runtime) -> anyhow::Result<Vec<u8>> {
                 .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
                 .with_context(|| format!("{}: not base64", path.display()))
         }
-        Err(_) if runtime.settings.demo_enabled => {
+        Err(_) if runtime.settings.may_generate_secrets() => {
             let secret = eid_oidc::random::token(32);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)

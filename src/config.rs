@@ -263,23 +263,20 @@ fn default_filter() -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDemo {
-    #[serde(default = "yes")]
+    #[serde(default)]
     enabled: bool,
     #[serde(default = "default_demo_dir")]
     data: PathBuf,
 }
 
 impl Default for RawDemo {
+    /// Off unless asked for: the demo loads persons whose passwords are published.
     fn default() -> Self {
         RawDemo {
-            enabled: true,
+            enabled: false,
             data: default_demo_dir(),
         }
     }
-}
-
-fn yes() -> bool {
-    true
 }
 fn default_demo_dir() -> PathBuf {
     PathBuf::from("config/demo")
@@ -547,7 +544,8 @@ pub struct BrokerSettings {
     pub refresh_token_ttl: Duration,
     /// SHA-256 of the admin token (`None`: admin API off).
     pub admin_token_sha256: Option<[u8; 32]>,
-    /// The file holding the pairwise-identifier secret.
+    /// The file holding the pairwise-identifier secret. Every broker node of a deployment needs the
+    /// same one, so only the single-node demo may generate it (see [`Settings::may_generate_secrets`]).
     pub pairwise_secret_file: PathBuf,
     /// Relying-party registration files loaded at start.
     pub relying_parties: Vec<PathBuf>,
@@ -613,6 +611,12 @@ pub struct IdpSettings {
 }
 
 impl Settings {
+    /// Whether this node may generate the secrets a cluster must share (signing keys, the pairwise
+    /// secret) on first start: only the demo on the memory store, which is one node by construction.
+    pub fn may_generate_secrets(&self) -> bool {
+        self.demo_enabled && self.ephemeral == EphemeralBackend::Memory
+    }
+
     /// The listener of `component`.
     pub fn listener(&self, component: Component) -> &ListenerSettings {
         // Every component has a listener: validation fills all five.
@@ -826,6 +830,18 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             ));
         }
     }
+    if raw.demo.enabled {
+        check_demo_on_loopback(&listeners)?;
+    }
+    let single_node_demo = raw.demo.enabled && ephemeral == EphemeralBackend::Memory;
+    if !single_node_demo && raw.broker.pairwise_secret_file.is_none() {
+        return Err(invalid(
+            "broker.pairwise_secret_file",
+            "required outside the single-node demo: every broker node must derive the same pairwise \
+             identifiers, so the secret cannot be generated per node (create it with \
+             `head -c 32 /dev/urandom | base64 > FILE`)",
+        ));
+    }
     let keys_dir = raw.keys.dir.unwrap_or_else(|| raw.data_dir.join("keys"));
     let broker = validate_broker(&raw.broker, &raw.data_dir)?;
     Ok(Settings {
@@ -847,6 +863,28 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             client_secret: raw.demo_rp.client_secret.clone(),
         },
     })
+}
+
+/// The demo loads persons whose passwords are published in the repository, so it may only listen
+/// on, and be known by, this machine's loopback addresses.
+fn check_demo_on_loopback(
+    listeners: &BTreeMap<Component, ListenerSettings>,
+) -> Result<(), ConfigError> {
+    for (component, listener) in listeners {
+        if !listener.listen.ip().is_loopback() || !listener.is_loopback() {
+            return Err(invalid(
+                "demo.enabled",
+                format!(
+                    "the demo publishes its persons' passwords, so it runs only on loopback, but {} \
+                     listens on {} as {}; set demo.enabled = false for a real deployment",
+                    component.name(),
+                    listener.listen,
+                    listener.public_url
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn read_secret(
@@ -1046,121 +1084,5 @@ fn validate_listener(raw: &RawListener, section: &str) -> Result<ListenerSetting
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<Settings, ConfigError> {
-        from_toml_str(text, "test.toml", &[])
-    }
-
-    #[test]
-    fn idp_clients_are_validated() {
-        let ok = parse(
-            "[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
-             [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
-             client_secret = \"0123456789abcdef\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
-        )
-        .unwrap();
-        assert_eq!(ok.idp.clients.len(), 1);
-        let err = parse(
-            "[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
-             [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
-             client_secret = \"short\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("idp.clients[0]") && err.contains("16"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn empty_file_gives_the_demo_defaults() {
-        let s = parse("").unwrap();
-        assert_eq!(s.ephemeral, EphemeralBackend::Memory);
-        assert_eq!(
-            s.durable,
-            DurableBackend::Sqlite(PathBuf::from("./data/eidbroker.db"))
-        );
-        assert_eq!(
-            s.listener(Component::Broker).public_url.as_str(),
-            "http://localhost:8080/"
-        );
-        assert_eq!(s.listener(Component::DemoRp).listen.port(), 8090);
-        assert!(s.demo_enabled);
-        assert_eq!(s.log_filter, "info");
-    }
-
-    #[test]
-    fn unknown_key_is_named() {
-        let err = parse("[store]\nephemerall = \"memory\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("store") && err.contains("ephemerall"), "{err}");
-    }
-
-    #[test]
-    fn bad_url_is_named() {
-        let err = parse("[broker]\nlisten = \"127.0.0.1:1\"\npublic_url = \"not a url\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("broker.public_url"), "{err}");
-    }
-
-    #[test]
-    fn plain_http_outside_loopback_is_refused() {
-        let err = parse("[idp]\nlisten = \"0.0.0.0:1\"\npublic_url = \"http://idp.example.dk\"\n")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("idp.public_url") && err.contains("https"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn missing_key_file_is_named() {
-        let err = parse(
-            "[[keys.files]]\ncomponent = \"broker\"\nfile = \"/nonexistent/k.pem\"\nalg = \"ES256\"\n",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("keys.files[0].file") && err.contains("/nonexistent/k.pem"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn shared_origin_is_refused() {
-        let err =
-            parse("[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8080\"\n")
-                .unwrap_err()
-                .to_string();
-        assert!(err.contains("own origin"), "{err}");
-    }
-
-    #[test]
-    fn environment_overrides_win_and_are_validated() {
-        let env = vec![
-            (
-                "EIDBROKER_STORE__EPHEMERAL".to_owned(),
-                "redis://127.0.0.1:6379".to_owned(),
-            ),
-            (
-                "EIDBROKER_KEYS__RELOAD_INTERVAL_SECS".to_owned(),
-                "60".to_owned(),
-            ),
-            ("EIDBROKER_CONFIG".to_owned(), "ignored.toml".to_owned()),
-            ("PATH".to_owned(), "/usr/bin".to_owned()),
-        ];
-        let s = from_toml_str("[store]\nephemeral = \"memory\"\n", "t", &env).unwrap();
-        assert!(matches!(s.ephemeral, EphemeralBackend::Redis { .. }));
-        assert_eq!(s.keys_reload_interval, Duration::from_secs(60));
-        let bad = vec![("EIDBROKER_STORE__NOPE".to_owned(), "x".to_owned())];
-        let err = from_toml_str("", "t", &bad).unwrap_err().to_string();
-        assert!(err.contains("store.nope") || err.contains("nope"), "{err}");
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

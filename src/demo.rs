@@ -32,10 +32,8 @@ struct DemoPerson {
 /// An activation code made at demo start, to be shown to the operator.
 #[derive(Debug)]
 pub struct ActivationCode {
-    /// Whose.
+    /// Whose (the name only: the CPR number is never printed or logged).
     pub name: String,
-    /// The CPR number to activate with.
-    pub cpr: String,
     /// The one-time code.
     pub code: String,
 }
@@ -129,7 +127,6 @@ pub async fn load_persons(
                 .await?;
             codes.push(ActivationCode {
                 name: format!("{} {}", demo.given_name, demo.family_name),
-                cpr: format!("{}-{}", &cpr.as_str()[..6], &cpr.as_str()[6..]),
                 code,
             });
         }

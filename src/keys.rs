@@ -9,11 +9,12 @@ use crate::config::{Component, Settings};
 pub const SIGNING_COMPONENTS: [Component; 3] =
     [Component::Broker, Component::Idp, Component::EidasGateway];
 
-/// Opens the key store of `component`. In the demo, an active ES256 key is generated into the data
-/// directory when there is none; outside the demo a missing key is an error that says what to run.
+/// Opens the key store of `component`. In the single-node demo, an active ES256 key is generated into
+/// the data directory when there is none; anywhere else (the nodes of a cluster must share their
+/// keys) a missing key is an error that says what to run.
 pub fn open_key_store(settings: &Settings, component: Component) -> anyhow::Result<KeyStore> {
     let dir = settings.key_dir(component);
-    if settings.demo_enabled {
+    if settings.may_generate_secrets() {
         let generated = eid_keys::ensure_active(&dir, Alg::ES256)
             .with_context(|| format!("generating demo keys in {}", dir.display()))?;
         if generated {

@@ -30,8 +30,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run components (all by default) on their listeners. Without a configuration this is the demo
-    /// on the embedded stores: no Redis or PostgreSQL needed, keys generated into ./data.
+    /// Run components (all by default) on their listeners. With the repository's config/default.toml
+    /// this is the demo on the embedded stores: no Redis or PostgreSQL needed, keys generated into
+    /// ./data. Outside that single-node demo, keys and the pairwise secret must be provisioned.
     Serve(ServeArgs),
     /// Generate a signing key for a component, or rotate its keys.
     Keygen(KeygenArgs),

@@ -101,6 +101,12 @@ fn config_without_demo(dir: &std::path::Path, ports: &[u16; 5]) -> std::path::Pa
         text.push_str(&format!(
             "[{section}]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\"\n"
         ));
+        if *section == "broker" {
+            text.push_str(&format!(
+                "pairwise_secret_file = {:?}\n",
+                dir.join("broker/pairwise.secret").display().to_string()
+            ));
+        }
     }
     let path = dir.join("eidbroker.toml");
     std::fs::write(&path, text).unwrap();

@@ -57,6 +57,9 @@ pub async fn get(
     if let Err(r) = authorized(&broker, &headers).await {
         return r;
     }
+    if !is_valid_client_id(&client_id) {
+        return error(StatusCode::NOT_FOUND, "no such relying party");
+    }
     match broker.relying_parties.relying_party(&client_id).await {
         Ok(Some(rp)) => Json(rp).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "no such relying party"),
@@ -64,19 +67,73 @@ pub async fn get(
     }
 }
 
-/// Reads a registration from an admin request: like the stored form, but a plain `client_secret`
-/// is accepted and replaced by its digest.
-pub fn registration_from_json(mut value: serde_json::Value) -> Result<RelyingParty, String> {
+/// The shortest client secret accepted (128 bits of a random token encoded in 22 characters need
+/// at least this much).
+pub const MIN_CLIENT_SECRET_LEN: usize = 16;
+/// The longest client secret accepted.
+pub const MAX_CLIENT_SECRET_LEN: usize = 512;
+/// The longest client id accepted on the admin API.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+
+/// Whether `client_id` can name a registration at all: bounded, and free of control characters
+/// (a NUL byte is refused by PostgreSQL, and control characters have no place in an identifier).
+pub fn is_valid_client_id(client_id: &str) -> bool {
+    !client_id.is_empty()
+        && client_id.len() <= MAX_CLIENT_ID_LEN
+        && !client_id.chars().any(char::is_control)
+}
+
+/// Reads a registration from an admin request or a registration file: like the stored form, but a
+/// plain `client_secret` is accepted and replaced by its digest.
+///
+/// One secret policy holds for every way in: a new secret is given in the clear, so that its length
+/// can be checked, and only its digest is kept. A `client_secret_sha256` is accepted only when it is
+/// the digest already stored for this client (`current`), so that a registration read from the admin
+/// API can be written back unchanged; a digest of a secret nobody has checked is refused.
+pub fn registration_from_json(
+    mut value: serde_json::Value,
+    current: Option<&RelyingParty>,
+) -> Result<RelyingParty, String> {
     let obj = value.as_object_mut().ok_or("expected a JSON object")?;
-    if let Some(secret) = obj.remove("client_secret") {
-        let secret = secret.as_str().ok_or("client_secret must be a string")?;
-        if secret.len() < 16 {
-            return Err("client_secret shorter than 16 characters".into());
+    let secret = obj.remove("client_secret");
+    let digest = obj
+        .get("client_secret_sha256")
+        .filter(|v| !v.is_null())
+        .cloned();
+    match (secret, digest) {
+        (Some(_), Some(_)) => {
+            return Err("give client_secret or client_secret_sha256, not both".into());
         }
-        obj.insert(
-            "client_secret_sha256".into(),
-            serde_json::Value::String(eid_oidc::client::secret_digest_hex(secret)),
-        );
+        (Some(secret), None) => {
+            let secret = secret.as_str().ok_or("client_secret must be a string")?;
+            let chars = secret.chars().count();
+            if chars < MIN_CLIENT_SECRET_LEN {
+                return Err(format!(
+                    "client_secret shorter than {MIN_CLIENT_SECRET_LEN} characters"
+                ));
+            }
+            if chars > MAX_CLIENT_SECRET_LEN {
+                return Err(format!(
+                    "client_secret longer than {MAX_CLIENT_SECRET_LEN} characters"
+                ));
+            }
+            obj.insert(
+                "client_secret_sha256".into(),
+                serde_json::Value::String(eid_oidc::client::secret_digest_hex(secret)),
+            );
+        }
+        (None, Some(digest)) => {
+            let unchanged = current
+                .and_then(|rp| rp.client_secret_sha256.as_deref())
+                .is_some_and(|stored| digest.as_str() == Some(stored));
+            if !unchanged {
+                return Err(format!(
+                    "client_secret_sha256 is accepted only unchanged from the stored registration; \
+                     give a new secret as client_secret (at least {MIN_CLIENT_SECRET_LEN} characters)"
+                ));
+            }
+        }
+        (None, None) => {}
     }
     serde_json::from_value(value).map_err(|e| e.to_string())
 }
@@ -91,9 +148,19 @@ pub async fn upsert(
     if let Err(r) = authorized(&broker, &headers).await {
         return r;
     }
+    if !is_valid_client_id(&client_id) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("a client_id has 1 to {MAX_CLIENT_ID_LEN} bytes and no control characters"),
+        );
+    }
+    let current = match broker.relying_parties.relying_party(&client_id).await {
+        Ok(current) => current,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    };
     let rp = match serde_json::from_slice(&body)
         .map_err(|e| e.to_string())
-        .and_then(registration_from_json)
+        .and_then(|value| registration_from_json(value, current.as_ref()))
     {
         Ok(rp) => rp,
         Err(e) => return error(StatusCode::BAD_REQUEST, &e),
@@ -143,6 +210,9 @@ pub async fn delete(
     if let Err(r) = authorized(&broker, &headers).await {
         return r;
     }
+    if !is_valid_client_id(&client_id) {
+        return error(StatusCode::NOT_FOUND, "no such relying party");
+    }
     match broker
         .relying_parties
         .delete_relying_party(&client_id)
@@ -164,5 +234,148 @@ pub async fn delete(
         }
         Ok(false) => error(StatusCode::NOT_FOUND, "no such relying party"),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn registration(extra: serde_json::Value) -> serde_json::Value {
+        let mut value = json!({
+            "client_id": "svc",
+            "client_name": "Service",
+            "redirect_uris": ["https://svc.example.dk/cb"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "sector": "svc",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            value[k] = v.clone();
+        }
+        value
+    }
+
+    #[test]
+    fn a_new_secret_is_checked_and_only_its_digest_kept() {
+        let rp = registration_from_json(
+            registration(json!({ "client_secret": "0123456789abcdef" })),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            rp.client_secret_sha256.as_deref(),
+            Some(eid_oidc::client::secret_digest_hex("0123456789abcdef").as_str())
+        );
+        let short = registration_from_json(registration(json!({ "client_secret": "short" })), None);
+        assert!(short.unwrap_err().contains("shorter than 16"));
+        let long = "x".repeat(MAX_CLIENT_SECRET_LEN + 1);
+        let long = registration_from_json(registration(json!({ "client_secret": long })), None);
+        assert!(long.unwrap_err().contains("longer than"));
+    }
+
+    #[test]
+    fn a_digest_is_accepted_only_unchanged_from_the_stored_registration() {
+        // The digest of "a": a one-character secret must not slip in as a digest.
+        let weak = eid_oidc::client::secret_digest_hex("a");
+        let refused =
+            registration_from_json(registration(json!({ "client_secret_sha256": weak })), None);
+        assert!(refused.unwrap_err().contains("client_secret_sha256"));
+        let stored = registration_from_json(
+            registration(json!({ "client_secret": "0123456789abcdef" })),
+            None,
+        )
+        .unwrap();
+        let round_trip = serde_json::to_value(&stored).unwrap();
+        let again = registration_from_json(round_trip, Some(&stored)).unwrap();
+        assert_eq!(again.client_secret_sha256, stored.client_secret_sha256);
+        let other = registration_from_json(
+            registration(json!({ "client_secret_sha256": weak })),
+            Some(&stored),
+        );
+        assert!(other.is_err());
+        let both = registration_from_json(
+            registration(
+                json!({ "client_secret": "0123456789abcdef", "client_secret_sha256": weak }),
+            ),
+            Some(&stored),
+        );
+        assert!(both.unwrap_err().contains("not both"));
+    }
+
+    #[test]
+    fn client_ids_with_control_characters_or_no_bound_are_not_ids() {
+        assert!(is_valid_client_id("rp-a"));
+        assert!(is_valid_client_id("https://sp.example.dk/saml"));
+        for bad in ["", "a\0b", "\0", "tab\there", "x\u{7f}"] {
+            assert!(!is_valid_client_id(bad), "{bad:?}");
+        }
+        assert!(!is_valid_client_id(&"a".repeat(MAX_CLIENT_ID_LEN + 1)));
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,40}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        Just("client_id".to_owned()),
+                        Just("client_secret".to_owned()),
+                        Just("client_secret_sha256".to_owned()),
+                        Just("redirect_uris".to_owned()),
+                        Just("sector".to_owned()),
+                        "[a-z_]{1,12}",
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Whatever JSON an admin client sends, reading it neither panics nor keeps a plain secret,
+        /// and an accepted registration's digest was computed here.
+        #[test]
+        fn any_admin_json_is_read_without_panic_and_never_keeps_a_plain_secret(
+            value in json_value(),
+            extra in json_value(),
+        ) {
+            let mut body = registration(json!({}));
+            if let serde_json::Value::Object(m) = &extra {
+                for (k, v) in m {
+                    body[k] = v.clone();
+                }
+            }
+            for candidate in [value, body] {
+                let had_digest = candidate.get("client_secret_sha256").is_some_and(|v| !v.is_null());
+                if let Ok(rp) = registration_from_json(candidate, None) {
+                    prop_assert!(!had_digest, "a digest was accepted with nothing stored");
+                    if let Some(d) = &rp.client_secret_sha256 {
+                        prop_assert!(d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()));
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn client_id_validity_is_total(id in ".{0,300}") {
+            let valid = is_valid_client_id(&id);
+            prop_assert_eq!(
+                valid,
+                !id.is_empty() && id.len() <= MAX_CLIENT_ID_LEN && !id.chars().any(char::is_control)
+            );
+        }
     }
 }

@@ -203,6 +203,19 @@ impl StackBuilder {
             .upstream_issuer
             .clone()
             .unwrap_or_else(|| format!("http://localhost:{idp_port}"));
+        // A cluster's shared secrets are provisioned, as an operator would (only the single-node
+        // demo generates its own): the keys and the pairwise secret in the data directory.
+        for component in eidbroker::keys::SIGNING_COMPONENTS {
+            eid_keys::ensure_active(
+                &data_dir.join("keys").join(component.name()),
+                eid_keys::Alg::ES256,
+            )?;
+        }
+        let pairwise_file = data_dir.join("broker").join("pairwise.secret");
+        if !pairwise_file.exists() {
+            std::fs::create_dir_all(data_dir.join("broker"))?;
+            std::fs::write(&pairwise_file, eid_oidc::random::token(32))?;
+        }
         let rp_file = temp.path().join("relying-parties.toml");
         std::fs::write(
             &rp_file,
@@ -211,10 +224,11 @@ impl StackBuilder {
         writeln!(
             toml,
             "[broker]\nlisten = \"127.0.0.1:{broker_port}\"\npublic_url = {broker_public:?}\n\
-             admin_token = {ADMIN_TOKEN:?}\nrelying_parties = [{:?}]\n{}\
+             admin_token = {ADMIN_TOKEN:?}\nrelying_parties = [{:?}]\npairwise_secret_file = {:?}\n{}\
              [[broker.upstreams]]\nname = \"mitid\"\nissuer = {upstream_issuer:?}\n\
              client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}",
             rp_file.display().to_string(),
+            pairwise_file.display().to_string(),
             self.broker_extra
         )?;
         writeln!(

@@ -1,0 +1,262 @@
+//! Tests of the configuration: every field named in its error, the demo kept to loopback, and any
+//! text or environment read without a panic.
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+
+fn parse(text: &str) -> Result<Settings, ConfigError> {
+    from_toml_str(text, "test.toml", &[])
+}
+
+#[test]
+fn idp_clients_are_validated() {
+    let ok = parse(
+        "[demo]\nenabled = true\n[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
+         [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
+         client_secret = \"0123456789abcdef\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
+    )
+    .unwrap();
+    assert_eq!(ok.idp.clients.len(), 1);
+    let err = parse(
+        "[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8081\"\n\
+         [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"Broker\"\n\
+         client_secret = \"short\"\nredirect_uris = [\"http://localhost:8080/cb\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("idp.clients[0]") && err.contains("16"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_built_in_defaults_are_not_the_demo_and_need_the_shared_pairwise_secret() {
+    let err = parse("").unwrap_err().to_string();
+    assert!(err.starts_with("broker.pairwise_secret_file"), "{err}");
+    let s = parse(
+        "[broker]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://localhost:8080\"\n\
+         pairwise_secret_file = \"/etc/eidbroker/pairwise.secret\"\n",
+    )
+    .unwrap();
+    assert!(!s.demo_enabled && !s.may_generate_secrets());
+}
+
+#[test]
+fn the_demo_runs_only_on_loopback() {
+    for (section, listen, url) in [
+        ("idp", "0.0.0.0:8081", "http://localhost:8081"),
+        ("broker", "127.0.0.1:8080", "https://broker.example.dk"),
+        ("demo_rp", "[::]:8090", "http://localhost:8090"),
+    ] {
+        let err = parse(&format!(
+            "[demo]\nenabled = true\n[{section}]\nlisten = {listen:?}\npublic_url = {url:?}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("demo.enabled") && err.contains("loopback"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn only_the_single_node_demo_may_generate_the_secrets_a_cluster_shares() {
+    let demo = parse("[demo]\nenabled = true\n").unwrap();
+    assert!(demo.may_generate_secrets());
+    // The demo on Redis may be one of several nodes: the secret must be provisioned.
+    let err = parse("[demo]\nenabled = true\n[store]\nephemeral = \"redis://127.0.0.1:6379\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("broker.pairwise_secret_file"), "{err}");
+    let shared = parse(
+        "[demo]\nenabled = true\n[store]\nephemeral = \"redis://127.0.0.1:6379\"\n\
+         [broker]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://localhost:8080\"\n\
+         pairwise_secret_file = \"/etc/eidbroker/pairwise.secret\"\n",
+    )
+    .unwrap();
+    assert!(shared.demo_enabled && !shared.may_generate_secrets());
+}
+
+#[test]
+fn the_demo_file_gives_the_demo_defaults() {
+    let s = parse("[demo]\nenabled = true\n").unwrap();
+    assert_eq!(s.ephemeral, EphemeralBackend::Memory);
+    assert_eq!(
+        s.durable,
+        DurableBackend::Sqlite(PathBuf::from("./data/eidbroker.db"))
+    );
+    assert_eq!(
+        s.listener(Component::Broker).public_url.as_str(),
+        "http://localhost:8080/"
+    );
+    assert_eq!(s.listener(Component::DemoRp).listen.port(), 8090);
+    assert!(s.demo_enabled);
+    assert_eq!(s.log_filter, "info");
+}
+
+#[test]
+fn unknown_key_is_named() {
+    let err = parse("[store]\nephemerall = \"memory\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("store") && err.contains("ephemerall"), "{err}");
+}
+
+#[test]
+fn bad_url_is_named() {
+    let err = parse("[broker]\nlisten = \"127.0.0.1:1\"\npublic_url = \"not a url\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("broker.public_url"), "{err}");
+}
+
+#[test]
+fn plain_http_outside_loopback_is_refused() {
+    let err = parse("[idp]\nlisten = \"0.0.0.0:1\"\npublic_url = \"http://idp.example.dk\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("idp.public_url") && err.contains("https"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_key_file_is_named() {
+    let err = parse(
+        "[[keys.files]]\ncomponent = \"broker\"\nfile = \"/nonexistent/k.pem\"\nalg = \"ES256\"\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("keys.files[0].file") && err.contains("/nonexistent/k.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shared_origin_is_refused() {
+    let err = parse("[idp]\nlisten = \"127.0.0.1:8081\"\npublic_url = \"http://localhost:8080\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("own origin"), "{err}");
+}
+
+#[test]
+fn environment_overrides_win_and_are_validated() {
+    let env = vec![
+        (
+            "EIDBROKER_STORE__EPHEMERAL".to_owned(),
+            "redis://127.0.0.1:6379".to_owned(),
+        ),
+        (
+            "EIDBROKER_KEYS__RELOAD_INTERVAL_SECS".to_owned(),
+            "60".to_owned(),
+        ),
+        ("EIDBROKER_CONFIG".to_owned(), "ignored.toml".to_owned()),
+        ("PATH".to_owned(), "/usr/bin".to_owned()),
+    ];
+    let s = from_toml_str(
+        "[store]\nephemeral = \"memory\"\n[broker]\nlisten = \"127.0.0.1:8080\"\n\
+         public_url = \"http://localhost:8080\"\npairwise_secret_file = \"/run/pairwise\"\n",
+        "t",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(s.ephemeral, EphemeralBackend::Redis { .. }));
+    assert_eq!(s.keys_reload_interval, Duration::from_secs(60));
+    let bad = vec![("EIDBROKER_STORE__NOPE".to_owned(), "x".to_owned())];
+    let err = from_toml_str("", "t", &bad).unwrap_err().to_string();
+    assert!(err.contains("store.nope") || err.contains("nope"), "{err}");
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Configuration-shaped text: known sections and keys with values of any type, plus noise.
+    fn config_text() -> impl Strategy<Value = String> {
+        let section = prop_oneof![
+            Just("store"),
+            Just("keys"),
+            Just("log"),
+            Just("demo"),
+            Just("broker"),
+            Just("idp"),
+            Just("delegation"),
+            Just("eidas_gateway"),
+            Just("demo_rp"),
+        ];
+        let key = prop_oneof![
+            Just("ephemeral".to_owned()),
+            Just("durable".to_owned()),
+            Just("enabled".to_owned()),
+            Just("listen".to_owned()),
+            Just("public_url".to_owned()),
+            Just("session_ttl_secs".to_owned()),
+            Just("reload_interval_secs".to_owned()),
+            Just("pairwise_secret_file".to_owned()),
+            Just("admin_token".to_owned()),
+            Just("format".to_owned()),
+            "[a-z_]{1,10}",
+        ];
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            ".{0,30}".prop_map(|s| format!("{s:?}")),
+            Just("\"127.0.0.1:8080\"".to_owned()),
+            Just("\"http://localhost:8080\"".to_owned()),
+            Just("\"0.0.0.0:1\"".to_owned()),
+            Just("\"redis://127.0.0.1:6379\"".to_owned()),
+            Just("[]".to_owned()),
+        ];
+        prop::collection::vec((section, prop::collection::vec((key, value), 0..5)), 0..6).prop_map(
+            |sections| {
+                sections
+                    .into_iter()
+                    .map(|(name, pairs)| {
+                        let body: String = pairs
+                            .into_iter()
+                            .map(|(k, v)| format!("{k} = {v}\n"))
+                            .collect();
+                        format!("[{name}]\n{body}")
+                    })
+                    .collect()
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text at all is read without a panic: a valid configuration or a named error.
+        #[test]
+        fn any_text_is_read_without_panic(text in ".{0,200}") {
+            let _ = from_toml_str(&text, "fuzz", &[]);
+        }
+
+        /// Configuration-shaped text with any values: an error always names a field or the file,
+        /// and a configuration that validates never runs the demo off loopback.
+        #[test]
+        fn any_configuration_validates_or_names_the_problem(
+            text in config_text(),
+            env in prop::collection::vec(
+                ("EIDBROKER_[A-Z_]{1,12}__[A-Z_]{1,12}", ".{0,20}"),
+                0..3,
+            ),
+        ) {
+            match from_toml_str(&text, "fuzz", &env) {
+                Ok(settings) => {
+                    if settings.demo_enabled {
+                        for listener in settings.listeners.values() {
+                            prop_assert!(listener.listen.ip().is_loopback() && listener.is_loopback());
+                        }
+                    }
+                }
+                Err(e) => prop_assert!(!e.to_string().is_empty()),
+            }
+        }
+    }
+}
