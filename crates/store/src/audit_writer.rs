@@ -4,7 +4,9 @@
 //! `max_batch`), appends it to the [`AuditLog`] in one call (one transaction), then acknowledges
 //! every event of the batch. A handler that releases a person's data awaits that acknowledgement
 //! ([`AuditWriter::record`]), so nothing released goes unlogged, while a burst of flows costs a few
-//! commits instead of one each. While one batch commits, the next one gathers.
+//! commits instead of one each. While one batch commits, the next one gathers. A batch the log
+//! refuses for one of its events is split until that event alone fails ([`commit`]), so one bad
+//! request cannot fail everyone's audit.
 //!
 //! A detached record that finds the queue full goes to an unbounded overflow queue, which a second
 //! task forwards, in order, into the bounded one. [`AuditWriter::flush`] sends its marker through
@@ -140,6 +142,47 @@ async fn forward(mut overflow: mpsc::UnboundedReceiver<Job>, tx: mpsc::Sender<Jo
     }
 }
 
+/// Appends `events` and answers each one's waiter (`acks[i]` belongs to `events[i]`).
+///
+/// A batch refused for anything but unavailability (a value the database will not take) is split in
+/// halves and each half retried, so one bad event fails only itself while the rest commit: about
+/// 2·log₂(n) appends for one bad event among n. Retrying is safe because
+/// [`AuditLog::append`] ignores an event id already stored. An unavailable store fails the whole
+/// (part of the) batch at once: splitting would only multiply the waits.
+async fn commit(log: &dyn AuditLog, events: &[AuditEvent], acks: &mut [Option<Ack>]) {
+    let mut parts = Vec::with_capacity(8);
+    parts.push(0..events.len());
+    while let Some(part) = parts.pop() {
+        let result = log.append(&events[part.clone()]).await;
+        let e = match result {
+            Ok(()) => {
+                for ack in acks[part].iter_mut().filter_map(Option::take) {
+                    // The waiter may have given up (its future dropped); nothing to do then.
+                    let _ = ack.send(Ok(()));
+                }
+                continue;
+            }
+            Err(e) => e,
+        };
+        if part.len() > 1 && !matches!(e, StoreError::Unavailable(_)) {
+            tracing::warn!(error = %e, batch = part.len(), "audit batch refused; retrying in halves");
+            let mid = part.start + part.len() / 2;
+            // Popped in order: the first half first.
+            parts.push(mid..part.end);
+            parts.push(part.start..mid);
+            continue;
+        }
+        let detached = acks[part.clone()].iter().filter(|a| a.is_none()).count();
+        tracing::warn!(error = %e, batch = part.len(), detached, "audit batch not committed");
+        if part.len() == 1 {
+            warn_lost(&events[part.start], "refused by the audit log");
+        }
+        for ack in acks[part].iter_mut().filter_map(Option::take) {
+            let _ = ack.send(Err(copy_err(&e)));
+        }
+    }
+}
+
 async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
@@ -164,24 +207,8 @@ async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usi
             }
             continue;
         }
-        let result = log.append(&events).await;
-        if let Err(e) = &result {
-            let detached = acks.iter().filter(|a| a.is_none()).count();
-            tracing::warn!(
-                error = %e,
-                batch = events.len(),
-                detached,
-                "audit batch not committed"
-            );
-        }
-        for ack in acks.drain(..).flatten() {
-            let reply = match &result {
-                Ok(()) => Ok(()),
-                Err(e) => Err(copy_err(e)),
-            };
-            // The waiter may have given up (its future dropped); nothing to do then.
-            let _ = ack.send(reply);
-        }
+        commit(log.as_ref(), &events, &mut acks).await;
+        acks.clear();
         // The batch held everything queued before these markers.
         for done in flushes.drain(..) {
             let _ = done.send(());

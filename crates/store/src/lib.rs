@@ -11,6 +11,7 @@
 //! [`suite`] holds the behaviour test-suites every backend must pass and [`testing`] the helpers the
 //! tests use to find (or skip) the Redis and PostgreSQL servers.
 
+pub mod audit_text;
 pub mod audit_writer;
 pub mod memory;
 pub mod redis;

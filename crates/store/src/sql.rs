@@ -305,6 +305,18 @@ pub(crate) fn from_micros(us: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()
 }
 
+/// Whether `key` can be stored as TEXT on every backend: PostgreSQL refuses the NUL character, so no
+/// stored key holds one. Lookups by such a key answer "not found" instead of failing, and writes
+/// refuse it on both backends alike.
+pub(crate) fn storable_key(key: &str) -> bool {
+    !key.contains('\0')
+}
+
+/// The error of a write whose key [`storable_key`] refuses.
+pub(crate) fn unstorable(what: &str) -> StoreError {
+    StoreError::Backend(format!("{what} contains a NUL character"))
+}
+
 fn with_context(e: StoreError, redacted_url: &str) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(format!("{m} (at {redacted_url})")),

@@ -285,3 +285,87 @@ async fn writer_flush_returns_when_idle_and_when_commits_fail() {
         .await
         .expect("failed batches still complete a flush");
 }
+
+/// Refuses (as a database refuses a value it cannot store) any batch holding an event of kind
+/// `poison`; counts appends.
+struct Refusing<L> {
+    inner: L,
+    appends: AtomicUsize,
+}
+
+#[async_trait]
+impl<L: AuditLog> AuditLog for Refusing<L> {
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        if events.iter().any(|e| e.kind == "poison") {
+            return Err(StoreError::Backend("invalid byte sequence".to_owned()));
+        }
+        self.inner.append(events).await
+    }
+    async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.for_person(person, limit).await
+    }
+    async fn by_kind_since(
+        &self,
+        kind: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.by_kind_since(kind, since, limit).await
+    }
+}
+
+/// One event the log refuses, in a batch of 64: it alone fails, the other 63 are committed and
+/// acknowledged, in a few appends rather than one per event.
+#[tokio::test] // one thread: every record below is queued before the writer runs, as one batch
+async fn writer_isolates_an_event_the_log_refuses() {
+    let db = SqlDurable::connect_and_migrate("sqlite::memory:")
+        .await
+        .unwrap();
+    let log = Arc::new(Refusing {
+        inner: db.clone(),
+        appends: AtomicUsize::new(0),
+    });
+    let writer = AuditWriter::spawn(log.clone(), 256);
+    let person = Uuid::new_v4();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let mut e = event(person, i);
+        if i == 37 {
+            e.kind = "poison".to_owned();
+        }
+        let writer = writer.clone();
+        tasks.push(tokio::spawn(async move { writer.record(e).await }));
+    }
+    for (i, task) in tasks.into_iter().enumerate() {
+        let result = task.await.unwrap();
+        if i == 37 {
+            assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+        } else {
+            assert!(result.is_ok(), "event {i}: {result:?}");
+        }
+    }
+    assert_eq!(db.for_person(person, 100).await.unwrap().len(), 63);
+    let appends = log.appends.load(Ordering::SeqCst);
+    assert!(
+        appends <= 2 * 6 + 1,
+        "{appends} appends for one bad event among 64"
+    );
+}
+
+/// An unavailable log fails the batch at once: it is not split and retried event by event.
+#[tokio::test]
+async fn writer_does_not_split_a_batch_when_the_log_is_unavailable() {
+    let log = Arc::new(Counting::new(Broken));
+    let writer = AuditWriter::spawn(log.clone(), 256);
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.record(event(Uuid::new_v4(), i)).await })
+        })
+        .collect();
+    for task in tasks {
+        assert!(task.await.unwrap().is_err());
+    }
+    assert_eq!(log.appends.load(Ordering::SeqCst), 1);
+}

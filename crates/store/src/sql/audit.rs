@@ -1,6 +1,10 @@
-//! [`AuditLog`] on [`SqlDurable`]: table `audit_events`.
+//! [`AuditLog`] on [`SqlDurable`]: table `audit_events`. Text is stored as
+//! [`AuditText`](crate::audit_text::AuditText): escaped and bounded, so no event can fail a batch.
 
 use super::{SqlDurable, from_micros, map_err, micros, with_timeout};
+use crate::audit_text::{
+    AuditText, MAX_CLIENT_BYTES, MAX_IP_BYTES, MAX_NAME_BYTES, storable_details,
+};
 use async_trait::async_trait;
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, StoreError};
 use sqlx::any::{Any, AnyArguments, AnyRow};
@@ -66,16 +70,17 @@ fn bind_event<'q>(
     q: Query<'q, Any, AnyArguments>,
     e: &AuditEvent,
 ) -> Result<Query<'q, Any, AnyArguments>, StoreError> {
-    let details = serde_json::to_string(&e.details)
+    let details = storable_details(&e.details)
         .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
+    let text = |s: &str, max| AuditText::new(s, max).into_string();
     Ok(q.bind(e.id.to_string())
         .bind(micros(e.at))
-        .bind(e.component.clone())
-        .bind(e.kind.clone())
+        .bind(text(&e.component, MAX_NAME_BYTES))
+        .bind(text(&e.kind, MAX_NAME_BYTES))
         .bind(e.outcome.as_str())
         .bind(e.person.map(|p| p.to_string()))
-        .bind(e.client.clone())
-        .bind(e.ip.clone())
+        .bind(e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)))
+        .bind(e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)))
         .bind(details))
 }
 
@@ -156,8 +161,10 @@ impl AuditLog for SqlDurable {
             return Ok(Vec::new());
         }
         with_timeout("audit by_kind_since", async {
+            // The kind as stored (so a kind with a control character finds its events, and a NUL
+            // never reaches PostgreSQL).
             let rows = sqlx::query(SELECT_BY_KIND_SINCE)
-                .bind(kind.to_owned())
+                .bind(AuditText::new(kind, MAX_NAME_BYTES).into_string())
                 .bind(micros(since))
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)

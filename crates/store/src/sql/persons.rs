@@ -1,6 +1,6 @@
 //! [`PersonRepository`] on [`SqlDurable`]: table `persons` (with the activation code on the row).
 
-use super::{SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable, with_timeout};
 use async_trait::async_trait;
 use eid_core::{Cpr, Loa, Person, PersonRepository, PersonStatus, StoreError};
 use sqlx::Row;
@@ -110,6 +110,9 @@ impl SqlDurable {
 #[async_trait]
 impl PersonRepository for SqlDurable {
     async fn upsert_person(&self, person: &Person) -> Result<(), StoreError> {
+        if !person.user_id.as_deref().is_none_or(storable_key) {
+            return Err(unstorable("user id"));
+        }
         let birthdate = format_date(person.birthdate)?;
         with_timeout("upsert_person", async {
             sqlx::query(UPSERT)
@@ -146,6 +149,9 @@ impl PersonRepository for SqlDurable {
     }
 
     async fn person_by_user_id(&self, user_id: &str) -> Result<Option<Person>, StoreError> {
+        if !storable_key(user_id) {
+            return Ok(None);
+        }
         self.person_where(
             "person_by_user_id",
             select_person!("user_id_lower = $1"),
@@ -155,6 +161,9 @@ impl PersonRepository for SqlDurable {
     }
 
     async fn set_user_id(&self, person: Uuid, user_id: &str) -> Result<(), StoreError> {
+        if !storable_key(user_id) {
+            return Err(unstorable("user id"));
+        }
         with_timeout("set_user_id", async {
             let done = sqlx::query(SET_USER_ID)
                 .bind(person.to_string())

@@ -1,7 +1,7 @@
 //! [`RelyingPartyRepository`] on [`SqlDurable`]: table `relying_parties`, one JSON document per
 //! client id.
 
-use super::{SqlDurable, map_err, micros, with_timeout};
+use super::{SqlDurable, map_err, micros, storable_key, unstorable, with_timeout};
 use async_trait::async_trait;
 use eid_core::{RelyingParty, RelyingPartyRepository, StoreError};
 use sqlx::Row;
@@ -42,6 +42,9 @@ fn decode(row: &AnyRow) -> Result<RelyingParty, StoreError> {
 #[async_trait]
 impl RelyingPartyRepository for SqlDurable {
     async fn upsert_relying_party(&self, rp: &RelyingParty) -> Result<(), StoreError> {
+        if !storable_key(&rp.client_id) {
+            return Err(unstorable("client id"));
+        }
         let document = serde_json::to_string(rp).map_err(|e| {
             StoreError::Backend(format!(
                 "relying party {:?} not storable: {e}",
@@ -62,6 +65,9 @@ impl RelyingPartyRepository for SqlDurable {
     }
 
     async fn relying_party(&self, client_id: &str) -> Result<Option<RelyingParty>, StoreError> {
+        if !storable_key(client_id) {
+            return Ok(None);
+        }
         with_timeout("relying_party", async {
             let row = sqlx::query(SELECT_ONE)
                 .bind(client_id.to_owned())
@@ -85,6 +91,9 @@ impl RelyingPartyRepository for SqlDurable {
     }
 
     async fn delete_relying_party(&self, client_id: &str) -> Result<bool, StoreError> {
+        if !storable_key(client_id) {
+            return Ok(false);
+        }
         with_timeout("delete_relying_party", async {
             let done = sqlx::query(DELETE)
                 .bind(client_id.to_owned())

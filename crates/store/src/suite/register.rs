@@ -79,6 +79,8 @@ pub async fn person_repository_behaviour(repo: &dyn PersonRepository) {
     assert_eq!(repo.person_by_cpr(&unused).await.unwrap(), None);
     let nobody = format!("nobody-{tag}");
     assert_eq!(repo.person_by_user_id(&nobody).await.unwrap(), None);
+    // A user id no backend can store (PostgreSQL refuses NUL) is simply not there.
+    assert_eq!(repo.person_by_user_id("a\0b").await.unwrap(), None);
 
     // Insert and read back by id and by CPR number, every field intact.
     let alice = new_person(repo, "Alice", t0).await;

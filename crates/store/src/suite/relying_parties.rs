@@ -118,6 +118,16 @@ pub async fn relying_party_repository_behaviour(repo: &dyn RelyingPartyRepositor
     assert_eq!(repo.relying_party(&id("_")).await.unwrap(), None);
     assert!(!repo.delete_relying_party(&id("A")).await.unwrap());
     assert!(!repo.delete_relying_party(&id("%")).await.unwrap());
+    // An id no backend can store (PostgreSQL refuses NUL) is simply not there; storing it is
+    // refused alike on every backend.
+    assert_eq!(repo.relying_party(&id("a\0b")).await.unwrap(), None);
+    assert_eq!(repo.relying_party("\0").await.unwrap(), None);
+    assert!(!repo.delete_relying_party(&id("a\0b")).await.unwrap());
+    assert!(
+        repo.upsert_relying_party(&minimal(&id("a\0b")))
+            .await
+            .is_err()
+    );
 
     // Odd client ids, including ones differing from others only in case, are distinct and listed in
     // bytewise order (upper case before `_` before lower case, ASCII before the rest).
