@@ -7,6 +7,7 @@ mod broker_support;
 mod browser_passkey;
 mod cli;
 mod foundation;
+mod hostile_requests;
 mod idp_account;
 mod idp_app;
 mod idp_enrol;
