@@ -87,6 +87,44 @@ mod tests {
         assert!(!csrf_matches(Some(&token), None));
     }
 
+    mod properties {
+        use super::*;
+        use axum::http::{HeaderMap, HeaderValue, header};
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// A CSRF token matches exactly the token made from its own cookie, whatever a client
+            /// presents.
+            #[test]
+            fn csrf_matches_only_its_own_cookie(presented in "\\PC{0,60}", cookie in "\\PC{0,60}") {
+                prop_assert!(csrf_matches(Some(&csrf_for(&cookie)), Some(&cookie)));
+                prop_assert_eq!(
+                    csrf_matches(Some(&presented), Some(&cookie)),
+                    presented == csrf_for(&cookie)
+                );
+            }
+
+            /// Whatever Cookie header a browser sends, the binding cookie read from it is present,
+            /// bounded and not empty: an odd or over-long one is replaced by a fresh one.
+            #[test]
+            fn any_cookie_header_gives_a_bounded_binding_cookie(header_value in "[ -~]{0,300}") {
+                let mut headers = HeaderMap::new();
+                if let Ok(v) = HeaderValue::from_str(&header_value) {
+                    headers.insert(header::COOKIE, v);
+                }
+                let jar = CookieJar::from_headers(&headers);
+                let (_, value) = browser_cookie(jar, "b", false, || "fresh".to_owned());
+                prop_assert!(!value.is_empty() && value.len() <= 64);
+                let jar = CookieJar::from_headers(&headers);
+                if let Some(v) = cookie_value(&jar, "b") {
+                    prop_assert!(!v.is_empty());
+                }
+            }
+        }
+    }
+
     #[test]
     fn cookies_are_http_only_and_lax() {
         let c = cookie("n", "v".into(), true, None);
