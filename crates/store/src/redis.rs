@@ -9,6 +9,12 @@
 //! - `put_if_absent` is `SET key value PX ttl NX`.
 //! - `incr` runs `INCR` and, for the first increment, `PEXPIRE` in one Lua script, so no counter can
 //!   be left without a TTL (a fixed window).
+//!
+//! After Redis restarts (or drops the connection), the first command finds the old connection dead;
+//! the manager then reconnects. So that this command does not fail, an operation that lost its
+//! connection is sent once more on the new one when that cannot change its effect or its answer
+//! ([`Replay`]): always for the reads (`GET`, `PING`); for the writes, which may have executed before
+//! the connection failed, only when no connection could be made at all.
 
 use async_trait::async_trait;
 use eid_core::{EphemeralStore, StoreError};
@@ -82,6 +88,7 @@ impl std::fmt::Debug for RedisEphemeral {
 
 /// A key as sent to Redis: the store's prefix followed by the caller's key, written straight into
 /// the command buffer (no intermediate `String`).
+#[derive(Clone, Copy)]
 struct PrefixedKey<'a> {
     prefix: &'a str,
     key: &'a str,
@@ -114,6 +121,30 @@ fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
         .unwrap_or(u64::MAX)
         .clamp(1, i64::MAX as u64)
+}
+
+/// Whether an operation may be sent again after its connection failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// A read: running it twice has the effect and the answer of running it once (`GET`, `PING`).
+    Safe,
+    /// A write that may have executed before the connection failed: a second run could change the
+    /// answer (`GETDEL`, `DEL`, `SET NX`, the scripts) or undo a concurrent change (a `SET` after
+    /// another node's `DEL`). Sent again only if it certainly never left.
+    IfNeverSent,
+}
+
+impl Replay {
+    /// Whether an attempt that failed with `e` is to be sent once more.
+    fn again_after(self, e: &RedisError) -> bool {
+        // No connection could be made: nothing was sent.
+        if e.is_connection_refusal() {
+            return true;
+        }
+        // A timeout has spent the budget, and the command may still run.
+        let lost = (e.is_connection_dropped() || e.is_io_error()) && !e.is_timeout();
+        lost && self == Replay::Safe
+    }
 }
 
 /// Maps a redis error: connection trouble is `Unavailable`, anything else `Backend`.
@@ -215,17 +246,24 @@ impl RedisEphemeral {
         Ok(manager.clone())
     }
 
-    /// Runs one operation with the overall [`OPERATION_TIMEOUT`].
-    async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
+    /// Runs one operation with the overall [`OPERATION_TIMEOUT`], sending it a second time on a
+    /// fresh connection when it lost its connection and `replay` allows.
+    async fn run<T, F, Fut>(&self, op: &'static str, replay: Replay, f: F) -> Result<T, StoreError>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: Fn(ConnectionManager) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
-        let attempt = async {
-            let conn = self.manager().await?;
-            f(conn).await.map_err(map_err)
+        let attempts = async {
+            // The manager reconnects after a dropped connection; the second attempt waits for it.
+            match f(self.manager().await?).await {
+                Err(e) if replay.again_after(&e) => {
+                    tracing::debug!(op, error = %e, "redis connection lost; sending again");
+                    f(self.manager().await?).await.map_err(map_err)
+                }
+                result => result.map_err(map_err),
+            }
         };
-        match tokio::time::timeout(OPERATION_TIMEOUT, attempt).await {
+        match tokio::time::timeout(OPERATION_TIMEOUT, attempts).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "redis {op} at {} timed out after {OPERATION_TIMEOUT:?}",
@@ -233,13 +271,24 @@ impl RedisEphemeral {
             ))),
         }
     }
+
+    /// The server-side id of this store's connection (`CLIENT ID`), for diagnostics and fault tests.
+    pub async fn connection_id(&self) -> Result<u64, StoreError> {
+        self.run("CLIENT ID", Replay::Safe, |mut conn| async move {
+            redis::cmd("CLIENT")
+                .arg("ID")
+                .query_async::<u64>(&mut conn)
+                .await
+        })
+        .await
+    }
 }
 
 #[async_trait]
 impl EphemeralStore for RedisEphemeral {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let key = self.key(key);
-        self.run("SET", |mut conn| async move {
+        self.run("SET", Replay::IfNeverSent, |mut conn| async move {
             redis::cmd("SET")
                 .arg(key)
                 .arg(value)
@@ -259,7 +308,7 @@ impl EphemeralStore for RedisEphemeral {
     ) -> Result<bool, StoreError> {
         let key = self.key(key);
         let reply = self
-            .run("SET NX", |mut conn| async move {
+            .run("SET NX", Replay::IfNeverSent, |mut conn| async move {
                 redis::cmd("SET")
                     .arg(key)
                     .arg(value)
@@ -275,7 +324,7 @@ impl EphemeralStore for RedisEphemeral {
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.key(key);
-        self.run("GET", |mut conn| async move {
+        self.run("GET", Replay::Safe, |mut conn| async move {
             redis::cmd("GET")
                 .arg(key)
                 .query_async::<Option<Vec<u8>>>(&mut conn)
@@ -286,7 +335,7 @@ impl EphemeralStore for RedisEphemeral {
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = self.key(key);
-        self.run("GETDEL", |mut conn| async move {
+        self.run("GETDEL", Replay::IfNeverSent, |mut conn| async move {
             redis::cmd("GETDEL")
                 .arg(key)
                 .query_async::<Option<Vec<u8>>>(&mut conn)
@@ -298,7 +347,7 @@ impl EphemeralStore for RedisEphemeral {
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let key = self.key(key);
         let removed = self
-            .run("DEL", |mut conn| async move {
+            .run("DEL", Replay::IfNeverSent, |mut conn| async move {
                 redis::cmd("DEL")
                     .arg(key)
                     .query_async::<i64>(&mut conn)
@@ -312,7 +361,7 @@ impl EphemeralStore for RedisEphemeral {
         let key = self.key(key);
         let script = &self.inner.incr_script;
         let n = self
-            .run("INCR", |mut conn| async move {
+            .run("INCR", Replay::IfNeverSent, |mut conn| async move {
                 script
                     .key(key)
                     .arg(ttl_millis(ttl))
@@ -332,7 +381,7 @@ impl EphemeralStore for RedisEphemeral {
         let (key, tombstone) = (self.key(key), self.key(tombstone));
         let script = &self.inner.take_once_script;
         let (state, value) = self
-            .run("TAKE_ONCE", |mut conn| async move {
+            .run("TAKE_ONCE", Replay::IfNeverSent, |mut conn| async move {
                 script
                     .key(key)
                     .key(tombstone)
@@ -349,9 +398,44 @@ impl EphemeralStore for RedisEphemeral {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.run("PING", |mut conn| async move {
+        self.run("PING", Replay::Safe, |mut conn| async move {
             redis::cmd("PING").query_async::<()>(&mut conn).await
         })
         .await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::io;
+
+    fn io_error(kind: io::ErrorKind) -> RedisError {
+        RedisError::from(io::Error::from(kind))
+    }
+
+    #[test]
+    fn reads_are_sent_again_after_a_lost_connection_writes_only_if_never_sent() {
+        for lost in [
+            io::ErrorKind::BrokenPipe,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::UnexpectedEof,
+        ] {
+            assert!(Replay::Safe.again_after(&io_error(lost)), "{lost:?}");
+            assert!(
+                !Replay::IfNeverSent.again_after(&io_error(lost)),
+                "{lost:?}"
+            );
+        }
+        let refused = io_error(io::ErrorKind::ConnectionRefused);
+        assert!(Replay::Safe.again_after(&refused));
+        assert!(Replay::IfNeverSent.again_after(&refused));
+        // A timeout has spent the budget; a server's answer is an answer.
+        let timeout = io_error(io::ErrorKind::TimedOut);
+        assert!(!Replay::Safe.again_after(&timeout));
+        assert!(!Replay::IfNeverSent.again_after(&timeout));
+        let answer = RedisError::from((redis::ErrorKind::UnexpectedReturnType, "nope"));
+        assert!(!Replay::Safe.again_after(&answer));
     }
 }

@@ -239,3 +239,49 @@ async fn redis_lazy_store_recovers_when_redis_comes_back() {
     store.put("k", b"w", Duration::from_secs(30)).await.unwrap();
     assert_eq!(store.take("k").await.unwrap().as_deref(), Some(&b"w"[..]));
 }
+
+/// Kills the server side of the store's connection, as a Redis restart does.
+async fn kill_connection(url: &str, store: &RedisEphemeral) -> u64 {
+    let id = store.connection_id().await.unwrap();
+    let client = redis::Client::open(url).unwrap();
+    let mut admin = client.get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(id)
+        .query_async(&mut admin)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1, "the store's connection {id} was killed");
+    id
+}
+
+/// After Redis drops the connection (a restart, `CLIENT KILL`), the first read does not fail: it
+/// is sent again on a new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_first_read_after_a_dropped_connection_succeeds() {
+    let Some(url) = redis_url_or_skip() else {
+        return;
+    };
+    let store = RedisEphemeral::connect(&url, &unique_prefix())
+        .await
+        .unwrap();
+    store
+        .put("k", b"kept", Duration::from_secs(30))
+        .await
+        .unwrap();
+    for round in 0..3 {
+        let old = kill_connection(&url, &store).await;
+        assert_eq!(
+            store.get("k").await.unwrap().as_deref(),
+            Some(&b"kept"[..]),
+            "round {round}: GET right after the kill"
+        );
+        assert_ne!(store.connection_id().await.unwrap(), old);
+        kill_connection(&url, &store).await;
+        store.ping().await.expect("PING right after the kill");
+    }
+    // Writes work again on the new connection.
+    assert_eq!(store.incr("n", Duration::from_secs(30)).await.unwrap(), 1);
+    assert!(store.delete("k").await.unwrap());
+}
