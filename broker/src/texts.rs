@@ -31,6 +31,10 @@ pub struct Texts {
     pub upstream_failed_body: &'static str,
     pub logged_out_title: &'static str,
     pub logged_out_body: &'static str,
+    pub logout_confirm_title: &'static str,
+    pub logout_confirm_body: &'static str,
+    pub logout_requested_by: &'static str,
+    pub logout_confirm_button: &'static str,
     pub start_again: &'static str,
 }
 
@@ -61,6 +65,10 @@ pub static DA: Texts = Texts {
     upstream_failed_body: "Svaret fra log-in-udbyderen kunne ikke godkendes.",
     logged_out_title: "Du er logget af",
     logged_out_body: "Du er logget af alle tjenester i denne browser.",
+    logout_confirm_title: "Vil du logge af?",
+    logout_confirm_body: "Du bliver logget af alle tjenester, du er logget på gennem NemLog-in i denne browser.",
+    logout_requested_by: "Anmodet af",
+    logout_confirm_button: "Log af",
     start_again: "Gå tilbage til tjenesten, og start login forfra.",
 };
 
@@ -91,6 +99,10 @@ pub static EN: Texts = Texts {
     upstream_failed_body: "The answer from the identity provider could not be accepted.",
     logged_out_title: "You are logged out",
     logged_out_body: "You are logged out of every service in this browser.",
+    logout_confirm_title: "Do you want to log out?",
+    logout_confirm_body: "You will be logged out of every service you are logged in to through NemLog-in in this browser.",
+    logout_requested_by: "Requested by",
+    logout_confirm_button: "Log out",
     start_again: "Go back to the service and start the login again.",
 };
 

@@ -751,7 +751,7 @@ async fn end_session_url_carries_the_hint_and_the_return_address() {
     let h = Harness::start().await;
     let url = h
         .client
-        .end_session_url("the.id.token", Some("https://broker.example/logged-out"))
+        .end_session_url(Some("the.id.token"), Some("https://broker.example/logged-out"))
         .await
         .unwrap();
     assert_eq!(url.path(), "/logout");
@@ -765,7 +765,7 @@ async fn end_session_url_carries_the_hint_and_the_return_address() {
     );
 
     let h = Harness::start_with(|op| *op.end_session.lock().unwrap() = false).await;
-    assert_eq!(h.client.end_session_url("t", None).await, None);
+    assert_eq!(h.client.end_session_url(Some("t"), None).await, None);
 }
 
 #[tokio::test]
@@ -800,7 +800,7 @@ async fn an_unreachable_upstream_is_unavailable() {
         client.begin(&substantial()).await,
         Err(UpstreamError::Unavailable(_))
     ));
-    assert_eq!(client.end_session_url("t", None).await, None);
+    assert_eq!(client.end_session_url(Some("t"), None).await, None);
 }
 
 #[test]

@@ -91,7 +91,17 @@ async fn logout_ends_both_sessions_and_delivers_a_valid_back_channel_logout_toke
         "{broker}/logout?id_token_hint={id_token}&post_logout_redirect_uri={}&state=bye-state",
         url::form_urlencoded::byte_serialize(b"http://localhost:1/bye").collect::<String>()
     );
-    let end = browser.get(&logout, "http://localhost:1/bye").await;
+    let first = browser.get_raw(&logout).await;
+    let upstream = first.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        upstream.starts_with(stack.url(Component::Idp)),
+        "the upstream session is ended too: {upstream}"
+    );
+    assert!(
+        !upstream.contains("id_token_hint") && !upstream.contains("eyJ"),
+        "the upstream's ID token (with the CPR number) never goes into a URL: {upstream}"
+    );
+    let end = browser.follow(first, "http://localhost:1/bye").await;
     assert!(end.url.starts_with("http://localhost:1/bye"), "{end:?}");
     assert_eq!(query(&end.url)["state"], "bye-state");
 
@@ -161,9 +171,10 @@ async fn logout_refuses_an_unregistered_post_logout_redirect() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_demo_service_logs_in_through_the_broker_and_logs_out_by_back_channel() {
+async fn the_demo_service_logs_in_through_the_broker_and_is_logged_out_by_back_channel() {
     let stack = TestStack::builder().start().await.unwrap();
     let demo = stack.url(Component::DemoRp);
+    let broker = stack.url(Component::Broker);
     let browser = Browser::new();
     let home = browser.get(&format!("{demo}/"), "http://never").await;
     let csrf = home.must_input("csrf");
@@ -172,7 +183,7 @@ async fn the_demo_service_logs_in_through_the_broker_and_logs_out_by_back_channe
         .await;
     let user_page = browser
         .post(
-            &format!("{}/login/start", stack.url(Component::Broker)),
+            &format!("{broker}/login/start"),
             &[
                 ("tx", &chooser.must_input("tx")),
                 ("csrf", &chooser.must_input("csrf")),
@@ -189,17 +200,217 @@ async fn the_demo_service_logs_in_through_the_broker_and_logs_out_by_back_channe
         page.body.contains("2211009993"),
         "the demo service may see the CPR number"
     );
-    // Logging out at the broker from elsewhere (another service's logout) reaches the demo service
-    // by back-channel: here the broker session is ended through the demo service itself.
-    let after = browser
-        .post(
-            &format!("{demo}/logout"),
-            &[("csrf", &csrf)],
-            "http://never",
+    // Another service of the same browser session logs the person out. The demo service is not
+    // involved in that request: only the broker's back-channel logout token can end its session.
+    let pkce = Pkce::new();
+    let sso = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
+    let code = broker_code(&stack, &sso);
+    let (status, tokens) = broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    let logout = format!(
+        "{broker}/logout?id_token_hint={}&post_logout_redirect_uri={}",
+        tokens["id_token"].as_str().unwrap(),
+        url::form_urlencoded::byte_serialize(b"http://localhost:1/bye").collect::<String>()
+    );
+    let end = browser.get(&logout, "http://localhost:1/bye").await;
+    assert!(end.url.starts_with("http://localhost:1/bye"), "{end:?}");
+    let after = browser.get(&format!("{demo}/"), "http://never").await;
+    assert_eq!(after.status, 200);
+    assert!(
+        !after.body.contains("Mikkel"),
+        "the demo service still shows the person: no back-channel logout arrived"
+    );
+}
+
+/// Registers a relying party through the admin API.
+async fn register(stack: &TestStack, registration: serde_json::Value) {
+    let broker = stack.url(Component::Broker);
+    let client = registration["client_id"].as_str().unwrap().to_owned();
+    let saved = reqwest::Client::new()
+        .put(format!("{broker}/admin/relying-parties/{client}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&registration)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+}
+
+/// What the demo register says about Karen, and her ID at the authenticator: none of it may reach
+/// a relying party registered without claims.
+const KAREN_PERSONAL: [&str; 5] = [
+    "1503459992",
+    "Karen",
+    "Jensen",
+    "1945-03-15",
+    "6b0c6a52-3e0e-4f3a-9a39-0d5c1f1a0002",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_rp_without_claims_calling_end_session_server_side_learns_nothing_and_ends_nothing() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let broker = stack.url(Component::Broker);
+    register(
+        &stack,
+        serde_json::json!({
+            "client_id": "rp-none", "client_name": "Service without claims",
+            "client_secret": "rp-none-secret-0123456789",
+            "token_endpoint_auth_method": "client_secret_post", "sector": "sector-none",
+            "redirect_uris": [TEST_REDIRECT_URI], "post_logout_redirect_uris": ["http://localhost:1/bye"]
+        }),
+    )
+    .await;
+    let browser = Browser::new();
+    let pkce = Pkce::new();
+    let redirect = broker_password_login(
+        &stack,
+        &browser,
+        "rp-none",
+        &pkce,
+        "karen",
+        "karen-demo-pass",
+        &[],
+    )
+    .await;
+    let code = broker_code(&stack, &redirect);
+    let tokens: serde_json::Value = reqwest::Client::new()
+        .post(format!("{broker}/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", TEST_REDIRECT_URI),
+            ("code_verifier", pkce.verifier.as_str()),
+            ("client_id", "rp-none"),
+            ("client_secret", "rp-none-secret-0123456789"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let hint = tokens["id_token"].as_str().unwrap().to_owned();
+
+    // The relying party's server calls end_session itself: no browser, no cookie.
+    let server = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let params = [
+        ("id_token_hint", hint.as_str()),
+        ("post_logout_redirect_uri", "http://localhost:1/bye"),
+        ("state", "s1"),
+    ];
+    let answers = [
+        server
+            .get(format!("{broker}/logout"))
+            .query(&params)
+            .send()
+            .await
+            .unwrap(),
+        server
+            .post(format!("{broker}/logout"))
+            .form(&params)
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for answer in answers {
+        assert_eq!(answer.status(), 200, "a confirmation page, not a redirect");
+        assert!(answer.headers().get("location").is_none());
+        let headers = format!("{:?}", answer.headers());
+        let body = answer.text().await.unwrap();
+        assert!(body.contains("action=\"/logout/confirm\""), "{body}");
+        for personal in KAREN_PERSONAL {
+            assert!(!body.contains(personal), "{personal} in the body: {body}");
+            assert!(
+                !headers.contains(personal),
+                "{personal} in the headers: {headers}"
+            );
+        }
+        assert!(!body.contains("eyJ"), "a token in the body: {body}");
+        assert!(
+            !headers.contains("eyJ"),
+            "a token in the headers: {headers}"
+        );
+    }
+    // The person's session goes on: a silent login still succeeds.
+    let silent = broker_authorize(
+        &stack,
+        &browser,
+        "rp-none",
+        &Pkce::new(),
+        &[("prompt", "none")],
+    )
+    .await;
+    assert!(query(&silent.url).contains_key("code"), "{silent:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logout_link_without_a_hint_ends_nothing_until_the_person_confirms() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let broker = stack.url(Component::Broker);
+    let browser = Browser::new();
+    broker_password_login(
+        &stack,
+        &browser,
+        "rp-a",
+        &Pkce::new(),
+        "karen",
+        "karen-demo-pass",
+        &[],
+    )
+    .await;
+    let silent_login_works = || async {
+        let page = broker_authorize(
+            &stack,
+            &browser,
+            "rp-a",
+            &Pkce::new(),
+            &[("prompt", "none")],
         )
         .await;
-    assert!(after.url.starts_with(demo), "{after:?}");
-    assert!(!after.body.contains("Mikkel"));
+        query(&page.url).contains_key("code")
+    };
+
+    // A link on any web page (logout CSRF): a confirmation page, the session lives on.
+    let confirm = browser
+        .get(
+            &format!("{broker}/logout?client_id=rp-a"),
+            "http://localhost:1/",
+        )
+        .await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("id=\"confirm-logout\""),
+        "{}",
+        confirm.body
+    );
+    assert!(silent_login_works().await);
+
+    // A confirmation forged from elsewhere (without this browser's CSRF token) ends nothing.
+    let forged = browser
+        .post_raw(
+            &format!("{broker}/logout/confirm"),
+            &[("csrf", "forged"), ("client_id", "rp-a")],
+        )
+        .await;
+    assert_eq!(forged.status(), 400);
+    assert!(silent_login_works().await);
+
+    // The person's own confirmation ends the session.
+    let done = browser
+        .post(
+            &format!("{broker}/logout/confirm"),
+            &[
+                ("csrf", &confirm.must_input("csrf")),
+                ("client_id", &confirm.must_input("client_id")),
+            ],
+            "http://localhost:1/",
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(!silent_login_works().await);
 }
 
 #[tokio::test(flavor = "multi_thread")]

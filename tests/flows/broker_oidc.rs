@@ -62,7 +62,7 @@ async fn login_through_the_authenticator_then_sso_for_a_second_service_with_pair
         b.get("cpr").is_none(),
         "rp-b may not receive the CPR number"
     );
-    assert_eq!(a["sid"], b["sid"]);
+    assert_ne!(a["sid"], b["sid"], "each relying party gets its own sid");
     let userinfo: serde_json::Value = reqwest::Client::new()
         .get(format!("{broker}/userinfo"))
         .bearer_auth(tokens["access_token"].as_str().unwrap())

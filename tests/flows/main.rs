@@ -4,6 +4,7 @@
 mod broker_logout;
 mod broker_oidc;
 mod broker_support;
+mod broker_tokens;
 mod browser_passkey;
 mod cli;
 mod foundation;

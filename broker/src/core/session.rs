@@ -9,9 +9,12 @@ use std::time::Duration;
 use crate::upstream::UpstreamIdentity;
 
 /// A logged-in person in one browser.
+///
+/// Codes and tokens issued from a session name its `sid` (see `BrokerGrant`), and are honoured
+/// only while [`SsoSession::is_alive`]: ending the session (logout, back-channel, expiry) ends them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SsoSession {
-    /// The session id (the `sid` claim; also names the session for back-channel logout).
+    /// The session id. Never sent as is: each relying party gets its own [`SsoSession::sid_for`].
     pub sid: String,
     /// What the upstream said about the person.
     pub identity: UpstreamIdentity,
@@ -31,6 +34,13 @@ fn sid_key(sid: &str) -> String {
     format!("broker:sid:{sid}")
 }
 
+/// The `sid` of the session `session_sid` towards `client_id`: a digest of both, so that relying
+/// parties of different sectors cannot link their pairwise subjects through a shared `sid`, and
+/// only the broker (which holds the session's own id) can recompute it.
+pub fn rp_sid(session_sid: &str, client_id: &str) -> String {
+    digest_key(&format!("sid:{session_sid}:{client_id}"))
+}
+
 impl SsoSession {
     /// A new session for an identity.
     pub fn new(identity: UpstreamIdentity) -> Self {
@@ -41,6 +51,11 @@ impl SsoSession {
             identity,
             rps: Vec::new(),
         }
+    }
+
+    /// The `sid` this session has towards one relying party (ID tokens, logout tokens, hints).
+    pub fn sid_for(&self, client_id: &str) -> String {
+        rp_sid(&self.sid, client_id)
     }
 
     /// The person's stable key across upstream logins: `<upstream>:<subject>`.
@@ -140,18 +155,35 @@ impl SsoSession {
         Ok(session)
     }
 
-    /// Ends the session with this `sid` (logout by ID token hint); returns it.
-    pub async fn end_by_sid(
-        store: &dyn EphemeralStore,
-        sid: &str,
-    ) -> Result<Option<SsoSession>, StoreError> {
-        let Some(digest) = store.take(&sid_key(sid)).await? else {
-            return Ok(None);
-        };
-        let digest = String::from_utf8_lossy(&digest).into_owned();
-        Ok(store
-            .take(&format!("broker:sso:{digest}"))
-            .await?
-            .and_then(|b| serde_json::from_slice(&b).ok()))
+    /// Whether the session `sid` is still alive (not logged out, not expired).
+    pub async fn is_alive(store: &dyn EphemeralStore, sid: &str) -> Result<bool, StoreError> {
+        Ok(store.get(&sid_key(sid)).await?.is_some())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use eid_store::memory::MemoryEphemeral;
+
+    #[test]
+    fn each_relying_party_gets_its_own_sid() {
+        let session = SsoSession::for_test(Loa::Substantial, 0);
+        let a = session.sid_for("rp-a");
+        assert_ne!(a, session.sid_for("rp-b"));
+        assert_ne!(a, session.sid);
+        assert_eq!(a, rp_sid(&session.sid, "rp-a"));
+    }
+
+    #[tokio::test]
+    async fn a_session_is_alive_until_it_is_ended() {
+        let store = MemoryEphemeral::new();
+        let session = SsoSession::for_test(Loa::Substantial, 0);
+        let ttl = Duration::from_secs(60);
+        let cookie = session.save_new(&store, None, ttl).await.unwrap();
+        assert!(SsoSession::is_alive(&store, &session.sid).await.unwrap());
+        SsoSession::end_by_cookie(&store, &cookie).await.unwrap();
+        assert!(!SsoSession::is_alive(&store, &session.sid).await.unwrap());
     }
 }

@@ -34,6 +34,7 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route("/revoke", post(oidc::revoke))
         .route("/introspect", post(oidc::introspect))
         .route("/logout", get(oidc::logout).post(oidc::logout))
+        .route("/logout/confirm", post(oidc::logout_confirm))
         .route("/logout/done", get(oidc::logout_done))
         .route("/login/start", post(login::start))
         .route("/login/cancel", post(login::cancel))

@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
 use eid_web::Lang;
-use eid_web::browser::{browser_cookie, client_ip, cookie, cookie_value, removal};
+use eid_web::browser::{browser_cookie, client_ip, cookie, cookie_value, csrf_for, removal};
 use eid_web::params::OAuthParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::{HttpError, oauth_json, oauth_page};
 use super::login::chooser;
-use super::pages::message;
+use super::pages::{message, render};
 use super::{BROWSER_COOKIE, LOGOUT_COOKIE, SESSION_COOKIE};
 use crate::oidc::authorize::{self, AuthorizeOutcome};
 use crate::oidc::client_auth::authenticate;
@@ -188,7 +188,20 @@ pub async fn introspect(
     }
 }
 
-/// `GET|POST /logout` (RP-initiated logout).
+/// The page asking the person to confirm a logout.
+#[derive(askama::Template)]
+#[template(path = "logout_confirm.html")]
+struct LogoutConfirmPage<'a> {
+    t: &'static crate::texts::Texts,
+    csrf: &'a str,
+    service: Option<&'a str>,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
+}
+
+/// `GET|POST /logout` (RP-initiated logout): ends the session only when it is the browser's own
+/// session asking, else asks the person to confirm (see [`logout::logout`]).
 pub async fn logout(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
@@ -204,9 +217,47 @@ pub async fn logout(
     let outcome = logout::logout(&broker, &params, cookie_value(&jar, SESSION_COOKIE), &back)
         .await
         .map_err(|e| HttpError::new(e, lang))?;
+    Ok(logout_response(&broker, jar, outcome, lang))
+}
+
+/// `POST /logout/confirm`: the person confirmed on the broker's own page.
+pub async fn logout_confirm(
+    State(broker): State<Arc<Broker>>,
+    jar: CookieJar,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let lang = Lang::negotiate(None, accept_language(&headers));
+    let form = match form(&body) {
+        Ok(f) => f,
+        Err(e) => return Ok(oauth_page(&e, lang)),
+    };
+    let back = format!("{}/logout/done", broker.config.issuer);
+    let outcome = logout::confirm(
+        &broker,
+        &form,
+        cookie_value(&jar, SESSION_COOKIE),
+        cookie_value(&jar, BROWSER_COOKIE),
+        &back,
+    )
+    .await
+    .map_err(|e| HttpError::new(e, lang))?;
+    Ok(logout_response(&broker, jar, outcome, lang))
+}
+
+fn logout_response(
+    broker: &Broker,
+    jar: CookieJar,
+    outcome: LogoutOutcome,
+    lang: Lang,
+) -> Response {
     let secure = broker.config.secure_cookies;
-    let jar = jar.add(removal(SESSION_COOKIE, secure));
-    Ok(match outcome {
+    let jar = if outcome.ends_session() {
+        jar.add(removal(SESSION_COOKIE, secure))
+    } else {
+        jar
+    };
+    match outcome {
         LogoutOutcome::Upstream { url, continuation } => {
             let jar = jar.add(cookie(
                 LOGOUT_COOKIE,
@@ -216,8 +267,30 @@ pub async fn logout(
             ));
             (jar, Redirect::to(url.as_str())).into_response()
         }
+        LogoutOutcome::Confirm(continuation) => {
+            let (jar, browser) =
+                browser_cookie(jar, BROWSER_COOKIE, secure, eid_oidc::random::token256);
+            let rp = continuation
+                .client_id
+                .as_deref()
+                .and_then(|id| broker.registry.get(id));
+            let page = LogoutConfirmPage {
+                t: texts(lang),
+                csrf: &csrf_for(&browser),
+                service: rp.as_ref().map(|rp| rp.rp.client_name.as_str()),
+                client_id: continuation.client_id.as_deref(),
+                post_logout_redirect_uri: continuation.post_logout_redirect_uri.as_deref(),
+                state: continuation.state.as_deref(),
+            };
+            (
+                jar,
+                [(header::CACHE_CONTROL, "no-store")],
+                render(StatusCode::OK, &page),
+            )
+                .into_response()
+        }
         other => (jar, logout_answer(other, lang)).into_response(),
-    })
+    }
 }
 
 fn logout_answer(outcome: LogoutOutcome, lang: Lang) -> Response {
@@ -228,10 +301,10 @@ fn logout_answer(outcome: LogoutOutcome, lang: Lang) -> Response {
             StatusCode::BAD_REQUEST,
             t,
             t.error_title,
-            &why,
+            &why.to_string(),
             t.error_next,
         ),
-        LogoutOutcome::LoggedOut | LogoutOutcome::Upstream { .. } => {
+        LogoutOutcome::LoggedOut | LogoutOutcome::Upstream { .. } | LogoutOutcome::Confirm(_) => {
             message(StatusCode::OK, t, t.logged_out_title, t.logged_out_body, "")
         }
     }

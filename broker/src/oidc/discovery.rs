@@ -23,7 +23,7 @@ pub fn discovery(broker: &Broker) -> serde_json::Value {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
         "token_endpoint_auth_signing_alg_values_supported": ["ES256", "RS256", "PS256"],
         "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": ["openid"],
+        "scopes_supported": super::tokens::SUPPORTED_SCOPES,
         "acr_values_supported": eid_core::Loa::ALL.iter().map(|l| l.as_uri()).collect::<Vec<_>>(),
         "claims_supported": ["sub", "acr", "amr", "auth_time", "sid", "loa", "cpr", "name", "given_name", "family_name", "birthdate"],
         "prompt_values_supported": ["none", "login"],

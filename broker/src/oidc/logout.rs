@@ -1,6 +1,17 @@
-//! Logout: RP-initiated logout ends the SSO session, sends a back-channel logout token to every
-//! relying party of the session that registered a back-channel URI, and ends the upstream session
-//! (a redirect to the upstream's end-session endpoint, returning to the broker).
+//! Logout (OIDC RP-Initiated Logout 1.0, Back-Channel Logout 1.0).
+//!
+//! A request ends the SSO session only when it is the browser's own session asking: the session
+//! cookie is present *and* a valid `id_token_hint` names that session (its audience is a relying
+//! party of the session and its `sid` is the session's `sid` towards that relying party). Anything
+//! else — no cookie (a relying party calling server-side), no hint (a link on any web page: logout
+//! CSRF), or a hint of another session — gets a confirmation page and ends nothing until the person
+//! confirms with a CSRF-protected form. The hint alone never ends a session, and no answer carries
+//! anything about the person: the upstream's logout is a redirect with `client_id` only, never the
+//! upstream's ID token (which holds the CPR number).
+//!
+//! Ending the session removes its `sid`, which ends every code and token issued from it (they are
+//! honoured only while [`SsoSession::is_alive`]), sends a logout token to every relying party of the
+//! session that registered a back-channel URI, and ends the upstream session.
 
 use eid_core::AuditOutcome;
 use eid_oidc::RawParams;
@@ -20,19 +31,142 @@ pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel
 pub const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the broker waits for the person to come back from the upstream's logout.
 const CONTINUATION_TTL: Duration = Duration::from_secs(600);
+/// The longest `id_token_hint` accepted.
+pub const MAX_HINT_LEN: usize = 8192;
+/// The longest `state` accepted (it is echoed to the relying party and put in a form).
+pub const MAX_STATE_LEN: usize = 512;
+/// The longest `client_id` accepted.
+pub const MAX_CLIENT_ID_LEN: usize = 256;
+/// The longest `post_logout_redirect_uri` accepted.
+pub const MAX_URI_LEN: usize = 2048;
+
+/// Why a logout request is refused (shown on an error page; never a redirect).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LogoutRejection {
+    /// A parameter exceeds its bound or holds a control character.
+    #[error("{0} is too long or malformed")]
+    Malformed(&'static str),
+    /// The hint's signature does not verify with the broker's keys.
+    #[error("id_token_hint is not an ID token of this broker")]
+    HintNotOurs,
+    /// The hint's claims cannot be read.
+    #[error("id_token_hint is malformed")]
+    HintMalformed,
+    /// The hint names another issuer.
+    #[error("id_token_hint was issued by someone else")]
+    HintForeign,
+    /// `client_id` and the hint's audience differ.
+    #[error("client_id differs from the hint")]
+    ClientMismatch,
+    /// The return address is not registered for the client.
+    #[error("post_logout_redirect_uri is not registered for the client")]
+    UnregisteredRedirect,
+    /// The confirmation form was not sent from the broker's own page in this browser.
+    #[error("the confirmation form has expired or was sent from elsewhere")]
+    Csrf,
+}
+
+/// A logout request's parameters: bounded, not yet checked against keys or registrations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogoutParams {
+    /// `id_token_hint`.
+    pub id_token_hint: Option<String>,
+    /// `client_id`.
+    pub client_id: Option<String>,
+    /// `post_logout_redirect_uri`.
+    pub post_logout_redirect_uri: Option<String>,
+    /// `state`.
+    pub state: Option<String>,
+}
+
+fn bounded(
+    params: &RawParams,
+    name: &'static str,
+    max: usize,
+) -> Result<Option<String>, LogoutRejection> {
+    match params.get(name) {
+        None => Ok(None),
+        Some(v) if v.len() > max || v.chars().any(char::is_control) => {
+            Err(LogoutRejection::Malformed(name))
+        }
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+impl LogoutParams {
+    /// Reads the parameters, refusing an over-long or malformed one.
+    pub fn from_raw(params: &RawParams) -> Result<Self, LogoutRejection> {
+        Ok(LogoutParams {
+            id_token_hint: bounded(params, "id_token_hint", MAX_HINT_LEN)?,
+            client_id: bounded(params, "client_id", MAX_CLIENT_ID_LEN)?,
+            post_logout_redirect_uri: bounded(params, "post_logout_redirect_uri", MAX_URI_LEN)?,
+            state: bounded(params, "state", MAX_STATE_LEN)?,
+        })
+    }
+}
+
+/// What a verified `id_token_hint` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    /// Its audience: the relying party it was issued to.
+    pub client_id: String,
+    /// Its `sid` (the session's `sid` towards that relying party).
+    pub sid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HintClaims {
+    iss: String,
+    aud: serde_json::Value,
+    sid: Option<String>,
+}
+
+/// Reads the claims of an `id_token_hint` whose signature verified: issued by `issuer`, to exactly
+/// one audience. An expired hint is accepted (RP-Initiated Logout 1.0 §2).
+pub fn hint_from_claims(payload: &[u8], issuer: &str) -> Result<Hint, LogoutRejection> {
+    let claims: HintClaims =
+        serde_json::from_slice(payload).map_err(|_| LogoutRejection::HintMalformed)?;
+    if claims.iss != issuer {
+        return Err(LogoutRejection::HintForeign);
+    }
+    let client_id = match &claims.aud {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
+        _ => None,
+    }
+    .ok_or(LogoutRejection::HintMalformed)?;
+    Ok(Hint {
+        client_id,
+        sid: claims.sid,
+    })
+}
 
 /// Where to send the browser after logout.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct LogoutContinuation {
+    /// The relying party asking, when known.
+    #[serde(default)]
+    pub client_id: Option<String>,
     /// The relying party's registered post-logout redirect URI.
     pub post_logout_redirect_uri: Option<String>,
     /// Its state.
     pub state: Option<String>,
 }
 
+/// A logout request after every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutRequest {
+    /// The verified hint, if one was sent.
+    pub hint: Option<Hint>,
+    /// Where the browser goes afterwards.
+    pub continuation: LogoutContinuation,
+}
+
 /// The outcome of a logout request.
 #[derive(Debug)]
 pub enum LogoutOutcome {
+    /// Ask the person to confirm; nothing has been ended.
+    Confirm(LogoutContinuation),
     /// Redirect to the upstream's end-session endpoint; `continuation` names what happens when the
     /// browser returns (set as a cookie).
     Upstream {
@@ -45,145 +179,177 @@ pub enum LogoutOutcome {
     Redirect(Url),
     /// Show the logged-out page.
     LoggedOut,
-    /// The request cannot be honoured as asked (unregistered redirect, bad hint): show an error.
-    Refused(String),
+    /// The request cannot be honoured as asked: show an error, end nothing.
+    Refused(LogoutRejection),
 }
 
-#[derive(Debug, Deserialize)]
-struct HintClaims {
-    iss: String,
-    aud: serde_json::Value,
-    sid: Option<String>,
-}
-
-fn hint_audience(aud: &serde_json::Value) -> Option<String> {
-    match aud {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
-        _ => None,
+impl LogoutOutcome {
+    /// Whether the browser's session cookie is to be removed (only once a session was ended, or
+    /// there was none to end).
+    pub fn ends_session(&self) -> bool {
+        !matches!(self, LogoutOutcome::Confirm(_) | LogoutOutcome::Refused(_))
     }
 }
 
-/// Handles RP-initiated logout; a refused request is audited.
+/// Checks a request against the broker's keys and registrations.
+pub fn validate(broker: &Broker, params: &LogoutParams) -> Result<LogoutRequest, LogoutRejection> {
+    let hint = match &params.id_token_hint {
+        Some(raw) => {
+            let verified = broker
+                .keys
+                .verify_jws(raw)
+                .map_err(|_| LogoutRejection::HintNotOurs)?;
+            Some(hint_from_claims(&verified.payload, &broker.config.issuer)?)
+        }
+        None => None,
+    };
+    let client_id = match (&params.client_id, hint.as_ref().map(|h| &h.client_id)) {
+        (Some(a), Some(b)) if a != b => return Err(LogoutRejection::ClientMismatch),
+        (Some(a), _) | (None, Some(a)) => Some(a.clone()),
+        (None, None) => None,
+    };
+    if let Some(uri) = &params.post_logout_redirect_uri {
+        let registered = client_id
+            .as_deref()
+            .and_then(|id| broker.registry.get(id))
+            .is_some_and(|rp| rp.client.has_post_logout_redirect_uri(uri));
+        if !registered {
+            return Err(LogoutRejection::UnregisteredRedirect);
+        }
+    }
+    Ok(LogoutRequest {
+        hint,
+        continuation: LogoutContinuation {
+            client_id,
+            post_logout_redirect_uri: params.post_logout_redirect_uri.clone(),
+            state: params.state.clone(),
+        },
+    })
+}
+
+/// Whether a hint names this session: issued to one of its relying parties, with the session's
+/// `sid` towards that relying party.
+fn hint_names(session: &SsoSession, hint: &Hint) -> bool {
+    session.rps.contains(&hint.client_id)
+        && hint.sid.as_deref() == Some(session.sid_for(&hint.client_id).as_str())
+}
+
+/// Handles RP-initiated logout (`GET|POST /logout`); a refused request is audited.
+///
+/// The session ends directly only when the browser's own session cookie is present and the hint
+/// names that session: then the relying party that holds the person's ID token asks, in the
+/// person's browser, and a confirmation would add nothing (RP-Initiated Logout 1.0 §2 leaves the
+/// choice to the OP). Any other request is answered with [`LogoutOutcome::Confirm`].
 pub async fn logout(
     broker: &Broker,
     params: &RawParams,
     session_cookie: Option<&str>,
     post_logout_return: &str,
 ) -> Result<LogoutOutcome, BrokerError> {
-    let outcome = logout_inner(broker, params, session_cookie, post_logout_return).await?;
-    if let LogoutOutcome::Refused(why) = &outcome {
-        let mut event = broker
-            .event("logout.refused", AuditOutcome::Failure)
-            .detail("reason", why.clone());
-        if let Some(client) = params.get("client_id") {
-            event = event.client(client.to_owned());
+    let request = match LogoutParams::from_raw(params).and_then(|p| validate(broker, &p)) {
+        Ok(r) => r,
+        Err(why) => return refused(broker, params.get("client_id"), why).await,
+    };
+    let session = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
+    match (session, session_cookie, &request.hint) {
+        (Some(session), Some(cookie), Some(hint)) if hint_names(&session, hint) => {
+            end(broker, cookie, &request.continuation, post_logout_return).await
         }
-        broker.audit(event).await?;
+        _ => Ok(LogoutOutcome::Confirm(request.continuation)),
     }
-    Ok(outcome)
 }
 
-async fn logout_inner(
+/// Handles the confirmation form (`POST /logout/confirm`): with a valid CSRF token for this
+/// browser, ends the browser's session (if any) and continues as the request asked.
+pub async fn confirm(
     broker: &Broker,
-    params: &RawParams,
+    form: &RawParams,
     session_cookie: Option<&str>,
+    browser_cookie: Option<&str>,
     post_logout_return: &str,
 ) -> Result<LogoutOutcome, BrokerError> {
-    let mut hint_client = None;
-    let mut hint_sid = None;
-    if let Some(hint) = params.get("id_token_hint") {
-        let Ok(verified) = broker.keys.verify_jws(hint) else {
-            return Ok(LogoutOutcome::Refused(
-                "id_token_hint is not an ID token of this broker".into(),
-            ));
-        };
-        let Ok(claims) = serde_json::from_slice::<HintClaims>(&verified.payload) else {
-            return Ok(LogoutOutcome::Refused("id_token_hint is malformed".into()));
-        };
-        if claims.iss != broker.config.issuer {
-            return Ok(LogoutOutcome::Refused(
-                "id_token_hint was issued by someone else".into(),
-            ));
-        }
-        hint_client = hint_audience(&claims.aud);
-        hint_sid = claims.sid;
+    if !eid_web::browser::csrf_matches(form.get("csrf"), browser_cookie) {
+        return refused(broker, None, LogoutRejection::Csrf).await;
     }
-    let client_id = match (params.get("client_id"), hint_client.as_deref()) {
-        (Some(a), Some(b)) if a != b => {
-            return Ok(LogoutOutcome::Refused(
-                "client_id differs from the hint".into(),
-            ));
-        }
-        (Some(a), _) => Some(a.to_owned()),
-        (None, b) => b.map(str::to_owned),
+    let request = match LogoutParams::from_raw(form).and_then(|p| {
+        validate(
+            broker,
+            &LogoutParams {
+                id_token_hint: None,
+                ..p
+            },
+        )
+    }) {
+        Ok(r) => r,
+        Err(why) => return refused(broker, form.get("client_id"), why).await,
     };
-    let post_logout = params.get("post_logout_redirect_uri");
-    if let Some(uri) = post_logout {
-        let registered = client_id
-            .as_deref()
-            .and_then(|id| broker.registry.get(id))
-            .is_some_and(|rp| rp.client.has_post_logout_redirect_uri(uri));
-        if !registered {
-            return Ok(LogoutOutcome::Refused(
-                "post_logout_redirect_uri is not registered for the client".into(),
-            ));
-        }
+    match session_cookie {
+        Some(cookie) => end(broker, cookie, &request.continuation, post_logout_return).await,
+        None => finish(&request.continuation),
     }
-    let session = match session_cookie {
-        Some(cookie) => SsoSession::end_by_cookie(broker.ephemeral.as_ref(), cookie).await?,
-        None => None,
-    };
-    let session = match (session, hint_sid) {
-        (Some(s), _) => Some(s),
-        (None, Some(sid)) => SsoSession::end_by_sid(broker.ephemeral.as_ref(), &sid).await?,
-        (None, None) => None,
-    };
-    let continuation = LogoutContinuation {
-        post_logout_redirect_uri: post_logout.map(str::to_owned),
-        state: params.get("state").map(str::to_owned),
-    };
-    let Some(session) = session else {
-        return finish(&continuation);
+}
+
+async fn refused(
+    broker: &Broker,
+    client_id: Option<&str>,
+    why: LogoutRejection,
+) -> Result<LogoutOutcome, BrokerError> {
+    let mut event = broker
+        .event("logout.refused", AuditOutcome::Failure)
+        .detail("reason", why.to_string());
+    // Only registered client ids reach the audit log.
+    if let Some(rp) = client_id.and_then(|id| broker.registry.get(id)) {
+        event = event.client(rp.rp.client_id.clone());
+    }
+    broker.audit(event).await?;
+    Ok(LogoutOutcome::Refused(why))
+}
+
+/// Ends the session of a cookie: audit, back-channel logout, then the upstream's logout.
+async fn end(
+    broker: &Broker,
+    cookie: &str,
+    continuation: &LogoutContinuation,
+    post_logout_return: &str,
+) -> Result<LogoutOutcome, BrokerError> {
+    let Some(session) = SsoSession::end_by_cookie(broker.ephemeral.as_ref(), cookie).await? else {
+        return finish(continuation);
     };
     broker
         .audit(
             broker
                 .event("logout", AuditOutcome::Success)
                 .detail("relying_parties", session.rps.len())
-                .detail("initiated_by", client_id.clone().unwrap_or_default()),
+                .detail(
+                    "initiated_by",
+                    continuation.client_id.clone().unwrap_or_default(),
+                ),
         )
         .await?;
     send_backchannel_logouts(broker, &session).await;
-    let upstream = broker.upstreams.get(&session.identity.upstream);
-    let upstream_url = match upstream {
-        Some(client) if !session.identity.id_token.is_empty() => {
-            client
-                .end_session_url(&session.identity.id_token, Some(post_logout_return))
-                .await
-        }
-        _ => None,
+    let upstream_url = match broker.upstreams.get(&session.identity.upstream) {
+        // `client_id` only: the upstream's ID token holds the person's data and stays here.
+        Some(client) => client.end_session_url(None, Some(post_logout_return)).await,
+        None => None,
     };
-    match upstream_url {
-        Some(url) => {
-            let id = token256();
-            let bytes = serde_json::to_vec(&continuation)
-                .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-            broker
-                .ephemeral
-                .put(
-                    &format!("broker:logout:{}", digest_key(&id)),
-                    &bytes,
-                    CONTINUATION_TTL,
-                )
-                .await?;
-            Ok(LogoutOutcome::Upstream {
-                url,
-                continuation: id,
-            })
-        }
-        None => finish(&continuation),
-    }
+    let Some(url) = upstream_url else {
+        return finish(continuation);
+    };
+    let id = token256();
+    let bytes =
+        serde_json::to_vec(continuation).map_err(|e| BrokerError::BadRequest(e.to_string()))?;
+    broker
+        .ephemeral
+        .put(
+            &format!("broker:logout:{}", digest_key(&id)),
+            &bytes,
+            CONTINUATION_TTL,
+        )
+        .await?;
+    Ok(LogoutOutcome::Upstream {
+        url,
+        continuation: id,
+    })
 }
 
 /// Where the browser goes once every session is ended.
@@ -228,12 +394,13 @@ struct LogoutToken<'a> {
     exp: i64,
     jti: String,
     sub: String,
-    sid: &'a str,
+    sid: String,
     events: serde_json::Value,
 }
 
 /// Delivers a logout token to every relying party of the session with a back-channel URI, in
-/// parallel, each within [`BACKCHANNEL_TIMEOUT`]; every delivery is audited.
+/// parallel, each within [`BACKCHANNEL_TIMEOUT`]; every delivery is audited. Each token carries the
+/// session's `sid` towards its relying party.
 pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
     let deliveries = session.rps.iter().filter_map(|client_id| {
         let rp = broker.registry.get(client_id)?;
@@ -247,17 +414,12 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
                 exp: now + 120,
                 jti: token256(),
                 sub: subject_for(&rp.rp, session, &broker.pairwise),
-                sid: &session.sid,
+                sid: session.sid_for(&rp.rp.client_id),
                 events: serde_json::json!({ BACKCHANNEL_EVENT: {} }),
-            };
-            let alg = match rp.rp.id_token_signed_response_alg.as_str() {
-                "RS256" => eid_keys::Alg::RS256,
-                "PS256" => eid_keys::Alg::PS256,
-                _ => eid_keys::Alg::ES256,
             };
             let token = broker
                 .keys
-                .signing_key(alg)
+                .signing_key(super::tokens::signing_alg(&rp))
                 .and_then(|key| key.sign_claims(Some("logout+jwt"), &claims).ok());
             let delivered = match token {
                 Some(token) => broker
@@ -286,4 +448,136 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
         })
     });
     futures::future::join_all(deliveries).await;
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ISSUER: &str = "https://broker.example";
+
+    fn params(pairs: &[(&str, &str)]) -> RawParams {
+        RawParams::from_pairs(pairs.iter().map(|(k, v)| ((*k).into(), (*v).into()))).unwrap()
+    }
+
+    #[test]
+    fn a_hint_names_one_audience_of_this_issuer() {
+        let ok = hint_from_claims(
+            br#"{"iss":"https://broker.example","aud":["rp-a"],"sid":"s"}"#,
+            ISSUER,
+        );
+        assert_eq!(
+            ok,
+            Ok(Hint {
+                client_id: "rp-a".into(),
+                sid: Some("s".into())
+            })
+        );
+        assert_eq!(
+            hint_from_claims(br#"{"iss":"https://evil","aud":"rp-a"}"#, ISSUER),
+            Err(LogoutRejection::HintForeign)
+        );
+        assert_eq!(
+            hint_from_claims(
+                br#"{"iss":"https://broker.example","aud":["a","b"]}"#,
+                ISSUER
+            ),
+            Err(LogoutRejection::HintMalformed)
+        );
+    }
+
+    #[test]
+    fn an_over_long_state_is_refused_not_echoed() {
+        let long = "s".repeat(MAX_STATE_LEN + 1);
+        assert_eq!(
+            LogoutParams::from_raw(&params(&[("state", &long)])),
+            Err(LogoutRejection::Malformed("state"))
+        );
+        let fine = "s".repeat(MAX_STATE_LEN);
+        assert_eq!(
+            LogoutParams::from_raw(&params(&[("state", &fine)]))
+                .unwrap()
+                .state,
+            Some(fine)
+        );
+    }
+
+    #[test]
+    fn a_hint_names_a_session_only_with_its_own_sid_towards_a_served_relying_party() {
+        let mut session = SsoSession::for_test(eid_core::Loa::Substantial, 0);
+        session.served("rp-a");
+        let own = Hint {
+            client_id: "rp-a".into(),
+            sid: Some(session.sid_for("rp-a")),
+        };
+        assert!(hint_names(&session, &own));
+        let other_rp = Hint {
+            client_id: "rp-b".into(),
+            sid: Some(session.sid_for("rp-b")),
+        };
+        assert!(!hint_names(&session, &other_rp), "rp-b was never served");
+        let shared = Hint {
+            client_id: "rp-a".into(),
+            sid: Some(session.sid.clone()),
+        };
+        assert!(!hint_names(&session, &shared));
+        let none = Hint {
+            client_id: "rp-a".into(),
+            sid: None,
+        };
+        assert!(!hint_names(&session, &none));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any parameters are either read back unchanged within their bounds, or refused.
+        #[test]
+        fn logout_parameters_are_read_back_or_refused(
+            hint in proptest::option::of(".{0,40}"),
+            client in proptest::option::of("\\PC{0,300}"),
+            uri in proptest::option::of(".{0,60}"),
+            state in proptest::option::of("(?s).{0,600}"),
+        ) {
+            let mut pairs = Vec::new();
+            for (k, v) in [("id_token_hint", &hint), ("client_id", &client),
+                           ("post_logout_redirect_uri", &uri), ("state", &state)] {
+                if let Some(v) = v {
+                    pairs.push((k.to_owned(), v.clone()));
+                }
+            }
+            let Ok(raw) = RawParams::from_pairs(pairs) else { return Ok(()); };
+            match LogoutParams::from_raw(&raw) {
+                Ok(p) => {
+                    let back = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+                    prop_assert_eq!(p.id_token_hint, back(&hint));
+                    prop_assert_eq!(p.client_id.clone(), back(&client));
+                    prop_assert_eq!(p.post_logout_redirect_uri, back(&uri));
+                    prop_assert!(p.state.as_ref().is_none_or(|s| s.len() <= MAX_STATE_LEN));
+                    prop_assert!(p.client_id.is_none_or(|s| s.len() <= MAX_CLIENT_ID_LEN));
+                }
+                Err(LogoutRejection::Malformed(_)) => {}
+                Err(other) => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+
+        /// Arbitrary bytes as hint claims never panic; a hint is accepted only from our issuer.
+        #[test]
+        fn hint_claims_never_panic_and_need_our_issuer(
+            payload in proptest::collection::vec(any::<u8>(), 0..200),
+            aud in "[a-z-]{1,12}",
+            iss in "https://[a-z.]{1,20}",
+        ) {
+            let _ = hint_from_claims(&payload, ISSUER);
+            let claims = serde_json::json!({ "iss": iss, "aud": aud }).to_string();
+            let read = hint_from_claims(claims.as_bytes(), ISSUER);
+            if iss == ISSUER {
+                prop_assert_eq!(read.map(|h| h.client_id), Ok(aud));
+            } else {
+                prop_assert_eq!(read, Err(LogoutRejection::HintForeign));
+            }
+        }
+    }
 }

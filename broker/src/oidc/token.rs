@@ -1,16 +1,17 @@
 //! The token endpoint (authorization code, refresh token, client credentials), userinfo,
 //! revocation (RFC 7009) and introspection (RFC 7662).
 
-use eid_core::AuditOutcome;
-use eid_oidc::grant::{Grants, Redemption, USED_CODE_MEMORY};
+use eid_core::{AuditEvent, AuditOutcome};
+use eid_oidc::grant::{CodeGrant, Grants, Redemption, USED_CODE_MEMORY};
 use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::client_auth::authenticate;
 use super::tokens::{
-    BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, id_token,
-    issue_refresh, revoke_refresh, take_refresh,
+    BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, grant_alive,
+    grantable_scopes, id_token, issue_refresh, refresh_record, restore_refresh, take_refresh,
+    token_alive, withdraw_refresh,
 };
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
@@ -51,13 +52,13 @@ pub async fn token(
     };
     let result = match form.get("grant_type") {
         Some("authorization_code") if rp.rp.allows_grant("authorization_code") => {
-            authorization_code(broker, &rp, form).await
+            authorization_code(broker, &rp, form, ip).await
         }
         Some("refresh_token") if rp.rp.allows_grant("refresh_token") => {
-            refresh(broker, &rp, form).await
+            refresh(broker, &rp, form, ip).await
         }
         Some("client_credentials") if rp.rp.allows_grant("client_credentials") => {
-            client_credentials(broker, &rp, form).await
+            client_credentials(broker, &rp, form, ip).await
         }
         Some("authorization_code" | "refresh_token" | "client_credentials") => {
             Err(OAuthError::new(
@@ -72,31 +73,23 @@ pub async fn token(
         None => Err(OAuthError::invalid_request("grant_type is missing")),
     };
     match &result {
-        Ok(response) => {
-            let event = broker
-                .event("token.issued", AuditOutcome::Success)
-                .client(rp.rp.client_id.clone())
-                .ip(ip)
-                .detail(
-                    "grant_type",
-                    form.get("grant_type").unwrap_or_default().to_owned(),
-                );
-            if response.id_token.is_some() {
-                // The response releases a person's data: it waits until the event is durable.
-                broker.audit(event).await?;
-            } else {
-                // A service's own token (client credentials) releases no personal data.
-                broker.audit.record_detached(event);
-            }
-            broker.metrics.inc(
-                "broker_tokens_total",
-                "Tokens issued by grant type.",
-                &[("grant_type", form.get("grant_type").unwrap_or_default())],
-            );
-        }
+        // Each grant audits its own issuance (see `issue_audited`).
+        Ok(_) => broker.metrics.inc(
+            "broker_tokens_total",
+            "Tokens issued by grant type.",
+            &[("grant_type", form.get("grant_type").unwrap_or_default())],
+        ),
         Err(e) => audit_failure(broker, Some(&rp.rp.client_id), ip, e).await?,
     }
     result
+}
+
+fn issued_event(broker: &Broker, rp: &RegisteredRp, ip: &str, grant_type: &str) -> AuditEvent {
+    broker
+        .event("token.issued", AuditOutcome::Success)
+        .client(rp.rp.client_id.clone())
+        .ip(ip)
+        .detail("grant_type", grant_type.to_owned())
 }
 
 async fn audit_failure(
@@ -127,12 +120,22 @@ fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
     }
 }
 
+/// Tokens issued for a grant, and what must be withdrawn if their answer cannot be given.
+struct Issued {
+    response: TokenResponse,
+}
+
 async fn tokens_for(
     broker: &Broker,
     rp: &RegisteredRp,
     grant_id: &str,
     grant: &BrokerGrant,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issued, OAuthError> {
+    if !grant_alive(broker, grant).await? {
+        return Err(OAuthError::invalid_grant(
+            "the session the grant belongs to has ended",
+        ));
+    }
     let id_token = id_token(broker, rp, grant)
         .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
     let now = broker.now();
@@ -158,20 +161,72 @@ async fn tokens_for(
         issue_refresh(broker, &record).await.map(Some)
     };
     let (access, refresh_token) = tokio::try_join!(access, refresh)?;
-    Ok(TokenResponse {
-        access_token: access,
-        token_type: "Bearer",
-        expires_in: ttl.as_secs(),
-        id_token: Some(id_token),
-        refresh_token,
-        scope: grant.scopes.join(" "),
+    Ok(Issued {
+        response: TokenResponse {
+            access_token: access,
+            token_type: "Bearer",
+            expires_in: ttl.as_secs(),
+            id_token: Some(id_token),
+            refresh_token,
+            scope: grant.scopes.join(" "),
+        },
     })
+}
+
+/// Issues the tokens of a grant and audits the release, as one outcome: a response that releases a
+/// person's data waits until its event is durable, and if the event cannot be written the tokens
+/// just written are withdrawn and an error returned, so that nothing is released unaudited.
+async fn issue_audited(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    grant_id: &str,
+    grant: &BrokerGrant,
+    event: AuditEvent,
+) -> Result<TokenResponse, OAuthError> {
+    let issued = tokens_for(broker, rp, grant_id, grant).await?;
+    if let Err(e) = broker.audit(event).await {
+        let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+        // Best effort: the secrets were never shown, so a leftover is unusable anyway.
+        let _ = grants
+            .delete_access_token::<TokenSubject>(&issued.response.access_token)
+            .await;
+        if let Some(refresh) = &issued.response.refresh_token {
+            let _ = withdraw_refresh(broker.ephemeral.as_ref(), refresh).await;
+        }
+        return Err(e.into());
+    }
+    Ok(issued.response)
+}
+
+/// After a failure past the redemption of `code`: makes the code redeemable again so that the
+/// client's retry can succeed, or, when even that fails, answers so that it does not invite a
+/// retry that could only meet `invalid_grant`.
+async fn after_failed_redemption(
+    broker: &Broker,
+    code: &str,
+    grant: &CodeGrant<BrokerGrant>,
+    error: OAuthError,
+) -> OAuthError {
+    if !matches!(
+        error.code,
+        ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError
+    ) {
+        return error;
+    }
+    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    match grants.restore_code(code, grant).await {
+        Ok(()) => error,
+        Err(_) => OAuthError::invalid_grant(
+            "the code could not be redeemed because of a storage failure; start a new authorization",
+        ),
+    }
 }
 
 async fn authorization_code(
     broker: &Broker,
     rp: &RegisteredRp,
     form: &RawParams,
+    ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let code = form
         .get("code")
@@ -214,13 +269,18 @@ async fn authorization_code(
     if !pkce::verify_s256(verifier, &grant.code_challenge) {
         return Err(OAuthError::invalid_grant("code_verifier does not match"));
     }
-    tokens_for(broker, rp, &grant.grant_id, &grant.payload).await
+    let event = issued_event(broker, rp, ip, "authorization_code");
+    match issue_audited(broker, rp, &grant.grant_id, &grant.payload, event).await {
+        Ok(response) => Ok(response),
+        Err(e) => Err(after_failed_redemption(broker, code, &grant, e).await),
+    }
 }
 
 async fn refresh(
     broker: &Broker,
     rp: &RegisteredRp,
     form: &RawParams,
+    ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let token = form
         .get("refresh_token")
@@ -238,7 +298,25 @@ async fn refresh(
             if grants.is_revoked(&record.grant_id).await? {
                 return Err(OAuthError::invalid_grant("the grant was revoked"));
             }
-            tokens_for(broker, rp, &record.grant_id, &record.grant).await
+            let event = issued_event(broker, rp, ip, "refresh_token");
+            match issue_audited(broker, rp, &record.grant_id, &record.grant, event).await {
+                Ok(response) => Ok(response),
+                Err(e)
+                    if matches!(
+                        e.code,
+                        ErrorCode::TemporarilyUnavailable | ErrorCode::ServerError
+                    ) =>
+                {
+                    // The token stays usable for the retry, or the answer does not invite one.
+                    match restore_refresh(broker, token, &record).await {
+                        Ok(()) => Err(e),
+                        Err(_) => Err(OAuthError::invalid_grant(
+                            "the refresh token could not be used because of a storage failure",
+                        )),
+                    }
+                }
+                Err(e) => Err(e),
+            }
         }
         RefreshUse::Reused(grant_id) => {
             grants
@@ -258,14 +336,10 @@ async fn client_credentials(
     broker: &Broker,
     rp: &RegisteredRp,
     form: &RawParams,
+    ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
-    let scopes: Vec<String> = form
-        .get("scope")
-        .unwrap_or_default()
-        .split(' ')
-        .filter(|s| !s.is_empty() && *s != "openid")
-        .map(str::to_owned)
-        .collect();
+    // A service's own token: no person behind it, so no person scope (`openid`, `offline_access`).
+    let scopes = grantable_scopes(&rp.rp, form.get("scope").unwrap_or_default(), false);
     let now = broker.now();
     let ttl = broker.config.access_token_ttl;
     let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
@@ -278,6 +352,10 @@ async fn client_credentials(
     };
     let grant_id = eid_oidc::random::token(16);
     let access = access_token(broker, &grant_id, &rp.rp.client_id, scopes.clone(), subject).await?;
+    // It releases no personal data: the event need not be durable before the answer.
+    broker
+        .audit
+        .record_detached(issued_event(broker, rp, ip, "client_credentials"));
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",
@@ -297,10 +375,16 @@ pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Va
         .ok_or_else(|| {
             OAuthError::new(ErrorCode::InvalidToken, "unknown, expired or revoked token")
         })?;
-    if record.payload.sid.is_none() {
+    let Some(sid) = &record.payload.sid else {
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,
             "the token has no person behind it",
+        ));
+    };
+    if !token_alive(broker, sid, &record.scopes).await? {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the session the token belongs to has ended",
         ));
     }
     let mut out = Map::with_capacity(record.payload.claims.len() + 1);
@@ -332,42 +416,23 @@ pub async fn revoke(
         }
         return Ok(());
     }
-    if let Some(record) = revoke_refresh(broker.ephemeral.as_ref(), token).await? {
-        if record.client_id == rp.rp.client_id {
-            grants
-                .revoke_grant_for(
-                    &record.grant_id,
-                    broker.config.refresh_token_ttl + USED_CODE_MEMORY,
-                )
-                .await?;
-        } else {
-            // Not this client's: put it back untouched.
-            issue_back(broker, token, &record).await?;
-        }
+    if let Some(record) = refresh_record(broker.ephemeral.as_ref(), token).await?
+        && record.client_id == rp.rp.client_id
+    {
+        // Another client's token is left exactly as it is (RFC 7009 §2.1: no effect).
+        withdraw_refresh(broker.ephemeral.as_ref(), token).await?;
+        grants
+            .revoke_grant_for(
+                &record.grant_id,
+                broker.config.refresh_token_ttl + USED_CODE_MEMORY,
+            )
+            .await?;
     }
     broker
         .audit(
             broker
                 .event("token.revoked", AuditOutcome::Success)
                 .client(rp.rp.client_id.clone()),
-        )
-        .await?;
-    Ok(())
-}
-
-async fn issue_back(
-    broker: &Broker,
-    token: &str,
-    record: &RefreshRecord,
-) -> Result<(), OAuthError> {
-    let bytes = serde_json::to_vec(record)
-        .map_err(|e| OAuthError::new(ErrorCode::ServerError, e.to_string()))?;
-    broker
-        .ephemeral
-        .put(
-            &format!("{GRANTS}:rt:{}", eid_oidc::random::digest_key(token)),
-            &bytes,
-            broker.config.refresh_token_ttl,
         )
         .await?;
     Ok(())
@@ -398,6 +463,11 @@ pub async fn introspect(
     else {
         return Ok(serde_json::json!({ "active": false }));
     };
+    if let Some(sid) = &record.payload.sid
+        && !token_alive(broker, sid, &record.scopes).await?
+    {
+        return Ok(serde_json::json!({ "active": false }));
+    }
     Ok(serde_json::json!({
         "active": true,
         "client_id": record.client_id,
@@ -409,3 +479,7 @@ pub async fn introspect(
         "token_type": "Bearer",
     }))
 }
+
+#[cfg(test)]
+#[path = "token_tests.rs"]
+mod tests;

@@ -9,9 +9,10 @@ use serde_json::{Map, Value};
 
 use super::BrokerError;
 use crate::core::release::{person_claims, subject_for};
-use crate::core::session::SsoSession;
+use crate::core::session::{SsoSession, rp_sid};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
+use eid_core::RelyingParty;
 
 /// Namespace of the broker's codes and tokens in the ephemeral store.
 pub const GRANTS: &str = "broker";
@@ -21,7 +22,8 @@ pub const ID_TOKEN_TTL: i64 = 300;
 /// What a code, and the tokens issued from it, stand for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BrokerGrant {
-    /// The SSO session (`sid`).
+    /// The SSO session's own id (relying parties see [`rp_sid`] of it): the grant lives only as
+    /// long as the session, unless it holds `offline_access`.
     pub sid: String,
     /// The relying party's subject identifier.
     pub sub: String,
@@ -61,7 +63,7 @@ pub async fn issue_code(
             amr: session.identity.amr.clone(),
             auth_time: session.auth_time,
             nonce,
-            scopes,
+            scopes: grantable_scopes(&rp.rp, &scopes.join(" "), true),
             claims: person_claims(&rp.rp, session),
         },
     };
@@ -70,7 +72,8 @@ pub async fn issue_code(
         .await?)
 }
 
-fn signing_alg(rp: &RegisteredRp) -> eid_keys::Alg {
+/// The algorithm the relying party registered for what the broker signs for it.
+pub(crate) fn signing_alg(rp: &RegisteredRp) -> eid_keys::Alg {
     match rp.rp.id_token_signed_response_alg.as_str() {
         "RS256" => eid_keys::Alg::RS256,
         "PS256" => eid_keys::Alg::PS256,
@@ -97,7 +100,10 @@ pub fn id_token(
     }
     claims.insert("acr".into(), Value::String(grant.loa.as_uri().to_owned()));
     claims.insert("amr".into(), Value::from(grant.amr.clone()));
-    claims.insert("sid".into(), Value::String(grant.sid.clone()));
+    claims.insert(
+        "sid".into(),
+        Value::String(rp_sid(&grant.sid, &rp.rp.client_id)),
+    );
     for (k, v) in &grant.claims {
         claims.insert(k.clone(), v.clone());
     }
@@ -211,13 +217,77 @@ pub async fn take_refresh(
     )
 }
 
-/// Revokes a refresh token (revocation endpoint); returns whether it existed, and its record.
-pub async fn revoke_refresh(
+/// The record of a live refresh token, left in place.
+pub async fn refresh_record(
     store: &dyn EphemeralStore,
     token: &str,
 ) -> Result<Option<RefreshRecord>, StoreError> {
     Ok(store
-        .take(&refresh_key(token))
+        .get(&refresh_key(token))
         .await?
         .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
+/// Removes a refresh token; returns whether it existed.
+pub async fn withdraw_refresh(store: &dyn EphemeralStore, token: &str) -> Result<bool, StoreError> {
+    store.delete(&refresh_key(token)).await
+}
+
+/// Makes a refresh token taken by [`take_refresh`] usable again (its answer could not be given).
+pub async fn restore_refresh(
+    broker: &Broker,
+    token: &str,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    broker
+        .ephemeral
+        .put(&refresh_key(token), &bytes, broker.config.refresh_token_ttl)
+        .await?;
+    broker
+        .ephemeral
+        .delete(&refresh_used_key(token))
+        .await
+        .map(|_| ())
+}
+
+/// The scope that lets a grant outlive its session (OIDC Core §11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+/// The scopes the broker grants (and advertises in discovery).
+pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", OFFLINE_ACCESS];
+
+/// The scopes of a request that may be granted to `rp`: advertised ones only, each once;
+/// `offline_access` only to a client registered for refresh tokens; no person scope when no person
+/// is behind the grant (`person` false: client credentials).
+pub fn grantable_scopes(rp: &RelyingParty, requested: &str, person: bool) -> Vec<String> {
+    let mut granted: Vec<String> = Vec::new();
+    for scope in requested.split(' ') {
+        let allowed = match scope {
+            "openid" => person,
+            OFFLINE_ACCESS => person && rp.allows_grant("refresh_token"),
+            _ => false,
+        };
+        if allowed && !granted.iter().any(|g| g == scope) {
+            granted.push(scope.to_owned());
+        }
+    }
+    granted
+}
+
+/// Whether tokens with `scopes` of the session `sid` are still honoured: while the session lives,
+/// or for good with `offline_access`.
+pub async fn token_alive(
+    broker: &Broker,
+    sid: &str,
+    scopes: &[String],
+) -> Result<bool, StoreError> {
+    if scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+        return Ok(true);
+    }
+    SsoSession::is_alive(broker.ephemeral.as_ref(), sid).await
+}
+
+/// [`token_alive`] for a grant.
+pub async fn grant_alive(broker: &Broker, grant: &BrokerGrant) -> Result<bool, StoreError> {
+    token_alive(broker, &grant.sid, &grant.scopes).await
 }

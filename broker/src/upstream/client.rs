@@ -268,18 +268,20 @@ impl UpstreamClient {
         }
     }
 
-    /// The upstream's `end_session_endpoint` with `id_token_hint`, `client_id` and, if given,
+    /// The upstream's `end_session_endpoint` with `client_id` and, if given, `id_token_hint` and
     /// `post_logout_redirect_uri`; `None` if it has none (or cannot be discovered).
     pub async fn end_session_url(
         &self,
-        id_token_hint: &str,
+        id_token_hint: Option<&str>,
         post_logout_redirect_uri: Option<&str>,
     ) -> Option<Url> {
         let provider = self.provider().await.ok()?;
         let mut url = provider.end_session_endpoint.clone()?;
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("id_token_hint", id_token_hint);
+            if let Some(hint) = id_token_hint {
+                query.append_pair("id_token_hint", hint);
+            }
             query.append_pair("client_id", &self.inner.config.client_id);
             if let Some(uri) = post_logout_redirect_uri {
                 query.append_pair("post_logout_redirect_uri", uri);

@@ -124,6 +124,24 @@ impl<'a> Grants<'a> {
         })
     }
 
+    /// Makes a redeemed code redeemable again, standing for `grant`: for a provider whose answer
+    /// could not be completed after the redemption (a store or the audit log failed), so that the
+    /// client's retry is not refused as reuse. A concurrent reuse seen meanwhile has revoked the
+    /// grant for good; restoring does not undo that.
+    pub async fn restore_code<T: Serialize>(
+        &self,
+        code: &str,
+        grant: &CodeGrant<T>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .put(&self.key("code", code, true), &encode(grant)?, CODE_TTL)
+            .await?;
+        self.store
+            .delete(&self.key("code-used", code, true))
+            .await
+            .map(|_| ())
+    }
+
     /// Revokes every access token of a grant.
     pub async fn revoke_grant(&self, grant_id: &str) -> Result<(), StoreError> {
         self.revoke_grant_for(grant_id, ACCESS_TOKEN_TTL + USED_CODE_MEMORY)
