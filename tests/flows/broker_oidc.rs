@@ -259,7 +259,14 @@ async fn token_endpoint_refuses_wrong_pkce_wrong_secret_and_code_reuse_revokes()
         (400, Some("invalid_grant")),
         "wrong verifier"
     );
-    // The code was consumed by the failed attempt; a fresh one for the rest.
+    // The code was consumed by the failed attempt: even the right verifier cannot redeem it now.
+    let (status, body) = broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "a code is burnt by a failed PKCE attempt"
+    );
+    // A fresh one for the rest.
     let pkce = Pkce::new();
     let redirect = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
     let code = broker_code(&stack, &redirect);
@@ -424,28 +431,36 @@ async fn the_chooser_form_needs_its_csrf_token_and_the_callback_its_state() {
         .await;
     assert_eq!(forged.status(), 400);
     assert!(forged.headers().get("location").is_none());
-    // A genuine state presented by another browser is refused too.
-    let start = browser
-        .post_raw(
-            &format!("{broker}/login/start"),
+    // A genuine state with a valid code, presented by another browser, is refused, and spends
+    // nothing: the person who began the login still finishes it.
+    let pkce = Pkce::new();
+    let chooser = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
+    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    let methods = enter_user_id(&stack, &browser, &user_page, "karen").await;
+    let callback_prefix = format!("{broker}/upstream/mitid/callback");
+    let callback = browser
+        .post(
+            &format!("{}/login/password", stack.url(Component::Idp)),
             &[
-                ("tx", &chooser.must_input("tx")),
-                ("csrf", &chooser.must_input("csrf")),
-                ("upstream", "mitid"),
+                ("tx", &methods.must_input("tx")),
+                ("csrf", &methods.must_input("csrf")),
+                ("password", "karen-demo-pass"),
             ],
+            &callback_prefix,
         )
         .await;
-    let upstream_url = start.headers()["location"].to_str().unwrap().to_owned();
-    let state = query(&upstream_url)["state"].clone();
+    assert!(callback.url.starts_with(&callback_prefix), "{callback:?}");
+    assert!(query(&callback.url).contains_key("code"), "{callback:?}");
     let thief = Browser::new();
-    let stolen = thief
-        .get_raw(&format!(
-            "{broker}/upstream/mitid/callback?code=abc&state={}&iss={}",
-            urlencode(&state),
-            urlencode(stack.url(Component::Idp))
-        ))
-        .await;
+    // The thief even has a browser cookie of the broker's, just not the victim's.
+    let _ = broker_authorize(&stack, &thief, "rp-a", &Pkce::new(), &[]).await;
+    let stolen = thief.get_raw(&callback.url).await;
     assert_eq!(stolen.status(), 400);
+    assert!(stolen.headers().get("location").is_none());
+    let redirect = browser.get(&callback.url, TEST_REDIRECT_URI).await;
+    let code = broker_code(&stack, &redirect);
+    let (status, tokens) = broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

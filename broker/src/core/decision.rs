@@ -4,6 +4,7 @@ use eid_core::Loa;
 use serde::{Deserialize, Serialize};
 
 use super::session::SsoSession;
+use crate::upstream::UpstreamIdentity;
 
 /// An authentication request from any frontend, in protocol-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +59,50 @@ pub fn decide(request: &AuthnRequest, session: Option<&SsoSession>, now: i64) ->
             min_loa: request.min_loa,
             step_up,
         },
+    }
+}
+
+/// A successful login's effect on the browser's session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AfterLogin {
+    /// The session to keep for single sign-on.
+    pub session: SsoSession,
+    /// The same session as this login alone proves it (its level and time), to answer the
+    /// request that asked for the login: never more than happened.
+    pub this_login: SsoSession,
+}
+
+/// The session after a successful login of `identity`. The same person continues their session,
+/// whose level never goes down: a weaker re-authentication (forced, or for a recent `auth_time`)
+/// leaves the stronger level, its time and its identity in place. Anyone else starts a new one.
+pub fn after_login(existing: Option<SsoSession>, identity: UpstreamIdentity) -> AfterLogin {
+    let session = match existing {
+        Some(s)
+            if s.identity.upstream == identity.upstream
+                && s.identity.subject == identity.subject =>
+        {
+            if identity.loa >= s.loa {
+                SsoSession {
+                    loa: identity.loa,
+                    auth_time: identity.auth_time,
+                    identity: identity.clone(),
+                    ..s
+                }
+            } else {
+                s
+            }
+        }
+        _ => SsoSession::new(identity.clone()),
+    };
+    let this_login = SsoSession {
+        loa: identity.loa,
+        auth_time: identity.auth_time,
+        identity,
+        ..session.clone()
+    };
+    AfterLogin {
+        session,
+        this_login,
     }
 }
 
@@ -121,6 +166,55 @@ mod tests {
                 step_up: true
             }
         );
+    }
+
+    fn login(loa: Loa, auth_time: i64) -> UpstreamIdentity {
+        session(loa, auth_time).identity
+    }
+
+    #[test]
+    fn a_weaker_reauthentication_keeps_the_stronger_level() {
+        let high = session(Loa::High, 100);
+        let after = after_login(Some(high.clone()), login(Loa::Substantial, 200));
+        assert_eq!(
+            (after.session.loa, after.session.auth_time),
+            (Loa::High, 100)
+        );
+        assert_eq!(after.session.identity.loa, Loa::High);
+        assert_eq!(after.session.sid, high.sid);
+        // The request that asked for this login is answered with what it proved.
+        assert_eq!(
+            (after.this_login.loa, after.this_login.auth_time),
+            (Loa::Substantial, 200)
+        );
+        assert_eq!(after.this_login.sid, high.sid);
+        // A later request at High is still answered from the session.
+        let r = AuthnRequest {
+            min_loa: Some(Loa::High),
+            ..request()
+        };
+        assert_eq!(decide(&r, Some(&after.session), 300), Decision::UseSession);
+    }
+
+    #[test]
+    fn a_stronger_or_equal_reauthentication_raises_and_refreshes_the_session() {
+        let after = after_login(Some(session(Loa::Substantial, 100)), login(Loa::High, 200));
+        assert_eq!(
+            (after.session.loa, after.session.auth_time),
+            (Loa::High, 200)
+        );
+        let after = after_login(Some(session(Loa::High, 100)), login(Loa::High, 200));
+        assert_eq!(after.session.auth_time, 200);
+    }
+
+    #[test]
+    fn another_person_starts_a_new_session() {
+        let mut other = login(Loa::Low, 200);
+        other.subject = "someone-else".into();
+        let after = after_login(Some(session(Loa::High, 100)), other);
+        assert_eq!(after.session.loa, Loa::Low);
+        assert_ne!(after.session.sid, "sid");
+        assert!(after.session.rps.is_empty());
     }
 
     #[test]

@@ -39,6 +39,18 @@ impl PairwiseKey {
 mod tests {
     use super::*;
 
+    /// A known answer: changing the derivation (input order, separator, truncation, UUID shape)
+    /// would silently give every person a new `sub` at every service. The expected value was
+    /// checked independently (HMAC-SHA256 of `sector NUL person`, first 16 bytes, UUIDv8 bits).
+    #[test]
+    fn the_derivation_is_fixed() {
+        let key = PairwiseKey::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            key.subject("https://service.example", "mitid:9208-2002-2-000000000001"),
+            "b29467f1-4d26-8b0c-b4ab-1e65da893c97"
+        );
+    }
+
     #[test]
     fn stable_per_sector_and_different_across_sectors() {
         let key = PairwiseKey::new(&[7u8; 32]).unwrap();

@@ -145,6 +145,9 @@ pub async fn cancel(
     Ok(Redirect::to(url.as_str()).into_response())
 }
 
+/// The most parameters an upstream's callback may carry.
+const MAX_CALLBACK_PARAMS: usize = 16;
+
 /// `GET /upstream/{name}/callback`.
 pub async fn callback(
     State(broker): State<Arc<Broker>>,
@@ -160,10 +163,18 @@ pub async fn callback(
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
+    // An authorization response has a handful of parameters; more is not one.
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-            .into_owned()
+            .take(MAX_CALLBACK_PARAMS + 1)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+    if params.len() > MAX_CALLBACK_PARAMS {
+        return Err(HttpError::new(
+            BrokerError::BadRequest("too many callback parameters".into()),
+            lang,
+        ));
+    }
     let outcome = authorize::upstream_callback(
         &broker,
         &name,

@@ -9,8 +9,9 @@ use std::time::Duration;
 use url::Url;
 
 use super::BrokerError;
-use super::pending::PendingLogin;
+use super::pending::{Admission, PendingLogin};
 use super::tokens::issue_code;
+use crate::core::decision::{AfterLogin, after_login};
 use crate::core::{AuthnRequest, Decision, SsoSession, decide};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
@@ -50,19 +51,60 @@ fn redirect_error(
     .map_err(|e| BrokerError::BadRequest(e.to_string()))
 }
 
+/// The most rejections per minute audited without a registered client (unauthenticated noise).
+pub const UNREGISTERED_AUDITS_PER_MINUTE: u64 = 60;
+/// How much of an unregistered `client_id` an audit event keeps.
+pub const UNREGISTERED_CLIENT_KEPT: usize = 64;
+
+/// The first `max` bytes of `s`, cut at a character boundary.
+fn truncated(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Audits a refused authorization request. Only a registered client is named as the event's
+/// client; a request naming none is unauthenticated noise: its `client_id` is kept truncated, the
+/// event does not wait for the disk, and at most [`UNREGISTERED_AUDITS_PER_MINUTE`] are written.
 async fn audit_rejection(
     broker: &Broker,
     client: Option<&str>,
     e: &OAuthError,
 ) -> Result<(), BrokerError> {
-    let mut event = broker
+    let event = broker
         .event("authorize.rejected", AuditOutcome::Failure)
         .detail("error", e.code.as_str())
         .detail("reason", e.description.clone());
-    if let Some(client) = client {
-        event = event.client(client.to_owned());
+    if let Some(registered) = client.filter(|id| broker.registry.get(id).is_some()) {
+        broker.audit(event.client(registered.to_owned())).await?;
+        return Ok(());
     }
-    broker.audit(event).await?;
+    let minute = broker.now().div_euclid(60);
+    let count = broker
+        .ephemeral
+        .incr(
+            &format!("broker:audit-unregistered:{minute}"),
+            Duration::from_secs(120),
+        )
+        .await?;
+    if count > UNREGISTERED_AUDITS_PER_MINUTE {
+        broker.metrics.inc(
+            "broker_unaudited_rejections_total",
+            "Authorization requests of no registered client refused beyond the audit budget.",
+            &[],
+        );
+        return Ok(());
+    }
+    let event = match client {
+        Some(id) => event.detail(
+            "unregistered_client",
+            truncated(id, UNREGISTERED_CLIENT_KEPT).to_owned(),
+        ),
+        None => event,
+    };
+    broker.audit.record_detached(event);
     Ok(())
 }
 
@@ -199,6 +241,17 @@ pub async fn authorize(
             Ok(AuthorizeOutcome::Redirect(url))
         }
         Decision::Authenticate { min_loa, step_up } => {
+            let admission = PendingLogin::admit(broker, browser_cookie).await?;
+            if admission != Admission::Admitted {
+                let e = OAuthError::new(
+                    ErrorCode::TemporarilyUnavailable,
+                    "too many logins under way in this browser; finish one or wait a few minutes",
+                );
+                if admission == Admission::FirstRefusal {
+                    audit_rejection(broker, Some(&req.client_id), &e).await?;
+                }
+                return Ok(AuthorizeOutcome::ShowError(e));
+            }
             let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
             let pending = PendingLogin::new(req, browser_cookie, lang, min_loa, step_up);
             pending.save(broker).await?;
@@ -284,6 +337,11 @@ pub enum CallbackOutcome {
 }
 
 /// Completes the upstream round trip from its callback.
+///
+/// The `state` is spent only once the browser is known to be the one that began the login. After
+/// that the upstream's code is spent too, so a store failure from then on cannot be retried from
+/// this callback: the relying party is told `temporarily_unavailable` (and may start again) rather
+/// than the browser being shown a "try again" that leads to a dead login.
 pub async fn upstream_callback(
     broker: &Broker,
     upstream: &str,
@@ -305,7 +363,7 @@ pub async fn upstream_callback(
                     broker
                         .event("upstream.callback_rejected", AuditOutcome::Failure)
                         .ip(ip)
-                        .detail("upstream", upstream.to_owned())
+                        .detail("upstream", truncated(upstream, 64).to_owned())
                         .detail("reason", "unknown state or another browser"),
                 )
                 .await?;
@@ -313,7 +371,39 @@ pub async fn upstream_callback(
         }
         Err(e) => return Err(e),
     };
-    let req = pending.request.as_ref().clone();
+    match complete_login(broker, upstream, &pending, params, session_cookie, ip).await {
+        Err(e @ (BrokerError::Store(_) | BrokerError::Keys(_))) => {
+            tracing::error!(error = %e, "login could not be completed after the upstream's answer");
+            broker.metrics.inc(
+                "broker_logins_total",
+                "Logins through the broker by result and upstream.",
+                &[("result", "unavailable"), ("upstream", upstream)],
+            );
+            Ok(CallbackOutcome::Redirect(
+                redirect_error(
+                    broker,
+                    &pending.request,
+                    ErrorCode::TemporarilyUnavailable,
+                    "the login could not be completed; please start again",
+                )?,
+                None,
+            ))
+        }
+        other => other,
+    }
+}
+
+/// The rest of the callback once its `state` is spent: the upstream's answer, the session, the
+/// code for the relying party.
+async fn complete_login(
+    broker: &Broker,
+    upstream: &str,
+    pending: &PendingLogin,
+    params: &[(String, String)],
+    session_cookie: Option<&str>,
+    ip: &str,
+) -> Result<CallbackOutcome, BrokerError> {
+    let req = pending.request.as_ref();
     let client = broker.upstreams.get(upstream);
     let upstream_pending = pending.upstream.as_ref().filter(|p| p.upstream == upstream);
     let (Some(client), Some(upstream_pending)) = (client, upstream_pending) else {
@@ -344,7 +434,7 @@ pub async fn upstream_callback(
                     CallbackOutcome::Redirect(
                         redirect_error(
                             broker,
-                            &req,
+                            req,
                             ErrorCode::AccessDenied,
                             "the login was not completed",
                         )?,
@@ -361,29 +451,14 @@ pub async fn upstream_callback(
     let Some(rp) = broker.registry.get(&req.client_id) else {
         return Ok(CallbackOutcome::Failed("client vanished".into()));
     };
-    // Identity resolution: the same person continues (and steps up) their session; anyone else
-    // starts a new one. The cookie rotates either way.
+    // Identity resolution: the same person continues their session (whose level never goes
+    // down); anyone else starts a new one. The cookie rotates either way.
     let existing = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
-    let mut session = match existing {
-        Some(mut s)
-            if s.identity.upstream == identity.upstream
-                && s.identity.subject == identity.subject =>
-        {
-            s.loa = identity.loa;
-            s.auth_time = identity.auth_time;
-            s.identity = identity;
-            s
-        }
-        _ => SsoSession::new(identity),
-    };
-    let (url, _) = answer(broker, &rp, &req, &mut session).await?;
-    let cookie = session
-        .save_new(
-            broker.ephemeral.as_ref(),
-            session_cookie,
-            broker.config.session_ttl,
-        )
-        .await?;
+    let AfterLogin {
+        mut session,
+        mut this_login,
+    } = after_login(existing, identity);
+    // Audited before anything is released: a failure here releases nothing.
     broker
         .audit(
             broker
@@ -391,8 +466,17 @@ pub async fn upstream_callback(
                 .client(req.client_id.clone())
                 .ip(ip)
                 .detail("upstream", upstream.to_owned())
-                .detail("loa", session.loa.as_word())
+                .detail("loa", this_login.loa.as_word())
                 .detail("step_up", pending.step_up),
+        )
+        .await?;
+    let (url, _) = answer(broker, &rp, req, &mut this_login).await?;
+    session.rps = this_login.rps;
+    let cookie = session
+        .save_new(
+            broker.ephemeral.as_ref(),
+            session_cookie,
+            broker.config.session_ttl,
         )
         .await?;
     broker.metrics.inc(
@@ -401,7 +485,7 @@ pub async fn upstream_callback(
         &[
             ("result", "success"),
             ("upstream", upstream),
-            ("loa", session.loa.as_word()),
+            ("loa", this_login.loa.as_word()),
         ],
     );
     Ok(CallbackOutcome::Redirect(url, Some(cookie)))

@@ -1,5 +1,9 @@
 //! A login waiting for the person to choose an identity provider and authenticate there. Bound to
 //! the browser by a cookie; its forms carry its CSRF token.
+//!
+//! Anyone can create one (an authorization request with a valid client is unauthenticated), so
+//! they are kept small (every parameter is bounded), short-lived until the person starts the
+//! upstream round trip, and counted per browser.
 
 use eid_core::Loa;
 use eid_oidc::AuthorizeRequest;
@@ -13,8 +17,23 @@ use super::BrokerError;
 use crate::state::Broker;
 use crate::upstream::PendingUpstream;
 
-/// How long a login may take.
+/// How long a login may wait on the chooser before the person starts it.
+pub const UNSTARTED_TTL: Duration = Duration::from_secs(300);
+/// How long a login may take once the person has chosen an identity provider.
 pub const PENDING_TTL: Duration = Duration::from_secs(900);
+/// The most logins one browser may begin within [`UNSTARTED_TTL`].
+pub const MAX_PENDING_PER_BROWSER: u64 = 30;
+
+/// Whether a browser may begin another login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Yes.
+    Admitted,
+    /// No: the browser's first refusal in this window (worth an audit event).
+    FirstRefusal,
+    /// No, again.
+    Refused,
+}
 
 /// A login in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +64,10 @@ fn state_key(state: &str) -> String {
     format!("broker:upstream-state:{}", digest_key(state))
 }
 
+fn browser_count_key(browser_cookie: &str) -> String {
+    format!("broker:pending-per-browser:{}", digest_key(browser_cookie))
+}
+
 impl PendingLogin {
     /// A new pending login for the browser with cookie `browser_cookie`.
     pub fn new(
@@ -66,12 +89,35 @@ impl PendingLogin {
         }
     }
 
+    /// Counts a new login of the browser with cookie `browser_cookie` against
+    /// [`MAX_PENDING_PER_BROWSER`].
+    pub async fn admit(broker: &Broker, browser_cookie: &str) -> Result<Admission, BrokerError> {
+        let count = broker
+            .ephemeral
+            .incr(&browser_count_key(browser_cookie), UNSTARTED_TTL)
+            .await?;
+        Ok(match count {
+            n if n <= MAX_PENDING_PER_BROWSER => Admission::Admitted,
+            n if n == MAX_PENDING_PER_BROWSER + 1 => Admission::FirstRefusal,
+            _ => Admission::Refused,
+        })
+    }
+
+    /// How long it is kept: briefly until the person starts the upstream round trip.
+    pub fn ttl(&self) -> Duration {
+        if self.upstream.is_some() {
+            PENDING_TTL
+        } else {
+            UNSTARTED_TTL
+        }
+    }
+
     /// Saves it.
     pub async fn save(&self, broker: &Broker) -> Result<(), BrokerError> {
         let bytes = serde_json::to_vec(self).map_err(|e| BrokerError::BadRequest(e.to_string()))?;
         broker
             .ephemeral
-            .put(&key(&self.id), &bytes, PENDING_TTL)
+            .put(&key(&self.id), &bytes, self.ttl())
             .await?;
         Ok(())
     }
@@ -122,7 +168,8 @@ impl PendingLogin {
         Ok(())
     }
 
-    /// The pending login of an upstream callback's `state`; single use.
+    /// The pending login of an upstream callback's `state`; single use. The browser is checked
+    /// before the state is spent, so a `state` presented from another browser burns nothing.
     pub async fn by_state(
         broker: &Broker,
         state: &str,
@@ -133,10 +180,17 @@ impl PendingLogin {
         }
         let id = broker
             .ephemeral
+            .get(&state_key(state))
+            .await?
+            .ok_or(BrokerError::Expired)?;
+        let pending = Self::load(broker, &String::from_utf8_lossy(&id), browser_cookie).await?;
+        // This browser's: now spend the state, once (of two concurrent callbacks one wins).
+        broker
+            .ephemeral
             .take(&state_key(state))
             .await?
             .ok_or(BrokerError::Expired)?;
-        Self::load(broker, &String::from_utf8_lossy(&id), browser_cookie).await
+        Ok(pending)
     }
 
     /// Ends it.
