@@ -20,7 +20,7 @@ pub mod suite;
 pub mod testing;
 
 pub use audit_writer::AuditWriter;
-pub use memory::MemoryEphemeral;
+pub use memory::{MemoryEphemeral, MemoryLimits};
 pub use redis::RedisEphemeral;
 pub use sql::{Backend, SqlDurable};
 

@@ -3,6 +3,11 @@
 //! The map is split into shards, each behind its own (never awaited) mutex, so concurrent requests
 //! rarely contend. Expired entries are removed lazily when touched, and each shard sweeps itself
 //! after a number of writes proportional to its size (amortised O(1) per write, no background task).
+//!
+//! The store is bounded ([`MemoryLimits`]): each shard holds at most its share of the entries and
+//! bytes. A write that would pass the bound first sweeps the shard's expired entries; if that frees
+//! too little, the write is refused with [`StoreError::Unavailable`] (a clean 503), so a flood of
+//! unauthenticated requests cannot grow the process without bound.
 
 use async_trait::async_trait;
 use eid_core::{EphemeralStore, StoreError};
@@ -16,6 +21,39 @@ use std::time::{Duration, Instant};
 const SHARDS: usize = 16;
 /// A shard sweeps after at least this many writes (and at least as many writes as it has entries).
 const SWEEP_MIN_WRITES: usize = 256;
+/// Bytes counted for each entry beyond its key and value (map slot, allocation headers, expiry).
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Upper bounds on what a [`MemoryEphemeral`] holds. Each of the 16 shards gets an equal share, so a
+/// write may be refused slightly before the totals are reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryLimits {
+    /// Most entries held at once, expired ones not yet swept included.
+    pub max_entries: usize,
+    /// Most bytes held at once: keys and values plus a fixed overhead per entry.
+    pub max_bytes: usize,
+}
+
+impl Default for MemoryLimits {
+    /// One million entries and 512 MiB: far above a single node's steady state (a pending login is
+    /// about 1 kB), far below what would exhaust a server.
+    fn default() -> Self {
+        MemoryLimits {
+            max_entries: 1_000_000,
+            max_bytes: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl MemoryLimits {
+    /// One shard's share (at least one entry and one entry's overhead).
+    fn per_shard(self) -> MemoryLimits {
+        MemoryLimits {
+            max_entries: (self.max_entries / SHARDS).max(1),
+            max_bytes: (self.max_bytes / SHARDS).max(ENTRY_OVERHEAD),
+        }
+    }
+}
 
 /// One stored value.
 #[derive(Debug)]
@@ -31,6 +69,15 @@ struct Slot {
 }
 
 impl Slot {
+    /// The bytes this slot counts for under `key`.
+    fn cost(&self, key: &str) -> usize {
+        let value = match &self.value {
+            Value::Bytes(b) => b.len(),
+            Value::Counter(_) => std::mem::size_of::<u64>(),
+        };
+        ENTRY_OVERHEAD + key.len() + value
+    }
+
     fn live(&self, now: Instant) -> bool {
         self.expires > now
     }
@@ -53,6 +100,8 @@ impl Slot {
 #[derive(Default)]
 struct Shard {
     map: HashMap<Box<str>, Slot>,
+    /// Sum of [`Slot::cost`] over `map`.
+    bytes: usize,
     writes_since_sweep: usize,
 }
 
@@ -61,19 +110,69 @@ impl Shard {
     fn note_write(&mut self, now: Instant) {
         self.writes_since_sweep += 1;
         if self.writes_since_sweep >= SWEEP_MIN_WRITES.max(self.map.len()) {
-            self.map.retain(|_, slot| slot.live(now));
-            self.writes_since_sweep = 0;
+            self.sweep(now);
         }
     }
 
-    fn insert(&mut self, key: &str, slot: Slot) {
+    /// Removes every expired entry.
+    fn sweep(&mut self, now: Instant) {
+        let mut freed = 0;
+        self.map.retain(|key, slot| {
+            let live = slot.live(now);
+            if !live {
+                freed += slot.cost(key);
+            }
+            live
+        });
+        self.bytes -= freed;
+        self.writes_since_sweep = 0;
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Slot> {
+        let slot = self.map.remove(key)?;
+        self.bytes -= slot.cost(key);
+        Some(slot)
+    }
+
+    /// Whether holding `slot` under `key` (replacing what is there) stays within `limits`.
+    fn fits(&self, key: &str, slot: &Slot, limits: MemoryLimits) -> bool {
+        let (entries, freed) = match self.map.get(key) {
+            Some(old) => (self.map.len(), old.cost(key)),
+            None => (self.map.len() + 1, 0),
+        };
+        entries <= limits.max_entries && self.bytes - freed + slot.cost(key) <= limits.max_bytes
+    }
+
+    /// Stores `slot` under `key`, sweeping first if it would not fit; refuses it if it still does
+    /// not.
+    fn insert(
+        &mut self,
+        key: &str,
+        slot: Slot,
+        now: Instant,
+        limits: MemoryLimits,
+    ) -> Result<(), StoreError> {
+        if !self.fits(key, &slot, limits) {
+            self.sweep(now);
+            if !self.fits(key, &slot, limits) {
+                return Err(StoreError::Unavailable(
+                    "memory store full (configured entry or byte limit reached)".to_owned(),
+                ));
+            }
+        }
+        self.bytes += slot.cost(key);
         // Reuse the key's allocation when it is already present.
         match self.map.get_mut(key) {
-            Some(existing) => *existing = slot,
+            Some(existing) => {
+                self.bytes -= existing.cost(key);
+                *existing = slot;
+            }
             None => {
                 self.map.insert(Box::from(key), slot);
             }
         }
+        self.note_write(now);
+        Ok(())
     }
 }
 
@@ -81,6 +180,8 @@ impl Shard {
 pub struct MemoryEphemeral {
     shards: Box<[Mutex<Shard>]>,
     hasher: RandomState,
+    /// One shard's share of the limits.
+    shard_limits: MemoryLimits,
 }
 
 impl std::fmt::Debug for MemoryEphemeral {
@@ -99,17 +200,29 @@ impl Default for MemoryEphemeral {
 }
 
 impl MemoryEphemeral {
-    /// An empty store.
+    /// An empty store with the [default limits](MemoryLimits::default).
     pub fn new() -> Self {
+        Self::with_limits(MemoryLimits::default())
+    }
+
+    /// An empty store holding at most `limits`.
+    pub fn with_limits(limits: MemoryLimits) -> Self {
         MemoryEphemeral {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             hasher: RandomState::new(),
+            shard_limits: limits.per_shard(),
         }
     }
 
     /// Number of entries held, including expired ones not yet swept (for metrics and tests).
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| lock(s).map.len()).sum()
+    }
+
+    /// Bytes held (keys, values and a fixed overhead per entry), expired entries not yet swept
+    /// included.
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|s| lock(s).bytes).sum()
     }
 
     /// Whether the store holds no entries at all.
@@ -121,9 +234,7 @@ impl MemoryEphemeral {
     pub fn sweep(&self) {
         let now = Instant::now();
         for shard in self.shards.iter() {
-            let mut shard = lock(shard);
-            shard.map.retain(|_, slot| slot.live(now));
-            shard.writes_since_sweep = 0;
+            lock(shard).sweep(now);
         }
     }
 
@@ -154,10 +265,7 @@ impl EphemeralStore for MemoryEphemeral {
             value: Value::Bytes(Box::from(value)),
             expires: deadline(now, ttl),
         };
-        let mut shard = self.shard(key);
-        shard.insert(key, slot);
-        shard.note_write(now);
-        Ok(())
+        self.shard(key).insert(key, slot, now, self.shard_limits)
     }
 
     async fn put_if_absent(
@@ -175,8 +283,7 @@ impl EphemeralStore for MemoryEphemeral {
             value: Value::Bytes(Box::from(value)),
             expires: deadline(now, ttl),
         };
-        shard.insert(key, slot);
-        shard.note_write(now);
+        shard.insert(key, slot, now, self.shard_limits)?;
         Ok(true)
     }
 
@@ -186,7 +293,7 @@ impl EphemeralStore for MemoryEphemeral {
         match shard.map.get(key) {
             Some(slot) if slot.live(now) => Ok(Some(slot.to_bytes())),
             Some(_) => {
-                shard.map.remove(key);
+                shard.remove(key);
                 Ok(None)
             }
             None => Ok(None),
@@ -195,19 +302,21 @@ impl EphemeralStore for MemoryEphemeral {
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = Instant::now();
-        let removed = self.shard(key).map.remove(key);
+        let removed = self.shard(key).remove(key);
         Ok(removed.filter(|slot| slot.live(now)).map(Slot::into_bytes))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         let now = Instant::now();
-        let removed = self.shard(key).map.remove(key);
+        let removed = self.shard(key).remove(key);
         Ok(removed.is_some_and(|slot| slot.live(now)))
     }
 
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
         let now = Instant::now();
-        let mut shard = self.shard(key);
+        let mut guard = self.shard(key);
+        // A plain `&mut Shard`, so that a slot and the byte count can be borrowed together.
+        let shard = &mut *guard;
         let fresh = || Slot {
             value: Value::Counter(1),
             expires: deadline(now, ttl),
@@ -219,19 +328,19 @@ impl EphemeralStore for MemoryEphemeral {
                     Value::Counter(n) => n.saturating_add(1),
                     Value::Bytes(b) => parse_counter(b)?.saturating_add(1),
                 };
+                // A counter costs no more than the decimal text it may replace, bar a few bytes.
+                let before = slot.cost(key);
                 slot.value = Value::Counter(next);
+                let after = slot.cost(key);
+                shard.bytes = shard.bytes - before + after;
+                shard.note_write(now);
                 next
             }
-            Some(slot) => {
-                *slot = fresh();
-                1
-            }
-            None => {
-                shard.map.insert(Box::from(key), fresh());
+            _ => {
+                shard.insert(key, fresh(), now, self.shard_limits)?;
                 1
             }
         };
-        shard.note_write(now);
         Ok(count)
     }
 
@@ -287,5 +396,101 @@ mod tests {
             store.incr("x", Duration::from_secs(5)).await,
             Err(StoreError::Backend(_))
         ));
+    }
+
+    fn small(max_entries: usize, max_bytes: usize) -> MemoryEphemeral {
+        MemoryEphemeral::with_limits(MemoryLimits {
+            max_entries,
+            max_bytes,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_new_entries_and_never_grows_past_its_limit() {
+        let store = small(160, usize::MAX);
+        let long = Duration::from_secs(60);
+        let mut refused = 0;
+        for i in 0..1000 {
+            match store.put(&format!("k{i}"), b"v", long).await {
+                Ok(()) => {}
+                Err(StoreError::Unavailable(m)) => {
+                    assert!(m.contains("full"), "{m}");
+                    refused += 1;
+                }
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+            assert!(store.len() <= 160);
+        }
+        assert!(refused >= 840, "only {refused} of 1000 refused");
+        // Every other kind of write that adds an entry is refused alike.
+        assert!(store.put_if_absent("new", b"v", long).await.is_err());
+        assert!(store.incr("new-counter", long).await.is_err());
+        // Entries already held can still be read, replaced and removed.
+        let held = (0..1000)
+            .map(|i| format!("k{i}"))
+            .find(|k| store.shard(k).map.contains_key(k.as_str()))
+            .unwrap();
+        store.put(&held, b"w", long).await.unwrap();
+        assert_eq!(store.get(&held).await.unwrap().unwrap(), b"w");
+        assert!(store.delete(&held).await.unwrap());
+        store.put(&held, b"x", long).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_byte_limit_holds_and_a_huge_value_is_refused() {
+        let store = small(1_000_000, 16 * 64 * 1024);
+        let long = Duration::from_secs(60);
+        assert!(
+            store
+                .put("huge", &vec![0u8; 128 * 1024], long)
+                .await
+                .is_err()
+        );
+        for i in 0..200 {
+            let _ = store.put(&format!("k{i}"), &[7u8; 8 * 1024], long).await;
+            assert!(store.bytes() <= 16 * 64 * 1024);
+        }
+        assert!(store.len() < 200);
+        // Replacing by a smaller value and deleting give the bytes back.
+        let before = store.bytes();
+        let held: Vec<String> = (0..200)
+            .map(|i| format!("k{i}"))
+            .filter(|k| store.shard(k).map.contains_key(k.as_str()))
+            .collect();
+        for k in &held {
+            store.put(k, b"", long).await.unwrap();
+        }
+        assert_eq!(store.bytes(), before - held.len() * 8 * 1024);
+        for k in &held {
+            assert!(store.take(k).await.unwrap().is_some());
+        }
+        assert_eq!((store.len(), store.bytes()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_full_store_makes_room_by_purging_expired_entries() {
+        let store = small(160, usize::MAX);
+        for i in 0..1000 {
+            let _ = store
+                .put(&format!("short{i}"), b"v", Duration::from_millis(50))
+                .await;
+            assert!(store.len() <= 160);
+        }
+        // Waiting past the TTL: the only direction in which a slow machine cannot flake.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut stored = 0;
+        for i in 0..1000 {
+            if store
+                .put(&format!("long{i}"), b"v", Duration::from_secs(60))
+                .await
+                .is_ok()
+            {
+                stored += 1;
+            }
+        }
+        assert_eq!(
+            stored, 160,
+            "every shard made room by purging its expired entries"
+        );
     }
 }
