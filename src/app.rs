@@ -138,6 +138,7 @@ impl Runtime {
             authenticators: self.durable.clone(),
             audit_log: self.durable.clone(),
             audit: self.audit.clone(),
+            notifications: self.durable.clone(),
             keys,
             clock: self.clock.clone(),
             metrics: self.metrics[&Component::Idp].clone(),

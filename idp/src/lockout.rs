@@ -48,6 +48,25 @@ fn user_lock(user: Uuid) -> String {
 fn ip_lock(ip: &str) -> String {
     format!("idp:lock:ip:{ip}")
 }
+fn user_count(user: Uuid) -> String {
+    format!("idp:fail:user:{user}")
+}
+fn ip_count(ip: &str) -> String {
+    format!("idp:fail:ip:{ip}")
+}
+fn ip_successes(ip: &str) -> String {
+    format!("idp:ok:ip:{ip}")
+}
+
+/// An attempt that was counted before it was evaluated (see [`LockoutPolicy::begin`]). Report its
+/// result with [`Attempt::failed`] or [`Attempt::succeeded`].
+#[derive(Debug, Clone)]
+#[must_use = "report the attempt's result"]
+pub struct Attempt {
+    user: Option<(Uuid, u64)>,
+    ip: String,
+    ip_open: u64,
+}
 
 impl LockoutPolicy {
     /// Checks the locks before an attempt is even evaluated.
@@ -68,6 +87,54 @@ impl LockoutPolicy {
         Ok(Gate::Open)
     }
 
+    /// Counts an attempt *before* it is evaluated, so that parallel attempts cannot all pass a
+    /// check made before any of them was counted: each takes a number from the store's atomic
+    /// counter, and those beyond the limit are refused unevaluated. `Ok(Err(gate))` is a refusal
+    /// (the attempt must not be evaluated); `Ok(Ok(attempt))` may go ahead.
+    ///
+    /// Per user the count is of attempts since the last success (a success resets it); per address
+    /// it is of attempts minus successes in the window, so a busy shared address is not blocked by
+    /// its successful logins.
+    pub async fn begin(
+        &self,
+        store: &dyn EphemeralStore,
+        user: Option<Uuid>,
+        ip: &str,
+    ) -> Result<Result<Attempt, Gate>, StoreError> {
+        let gate = self.gate(store, user, ip).await?;
+        if gate != Gate::Open {
+            return Ok(Err(gate));
+        }
+        let window = Duration::from_secs(self.window_secs);
+        let lock = Duration::from_secs(self.lock_secs);
+        let mut counted_user = None;
+        if let Some(user) = user {
+            let n = store.incr(&user_count(user), window).await?;
+            if n > self.max_user_failures {
+                store.put(&user_lock(user), b"1", lock).await?;
+                return Ok(Err(Gate::UserLocked));
+            }
+            counted_user = Some((user, n));
+        }
+        let attempts = store.incr(&ip_count(ip), window).await?;
+        let successes = store
+            .get(&ip_successes(ip))
+            .await?
+            .and_then(|v| String::from_utf8(v).ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0);
+        let ip_open = attempts.saturating_sub(successes);
+        if ip_open > self.max_ip_failures {
+            store.put(&ip_lock(ip), b"1", lock).await?;
+            return Ok(Err(Gate::IpBlocked));
+        }
+        Ok(Ok(Attempt {
+            user: counted_user,
+            ip: ip.to_owned(),
+            ip_open,
+        }))
+    }
+
     /// Counts a failed attempt, locking the user or address when a limit is reached; returns the gate
     /// for the next attempt.
     pub async fn record_failure(
@@ -80,17 +147,17 @@ impl LockoutPolicy {
         let lock = Duration::from_secs(self.lock_secs);
         let mut gate = Gate::Open;
         if let Some(user) = user {
-            let failures = store.incr(&format!("idp:fail:user:{user}"), window).await?;
+            let failures = store.incr(&user_count(user), window).await?;
             if failures >= self.max_user_failures {
                 store.put(&user_lock(user), b"1", lock).await?;
-                store.delete(&format!("idp:fail:user:{user}")).await?;
+                store.delete(&user_count(user)).await?;
                 gate = Gate::UserLocked;
             }
         }
-        let failures = store.incr(&format!("idp:fail:ip:{ip}"), window).await?;
+        let failures = store.incr(&ip_count(ip), window).await?;
         if failures >= self.max_ip_failures {
             store.put(&ip_lock(ip), b"1", lock).await?;
-            store.delete(&format!("idp:fail:ip:{ip}")).await?;
+            store.delete(&ip_count(ip)).await?;
             if gate == Gate::Open {
                 gate = Gate::IpBlocked;
             }
@@ -99,15 +166,59 @@ impl LockoutPolicy {
     }
 
     /// Clears the user's failure count after a successful login.
+    ///
+    /// (Prefer [`begin`](Self::begin) for anything that verifies a secret.)
     pub async fn record_success(
         &self,
         store: &dyn EphemeralStore,
         user: Uuid,
     ) -> Result<(), StoreError> {
+        store.delete(&user_count(user)).await.map(|_| ())
+    }
+}
+
+impl Attempt {
+    /// The attempt failed: locks the user or the address when it was the last one allowed;
+    /// returns the gate for the next attempt.
+    pub async fn failed(
+        self,
+        policy: &LockoutPolicy,
+        store: &dyn EphemeralStore,
+    ) -> Result<Gate, StoreError> {
+        let lock = Duration::from_secs(policy.lock_secs);
+        let mut gate = Gate::Open;
+        if let Some((user, n)) = self.user
+            && n >= policy.max_user_failures
+        {
+            store.put(&user_lock(user), b"1", lock).await?;
+            store.delete(&user_count(user)).await?;
+            gate = Gate::UserLocked;
+        }
+        if self.ip_open >= policy.max_ip_failures {
+            store.put(&ip_lock(&self.ip), b"1", lock).await?;
+            if gate == Gate::Open {
+                gate = Gate::IpBlocked;
+            }
+        }
+        Ok(gate)
+    }
+
+    /// The attempt succeeded: the user's count starts again, and the address is credited.
+    pub async fn succeeded(
+        self,
+        policy: &LockoutPolicy,
+        store: &dyn EphemeralStore,
+    ) -> Result<(), StoreError> {
+        if let Some((user, _)) = self.user {
+            store.delete(&user_count(user)).await?;
+        }
         store
-            .delete(&format!("idp:fail:user:{user}"))
-            .await
-            .map(|_| ())
+            .incr(
+                &ip_successes(&self.ip),
+                Duration::from_secs(policy.window_secs),
+            )
+            .await?;
+        Ok(())
     }
 }
 

@@ -6,6 +6,7 @@ use eid_core::{
 use eid_keys::KeyStore;
 use eid_oidc::ClientRegistration;
 use eid_store::audit_writer::AuditWriter;
+use eid_store::notifications::NotificationOutbox;
 use eid_web::Metrics;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use webauthn_rs::Webauthn;
 
 use crate::levels::LevelTable;
 use crate::lockout::LockoutPolicy;
+use crate::password::Hasher;
 
 /// Typed settings of the authenticator.
 #[derive(Debug, Clone)]
@@ -50,6 +52,8 @@ pub struct Idp {
     pub audit_log: Arc<dyn AuditLog>,
     /// Writing the audit log.
     pub audit: AuditWriter,
+    /// Messages to persons about changes to their account.
+    pub notifications: Arc<dyn NotificationOutbox>,
     /// Signing keys.
     pub keys: KeyStore,
     /// The clock.
@@ -58,6 +62,8 @@ pub struct Idp {
     pub webauthn: Webauthn,
     /// Metrics.
     pub metrics: Metrics,
+    /// Password hashing, off the async workers and bounded to the cores.
+    pub hasher: Hasher,
 }
 
 /// Everything `Idp::new` needs besides the configuration.
@@ -72,6 +78,8 @@ pub struct IdpDeps {
     pub audit_log: Arc<dyn AuditLog>,
     /// Audit writer.
     pub audit: AuditWriter,
+    /// Notification outbox.
+    pub notifications: Arc<dyn NotificationOutbox>,
     /// Keys.
     pub keys: KeyStore,
     /// Clock.
@@ -114,10 +122,12 @@ impl Idp {
             authenticators: deps.authenticators,
             audit_log: deps.audit_log,
             audit: deps.audit,
+            notifications: deps.notifications,
             keys: deps.keys,
             clock: deps.clock,
             webauthn,
             metrics: deps.metrics,
+            hasher: Hasher::per_core(),
         })
     }
 

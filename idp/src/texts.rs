@@ -115,6 +115,14 @@ pub struct Texts {
     pub csrf_title: &'static str,
     pub csrf_body: &'static str,
     pub logged_out: &'static str,
+    pub step_up_title: &'static str,
+    pub step_up_body: &'static str,
+    pub step_up_unreachable: &'static str,
+    pub back_to_account: &'static str,
+    pub password_changed: &'static str,
+    pub change_password: &'static str,
+    pub passkey_refused: &'static str,
+    pub app_too_many: &'static str,
 }
 
 /// Danish texts.
@@ -228,6 +236,14 @@ pub static DA: Texts = Texts {
     csrf_title: "Formularen kunne ikke sendes",
     csrf_body: "Siden var for gammel eller blev sendt fra et andet sted.",
     logged_out: "Du er logget af MitID i denne browser.",
+    step_up_title: "Log på igen for at ændre dit MitID",
+    step_up_body: "For at beskytte dit MitID kræver ændringer af dine login-metoder, at du har logget på inden for de seneste 5 minutter på mindst sikringsniveau",
+    step_up_unreachable: "Ingen af dine login-metoder når det niveau, så ændringen kan ikke foretages her. Kontakt MitID-support for at få dit MitID opgraderet.",
+    back_to_account: "Tilbage til Mit MitID",
+    password_changed: "Din adgangskode er ændret.",
+    change_password: "Skift adgangskode",
+    passkey_refused: "Adgangsnøglen blev ikke godkendt. Prøv igen, eller vælg en anden metode.",
+    app_too_many: "Du har sendt for mange anmodninger til appen. Vent et par minutter, og prøv igen.",
 };
 
 /// English texts.
@@ -341,6 +357,14 @@ pub static EN: Texts = Texts {
     csrf_title: "The form could not be sent",
     csrf_body: "The page was too old or was sent from somewhere else.",
     logged_out: "You are logged out of MitID in this browser.",
+    step_up_title: "Log in again to change your MitID",
+    step_up_body: "To protect your MitID, changes to your login methods need a login within the last 5 minutes at assurance level at least",
+    step_up_unreachable: "None of your login methods reaches that level, so the change cannot be made here. Contact MitID support to have your MitID upgraded.",
+    back_to_account: "Back to My MitID",
+    password_changed: "Your password was changed.",
+    change_password: "Change password",
+    passkey_refused: "The passkey was not accepted. Try again, or choose another method.",
+    app_too_many: "Too many requests were sent to the app. Wait a few minutes and try again.",
 };
 
 /// The texts of a language.

@@ -53,7 +53,14 @@
   function postJson(url, body) {
     return fetch(url, { method: 'POST', credentials: 'same-origin',
       headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
-      .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.message || r.status); return j; }); });
+      .then(function (r) {
+        return r.json().then(function (j) {
+          // A change that needs a new login: go to the step-up login the server started.
+          if (!r.ok && j.redirect) { window.location.assign(j.redirect); return new Promise(function () {}); }
+          if (!r.ok) throw new Error(j.message || r.status);
+          return j;
+        });
+      });
   }
   if (!window.PublicKeyCredential) return;
   var login = document.getElementById('passkey-login');

@@ -36,7 +36,8 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
     let idp = stack.url(Component::Idp);
     let authenticator = chrome.add_virtual_authenticator().await;
 
-    // Log in to My MitID with the password, then add a passkey.
+    // Log in to My MitID with password and code display (an account change needs a fresh
+    // Substantial login; Mikkel is proofed at Substantial), then add a passkey.
     chrome.goto(&format!("{idp}/account")).await;
     assert!(chrome.url().await.contains("/login?tx="));
     // The page speaks the browser's language (Chromium asks for English here).
@@ -44,9 +45,10 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
         chrome.eval("document.documentElement.lang").await,
         chrome.eval("navigator.language.split('-')[0]").await
     );
-    chrome.fill_and_submit(&[("user_id", "anna")]).await;
+    chrome.fill_and_submit(&[("user_id", "mikkel")]).await;
+    let code = crate::idp_account::totp_code(crate::idp_account::MIKKEL_TOTP, 0);
     chrome
-        .fill_and_submit(&[("pw-password", "anna-demo-pass")])
+        .fill_and_submit(&[("cd-password", "mikkel-demo-pass"), ("cd-code", &code)])
         .await;
     assert!(
         chrome.url().await.ends_with("/account"),
@@ -74,6 +76,9 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
         credentials[0]["isResidentCredential"], true,
         "a discoverable credential"
     );
+
+    // His identity is later proofed at High (elsewhere), so the passkey gives High.
+    crate::idp_account::proof_at(&stack, crate::idp_account::MIKKEL, eid_core::Loa::High).await;
 
     // A service asks for High: log in with the passkey alone, no user ID typed.
     let pkce = Pkce::new();
@@ -121,7 +126,7 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
         "test-nonce",
     )
     .await;
-    assert_eq!(claims["sub"], crate::support::ANNA);
+    assert_eq!(claims["sub"], crate::idp_account::MIKKEL);
     assert_eq!(
         claims["acr"],
         "https://data.gov.dk/concept/core/nsis/loa/High"

@@ -1,5 +1,6 @@
 //! App approval with number matching: a second client plays the paired device.
 
+use crate::idp_account::{ANNA_TOTP, account_with_code_display};
 use crate::support::*;
 use eid_testkit::client::Page;
 use eid_testkit::oidc::{Pkce, verify_id_token};
@@ -7,14 +8,13 @@ use eid_testkit::stack::TEST_REDIRECT_URI;
 use eid_testkit::{Browser, Component, TestStack};
 use std::time::{Duration, Instant};
 
-/// Logs Anna in to her account with the password and pairs a new device; returns the device.
+/// Logs Anna in to her account with the code display (pairing needs Substantial) and pairs a new
+/// device; returns the device.
 async fn pair_device(stack: &TestStack) -> Browser {
     let idp = stack.url(Component::Idp);
     let owner = Browser::new();
-    let login = owner.get(&format!("{idp}/account"), "http://never").await;
-    let methods = enter_user_id(stack, &owner, &login, "anna").await;
-    let account = submit_password(stack, &owner, &methods, "anna-demo-pass").await;
-    assert!(account.url.ends_with("/account"), "{account:?}");
+    let account =
+        account_with_code_display(stack, &owner, "anna", "anna-demo-pass", ANNA_TOTP, 0).await;
     let with_code = owner
         .post(
             &format!("{idp}/account/app/pairing-code"),

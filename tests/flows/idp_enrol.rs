@@ -73,6 +73,17 @@ async fn a_person_activates_with_cpr_and_code_then_logs_in_and_cannot_remove_the
         )
         .await;
     assert_eq!(again.status, 400);
+    // Refused because the code is used up, not as "already active" before the code was read.
+    assert!(
+        [
+            eid_idp::texts::DA.activation_wrong,
+            eid_idp::texts::EN.activation_wrong
+        ]
+        .iter()
+        .any(|t| again.body.contains(t)),
+        "{}",
+        again.body
+    );
 
     let redirect = password_login(
         &stack,
@@ -85,7 +96,8 @@ async fn a_person_activates_with_cpr_and_code_then_logs_in_and_cannot_remove_the
     .await;
     code_of(&stack, &redirect);
 
-    // Self-service: the only authenticator cannot be removed.
+    // Self-service with the password alone changes nothing: removing (even the only
+    // authenticator) needs a Substantial login, which Sofie's password cannot give.
     let owner = Browser::new();
     let login = owner.get(&format!("{idp}/account"), "http://never").await;
     let methods = enter_user_id(&stack, &owner, &login, "sofie").await;
@@ -98,8 +110,10 @@ async fn a_person_activates_with_cpr_and_code_then_logs_in_and_cannot_remove_the
             "http://never",
         )
         .await;
-    assert_eq!(refused.status, 400);
-    assert!(refused.body.contains("sidste") || refused.body.contains("last"));
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(refused.body.contains("back-to-account"), "{}", refused.body);
+    let still = owner.get(&format!("{idp}/account"), "http://never").await;
+    assert_eq!(still.must_input("id"), id);
     // The last logins are listed.
     assert!(
         account.body.contains("NemLog-in")

@@ -15,6 +15,7 @@ pub mod audit_text;
 pub mod audit_writer;
 pub mod memory;
 pub mod redis;
+pub mod notifications;
 pub mod sql;
 pub mod suite;
 pub mod testing;

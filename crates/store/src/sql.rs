@@ -8,6 +8,7 @@
 
 mod audit;
 mod authenticators;
+mod notifications;
 mod persons;
 mod relying_parties;
 
@@ -83,6 +84,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "relying_parties",
         include_str!("../migrations/sqlite/0003_relying_parties.sql"),
     ),
+    (
+        4,
+        "notifications",
+        include_str!("../migrations/sqlite/0004_notifications.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -101,6 +107,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         3,
         "relying_parties",
         include_str!("../migrations/postgres/0003_relying_parties.sql"),
+    ),
+    (
+        4,
+        "notifications",
+        include_str!("../migrations/postgres/0004_notifications.sql"),
     ),
 ];
 

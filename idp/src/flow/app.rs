@@ -248,11 +248,12 @@ pub async fn pair(
         last_used_at: None,
     };
     idp.authenticators.add_authenticator(&authenticator).await?;
-    idp.audit(
-        idp.event("authenticator.added", AuditOutcome::Success)
-            .person(person.id)
-            .ip(ip)
-            .detail("kind", "app"),
+    super::account::record(
+        idp,
+        person.id,
+        "authenticator.added",
+        Some(AuthenticatorKind::App),
+        Some(ip),
     )
     .await?;
     Ok(Some(format!(

@@ -47,6 +47,13 @@ pub enum Completion {
     Redirect(Url),
     /// Show the self-service pages.
     Account,
+    /// A step-up login for an account change did not reach the level the change needs.
+    StepUpTooLow {
+        /// What the change needs.
+        required: Loa,
+        /// What the person reached.
+        achieved: Loa,
+    },
     /// The login does not reach the level the client requires: show a page whose button returns
     /// `access_denied` to the client.
     LevelTooLow {
@@ -157,7 +164,13 @@ pub async fn complete(
         &[("method", method.as_str()), ("loa", loa.as_word())],
     );
     let completion = match &tx.purpose {
-        Purpose::Account => Completion::Account,
+        Purpose::Account => match tx.step_up {
+            Some(required) if loa < required => Completion::StepUpTooLow {
+                required,
+                achieved: loa,
+            },
+            _ => Completion::Account,
+        },
         Purpose::Oidc(req) => answer_request(idp, req, &session).await?,
     };
     Ok((completion, cookie))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::IdpError;
+use super::{IdpError, account};
 use crate::lockout::Gate;
 use crate::state::Idp;
 use crate::{password, totp};
@@ -77,9 +77,8 @@ pub async fn activate(
     {
         return Ok(Err(ActivationError::Locked));
     }
-    if person.user_id.is_some() {
-        return Ok(Err(ActivationError::AlreadyActive));
-    }
+    // The code is checked before anything is said about the identity: "already active" for a
+    // wrong code would tell anyone holding a CPR number whether that person has a MitID.
     let presented = digest_key(code.trim());
     let stored = idp
         .persons
@@ -97,6 +96,9 @@ pub async fn activate(
         )
         .await?;
         return Ok(Err(ActivationError::WrongCode));
+    }
+    if person.user_id.is_some() {
+        return Ok(Err(ActivationError::AlreadyActive));
     }
     let user_id = user_id.trim();
     if !valid_user_id(user_id) {
@@ -152,18 +154,17 @@ async fn add(
         last_used_at: None,
     };
     idp.authenticators.add_authenticator(&a).await?;
-    idp.audit(
-        idp.event("authenticator.added", AuditOutcome::Success)
-            .person(person)
-            .detail("kind", kind.as_str()),
-    )
-    .await?;
+    account::record(idp, person, "authenticator.added", Some(kind), None).await?;
     Ok(a.id)
 }
 
 /// Enrols a password (Argon2id).
 pub async fn add_password(idp: &Idp, person: Uuid, new_password: &str) -> Result<Uuid, IdpError> {
-    let phc = password::hash(new_password).map_err(IdpError::BadRequest)?;
+    let phc = idp
+        .hasher
+        .hash(new_password.to_owned())
+        .await
+        .map_err(IdpError::BadRequest)?;
     add(
         idp,
         person,
@@ -212,22 +213,49 @@ pub async fn confirm_code_display(
     Ok(true)
 }
 
+/// Sets the person's password: a new one is added and the old one (if any) removed. If the old one
+/// cannot be removed, the new one is withdrawn again, so the person keeps exactly one password.
+pub async fn set_password(idp: &Idp, person: Uuid, new_password: &str) -> Result<(), IdpError> {
+    let old: Vec<Uuid> = idp
+        .authenticators
+        .authenticators(person)
+        .await?
+        .iter()
+        .filter(|a| a.kind == AuthenticatorKind::Password)
+        .map(|a| a.id)
+        .collect();
+    let new = add_password(idp, person, new_password).await?;
+    for id in old {
+        match idp.authenticators.remove_authenticator(person, id).await {
+            Ok(_) => {}
+            Err(e) => {
+                let _ = idp.authenticators.remove_authenticator(person, new).await;
+                return Err(e.into());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Removes an authenticator; the last one is refused.
 pub async fn remove(
     idp: &Idp,
     person: Uuid,
     authenticator: Uuid,
 ) -> Result<RemoveOutcome, IdpError> {
+    let kind = idp
+        .authenticators
+        .authenticators(person)
+        .await?
+        .into_iter()
+        .find(|a| a.id == authenticator)
+        .map(|a| a.kind);
     let outcome = idp
         .authenticators
         .remove_authenticator(person, authenticator)
         .await?;
     if outcome == RemoveOutcome::Removed {
-        idp.audit(
-            idp.event("authenticator.removed", AuditOutcome::Success)
-                .person(person),
-        )
-        .await?;
+        account::record(idp, person, "authenticator.removed", kind, None).await?;
     }
     Ok(outcome)
 }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use super::IdpError;
 use super::complete::{Completion, complete};
 use super::tx::LoginTx;
-use crate::lockout::Gate;
+use crate::lockout::{Attempt, Gate};
 use crate::state::Idp;
-use crate::{password, totp};
+use crate::totp;
 
 /// Why an attempt failed, as shown to the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,10 @@ pub enum Failure {
     IpBlocked,
     /// The method is not enrolled for this person.
     NotEnrolled,
+    /// The passkey's assertion was refused (its own message: no password or code was involved).
+    PasskeyRefused,
+    /// Too many app approval requests were started.
+    AppRateLimited,
 }
 
 /// The outcome of a login step.
@@ -141,18 +145,18 @@ pub async fn identify(
     }
 }
 
-/// Counts, audits and measures a failed attempt; returns what to tell the person.
+/// Reports a failed attempt (which may lock), audits and measures it; returns what to tell the
+/// person.
 pub(super) async fn refuse(
     idp: &Idp,
+    attempt: Attempt,
     enrolment: &Enrolment,
     method: AuthenticatorKind,
     ip: &str,
     reason: &str,
 ) -> Result<Failure, IdpError> {
-    let gate = idp
-        .config
-        .lockout
-        .record_failure(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
+    let gate = attempt
+        .failed(&idp.config.lockout, idp.ephemeral.as_ref())
         .await?;
     idp.audit(
         idp.event("login.failure", AuditOutcome::Failure)
@@ -174,24 +178,25 @@ pub(super) async fn refuse(
     })
 }
 
-/// Whether the person or address is locked out before an attempt is evaluated.
-pub(super) async fn gate(
+/// Counts an attempt of the person before it is evaluated ([`crate::lockout::LockoutPolicy::begin`]);
+/// a refusal by a lock is audited and returned as the failure to show.
+pub(super) async fn begin(
     idp: &Idp,
     enrolment: &Enrolment,
     ip: &str,
-) -> Result<Option<Failure>, IdpError> {
+) -> Result<Result<Attempt, Failure>, IdpError> {
     let failure = match idp
         .config
         .lockout
-        .gate(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
+        .begin(idp.ephemeral.as_ref(), Some(enrolment.person.id), ip)
         .await?
     {
-        Gate::Open => return Ok(None),
-        Gate::UserLocked => Failure::UserLocked,
-        Gate::IpBlocked => Failure::IpBlocked,
+        Ok(attempt) => return Ok(Ok(attempt)),
+        Err(Gate::UserLocked) => Failure::UserLocked,
+        Err(Gate::IpBlocked | Gate::Open) => Failure::IpBlocked,
     };
     audit_locked_out(idp, Some(enrolment.person.id), ip, failure).await?;
-    Ok(Some(failure))
+    Ok(Err(failure))
 }
 
 /// Audits an attempt refused by a lock before it was evaluated.
@@ -228,13 +233,21 @@ pub async fn with_password(
     let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
         return Err(IdpError::TxExpired);
     };
-    if let Some(failure) = gate(idp, &enrolment, ip).await? {
-        return Ok(LoginResult::Failed(failure));
-    }
-    let verified = password::verify(password_input, enrolment.password_hash());
+    let attempt = match begin(idp, &enrolment, ip).await? {
+        Ok(attempt) => attempt,
+        Err(failure) => return Ok(LoginResult::Failed(failure)),
+    };
+    let verified = idp
+        .hasher
+        .verify(
+            password_input.to_owned(),
+            enrolment.password_hash().map(str::to_owned),
+        )
+        .await;
     if !verified {
         let failure = refuse(
             idp,
+            attempt,
             &enrolment,
             AuthenticatorKind::Password,
             ip,
@@ -243,6 +256,9 @@ pub async fn with_password(
         .await?;
         return Ok(LoginResult::Failed(failure));
     }
+    attempt
+        .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
+        .await?;
     if let Some(a) = enrolment.find(AuthenticatorKind::Password) {
         idp.authenticators
             .record_use(a.id, idp.clock.now(), None)
@@ -279,14 +295,22 @@ pub async fn with_code_display(
     let Some(device) = enrolment.find(AuthenticatorKind::CodeDisplay) else {
         return Ok(LoginResult::Failed(Failure::NotEnrolled));
     };
-    if let Some(failure) = gate(idp, &enrolment, ip).await? {
-        return Ok(LoginResult::Failed(failure));
-    }
-    let password_ok = password::verify(password_input, enrolment.password_hash());
+    let attempt = match begin(idp, &enrolment, ip).await? {
+        Ok(attempt) => attempt,
+        Err(failure) => return Ok(LoginResult::Failed(failure)),
+    };
+    let password_ok = idp
+        .hasher
+        .verify(
+            password_input.to_owned(),
+            enrolment.password_hash().map(str::to_owned),
+        )
+        .await;
     let step = totp::verify(&device.secret, code, idp.clock.now().unix_timestamp());
     let (true, Some(step)) = (password_ok, step) else {
         let failure = refuse(
             idp,
+            attempt,
             &enrolment,
             AuthenticatorKind::CodeDisplay,
             ip,
@@ -305,6 +329,7 @@ pub async fn with_code_display(
     {
         let failure = refuse(
             idp,
+            attempt,
             &enrolment,
             AuthenticatorKind::CodeDisplay,
             ip,
@@ -313,6 +338,9 @@ pub async fn with_code_display(
         .await?;
         return Ok(LoginResult::Failed(failure));
     }
+    attempt
+        .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
+        .await?;
     idp.authenticators
         .record_use(device.id, idp.clock.now(), None)
         .await?;

@@ -1,6 +1,7 @@
 //! The authenticator's protocol logic: plain functions over typed input, the clock and the stores,
 //! returning outcomes. No HTTP types here.
 
+pub mod account;
 pub mod app;
 pub mod complete;
 pub mod enrol;

@@ -99,7 +99,7 @@ pub async fn login(
             "no pending challenge (expired or replayed)",
         )
         .await?;
-        return Ok(LoginResult::Failed(Failure::WrongCredentials));
+        return Ok(LoginResult::Failed(Failure::PasskeyRefused));
     };
     let state: AuthState = serde_json::from_slice(&state).map_err(webauthn_err)?;
     let (person_id, result) = match state {
@@ -119,7 +119,7 @@ pub async fn login(
                 .identify_discoverable_authentication(credential)
             else {
                 audit_failure(idp, None, ip, "no user handle").await?;
-                return Ok(LoginResult::Failed(Failure::WrongCredentials));
+                return Ok(LoginResult::Failed(Failure::PasskeyRefused));
             };
             let cred_id = cred_id.to_vec();
             let stored = passkeys(&idp.authenticators.authenticators(person).await?);
@@ -128,7 +128,7 @@ pub async fn login(
                 .find(|(_, p)| p.cred_id().as_slice() == cred_id.as_slice())
             else {
                 audit_failure(idp, Some(person), ip, "unknown credential").await?;
-                return Ok(LoginResult::Failed(Failure::WrongCredentials));
+                return Ok(LoginResult::Failed(Failure::PasskeyRefused));
             };
             (
                 person,
@@ -144,21 +144,28 @@ pub async fn login(
         .filter(|p| p.status == eid_core::PersonStatus::Active)
     else {
         audit_failure(idp, Some(person_id), ip, "unknown or suspended person").await?;
-        return Ok(LoginResult::Failed(Failure::WrongCredentials));
+        return Ok(LoginResult::Failed(Failure::PasskeyRefused));
     };
     tx.person = Some(person.id);
     let enrolment = Enrolment {
         authenticators: idp.authenticators.authenticators(person.id).await?,
         person,
     };
-    if let Some(failure) = super::login::gate(idp, &enrolment, ip).await? {
-        return Ok(LoginResult::Failed(failure));
-    }
+    let attempt = match super::login::begin(idp, &enrolment, ip).await? {
+        Ok(attempt) => attempt,
+        Err(failure) => return Ok(LoginResult::Failed(failure)),
+    };
     let result = match result {
         Ok(result) if result.user_verified() => result,
-        Ok(_) => return refuse(idp, &enrolment, ip, "user not verified").await,
-        Err(e) => return refuse(idp, &enrolment, ip, &format!("assertion refused: {e}")).await,
+        Ok(_) => return refuse(idp, attempt, &enrolment, ip, "user not verified").await,
+        Err(e) => {
+            let reason = format!("assertion refused: {e}");
+            return refuse(idp, attempt, &enrolment, ip, &reason).await;
+        }
     };
+    attempt
+        .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
+        .await?;
     // Update the stored credential's counter (clone detection) and last use.
     for (id, mut passkey) in passkeys(&enrolment.authenticators) {
         if passkey.cred_id() == result.cred_id() {
@@ -190,13 +197,24 @@ pub async fn login(
 
 async fn refuse(
     idp: &Idp,
+    attempt: crate::lockout::Attempt,
     enrolment: &Enrolment,
     ip: &str,
     reason: &str,
 ) -> Result<LoginResult, IdpError> {
-    let failure =
-        super::login::refuse(idp, enrolment, AuthenticatorKind::Passkey, ip, reason).await?;
-    Ok(LoginResult::Failed(failure))
+    let failure = super::login::refuse(
+        idp,
+        attempt,
+        enrolment,
+        AuthenticatorKind::Passkey,
+        ip,
+        reason,
+    )
+    .await?;
+    Ok(LoginResult::Failed(match failure {
+        Failure::WrongCredentials => Failure::PasskeyRefused,
+        other => other,
+    }))
 }
 
 async fn audit_failure(
@@ -270,10 +288,12 @@ pub async fn register(
         last_used_at: None,
     };
     idp.authenticators.add_authenticator(&authenticator).await?;
-    idp.audit(
-        idp.event("authenticator.added", AuditOutcome::Success)
-            .person(person.id)
-            .detail("kind", "passkey"),
+    super::account::record(
+        idp,
+        person.id,
+        "authenticator.added",
+        Some(AuthenticatorKind::Passkey),
+        None,
     )
     .await?;
     Ok(Ok(authenticator.id))

@@ -1,6 +1,7 @@
 //! The login transaction: what one login in one browser is doing, kept in the ephemeral store
 //! between pages. It is bound to the browser (a cookie) and carries the CSRF token of its forms.
 
+use eid_core::Loa;
 use eid_oidc::AuthorizeRequest;
 use eid_oidc::random::{digest_key, token256};
 use eid_web::Lang;
@@ -43,6 +44,9 @@ pub struct LoginTx {
     pub passkey_state: Option<serde_json::Value>,
     /// The pending app-approval request.
     pub app_request: Option<String>,
+    /// A step-up login before an account change: the level the login must reach.
+    #[serde(default)]
+    pub step_up: Option<Loa>,
 }
 
 fn key(id: &str) -> String {
@@ -61,6 +65,7 @@ impl LoginTx {
             lang,
             passkey_state: None,
             app_request: None,
+            step_up: None,
         }
     }
 

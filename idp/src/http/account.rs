@@ -19,6 +19,7 @@ use super::request::{
     BROWSER_COOKIE, SESSION_COOKIE, accept_language, browser_cookie, check_csrf, client_ip,
     cookie_value, csrf_for, form, removal,
 };
+use crate::flow::account::{self, AccountChange, Permission};
 use crate::flow::enrol::{self, ActivationError};
 use crate::flow::session::IdpSession;
 use crate::flow::tx::{LoginTx, Purpose};
@@ -136,16 +137,56 @@ async fn account_page(
     ))
 }
 
-/// The logged-in person of a request, with their session cookie.
-async fn logged_in(idp: &Idp, jar: &CookieJar) -> Result<Option<(String, Person)>, IdpError> {
-    let cookie = cookie_value(jar, SESSION_COOKIE);
-    let Some(session) = IdpSession::find(idp, cookie).await? else {
+/// A logged-in person: their session cookie, session and register entry.
+struct LoggedIn {
+    cookie: String,
+    session: IdpSession,
+    person: Person,
+}
+
+/// The logged-in person of a request.
+async fn logged_in(idp: &Idp, jar: &CookieJar) -> Result<Option<LoggedIn>, IdpError> {
+    let Some(cookie) = cookie_value(jar, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = IdpSession::find(idp, Some(cookie)).await? else {
         return Ok(None);
     };
     let Some(person) = idp.persons.person(session.person).await? else {
         return Ok(None);
     };
-    Ok(cookie.map(|c| (c.to_owned(), person)))
+    Ok(Some(LoggedIn {
+        cookie: cookie.to_owned(),
+        session,
+        person,
+    }))
+}
+
+/// Whether the session may make `change` now; if not, a step-up login is started and its address
+/// returned (with the browser cookie it is bound to).
+async fn check_change(
+    idp: &Idp,
+    jar: CookieJar,
+    who: &LoggedIn,
+    change: AccountChange,
+    lang: Lang,
+) -> Result<Option<(CookieJar, String)>, IdpError> {
+    let now = idp.clock.now().unix_timestamp();
+    match account::permission(
+        &who.session,
+        who.person.ial,
+        change,
+        &idp.config.levels,
+        now,
+    ) {
+        Permission::Allowed => Ok(None),
+        Permission::StepUp(required) => {
+            let (jar, browser) = browser_cookie(jar, idp.config.secure_cookies);
+            let tx =
+                account::start_step_up(idp, &who.person, change, required, &browser, lang).await?;
+            Ok(Some((jar, format!("/login?tx={tx}"))))
+        }
+    }
 }
 
 /// A self-service form post: a logged-in person, the page language and a valid CSRF token (a
@@ -153,8 +194,8 @@ async fn logged_in(idp: &Idp, jar: &CookieJar) -> Result<Option<(String, Person)
 pub struct AccountForm {
     idp: Arc<Idp>,
     lang: Lang,
-    cookie: String,
-    person: Person,
+    jar: CookieJar,
+    who: LoggedIn,
     form: eid_oidc::RawParams,
 }
 
@@ -174,17 +215,17 @@ impl FromRequest<Arc<Idp>> for AccountForm {
             .await
             .map_err(|_| HttpError::new(IdpError::BadRequest("body too large".into()), lang))?;
         let form = form(&body).map_err(|e| HttpError::new(e, lang))?;
-        let Some((cookie, person)) = logged_in(idp, &jar)
+        let Some(who) = logged_in(idp, &jar)
             .await
             .map_err(|e| HttpError::new(e, lang))?
         else {
             return Err(HttpError::new(IdpError::TxExpired, lang));
         };
-        if check_csrf(&form, Some(&cookie)).is_err() {
+        if check_csrf(&form, Some(&who.cookie)).is_err() {
             idp.audit(
                 idp.event("form.csrf_rejected", AuditOutcome::Failure)
-                    .person(person.id)
-                    .ip(ip)
+                    .person(who.person.id)
+                    .ip(&ip)
                     .detail("form", "account"),
             )
             .await?;
@@ -193,17 +234,32 @@ impl FromRequest<Arc<Idp>> for AccountForm {
         Ok(AccountForm {
             idp: idp.clone(),
             lang,
-            cookie,
-            person,
+            jar,
+            who,
             form,
         })
     }
 }
 
 impl AccountForm {
+    /// `None` when the session may make `change` now; otherwise the redirect to a step-up login.
+    async fn step_up(&self, change: AccountChange) -> Result<Option<Response>, HttpError> {
+        let step_up = check_change(&self.idp, self.jar.clone(), &self.who, change, self.lang)
+            .await
+            .map_err(|e| HttpError::new(e, self.lang))?;
+        Ok(step_up.map(|(jar, to)| (jar, Redirect::to(&to)).into_response()))
+    }
+
     /// The account page again, with a notice, an error or a pairing code.
     async fn page(&self, extras: Extras) -> Result<Response, HttpError> {
-        account_page(&self.idp, self.lang, &self.cookie, &self.person, extras).await
+        account_page(
+            &self.idp,
+            self.lang,
+            &self.who.cookie,
+            &self.who.person,
+            extras,
+        )
+        .await
     }
 
     /// The account page again with an error message.
@@ -238,18 +294,19 @@ pub async fn overview(
         .await
         .map_err(|e| HttpError::new(e, lang))?
     {
-        Some((cookie, person)) => {
+        Some(who) => {
             let t = texts(lang);
             let notice = match done.done.as_deref() {
                 Some("added") => Some(t.added_ok),
                 Some("removed") => Some(t.removed),
+                Some("password") => Some(t.password_changed),
                 _ => None,
             };
             account_page(
                 &idp,
                 lang,
-                &cookie,
-                &person,
+                &who.cookie,
+                &who.person,
                 Extras {
                     notice,
                     ..Extras::default()
@@ -269,10 +326,10 @@ pub async fn overview(
 /// `POST /account/logout`.
 pub async fn logout(jar: CookieJar, account: AccountForm) -> Result<Response, HttpError> {
     let idp = &account.idp;
-    IdpSession::end(idp, &account.cookie).await?;
+    IdpSession::end(idp, &account.who.cookie).await?;
     idp.audit(
         idp.event("logout", AuditOutcome::Success)
-            .person(account.person.id),
+            .person(account.who.person.id),
     )
     .await?;
     let jar = jar.add(removal(SESSION_COOKIE, idp.config.secure_cookies));
@@ -281,12 +338,15 @@ pub async fn logout(jar: CookieJar, account: AccountForm) -> Result<Response, Ht
 
 /// `POST /account/remove`.
 pub async fn remove(account: AccountForm) -> Result<Response, HttpError> {
+    if let Some(step_up) = account.step_up(AccountChange::Remove).await? {
+        return Ok(step_up);
+    }
     let id = account
         .form
         .get("id")
         .and_then(|id| uuid::Uuid::parse_str(id).ok())
         .ok_or_else(|| HttpError::new(IdpError::BadRequest("id".into()), account.lang))?;
-    match enrol::remove(&account.idp, account.person.id, id).await? {
+    match enrol::remove(&account.idp, account.who.person.id, id).await? {
         RemoveOutcome::Removed => Ok(Redirect::to("/account?done=removed").into_response()),
         RemoveOutcome::RefusedLast => account.error(|t| t.remove_last_refused).await,
         RemoveOutcome::NotFound => Err(HttpError::new(
@@ -296,33 +356,36 @@ pub async fn remove(account: AccountForm) -> Result<Response, HttpError> {
     }
 }
 
-/// `POST /account/password`: adds a password when the person has none.
-pub async fn add_password(account: AccountForm) -> Result<Response, HttpError> {
+/// `POST /account/password`: sets (adds or changes) the password.
+pub async fn set_password(account: AccountForm) -> Result<Response, HttpError> {
+    if let Some(step_up) = account.step_up(AccountChange::SetPassword).await? {
+        return Ok(step_up);
+    }
     let new_password = account.form.get("password").unwrap_or_default();
-    let has = account
-        .idp
-        .authenticators
-        .authenticators(account.person.id)
-        .await?
-        .iter()
-        .any(|a| a.kind == AuthenticatorKind::Password);
-    if has || crate::password::check_strength(new_password).is_err() {
+    if crate::password::check_strength(new_password).is_err() {
         return account.error(|t| t.activation_weak).await;
     }
-    enrol::add_password(&account.idp, account.person.id, new_password).await?;
-    Ok(Redirect::to("/account?done=added").into_response())
+    enrol::set_password(&account.idp, account.who.person.id, new_password).await?;
+    Ok(Redirect::to("/account?done=password").into_response())
 }
 
 /// `POST /account/code-display/start`.
 pub async fn code_display_start(account: AccountForm) -> Result<Response, HttpError> {
-    enrol::start_code_display(&account.idp, account.person.id).await?;
+    if let Some(step_up) = account.step_up(AccountChange::AddCodeDisplay).await? {
+        return Ok(step_up);
+    }
+    enrol::start_code_display(&account.idp, account.who.person.id).await?;
     account.page(Extras::default()).await
 }
 
 /// `POST /account/code-display/confirm`.
 pub async fn code_display_confirm(account: AccountForm) -> Result<Response, HttpError> {
+    if let Some(step_up) = account.step_up(AccountChange::AddCodeDisplay).await? {
+        return Ok(step_up);
+    }
     let code = account.form.get("code").unwrap_or_default();
-    if enrol::confirm_code_display(&account.idp, account.person.id, code, "Code display").await? {
+    let person = account.who.person.id;
+    if enrol::confirm_code_display(&account.idp, person, code, "Code display").await? {
         Ok(Redirect::to("/account?done=added").into_response())
     } else {
         account.error(|t| t.wrong_code).await
@@ -331,7 +394,10 @@ pub async fn code_display_confirm(account: AccountForm) -> Result<Response, Http
 
 /// `POST /account/app/pairing-code`.
 pub async fn pairing_code(account: AccountForm) -> Result<Response, HttpError> {
-    let code = app::new_pairing_code(&account.idp, account.person.id).await?;
+    if let Some(step_up) = account.step_up(AccountChange::PairApp).await? {
+        return Ok(step_up);
+    }
+    let code = app::new_pairing_code(&account.idp, account.who.person.id).await?;
     account
         .page(Extras {
             pairing_code: Some(code),
@@ -356,26 +422,54 @@ fn json_error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "message": message }))).into_response()
 }
 
-async fn json_session(idp: &Idp, jar: &CookieJar, csrf: &str) -> Result<Option<Person>, IdpError> {
-    let Some((cookie, person)) = logged_in(idp, jar).await? else {
-        return Ok(None);
+/// A passkey enrolment request of a logged-in person whose login is fresh and high enough: the
+/// person, or the JSON answer to give instead (log in again, or a step-up login to go to).
+async fn passkey_session(
+    idp: &Idp,
+    jar: CookieJar,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<Result<Person, Response>, IdpError> {
+    let lang = accept_language(headers);
+    let Some(who) = logged_in(idp, &jar).await? else {
+        return Ok(Err(json_error(StatusCode::FORBIDDEN, "log in again")));
     };
     let params = eid_oidc::RawParams::from_pairs([("csrf".to_owned(), csrf.to_owned())])
         .map_err(|e| IdpError::BadRequest(e.description))?;
-    Ok(check_csrf(&params, Some(&cookie)).ok().map(|()| person))
+    if check_csrf(&params, Some(&who.cookie)).is_err() {
+        idp.audit(
+            idp.event("form.csrf_rejected", AuditOutcome::Failure)
+                .person(who.person.id)
+                .detail("form", "passkey_enrolment"),
+        )
+        .await?;
+        return Ok(Err(json_error(StatusCode::FORBIDDEN, "log in again")));
+    }
+    match check_change(idp, jar, &who, AccountChange::EnrolPasskey, lang).await? {
+        None => Ok(Ok(who.person)),
+        Some((jar, to)) => {
+            let t = texts(lang);
+            let body = serde_json::json!({ "message": t.step_up_title, "redirect": to });
+            Ok(Err(
+                (jar, (StatusCode::FORBIDDEN, Json(body))).into_response()
+            ))
+        }
+    }
 }
 
 /// `POST /account/passkey/options` (JSON).
 pub async fn passkey_options(
     State(idp): State<Arc<Idp>>,
     jar: CookieJar,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let Ok(input) = serde_json::from_slice::<CsrfJson>(&body) else {
         return Ok(json_error(StatusCode::BAD_REQUEST, "malformed request"));
     };
-    let Some(person) = json_session(&idp, &jar, &input.csrf).await? else {
-        return Ok(json_error(StatusCode::FORBIDDEN, "log in again"));
+    let person = match passkey_session(&idp, jar, &headers, &input.csrf).await? {
+        Ok(person) => person,
+        Err(answer) => return Ok(answer),
     };
     Ok(Json(passkey::registration_options(&idp, &person).await?).into_response())
 }
@@ -384,6 +478,7 @@ pub async fn passkey_options(
 pub async fn passkey_register(
     State(idp): State<Arc<Idp>>,
     jar: CookieJar,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let Ok(input) = serde_json::from_slice::<PasskeyRegistration>(&body) else {
@@ -392,8 +487,9 @@ pub async fn passkey_register(
             "malformed passkey response",
         ));
     };
-    let Some(person) = json_session(&idp, &jar, &input.csrf).await? else {
-        return Ok(json_error(StatusCode::FORBIDDEN, "log in again"));
+    let person = match passkey_session(&idp, jar, &headers, &input.csrf).await? {
+        Ok(person) => person,
+        Err(answer) => return Ok(answer),
     };
     let label = input.label.chars().take(40).collect::<String>();
     match passkey::register(&idp, &person, &input.credential, &label).await? {

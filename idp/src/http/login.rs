@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use super::error::HttpError;
 use super::pages::{
-    AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, render,
+    AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, StepUpPage, render,
 };
 use super::request::{BROWSER_COOKIE, SESSION_COOKIE, client_ip, cookie, cookie_value, form};
 use crate::flow::complete::{Completion, access_denied};
@@ -40,6 +40,8 @@ fn failure_text(t: &'static Texts, f: Failure) -> &'static str {
         Failure::UserLocked => t.user_locked,
         Failure::IpBlocked => t.ip_blocked,
         Failure::NotEnrolled => t.not_enrolled,
+        Failure::PasskeyRefused => t.passkey_refused,
+        Failure::AppRateLimited => t.app_too_many,
     }
 }
 
@@ -48,6 +50,14 @@ pub fn completion_response(completion: Completion, lang: Lang) -> Response {
     match completion {
         Completion::Redirect(url) => Redirect::to(url.as_str()).into_response(),
         Completion::Account => Redirect::to("/account").into_response(),
+        Completion::StepUpTooLow { required, achieved } => render(
+            StatusCode::FORBIDDEN,
+            &StepUpPage {
+                t: texts(lang),
+                required: required.as_word(),
+                achieved: Some(achieved.as_word()),
+            },
+        ),
         Completion::LevelTooLow {
             required,
             achieved,
@@ -99,9 +109,28 @@ async fn methods_page(
         return Err(HttpError::new(IdpError::TxExpired, tx.lang));
     };
     let ial = enrolment.person.ial;
+    // A step-up login offers only the methods that reach the level the change needs.
+    let step_up = tx.step_up;
+    let reaches = |m: AuthenticatorKind| {
+        step_up.is_none_or(|required| achieved(ial, idp.config.levels.aal(m)) >= required)
+    };
+    if let Some(required) = step_up
+        && !enrolment.methods().into_iter().any(reaches)
+    {
+        tx.finish(idp).await?;
+        return Ok(render(
+            StatusCode::FORBIDDEN,
+            &StepUpPage {
+                t,
+                required: required.as_word(),
+                achieved: None,
+            },
+        ));
+    }
     let methods: Vec<MethodView> = enrolment
         .methods()
         .into_iter()
+        .filter(|m| reaches(*m))
         .map(|m| MethodView {
             kind: m.as_str(),
             name: match m {
@@ -164,6 +193,7 @@ async fn methods_page(
             user_id: &user_id,
             methods,
             error,
+            step_up: step_up.map(|l| l.as_word()),
         },
     ))
 }
@@ -371,7 +401,7 @@ pub async fn passkey(
         } => {
             let redirect = match &completion {
                 Completion::Redirect(url) => url.to_string(),
-                Completion::Account => "/account".to_owned(),
+                Completion::Account | Completion::StepUpTooLow { .. } => "/account".to_owned(),
                 Completion::LevelTooLow { back, .. } => back.to_string(),
             };
             let jar = jar.add(cookie(

@@ -45,7 +45,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/account", get(account::overview))
         .route("/account/logout", post(account::logout))
         .route("/account/remove", post(account::remove))
-        .route("/account/password", post(account::add_password))
+        .route("/account/password", post(account::set_password))
         .route(
             "/account/code-display/start",
             post(account::code_display_start),

@@ -34,6 +34,17 @@ pub struct LoginMethodsPage<'a> {
     pub user_id: &'a str,
     pub methods: Vec<MethodView>,
     pub error: Option<&'static str>,
+    /// Why a step-up login is asked for, and the level it needs.
+    pub step_up: Option<&'static str>,
+}
+
+/// A step-up login for an account change cannot reach, or did not reach, the level it needs.
+#[derive(Template)]
+#[template(path = "step_up.html")]
+pub struct StepUpPage {
+    pub t: &'static Texts,
+    pub required: &'static str,
+    pub achieved: Option<&'static str>,
 }
 
 #[derive(Template)]
