@@ -198,3 +198,50 @@ impl PendingLogin {
         Ok(broker.ephemeral.take(&key(&self.id)).await?.is_some())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use eid_oidc::Prompt;
+
+    fn pending() -> PendingLogin {
+        let request = AuthorizeRequest {
+            client_id: "rp".into(),
+            redirect_uri: "https://rp.example/cb".into(),
+            state: None,
+            nonce: None,
+            scopes: vec!["openid".into()],
+            acr_min: None,
+            prompt: Prompt::Default,
+            max_age: None,
+            code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            ui_locales: None,
+            login_hint: None,
+        };
+        PendingLogin::new(request, "browser", Lang::default(), None, false)
+    }
+
+    #[test]
+    fn a_login_nobody_started_is_kept_briefly() {
+        let p = pending();
+        assert_eq!(p.ttl(), UNSTARTED_TTL);
+        assert!(UNSTARTED_TTL < PENDING_TTL);
+    }
+
+    #[test]
+    fn a_pending_login_stays_small_even_with_every_parameter_at_its_cap() {
+        use eid_oidc::params::max_len;
+        let mut p = pending();
+        p.request.state = Some("s".repeat(max_len("state")));
+        p.request.nonce = Some("n".repeat(max_len("nonce")));
+        p.request.login_hint = Some("h".repeat(max_len("login_hint")));
+        p.request.ui_locales = Some("u".repeat(max_len("ui_locales")));
+        p.request.scopes = "openid "
+            .repeat(max_len("scope") / 7)
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        let bytes = serde_json::to_vec(&p).unwrap_or_default();
+        assert!(bytes.len() < 8 * 1024, "{} bytes", bytes.len());
+    }
+}

@@ -549,3 +549,6 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod props;

@@ -1,0 +1,284 @@
+//! The broker's front door under hostile input: every parameter is bounded (an error page, never a
+//! redirect carrying it), a parameter flood is refused at once, identifiers with control characters
+//! never reach the audit log, unregistered client ids are audited truncated, a browser may have only
+//! so many logins under way, and `private_key_jwt` assertions are held to their rules.
+
+use eid_core::AuditLog;
+use eid_oidc::params::{MAX_PARAMS, max_len};
+use eid_testkit::oidc::Pkce;
+use eid_testkit::stack::{ADMIN_TOKEN, TEST_REDIRECT_URI};
+use eid_testkit::{Browser, Component, TestStack};
+
+use crate::broker_support::broker_authorize;
+
+/// A complete authorization request of `client`, with `replace` overriding parameters.
+fn authorize_form(client: &str, pkce: &Pkce, replace: &[(&str, String)]) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = [
+        ("client_id", client),
+        ("redirect_uri", TEST_REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", "openid"),
+        ("state", "test-state"),
+        ("nonce", "test-nonce"),
+        ("code_challenge", pkce.challenge.as_str()),
+        ("code_challenge_method", "S256"),
+    ]
+    .iter()
+    .filter(|(k, _)| !replace.iter().any(|(r, _)| r == k))
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    form.extend(replace.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    form
+}
+
+/// Posts an authorization request without following any redirect.
+async fn post_authorize(stack: &TestStack, form: &[(String, String)]) -> reqwest::Response {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/authorize", stack.url(Component::Broker)))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Audit events of `kind` written by the stack (read after it stopped, so all are on disk).
+async fn audit_events(data_dir: &std::path::Path, kind: &str) -> Vec<eid_core::AuditEvent> {
+    let url = format!("sqlite://{}", data_dir.join("eidbroker.db").display());
+    let durable = eid_store::SqlDurable::connect(&url).await.unwrap();
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let events = durable.by_kind_since(kind, since, 1000).await.unwrap();
+    durable.close().await;
+    events
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_authorization_parameter_is_capped_and_an_over_long_one_is_never_redirected() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let pkce = Pkce::new();
+    // Within bounds, the request reaches the chooser.
+    let ok = post_authorize(&stack, &authorize_form("rp-a", &pkce, &[])).await;
+    assert_eq!(ok.status(), 200);
+    for name in [
+        "state",
+        "nonce",
+        "scope",
+        "acr_values",
+        "login_hint",
+        "ui_locales",
+        "prompt",
+        "max_age",
+        "claims",
+    ] {
+        let long = "a".repeat(max_len(name) + 1);
+        let refused = post_authorize(&stack, &authorize_form("rp-a", &pkce, &[(name, long)])).await;
+        assert_eq!(refused.status(), 400, "{name}");
+        assert!(refused.headers().get("location").is_none(), "{name}");
+    }
+    // The 100 kB state of the attack: an error page, not a 100 kB redirect.
+    let huge = post_authorize(
+        &stack,
+        &authorize_form("rp-a", &pkce, &[("state", "s".repeat(100_000))]),
+    )
+    .await;
+    assert_eq!(huge.status(), 400);
+    assert!(huge.headers().get("location").is_none());
+    let body = huge.text().await.unwrap();
+    assert!(body.len() < 10_000 && !body.contains("sssssssss"));
+    // Too many parameters.
+    let mut crowded = authorize_form("rp-a", &pkce, &[]);
+    crowded.extend((0..MAX_PARAMS).map(|i| (format!("x{i}"), "1".to_owned())));
+    assert_eq!(post_authorize(&stack, &crowded).await.status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_request_with_49000_parameters_is_refused_with_a_4xx() {
+    let stack = TestStack::builder().start().await.unwrap();
+    // Distinct four-character names, so that no early "repeated" stops the parse (and the body
+    // stays under the body limit).
+    let names = (0..49_000u32).map(|i| {
+        let digits = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut n = i;
+        let mut name = String::with_capacity(4);
+        for _ in 0..4 {
+            name.push(char::from(digits[(n % 36) as usize]));
+            n /= 36;
+        }
+        name
+    });
+    let body = names.collect::<Vec<_>>().join("&");
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", stack.url(Component::Broker)))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request", "{error}");
+    assert!(
+        error["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("parameters"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_id_with_a_nul_is_refused_cleanly_and_never_audited() {
+    // Our own data directory, so that the audit log outlives the stack.
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
+    let broker = stack.url(Component::Broker).to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let authorize = http
+        .get(format!(
+            "{broker}/authorize?client_id=%00&response_type=code"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(authorize.status(), 400);
+    assert!(authorize.headers().get("location").is_none());
+    let token = http
+        .post(format!("{broker}/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials&client_id=%00&client_secret=whatever-it-is")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 400);
+    let basic = http
+        .post(format!("{broker}/token"))
+        .basic_auth("rp%00", Some("whatever-it-is"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    // An unregistered (but printable) client id is audited, cut short and not as a client.
+    let unknown = "u".repeat(200);
+    let refused = http
+        .get(format!("{broker}/authorize?client_id={unknown}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    stack.stop().await;
+    let mut events = audit_events(dir.path(), "authorize.rejected").await;
+    events.extend(audit_events(dir.path(), "token.rejected").await);
+    for event in &events {
+        let text = format!("{:?} {}", event.client, event.details);
+        assert!(
+            !text.contains('\0') && !text.contains("\\u0000"),
+            "{event:?}"
+        );
+        assert!(
+            event.client.as_deref() != Some(unknown.as_str()),
+            "{event:?}"
+        );
+    }
+    let kept = events
+        .iter()
+        .find_map(|e| e.details["unregistered_client"].as_str())
+        .expect("the unregistered client's rejection is audited");
+    assert_eq!(kept, &unknown[..64]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_browser_may_have_only_so_many_logins_under_way() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let browser = Browser::new();
+    for _ in 0..eid_broker::oidc::pending::MAX_PENDING_PER_BROWSER {
+        let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
+        assert_eq!(chooser.status, 200);
+    }
+    let refused = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.url.contains("/authorize"), "{}", refused.url);
+    // Another browser is not affected.
+    let other = broker_authorize(&stack, &Browser::new(), "rp-a", &Pkce::new(), &[]).await;
+    assert_eq!(other.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn private_key_jwt_refuses_a_wrong_audience_a_long_lifetime_no_jti_and_iss_other_than_sub() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let broker = stack.url(Component::Broker).to_owned();
+    let pem = eid_keys::generate_pem(eid_keys::Alg::ES256, 0).unwrap();
+    let key = eid_keys::SigningKey::from_pem(pem.as_bytes(), eid_keys::Alg::ES256).unwrap();
+    let registration = serde_json::json!({
+        "client_id": "rp-jwt", "client_name": "JWT client",
+        "token_endpoint_auth_method": "private_key_jwt", "sector": "sector-jwt",
+        "grant_types": ["client_credentials"], "jwks": { "keys": [key.public_jwk()] }
+    });
+    let http = reqwest::Client::new();
+    let saved = http
+        .put(format!("{broker}/admin/relying-parties/rp-jwt"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&registration)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200, "{}", saved.text().await.unwrap());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let call = |claims: serde_json::Value| {
+        let assertion = key.sign_claims(Some("JWT"), &claims).unwrap();
+        let http = http.clone();
+        let url = format!("{broker}/token");
+        async move {
+            let response = http
+                .post(url)
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", assertion.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let aud = format!("{broker}/token");
+    let good = |jti: &str| {
+        serde_json::json!({ "iss": "rp-jwt", "sub": "rp-jwt", "aud": aud, "iat": now,
+                            "exp": now + 60, "jti": jti })
+    };
+    // The control: a well-formed assertion is accepted.
+    let (status, body) = call(good("ok-1")).await;
+    assert_eq!(status, 200, "{body}");
+    let mut wrong_aud = good("aud-1");
+    wrong_aud["aud"] = "https://elsewhere.example/token".into();
+    let mut long_lived = good("long-1");
+    long_lived["exp"] = (now + 3600).into();
+    let mut no_jti = good("unused");
+    no_jti.as_object_mut().unwrap().remove("jti");
+    let mut other_sub = good("sub-1");
+    other_sub["sub"] = "rp-a".into();
+    for (what, claims) in [
+        ("wrong aud", wrong_aud),
+        ("lifetime of an hour", long_lived),
+        ("no jti", no_jti),
+        ("iss other than sub", other_sub),
+    ] {
+        let (status, body) = call(claims).await;
+        assert_eq!(status, 401, "{what}: {body}");
+        assert!(body.contains("invalid_client"), "{what}: {body}");
+    }
+}
