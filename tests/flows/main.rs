@@ -1,6 +1,7 @@
 //! End-to-end flows through the whole stack, in-process on loopback ports.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod broker_bounds;
 mod broker_logout;
 mod broker_oidc;
 mod broker_support;
