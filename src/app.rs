@@ -126,6 +126,7 @@ impl Runtime {
             session_ttl: self.settings.idp.session_ttl,
             secure_cookies: !listener.is_loopback(),
             app_request_ttl: self.settings.idp.app_request_ttl,
+            trusted_proxies: self.settings.idp.trusted_proxies.clone(),
         };
         let keys = self
             .keys

@@ -296,6 +296,9 @@ struct RawIdp {
     levels: eid_idp::LevelTable,
     #[serde(default)]
     lockout: eid_idp::LockoutPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
+    #[serde(default)]
+    trusted_proxies: Vec<std::net::IpAddr>,
     #[serde(default)]
     clients: Vec<RawClient>,
 }
@@ -309,6 +312,7 @@ fn default_idp() -> RawIdp {
         app_request_ttl_secs: default_app_request_ttl(),
         levels: eid_idp::LevelTable::default(),
         lockout: eid_idp::LockoutPolicy::default(),
+        trusted_proxies: Vec::new(),
         clients: Vec::new(),
     }
 }
@@ -606,6 +610,8 @@ pub struct IdpSettings {
     pub levels: eid_idp::LevelTable,
     /// Lock-out policy.
     pub lockout: eid_idp::LockoutPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` says who the client is.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Registered clients.
     pub clients: Vec<eid_oidc::ClientRegistration>,
 }
@@ -998,6 +1004,7 @@ fn validate_idp(raw: &RawIdp) -> Result<IdpSettings, ConfigError> {
         app_request_ttl: Duration::from_secs(raw.app_request_ttl_secs),
         levels: raw.levels,
         lockout: raw.lockout,
+        trusted_proxies: raw.trusted_proxies.clone(),
         clients,
     })
 }

@@ -34,6 +34,9 @@ pub struct IdpConfig {
     pub secure_cookies: bool,
     /// How long an app approval request waits for the app.
     pub app_request_ttl: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` says who the client is (see
+    /// [`crate::client_addr`]); empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The authenticator's shared state.

@@ -22,6 +22,13 @@ use crate::state::Idp;
 /// How long a pairing code is valid.
 pub const PAIRING_TTL: Duration = Duration::from_secs(600);
 
+/// Most approval requests sent to one person's app within [`APP_REQUEST_WINDOW`]: anyone who knows
+/// a user ID can start one, and a flood of them ("push bombing") wears a person down until they
+/// approve one by mistake.
+pub const MAX_APP_REQUESTS: u64 = 5;
+/// See [`MAX_APP_REQUESTS`].
+pub const APP_REQUEST_WINDOW: Duration = Duration::from_secs(600);
+
 /// Where an approval request stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,6 +104,21 @@ pub async fn start(
     };
     if enrolment.find(AuthenticatorKind::App).is_none() {
         return Ok(Err(Failure::NotEnrolled));
+    }
+    let sent = idp
+        .ephemeral
+        .incr(
+            &format!("idp:app-requests:{}", enrolment.person.id),
+            APP_REQUEST_WINDOW,
+        )
+        .await?;
+    if sent > MAX_APP_REQUESTS {
+        idp.audit(
+            idp.event("app.request_limited", AuditOutcome::Failure)
+                .person(enrolment.person.id),
+        )
+        .await?;
+        return Ok(Err(Failure::AppRateLimited));
     }
     let req = ApprovalRequest {
         id: token256(),

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, Query, State};
+use axum::extract::{FromRequest, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -10,14 +10,13 @@ use eid_core::ports::RemoveOutcome;
 use eid_core::{AuditOutcome, AuthenticatorKind, Person};
 use eid_web::Lang;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::HttpError;
 use super::pages::{AccountPage, ActivatePage, AuthenticatorView, LoginView, MessagePage, render};
 use super::request::{
-    BROWSER_COOKIE, SESSION_COOKIE, accept_language, browser_cookie, check_csrf, client_ip,
-    cookie_value, csrf_for, form, removal,
+    BROWSER_COOKIE, ClientIp, SESSION_COOKIE, accept_language, browser_cookie, check_csrf,
+    client_ip_of, cookie_value, csrf_for, form, removal,
 };
 use crate::flow::account::{self, AccountChange, Permission};
 use crate::flow::enrol::{self, ActivationError};
@@ -205,11 +204,7 @@ impl FromRequest<Arc<Idp>> for AccountForm {
     async fn from_request(req: axum::extract::Request, idp: &Arc<Idp>) -> Result<Self, HttpError> {
         let (parts, body) = req.into_parts();
         let lang = accept_language(&parts.headers);
-        let ip = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| client_ip(&c.0))
-            .unwrap_or_default();
+        let ip = client_ip_of(&parts, &idp.config.trusted_proxies);
         let jar = CookieJar::from_headers(&parts.headers);
         let body = axum::body::to_bytes(body, eid_web::layers::BODY_LIMIT)
             .await
@@ -516,14 +511,13 @@ pub async fn activate_page(
 /// `POST /activate`.
 pub async fn activate(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let lang = accept_language(&headers);
     let t = texts(lang);
-    let ip = client_ip(&addr);
     let form = form(&body).map_err(|e| HttpError::new(e, lang))?;
     let browser = cookie_value(&jar, BROWSER_COOKIE);
     if check_csrf(&form, browser).is_err() {

@@ -1,18 +1,17 @@
 //! The app's pages on a paired device: pairing, the pending request, approve or refuse.
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_core::AuditOutcome;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::HttpError;
 use super::pages::{AppPage, RequestView, render};
 use super::request::{
-    BROWSER_COOKIE, DEVICE_COOKIE, accept_language, browser_cookie, check_csrf, client_ip, cookie,
+    BROWSER_COOKIE, ClientIp, DEVICE_COOKIE, accept_language, browser_cookie, check_csrf, cookie,
     cookie_value, csrf_for, form,
 };
 use crate::flow::{IdpError, app};
@@ -93,13 +92,12 @@ pub async fn page(
 /// `POST /app/pair`.
 pub async fn pair(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let t = texts(accept_language(&headers));
-    let ip = client_ip(&addr);
     let form = form(&body)?;
     if check_csrf(&form, cookie_value(&jar, BROWSER_COOKIE)).is_err() {
         idp.audit(
@@ -144,13 +142,12 @@ pub async fn pair(
 /// `POST /app/respond`: approve (with the number) or refuse.
 pub async fn respond(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let t = texts(accept_language(&headers));
-    let ip = client_ip(&addr);
     let form = form(&body)?;
     let device_cookie = cookie_value(&jar, DEVICE_COOKIE).map(str::to_owned);
     if check_csrf(&form, device_cookie.as_deref()).is_err() {

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -10,14 +10,13 @@ use eid_core::{AuditOutcome, AuthenticatorKind};
 use eid_oidc::RawParams;
 use eid_web::Lang;
 use serde::Deserialize;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::HttpError;
 use super::pages::{
     AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, StepUpPage, render,
 };
-use super::request::{BROWSER_COOKIE, SESSION_COOKIE, client_ip, cookie, cookie_value, form};
+use super::request::{BROWSER_COOKIE, ClientIp, SESSION_COOKIE, cookie, cookie_value, form};
 use crate::flow::complete::{Completion, access_denied};
 use crate::flow::login::{self, Enrolment, Failure, LoginResult};
 use crate::flow::oidc::oidc_request;
@@ -236,12 +235,11 @@ pub async fn page(
 /// `POST /login/user`.
 pub async fn user(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let user_id = form.get("user_id").unwrap_or_default();
     match login::identify(&idp, &mut tx, user_id, &ip)
@@ -292,12 +290,11 @@ async fn answer(
 /// `POST /login/password`.
 pub async fn password(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let result = login::with_password(
         &idp,
@@ -314,12 +311,11 @@ pub async fn password(
 /// `POST /login/code-display`.
 pub async fn code_display(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let result = login::with_code_display(
         &idp,
@@ -360,7 +356,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 /// `POST /login/passkey` (JSON): answers `{ "redirect": … }`.
 pub async fn passkey(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
@@ -370,7 +366,6 @@ pub async fn passkey(
             "malformed passkey response",
         ));
     };
-    let ip = client_ip(&addr);
     let params = RawParams::from_pairs([
         ("tx".to_owned(), input.tx.clone()),
         ("csrf".to_owned(), input.csrf.clone()),
@@ -422,12 +417,11 @@ pub async fn passkey(
 /// `POST /login/app/start`: sends the request to the app and shows the number.
 pub async fn app_start(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let service = tx.client_name(&idp).unwrap_or("MitID").to_owned();
     match app::start(&idp, &mut tx, &service)
@@ -468,12 +462,11 @@ pub async fn app_status(
 /// `POST /login/app/finish`.
 pub async fn app_finish(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let t = texts(tx.lang);
     match app::finish(&idp, &tx, cookie_value(&jar, SESSION_COOKIE), &ip)
@@ -514,12 +507,11 @@ pub async fn app_finish(
 /// `POST /login/cancel`: the person gives up; the client gets `access_denied`.
 pub async fn cancel(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     jar: CookieJar,
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
-    let ip = client_ip(&addr);
     let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     tx.finish(&idp).await?;
     Ok(match oidc_request(&tx) {

@@ -6,7 +6,14 @@ use eid_oidc::RawParams;
 use eid_oidc::random::token256;
 use eid_web::Lang;
 
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use crate::client_addr::client_address;
 use crate::flow::IdpError;
+use crate::state::Idp;
 
 /// Binds login transactions to one browser.
 pub const BROWSER_COOKIE: &str = "idp_browser";
@@ -16,6 +23,35 @@ pub const SESSION_COOKIE: &str = "idp_session";
 pub const DEVICE_COOKIE: &str = "idp_device";
 
 pub use eid_web::browser::{client_ip, cookie, cookie_value, csrf_for, removal};
+
+/// The client's address as lock-out and rate limits count it: the socket's peer, or behind a
+/// configured reverse proxy the client it reports ([`crate::client_addr::client_address`]).
+pub struct ClientIp(pub String);
+
+impl FromRequestParts<Arc<Idp>> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        idp: &Arc<Idp>,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip_of(parts, &idp.config.trusted_proxies)))
+    }
+}
+
+/// [`ClientIp`] of request parts (empty when the server gave no peer address).
+pub fn client_ip_of(parts: &Parts, trusted: &[IpAddr]) -> String {
+    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+        return String::new();
+    };
+    let forwarded: Vec<&str> = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    client_address(peer.ip().to_canonical(), &forwarded, trusted).to_string()
+}
 
 /// The browser cookie, created when absent.
 pub fn browser_cookie(jar: CookieJar, secure: bool) -> (CookieJar, String) {

@@ -66,6 +66,7 @@ impl Harness {
             session_ttl: Duration::from_secs(1800),
             secure_cookies: false,
             app_request_ttl: Duration::from_secs(120),
+            trusted_proxies: Vec::new(),
         };
         tweak(&mut config);
         let metrics = Metrics::new("idp");
@@ -241,6 +242,23 @@ impl Harness {
         self.send(client, request).await
     }
 
+    /// Opens the account page without a session and enters the user ID: returns that answer (a
+    /// redirect to the methods page, or the user-ID page with an error).
+    pub async fn enter_user(&self, client: &mut Client, user: &str) -> Reply {
+        let to_login = self.get(client, "/account").await;
+        let login = self.get(client, &to_login.location.unwrap()).await;
+        self.post(
+            client,
+            "/login/user",
+            &[
+                ("tx", &login.input("tx")),
+                ("csrf", &login.input("csrf")),
+                ("user_id", user),
+            ],
+        )
+        .await
+    }
+
     /// Opens the account page without a session: returns the methods page after the user ID.
     pub async fn start_account_login(&self, client: &mut Client, user: &str) -> Reply {
         let to_login = self.get(client, "/account").await;
@@ -376,5 +394,38 @@ impl Reply {
             }
         }
         panic!("no {name} in {}", self.body)
+    }
+}
+
+impl Harness {
+    /// Pairs an app device for a person (after a code-display login); returns the device.
+    pub async fn pair_app(&self, user: &str, password: &str) -> Client {
+        let (mut owner, account) = self.code_display_session(user, password).await;
+        let with_code = self
+            .post(
+                &mut owner,
+                "/account/app/pairing-code",
+                &[("csrf", &account.input("csrf"))],
+            )
+            .await;
+        let marker = "id=\"pairing-code\">";
+        let start = with_code.body.find(marker).expect("a pairing code") + marker.len();
+        let code = with_code.body[start..start + 8].to_owned();
+        let mut device = Client::at("192.0.2.200:1000");
+        let app = self.get(&mut device, "/app").await;
+        let paired = self
+            .post(
+                &mut device,
+                "/app/pair",
+                &[
+                    ("csrf", &app.input("csrf")),
+                    ("user_id", user),
+                    ("pairing_code", &code),
+                    ("label", "Phone"),
+                ],
+            )
+            .await;
+        assert_eq!(paired.status, 200, "{}", paired.body);
+        device
     }
 }
