@@ -31,13 +31,9 @@ async fn password_login_yields_a_low_id_token_that_verifies_against_the_jwks() {
     assert_eq!(claims["cpr"], "1503459992");
     assert_eq!(claims["given_name"], "Karen");
     assert_eq!(claims["birthdate"], "1945-03-15");
-    assert_eq!(
-        claims["ial"],
-        "https://data.gov.dk/concept/core/nsis/loa/Substantial"
-    );
-    assert_eq!(
-        claims["aal"],
-        "https://data.gov.dk/concept/core/nsis/loa/Low"
+    assert!(
+        claims.get("ial").is_none() && claims.get("aal").is_none() && claims.get("loa").is_none(),
+        "the ID token carries only what the broker reads: {claims}"
     );
     assert!(claims["auth_time"].as_i64().unwrap() > 0);
     let userinfo: serde_json::Value = reqwest::Client::new()
@@ -51,6 +47,14 @@ async fn password_login_yields_a_low_id_token_that_verifies_against_the_jwks() {
         .unwrap();
     assert_eq!(userinfo["sub"], KAREN);
     assert_eq!(userinfo["family_name"], "Jensen");
+    assert_eq!(
+        userinfo["ial"],
+        "https://data.gov.dk/concept/core/nsis/loa/Substantial"
+    );
+    assert_eq!(
+        userinfo["aal"],
+        "https://data.gov.dk/concept/core/nsis/loa/Low"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,6 +173,40 @@ async fn a_wrong_or_missing_pkce_verifier_is_refused() {
     let (status, error) = exchange(&stack, &code, &Pkce::new().verifier).await;
     assert_eq!(status, 400);
     assert_eq!(error["error"], "invalid_grant");
+
+    // No verifier at all, for a code whose request had a challenge: refused too, and the right
+    // verifier afterwards finds the code spent (a failed attempt burns it).
+    let pkce = Pkce::new();
+    let redirect = password_login(
+        &stack,
+        &Browser::new(),
+        &pkce,
+        "karen",
+        "karen-demo-pass",
+        &[],
+    )
+    .await;
+    let code = code_of(&stack, &redirect);
+    let response = reqwest::Client::new()
+        .post(format!("{}/token", stack.url(Component::Idp)))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", TEST_REDIRECT_URI),
+            ("client_id", "test-rp"),
+            ("client_secret", eid_testkit::stack::TEST_CLIENT_SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        ["invalid_grant", "invalid_request"].contains(&error["error"].as_str().unwrap()),
+        "{error}"
+    );
+    let (status, _) = exchange(&stack, &code, &pkce.verifier).await;
+    assert_eq!(status, 400, "the code was spent by the failed attempt");
 }
 
 #[tokio::test(flavor = "multi_thread")]

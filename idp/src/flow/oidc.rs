@@ -119,7 +119,8 @@ pub struct TokenResponse {
     pub scope: String,
 }
 
-/// The claims of the authenticator's ID tokens.
+/// The claims of the authenticator's ID tokens: only what the broker reads (the level is `acr`;
+/// the identity-proofing and authenticator levels are in userinfo only).
 #[derive(Debug, Serialize)]
 struct IdTokenClaims<'a> {
     iss: &'a str,
@@ -132,8 +133,10 @@ struct IdTokenClaims<'a> {
     nonce: Option<&'a str>,
     acr: &'static str,
     amr: &'a [String],
-    #[serde(flatten)]
-    person: PersonClaims,
+    cpr: &'a str,
+    given_name: &'a str,
+    family_name: &'a str,
+    birthdate: &'a str,
 }
 
 /// What the authenticator says about a person (ID token and userinfo).
@@ -259,7 +262,10 @@ async fn token_inner(
         nonce: payload.nonce.as_deref(),
         acr: payload.loa.as_uri(),
         amr: &payload.amr,
-        person: person_claims.clone(),
+        cpr: &person_claims.cpr,
+        given_name: &person_claims.given_name,
+        family_name: &person_claims.family_name,
+        birthdate: &person_claims.birthdate,
     };
     let key = idp
         .keys
