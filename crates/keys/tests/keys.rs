@@ -520,14 +520,59 @@ fn jwks_cache_drops_key_when_not_after_passes() {
     let soon = OffsetDateTime::now_utc() + time::Duration::milliseconds(300);
     let entry = KeyEntry::new(&file, Alg::ES256, KeyState::Retired).with_not_after(Some(soon));
     let store = KeyStore::open(&dir.path().join("none"), vec![entry]).unwrap();
-    assert!(store.jwks_json().contains(key.kid()));
-    std::thread::sleep(Duration::from_millis(400));
+    let before = store.jwks_json();
+    // Read the clock after the call: if it is still before `soon`, so was the call's own clock.
+    // (Only a stall of the whole machine past `soon` can leave this unchecked.)
+    if OffsetDateTime::now_utc() < soon {
+        assert!(before.contains(key.kid()));
+    }
+    // Wait for the clock to pass `not_after`, however long that takes on a loaded machine.
+    while OffsetDateTime::now_utc() <= soon {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!store.jwks_json().contains(key.kid()));
     assert_eq!(&*store.jwks_json(), r#"{"keys":[]}"#);
 }
 
-#[tokio::test]
+/// Counts the ERROR events logged on this thread while installed (the reloader logs its failures).
+struct ErrorCounter(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl tracing::Subscriber for ErrorCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Waits (yielding to the runtime) until `done` holds; fails after a deadline far beyond any
+/// expected wait, so a slow machine only makes the test slower, never wrong.
+async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+// One thread: the reloader task logs on the test's thread, where the counter is installed.
+#[tokio::test(flavor = "current_thread")]
 async fn spawned_reloader_picks_up_new_key() {
+    let errors = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _counting = tracing::subscriber::set_default(ErrorCounter(errors.clone()));
     let dir = tempfile::tempdir().unwrap();
     let store = KeyStore::open(dir.path(), Vec::new()).unwrap();
     assert!(store.signing_key(Alg::ES256).is_none());
@@ -537,20 +582,20 @@ async fn spawned_reloader_picks_up_new_key() {
         .await
         .unwrap()
         .unwrap();
-    let mut found = false;
-    for _ in 0..200 {
-        if store.signing_key(Alg::ES256).is_some() {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(found, "reloader did not pick up the key");
-    // Errors are logged, not fatal: the task keeps running.
+    wait_for("the reloader to pick up the key", || {
+        store.signing_key(Alg::ES256).is_some()
+    })
+    .await;
+    // Errors are logged, not fatal: the task keeps running. Two failed reloads prove it went on
+    // after the first.
+    let before = errors.load(std::sync::atomic::Ordering::SeqCst);
     std::fs::write(dir.path().join(MANIFEST_FILE), "garbage = [").unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    wait_for("two failed reloads", || {
+        errors.load(std::sync::atomic::Ordering::SeqCst) >= before + 2
+    })
+    .await;
     assert!(!handle.is_finished());
-    assert!(store.signing_key(Alg::ES256).is_some());
+    assert!(store.signing_key(Alg::ES256).is_some(), "the old keys stay");
     // The task ends when the store is dropped.
     drop(store);
     tokio::time::timeout(Duration::from_secs(5), handle)

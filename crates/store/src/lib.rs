@@ -8,16 +8,19 @@
 //! | [`RelyingPartyRepository`](eid_core::RelyingPartyRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //!
 //! Durable writes on request paths go through the group-commit [`audit_writer::AuditWriter`].
-//! [`suite`] holds the behaviour test-suites every backend must pass and [`testing`] the helpers the
-//! tests use to find (or skip) the Redis and PostgreSQL servers.
+//! With the `testing` feature (tests only), `suite` holds the behaviour test-suites every backend
+//! must pass and `testing` the helpers the tests use to find (or skip) the Redis and PostgreSQL
+//! servers; production builds do not contain them.
 
 pub mod audit_text;
 pub mod audit_writer;
 pub mod memory;
-pub mod redis;
 pub mod notifications;
+pub mod redis;
 pub mod sql;
+#[cfg(any(test, feature = "testing"))]
 pub mod suite;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 pub use audit_writer::AuditWriter;

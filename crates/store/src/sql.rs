@@ -305,17 +305,6 @@ pub(crate) async fn with_timeout<T>(
     }
 }
 
-/// `at` as unix microseconds (the stored form of every time), saturating far outside ±292,000 years.
-pub(crate) fn micros(at: OffsetDateTime) -> i64 {
-    let us = at.unix_timestamp_nanos() / 1_000;
-    i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
-}
-
-/// The time stored as `us` unix microseconds, in UTC; `None` if out of range.
-pub(crate) fn from_micros(us: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()
-}
-
 /// Whether `key` can be stored as TEXT on every backend: PostgreSQL refuses the NUL character, so no
 /// stored key holds one. Lookups by such a key answer "not found" instead of failing, and writes
 /// refuse it on both backends alike.
@@ -326,6 +315,17 @@ pub(crate) fn storable_key(key: &str) -> bool {
 /// The error of a write whose key [`storable_key`] refuses.
 pub(crate) fn unstorable(what: &str) -> StoreError {
     StoreError::Backend(format!("{what} contains a NUL character"))
+}
+
+/// `at` as unix microseconds (the stored form of every time), saturating far outside ±292,000 years.
+pub(crate) fn micros(at: OffsetDateTime) -> i64 {
+    let us = at.unix_timestamp_nanos() / 1_000;
+    i64::try_from(us).unwrap_or(if us < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The time stored as `us` unix microseconds, in UTC; `None` if out of range.
+pub(crate) fn from_micros(us: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000).ok()
 }
 
 fn with_context(e: StoreError, redacted_url: &str) -> StoreError {

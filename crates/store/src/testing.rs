@@ -1,8 +1,11 @@
 //! Helpers for tests that need the real Redis and PostgreSQL servers.
 //!
-//! The service rule: a test that needs a server it cannot reach prints `SKIP: …` to stderr and
-//! returns, unless the environment variable `REQUIRE_SERVICES` is set to a non-empty value, in
-//! which case it fails. CI sets `REQUIRE_SERVICES=1` so that a missing server never turns into a
+//! The service rule ([`skip`]): a test that needs a server (or a browser) it cannot reach prints
+//! `SKIP <test>: …` and returns, unless the environment variable `REQUIRE_SERVICES` is set to a
+//! non-empty value, in which case it fails. The line goes straight to the process's stderr, so it
+//! shows in a normal `cargo test` run even though the test passes (libtest captures only the
+//! `print!` macros); `cargo test 2>&1 | grep -c '^SKIP'` counts the skipped tests. CI sets
+//! `REQUIRE_SERVICES=1` and fails on any `SKIP` line, so a missing server never turns into a
 //! silently green run.
 //!
 //! The default URLs can be overridden with `EID_TEST_REDIS_URL` and `EID_TEST_POSTGRES_URL`.
@@ -43,18 +46,31 @@ pub fn service_url_or_skip(kind: &str, default_url: &str) -> Option<String> {
         Ok(()) => Some(url),
         Err(why) => {
             let shown = crate::redact_url(&url);
-            if services_required() {
-                panic!("{kind} not reachable at {shown} ({why}) and REQUIRE_SERVICES is set");
-            }
-            // Straight to the stderr handle, not `eprintln!`: libtest captures the macros' output
-            // of passing tests, and a skip must be visible in a normal `cargo test` run.
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIP: {kind} not reachable at {shown} ({why}); set REQUIRE_SERVICES=1 to fail instead"
-            );
+            skip(&format!("{kind} not reachable at {shown} ({why})"));
             None
         }
     }
+}
+
+/// Applies the service rule for a test that cannot run because `why` (e.g. "chromium not
+/// installed"): panics when [`services_required`]; otherwise prints `SKIP <test>: <why>` where it
+/// shows even for a passing test, and returns so that the caller can return.
+pub fn skip(why: &str) {
+    if services_required() {
+        panic!("{why}, and REQUIRE_SERVICES is set");
+    }
+    // libtest names each test's thread after the test.
+    let line = skip_line(std::thread::current().name(), why);
+    // Straight to the stderr handle, not `eprintln!`: libtest captures the macros' output of
+    // passing tests, and a skip must be visible in a normal `cargo test` run.
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+fn skip_line(test: Option<&str>, why: &str) -> String {
+    format!(
+        "SKIP {}: {why}; set REQUIRE_SERVICES=1 to fail instead",
+        test.unwrap_or("(unnamed thread)")
+    )
 }
 
 /// [`service_url_or_skip`] for Redis at [`REDIS_URL`].
@@ -210,6 +226,15 @@ mod tests {
         );
         assert_eq!(host_port("postgres://u:p@db?sslmode=x").unwrap(), "db:5432");
         assert_eq!(host_port("redis://[::1]").unwrap(), "[::1]:6379");
+    }
+
+    #[test]
+    fn skip_lines_name_the_test_and_start_with_skip() {
+        assert_eq!(
+            skip_line(Some("flows::redis::x"), "redis not reachable"),
+            "SKIP flows::redis::x: redis not reachable; set REQUIRE_SERVICES=1 to fail instead"
+        );
+        assert!(skip_line(None, "why").starts_with("SKIP (unnamed thread): why"));
     }
 
     #[test]

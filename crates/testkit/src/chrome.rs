@@ -23,7 +23,7 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    /// Starts Chromium, or `None` (after printing `SKIP:`) when it is not installed and
+    /// Starts Chromium, or `None` (after [`eid_store::testing::skip`]) when it is not installed and
     /// `REQUIRE_SERVICES` is unset; with `REQUIRE_SERVICES` set a missing browser fails the test.
     pub async fn launch() -> Option<Chrome> {
         let binary = ["chromium", "chromium-browser", "google-chrome"]
@@ -37,13 +37,7 @@ impl Chrome {
                     .is_ok()
             });
         let Some(binary) = binary else {
-            assert!(
-                std::env::var("REQUIRE_SERVICES")
-                    .unwrap_or_default()
-                    .is_empty(),
-                "chromium is not installed and REQUIRE_SERVICES is set"
-            );
-            eprintln!("SKIP: chromium not installed");
+            eid_store::testing::skip("chromium not installed");
             return None;
         };
         let profile = tempfile::tempdir().expect("profile dir");
