@@ -493,4 +493,122 @@ mod tests {
             "every shard made room by purging its expired entries"
         );
     }
+
+    /// One operation of the model test, on a key space of four keys.
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, Vec<u8>),
+        PutIfAbsent(u8, Vec<u8>),
+        Get(u8),
+        Take(u8),
+        Delete(u8),
+        Incr(u8),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        let key = 0u8..4;
+        let value = proptest::collection::vec(any::<u8>(), 0..300);
+        prop_oneof![
+            (key.clone(), value.clone()).prop_map(|(k, v)| Op::Put(k, v)),
+            (key.clone(), value).prop_map(|(k, v)| Op::PutIfAbsent(k, v)),
+            key.clone().prop_map(Op::Get),
+            key.clone().prop_map(Op::Take),
+            key.clone().prop_map(Op::Delete),
+            key.prop_map(Op::Incr),
+        ]
+    }
+
+    /// Whether a write was refused for room.
+    fn full<T>(r: &Result<T, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Unavailable(_)))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any sequence of operations answers as a plain map would (long TTLs, nothing expires)
+        /// or is refused for room, and the byte count always equals the sum of the entries' costs
+        /// and stays within the limit.
+        #[test]
+        fn the_store_behaves_like_a_map_and_counts_its_bytes(
+            ops in proptest::collection::vec(op(), 1..60),
+            max_bytes in 64usize * 16..4096 * 16,
+        ) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let store = small(1_000, max_bytes);
+            let mut model: HashMap<String, Vec<u8>> = HashMap::new();
+            let long = Duration::from_secs(600);
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => {
+                        let r = rt.block_on(store.put(&k.to_string(), &v, long));
+                        if !full(&r) {
+                            r.unwrap();
+                            model.insert(k.to_string(), v);
+                        }
+                    }
+                    Op::PutIfAbsent(k, v) => {
+                        let r = rt.block_on(store.put_if_absent(&k.to_string(), &v, long));
+                        if !full(&r) {
+                            let fresh = !model.contains_key(&k.to_string());
+                            proptest::prop_assert_eq!(r.unwrap(), fresh);
+                            model.entry(k.to_string()).or_insert(v);
+                        }
+                    }
+                    Op::Get(k) => {
+                        let got = rt.block_on(store.get(&k.to_string())).unwrap();
+                        proptest::prop_assert_eq!(got.as_ref(), model.get(&k.to_string()));
+                    }
+                    Op::Take(k) => {
+                        let got = rt.block_on(store.take(&k.to_string())).unwrap();
+                        proptest::prop_assert_eq!(got, model.remove(&k.to_string()));
+                    }
+                    Op::Delete(k) => {
+                        let got = rt.block_on(store.delete(&k.to_string())).unwrap();
+                        proptest::prop_assert_eq!(got, model.remove(&k.to_string()).is_some());
+                    }
+                    Op::Incr(k) => {
+                        let r = rt.block_on(store.incr(&k.to_string(), long));
+                        let expected = match model.get(&k.to_string()) {
+                            None => Some(1),
+                            Some(v) => std::str::from_utf8(v)
+                                .ok()
+                                .and_then(|s| s.parse::<u64>().ok())
+                                .map(|n| n.saturating_add(1)),
+                        };
+                        match (r, expected) {
+                            (Err(StoreError::Unavailable(_)), _) => {}
+                            (Ok(n), Some(e)) => {
+                                proptest::prop_assert_eq!(n, e);
+                                model.insert(k.to_string(), n.to_string().into_bytes());
+                            }
+                            (Err(StoreError::Backend(_)), None) => {}
+                            (other, e) => proptest::prop_assert!(false, "{other:?} vs {e:?}"),
+                        }
+                    }
+                }
+                let counted: usize = store
+                    .shards
+                    .iter()
+                    .map(|s| {
+                        let s = lock(s);
+                        s.map.iter().map(|(k, slot)| slot.cost(k)).sum::<usize>()
+                    })
+                    .sum();
+                proptest::prop_assert_eq!(store.bytes(), counted);
+                proptest::prop_assert!(store.bytes() <= max_bytes + 16 * 8);
+                proptest::prop_assert_eq!(store.len(), model.len());
+            }
+        }
+
+        /// A stored counter parses as what `incr` wrote; anything else is refused, never a panic.
+        #[test]
+        fn counters_parse_as_written_and_nothing_else_panics(n: u64, junk: Vec<u8>) {
+            proptest::prop_assert_eq!(parse_counter(n.to_string().as_bytes()).unwrap(), n);
+            let parsed = parse_counter(&junk);
+            let expected = std::str::from_utf8(&junk).ok().and_then(|s| s.parse::<u64>().ok());
+            proptest::prop_assert_eq!(parsed.ok(), expected);
+        }
+    }
 }
