@@ -6,7 +6,6 @@ use eid_testkit::client::Page;
 use eid_testkit::oidc::{Pkce, verify_id_token};
 use eid_testkit::stack::TEST_REDIRECT_URI;
 use eid_testkit::{Browser, Component, TestStack};
-use std::time::{Duration, Instant};
 
 /// Logs Anna in to her account with the code display (pairing needs Substantial) and pairs a new
 /// device; returns the device.
@@ -121,10 +120,10 @@ async fn approval_with_the_matching_number_logs_in_at_substantial() {
         )
         .await;
     assert!(app.body.contains("Test service"), "{}", app.body);
-    let approved_at = Instant::now();
     respond(&stack, &device, &number, "approve").await;
+    // The waiting page sees the approval at once (no waiting: the answer is stored before the
+    // device's page returns).
     assert_eq!(status(&stack, &browser, &wait).await, "approved");
-    assert!(approved_at.elapsed() < Duration::from_secs(1));
     let redirect = finish(&stack, &browser, &wait).await;
     let code = code_of(&stack, &redirect);
     let (_, tokens) = exchange(&stack, &code, &pkce.verifier).await;
@@ -162,33 +161,4 @@ async fn a_wrong_number_or_a_refusal_refuses_the_login() {
     assert_eq!(status(&stack, &browser, &wait).await, "refused");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_expired_request_cannot_be_approved() {
-    let stack = TestStack::builder()
-        .idp_setting("app_request_ttl_secs = 1")
-        .start()
-        .await
-        .unwrap();
-    let device = pair_device(&stack).await;
-    let (browser, wait) = start_app_login(&stack, &Pkce::new()).await;
-    let number = wait.by_id("number").unwrap();
-    let idp = stack.url(Component::Idp);
-    let app = device.get(&format!("{idp}/app"), "http://never").await;
-    let request = app.must_input("request");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    device
-        .post(
-            &format!("{idp}/app/respond"),
-            &[
-                ("csrf", &app.must_input("csrf")),
-                ("request", &request),
-                ("number", &number),
-                ("answer", "approve"),
-            ],
-            "http://never",
-        )
-        .await;
-    assert_eq!(status(&stack, &browser, &wait).await, "expired");
-    let page = finish(&stack, &browser, &wait).await;
-    assert!(!page.url.starts_with(TEST_REDIRECT_URI));
-}
+// An expired request: idp/tests/app_approval.rs, with a clock the test moves (no sleeping).

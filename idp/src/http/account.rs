@@ -403,11 +403,13 @@ pub async fn pairing_code(account: AccountForm) -> Result<Response, HttpError> {
 
 #[derive(Deserialize)]
 struct CsrfJson {
+    #[serde(default)]
     csrf: String,
 }
 
 #[derive(Deserialize)]
 struct PasskeyRegistration {
+    #[serde(default)]
     csrf: String,
     label: String,
     credential: webauthn_rs::prelude::RegisterPublicKeyCredential,

@@ -345,6 +345,8 @@ pub async fn passkey_options(
 #[derive(Deserialize)]
 pub struct PasskeyLogin {
     tx: String,
+    /// Missing is refused as a wrong token (audited), not as a malformed body.
+    #[serde(default)]
     csrf: String,
     credential: webauthn_rs::prelude::PublicKeyCredential,
 }
