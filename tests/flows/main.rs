@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod broker_bounds;
+mod broker_faults;
 mod broker_logout;
 mod broker_oidc;
 mod broker_support;
