@@ -69,6 +69,36 @@ pub fn verify(secret: &[u8], code: &str, unix_seconds: i64) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any text at any time: no panic, and only six digits (after trimming) can match.
+        #[test]
+        fn any_input_is_answered_and_only_six_digits_match(
+            code in ".{0,40}",
+            secret in proptest::collection::vec(any::<u8>(), 0..64),
+            t in any::<i64>(),
+        ) {
+            let t = t / 4; // room for the drift arithmetic at the extremes
+            if verify(&secret, &code, t).is_some() {
+                let c = code.trim();
+                prop_assert!(c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
+            }
+        }
+
+        /// The code of a time verifies at that time, within one step of it.
+        #[test]
+        fn a_code_verifies_at_its_own_time(
+            secret in proptest::collection::vec(any::<u8>(), 1..64),
+            t in 0i64..4_000_000_000,
+        ) {
+            let code = code_at_step(&secret, step_of(t));
+            let step = verify(&secret, &format!(" {code} "), t);
+            prop_assert!(step.is_some_and(|s| (s - step_of(t)).abs() <= DRIFT_STEPS));
+        }
+    }
 
     /// RFC 6238 Appendix B, SHA-1 secret, truncated to six digits.
     #[test]

@@ -83,3 +83,42 @@ pub fn form(body: &[u8]) -> Result<RawParams, IdpError> {
         std::str::from_utf8(body).map_err(|_| IdpError::BadRequest("form is not UTF-8".into()))?;
     RawParams::parse(text).map_err(|e| IdpError::BadRequest(e.description))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any body is answered (a form or a bad request), never a panic.
+        #[test]
+        fn any_body_is_parsed_or_refused(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = form(&body);
+        }
+
+        /// The fields of the idp's forms come back as they were encoded.
+        #[test]
+        fn encoded_fields_round_trip(
+            fields in proptest::collection::btree_map(
+                prop_oneof![
+                    Just("tx"), Just("csrf"), Just("user_id"), Just("password"), Just("code"),
+                    Just("label"), Just("id"), Just("cpr")
+                ],
+                "[^\\p{Cc}]{0,100}",
+                0..8,
+            ),
+        ) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(fields.iter())
+                .finish();
+            let parsed = form(body.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for (name, value) in &fields {
+                // An empty value counts as absent (OAuth's rule for every parameter).
+                let expected = Some(value.as_str()).filter(|v| !v.is_empty());
+                prop_assert_eq!(parsed.get(name), expected);
+            }
+        }
+    }
+}
