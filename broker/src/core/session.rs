@@ -112,14 +112,17 @@ impl SsoSession {
         Ok(cookie)
     }
 
-    /// Stores the session under its cookie.
+    /// Stores the session under its cookie, without the upstream's raw ID token: the broker never
+    /// sends it on (the upstream's logout is asked for by `client_id`), so it is not kept.
     pub async fn save(
         &self,
         store: &dyn EphemeralStore,
         cookie: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut kept = self.clone();
+        kept.identity.id_token.clear();
+        let bytes = serde_json::to_vec(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         store.put(&key(cookie), &bytes, ttl).await?;
         store
             .put(&sid_key(&self.sid), digest_key(cookie).as_bytes(), ttl)
@@ -174,6 +177,23 @@ mod tests {
         assert_ne!(a, session.sid_for("rp-b"));
         assert_ne!(a, session.sid);
         assert_eq!(a, rp_sid(&session.sid, "rp-a"));
+    }
+
+    #[tokio::test]
+    async fn the_upstreams_raw_id_token_is_not_kept() {
+        let store = MemoryEphemeral::new();
+        let mut session = SsoSession::for_test(Loa::Substantial, 0);
+        session.identity.id_token = "header.payload-with-cpr.signature".into();
+        let cookie = session
+            .save_new(&store, None, Duration::from_secs(60))
+            .await
+            .unwrap();
+        let found = SsoSession::find(&store, Some(&cookie))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(found.identity.id_token.is_empty());
+        assert_eq!(found.identity.subject, session.identity.subject);
     }
 
     #[tokio::test]
