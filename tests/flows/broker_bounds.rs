@@ -175,6 +175,17 @@ async fn a_client_id_with_a_nul_is_refused_cleanly_and_never_audited() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 400);
+    let at_token = http
+        .post(format!("{broker}/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", unknown.as_str()),
+            ("client_secret", "whatever-it-is"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(at_token.status(), 401);
     stack.stop().await;
     let mut events = audit_events(dir.path(), "authorize.rejected").await;
     events.extend(audit_events(dir.path(), "token.rejected").await);

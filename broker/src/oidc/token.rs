@@ -46,7 +46,11 @@ pub async fn token(
     let rp = match authenticate(broker, authorization, form, &endpoint).await {
         Ok(rp) => rp,
         Err(e) => {
-            audit_failure(broker, form.get("client_id"), ip, &e).await?;
+            // Only a registered client is named: an unauthenticated caller chooses this value.
+            let registered = form
+                .get("client_id")
+                .filter(|id| broker.registry.get(id).is_some());
+            audit_failure(broker, registered, ip, &e).await?;
             return Err(e);
         }
     };
