@@ -3,6 +3,7 @@
 //! cache.
 
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
+use eid_oidc::params::is_valid_identifier;
 use eid_oidc::{OAuthError, RawParams, TokenEndpointAuthMethod};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
@@ -128,6 +129,8 @@ async fn verify_assertion(
     Ok(rp)
 }
 
+/// The `iss` of a JWT's payload, unverified, if it is a well-formed identifier (it names the
+/// client whose keys verify the rest).
 fn unverified_issuer(jwt: &str) -> Option<String> {
     use base64::Engine;
     let payload = jwt.split('.').nth(1)?;
@@ -135,5 +138,59 @@ fn unverified_issuer(jwt: &str) -> Option<String> {
         .decode(payload)
         .ok()?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    value.get("iss")?.as_str().map(str::to_owned)
+    value
+        .get("iss")?
+        .as_str()
+        .filter(|iss| is_valid_identifier(iss))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use proptest::prelude::*;
+
+    fn jwt_with(payload: &serde_json::Value) -> String {
+        format!(
+            "eyJhbGciOiJFUzI1NiJ9.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(payload.to_string())
+        )
+    }
+
+    #[test]
+    fn the_issuer_is_read_only_when_it_is_a_well_formed_identifier() {
+        let iss = |v: serde_json::Value| unverified_issuer(&jwt_with(&v));
+        assert_eq!(
+            iss(serde_json::json!({ "iss": "rp-jwt" })),
+            Some("rp-jwt".into())
+        );
+        assert_eq!(iss(serde_json::json!({ "iss": "rp\0" })), None);
+        assert_eq!(iss(serde_json::json!({ "iss": "r".repeat(256) })), None);
+        assert_eq!(iss(serde_json::json!({ "iss": 7 })), None);
+        assert_eq!(iss(serde_json::json!({ "sub": "rp" })), None);
+        assert_eq!(unverified_issuer("no-dots"), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any assertion text is read without a panic; an issuer that comes out is well formed.
+        #[test]
+        fn any_assertion_yields_at_most_a_well_formed_issuer(
+            text in ".{0,120}",
+            iss in ".{0,40}",
+        ) {
+            if let Some(found) = unverified_issuer(&text) {
+                prop_assert!(is_valid_identifier(&found));
+            }
+            let read = unverified_issuer(&jwt_with(&serde_json::json!({ "iss": iss })));
+            prop_assert_eq!(read.is_some(), is_valid_identifier(&iss));
+            if let Some(found) = read {
+                prop_assert_eq!(found, iss);
+            }
+        }
+    }
 }
