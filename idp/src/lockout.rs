@@ -260,6 +260,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn attempts_are_counted_before_they_are_evaluated() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy::default();
+        let alice = Uuid::new_v4();
+        // Five attempts in flight at once (none reported yet): the sixth is refused unevaluated.
+        let mut in_flight = Vec::new();
+        for _ in 0..5 {
+            in_flight.push(
+                policy
+                    .begin(&store, Some(alice), "ip")
+                    .await
+                    .unwrap()
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            policy
+                .begin(&store, Some(alice), "ip")
+                .await
+                .unwrap()
+                .unwrap_err(),
+            Gate::UserLocked
+        );
+        // A success among them starts the count again once the lock is gone.
+        let first = in_flight.remove(0);
+        first.succeeded(&policy, &store).await.unwrap();
+        assert_eq!(
+            policy.gate(&store, Some(alice), "ip").await.unwrap(),
+            Gate::UserLocked,
+            "the lock taken meanwhile stays"
+        );
+    }
+
+    #[tokio::test]
+    async fn successes_from_an_address_do_not_block_it() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy {
+            max_ip_failures: 3,
+            ..LockoutPolicy::default()
+        };
+        for _ in 0..10 {
+            let attempt = policy
+                .begin(&store, Some(Uuid::new_v4()), "10.1.1.1")
+                .await
+                .unwrap()
+                .unwrap();
+            attempt.succeeded(&policy, &store).await.unwrap();
+        }
+        assert_eq!(
+            policy.gate(&store, None, "10.1.1.1").await.unwrap(),
+            Gate::Open
+        );
+    }
+
+    #[tokio::test]
     async fn success_resets_the_count() {
         let store = MemoryEphemeral::new();
         let policy = LockoutPolicy::default();

@@ -231,22 +231,21 @@ pub async fn pair(
             .await?;
         return Ok(None);
     };
-    if idp
+    // Counted before the code is compared, so parallel guesses cannot outrun the lock.
+    let Ok(attempt) = idp
         .config
         .lockout
-        .gate(idp.ephemeral.as_ref(), Some(person.id), ip)
+        .begin(idp.ephemeral.as_ref(), Some(person.id), ip)
         .await?
-        != crate::lockout::Gate::Open
-    {
+    else {
         return Ok(None);
-    }
+    };
     let expected = idp.ephemeral.get(&pairing_key(person.id)).await?;
     let presented = digest_key(code.trim());
     let matches = expected.is_some_and(|e| bool::from(e.as_slice().ct_eq(presented.as_bytes())));
     if !matches {
-        idp.config
-            .lockout
-            .record_failure(idp.ephemeral.as_ref(), Some(person.id), ip)
+        attempt
+            .failed(&idp.config.lockout, idp.ephemeral.as_ref())
             .await?;
         idp.audit(
             idp.event("app.pairing_failed", AuditOutcome::Failure)
@@ -256,6 +255,9 @@ pub async fn pair(
         .await?;
         return Ok(None);
     }
+    attempt
+        .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
+        .await?;
     if idp.ephemeral.take(&pairing_key(person.id)).await?.is_none() {
         return Ok(None);
     }

@@ -68,15 +68,15 @@ pub async fn activate(
             .await?;
         return Ok(Err(ActivationError::WrongCode));
     };
-    if idp
+    // Counted before the code is compared, so parallel guesses cannot outrun the lock.
+    let Ok(attempt) = idp
         .config
         .lockout
-        .gate(idp.ephemeral.as_ref(), Some(person.id), ip)
+        .begin(idp.ephemeral.as_ref(), Some(person.id), ip)
         .await?
-        != Gate::Open
-    {
+    else {
         return Ok(Err(ActivationError::Locked));
-    }
+    };
     // The code is checked before anything is said about the identity: "already active" for a
     // wrong code would tell anyone holding a CPR number whether that person has a MitID.
     let presented = digest_key(code.trim());
@@ -85,9 +85,8 @@ pub async fn activate(
         .activation_code_hash(person.id, idp.clock.now())
         .await?;
     if !stored.is_some_and(|s| bool::from(s.as_bytes().ct_eq(presented.as_bytes()))) {
-        idp.config
-            .lockout
-            .record_failure(idp.ephemeral.as_ref(), Some(person.id), ip)
+        attempt
+            .failed(&idp.config.lockout, idp.ephemeral.as_ref())
             .await?;
         idp.audit(
             idp.event("activation.failure", AuditOutcome::Failure)
@@ -97,6 +96,9 @@ pub async fn activate(
         .await?;
         return Ok(Err(ActivationError::WrongCode));
     }
+    attempt
+        .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
+        .await?;
     if person.user_id.is_some() {
         return Ok(Err(ActivationError::AlreadyActive));
     }
