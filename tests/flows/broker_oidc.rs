@@ -174,6 +174,45 @@ async fn a_request_for_a_higher_level_than_the_session_steps_up_at_the_upstream(
     )
     .await;
     broker_code(&stack, &again);
+    // A weaker re-authentication (prompt=login, password only) is answered with what it proved,
+    // and does not lower the session: Substantial is still answered at once afterwards.
+    let pkce = Pkce::new();
+    let redirect = broker_password_login(
+        &stack,
+        &browser,
+        "rp-a",
+        &pkce,
+        "anna",
+        "anna-demo-pass",
+        &[("prompt", "login")],
+    )
+    .await;
+    let auth_code = broker_code(&stack, &redirect);
+    let (_, tokens) = broker_exchange(&stack, "rp-a", &auth_code, &pkce.verifier).await;
+    let claims = verify_id_token(
+        broker,
+        tokens["id_token"].as_str().unwrap(),
+        "rp-a",
+        "test-nonce",
+    )
+    .await;
+    assert_ne!(
+        claims["acr"], SUBSTANTIAL,
+        "this login proved only a password"
+    );
+    let still = broker_authorize(
+        &stack,
+        &browser,
+        "rp-b",
+        &Pkce::new(),
+        &[("acr_values", SUBSTANTIAL)],
+    )
+    .await;
+    assert!(
+        still.url.starts_with(TEST_REDIRECT_URI),
+        "the session kept its level: {still:?}"
+    );
+    broker_code(&stack, &still);
 }
 
 #[tokio::test(flavor = "multi_thread")]
