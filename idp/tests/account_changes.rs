@@ -261,6 +261,16 @@ async fn stepping_up_returns_to_the_account_page_where_the_change_then_succeeds(
         .filter(|a| a.kind == eid_core::AuthenticatorKind::Password)
         .count();
     assert_eq!(passwords, 1, "the old password is replaced, not kept");
+    let told = eid_store::notifications::NotificationOutbox::for_person(
+        h.durable.as_ref(),
+        uuid::Uuid::parse_str(ANNA).unwrap(),
+        10,
+    )
+    .await
+    .unwrap();
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].kind, "password.changed");
+    assert_eq!(h.audited("password.changed").await.len(), 1);
     // The new password logs in; the old one does not.
     h.clock.advance(time::Duration::seconds(31));
     let (_, account) = h.password_session("anna", "brand-new-pass").await;

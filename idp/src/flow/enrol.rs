@@ -139,12 +139,14 @@ pub async fn activate(
     Ok(Ok(person))
 }
 
+/// Stores a new authenticator and records it (audit and notification) as `event`.
 async fn add(
     idp: &Idp,
     person: Uuid,
     kind: AuthenticatorKind,
     label: &str,
     secret: Vec<u8>,
+    event: &str,
 ) -> Result<Uuid, IdpError> {
     let a = Authenticator {
         id: Uuid::new_v4(),
@@ -156,12 +158,21 @@ async fn add(
         last_used_at: None,
     };
     idp.authenticators.add_authenticator(&a).await?;
-    account::record(idp, person, "authenticator.added", Some(kind), None).await?;
+    account::record(idp, person, event, Some(kind), None).await?;
     Ok(a.id)
 }
 
 /// Enrols a password (Argon2id).
 pub async fn add_password(idp: &Idp, person: Uuid, new_password: &str) -> Result<Uuid, IdpError> {
+    password_as(idp, person, new_password, "authenticator.added").await
+}
+
+async fn password_as(
+    idp: &Idp,
+    person: Uuid,
+    new_password: &str,
+    event: &str,
+) -> Result<Uuid, IdpError> {
     let phc = idp
         .hasher
         .hash(new_password.to_owned())
@@ -173,6 +184,7 @@ pub async fn add_password(idp: &Idp, person: Uuid, new_password: &str) -> Result
         AuthenticatorKind::Password,
         "Password",
         phc.into_bytes(),
+        event,
     )
     .await
 }
@@ -211,7 +223,15 @@ pub async fn confirm_code_display(
     if idp.ephemeral.take(&totp_enrol_key(person)).await?.is_none() {
         return Ok(false);
     }
-    add(idp, person, AuthenticatorKind::CodeDisplay, label, secret).await?;
+    add(
+        idp,
+        person,
+        AuthenticatorKind::CodeDisplay,
+        label,
+        secret,
+        "authenticator.added",
+    )
+    .await?;
     Ok(true)
 }
 
@@ -226,7 +246,12 @@ pub async fn set_password(idp: &Idp, person: Uuid, new_password: &str) -> Result
         .filter(|a| a.kind == AuthenticatorKind::Password)
         .map(|a| a.id)
         .collect();
-    let new = add_password(idp, person, new_password).await?;
+    let event = if old.is_empty() {
+        "authenticator.added"
+    } else {
+        "password.changed"
+    };
+    let new = password_as(idp, person, new_password, event).await?;
     for id in old {
         match idp.authenticators.remove_authenticator(person, id).await {
             Ok(_) => {}
