@@ -293,3 +293,71 @@ async fn private_key_jwt_refuses_a_wrong_audience_a_long_lifetime_no_jti_and_iss
         assert!(body.contains("invalid_client"), "{what}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upstream_callback_with_too_many_parameters_is_refused_before_its_state_is_read() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let t = eid_broker::texts::texts(eid_web::Lang::En);
+    let callback = format!(
+        "{}/upstream/mitid/callback?state=forged&code=c",
+        stack.url(Component::Broker)
+    );
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            let r = http
+                .get(url)
+                .header("accept-language", "en")
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // A handful of parameters: the state is looked up (and refused).
+    let (status, body) = get(callback.clone()).await;
+    assert_eq!(status, 400);
+    assert!(body.contains(t.upstream_failed_title), "{body}");
+    // A flood: refused as malformed, before any lookup.
+    let flood: String = (0..40).map(|i| format!("&p{i}=1")).collect();
+    let (status, body) = get(format!("{callback}{flood}")).await;
+    assert_eq!(status, 400);
+    assert!(!body.contains(t.upstream_failed_title), "{body}");
+    assert!(body.contains(t.error_title), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rejections_of_unregistered_clients_are_audited_within_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let sent = 3 * eid_broker::oidc::authorize::UNREGISTERED_AUDITS_PER_MINUTE;
+    for i in 0..sent {
+        let refused = http
+            .get(format!(
+                "{}/authorize?client_id=nobody-{i}",
+                stack.url(Component::Broker)
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 400);
+    }
+    stack.stop().await;
+    let audited = audit_events(dir.path(), "authorize.rejected")
+        .await
+        .into_iter()
+        .filter(|e| e.details["unregistered_client"].is_string())
+        .count() as u64;
+    // Within one minute's budget, or two if the requests straddled a minute.
+    assert!(audited >= 1, "some are audited");
+    assert!(
+        audited <= 2 * eid_broker::oidc::authorize::UNREGISTERED_AUDITS_PER_MINUTE,
+        "{audited} of {sent} audited"
+    );
+}
