@@ -51,4 +51,45 @@ mod tests {
         let OAuthParams(p) = OAuthParams::from_request(repeated, &()).await.unwrap();
         assert!(p.is_err());
     }
+
+    #[tokio::test]
+    async fn bounds_hold_for_a_query_and_a_body_alike() {
+        let flood: String = (0..=eid_oidc::params::MAX_PARAMS)
+            .map(|i| format!("p{i}=1&"))
+            .collect();
+        let get = Request::get(format!("/authorize?{flood}"))
+            .body(Body::empty())
+            .unwrap();
+        let OAuthParams(p) = OAuthParams::from_request(get, &()).await.unwrap();
+        assert!(p.is_err());
+        let post = Request::post("/authorize")
+            .body(Body::from(format!("state={}", "s".repeat(100_000))))
+            .unwrap();
+        let OAuthParams(p) = OAuthParams::from_request(post, &()).await.unwrap();
+        assert!(p.unwrap_err().description.contains("too long"));
+        let binary = Request::post("/authorize")
+            .body(Body::from(vec![0xff, 0xfe, b'=', 0x00]))
+            .unwrap();
+        let OAuthParams(p) = OAuthParams::from_request(binary, &()).await.unwrap();
+        assert!(p.is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Any body is read as exactly what `RawParams::parse` makes of it (or refused, if not
+        /// UTF-8), never a panic.
+        #[test]
+        fn a_body_reads_as_its_parse(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let OAuthParams(read) = runtime.block_on(async {
+                let post = Request::post("/authorize").body(Body::from(body.clone())).unwrap();
+                OAuthParams::from_request(post, &()).await.unwrap()
+            });
+            match std::str::from_utf8(&body) {
+                Ok(text) => proptest::prop_assert_eq!(read, RawParams::parse(text)),
+                Err(_) => proptest::prop_assert!(read.is_err()),
+            }
+        }
+    }
 }
