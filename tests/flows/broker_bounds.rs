@@ -159,6 +159,14 @@ async fn a_client_id_with_a_nul_is_refused_cleanly_and_never_audited() {
         .await
         .unwrap();
     assert_eq!(token.status(), 400);
+    let par = http
+        .post(format!("{broker}/par"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("client_id=%00&client_secret=whatever-it-is&response_type=code")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(par.status(), 400);
     let basic = http
         .post(format!("{broker}/token"))
         .basic_auth("rp%00", Some("whatever-it-is"))
