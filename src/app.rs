@@ -47,7 +47,7 @@ pub struct Runtime {
 /// while Redis is down comes up (not ready) and recovers by itself.
 pub fn open_ephemeral(settings: &Settings) -> anyhow::Result<Arc<dyn EphemeralStore>> {
     Ok(match &settings.ephemeral {
-        EphemeralBackend::Memory => Arc::new(MemoryEphemeral::new()),
+        EphemeralBackend::Memory => Arc::new(MemoryEphemeral::with_limits(settings.memory_limits)),
         EphemeralBackend::Redis { url, key_prefix } => {
             Arc::new(RedisEphemeral::new_lazy(url, key_prefix).context("configuring Redis")?)
         }

@@ -49,332 +49,8 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// The file as written.
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    #[serde(default = "default_data_dir")]
-    data_dir: PathBuf,
-    #[serde(default)]
-    store: RawStore,
-    #[serde(default)]
-    keys: RawKeys,
-    #[serde(default)]
-    log: RawLog,
-    #[serde(default)]
-    demo: RawDemo,
-    #[serde(default = "default_broker")]
-    broker: RawBroker,
-    #[serde(default = "default_idp")]
-    idp: RawIdp,
-    #[serde(default = "listener_defaults::delegation")]
-    delegation: RawListener,
-    #[serde(default = "listener_defaults::eidas_gateway")]
-    eidas_gateway: RawListener,
-    #[serde(default = "default_demo_rp")]
-    demo_rp: RawDemoRp,
-}
-
-/// The broker's section: its listener plus its own settings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawBroker {
-    listen: String,
-    public_url: String,
-    #[serde(default = "default_session_ttl")]
-    session_ttl_secs: u64,
-    #[serde(default = "default_access_ttl")]
-    access_token_ttl_secs: u64,
-    #[serde(default = "default_refresh_ttl")]
-    refresh_token_ttl_secs: u64,
-    admin_token: Option<String>,
-    admin_token_file: Option<PathBuf>,
-    pairwise_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    relying_parties: Vec<PathBuf>,
-    #[serde(default)]
-    upstreams: Vec<RawUpstream>,
-}
-
-fn default_broker() -> RawBroker {
-    let l = listener_defaults::broker();
-    RawBroker {
-        listen: l.listen,
-        public_url: l.public_url,
-        session_ttl_secs: default_session_ttl(),
-        access_token_ttl_secs: default_access_ttl(),
-        refresh_token_ttl_secs: default_refresh_ttl(),
-        admin_token: None,
-        admin_token_file: None,
-        pairwise_secret_file: None,
-        relying_parties: Vec::new(),
-        upstreams: Vec::new(),
-    }
-}
-
-fn default_access_ttl() -> u64 {
-    600
-}
-
-fn default_refresh_ttl() -> u64 {
-    28_800
-}
-
-/// An upstream identity provider of the broker.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUpstream {
-    name: String,
-    issuer: String,
-    client_id: String,
-    client_secret: Option<String>,
-    client_secret_file: Option<PathBuf>,
-    #[serde(default = "default_scopes")]
-    scopes: Vec<String>,
-}
-
-fn default_scopes() -> Vec<String> {
-    vec!["openid".into()]
-}
-
-/// The demo relying party's section.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDemoRp {
-    listen: String,
-    public_url: String,
-    #[serde(default = "default_demo_rp_client")]
-    client_id: String,
-    client_secret: Option<String>,
-}
-
-fn default_demo_rp() -> RawDemoRp {
-    let l = listener_defaults::demo_rp();
-    RawDemoRp {
-        listen: l.listen,
-        public_url: l.public_url,
-        client_id: default_demo_rp_client(),
-        client_secret: None,
-    }
-}
-
-fn default_demo_rp_client() -> String {
-    "demo-rp".into()
-}
-
-fn default_data_dir() -> PathBuf {
-    PathBuf::from("./data")
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStore {
-    #[serde(default = "default_ephemeral")]
-    ephemeral: String,
-    #[serde(default = "default_durable")]
-    durable: String,
-    #[serde(default = "default_key_prefix")]
-    redis_key_prefix: String,
-}
-
-impl Default for RawStore {
-    fn default() -> Self {
-        RawStore {
-            ephemeral: default_ephemeral(),
-            durable: default_durable(),
-            redis_key_prefix: default_key_prefix(),
-        }
-    }
-}
-
-fn default_ephemeral() -> String {
-    "memory".into()
-}
-fn default_durable() -> String {
-    "sqlite".into()
-}
-fn default_key_prefix() -> String {
-    "eid:".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeys {
-    dir: Option<PathBuf>,
-    #[serde(default = "default_reload")]
-    reload_interval_secs: u64,
-    #[serde(default)]
-    files: Vec<RawKeyFile>,
-}
-
-impl Default for RawKeys {
-    fn default() -> Self {
-        RawKeys {
-            dir: None,
-            reload_interval_secs: default_reload(),
-            files: Vec::new(),
-        }
-    }
-}
-
-fn default_reload() -> u64 {
-    300
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKeyFile {
-    component: String,
-    file: PathBuf,
-    alg: String,
-    #[serde(default = "default_key_state")]
-    state: String,
-    not_after: Option<String>,
-}
-
-fn default_key_state() -> String {
-    "active".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLog {
-    #[serde(default)]
-    format: LogFormat,
-    #[serde(default = "default_filter")]
-    filter: String,
-}
-
-impl Default for RawLog {
-    fn default() -> Self {
-        RawLog {
-            format: LogFormat::default(),
-            filter: default_filter(),
-        }
-    }
-}
-
-fn default_filter() -> String {
-    "info".into()
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDemo {
-    #[serde(default)]
-    enabled: bool,
-    #[serde(default = "default_demo_dir")]
-    data: PathBuf,
-}
-
-impl Default for RawDemo {
-    /// Off unless asked for: the demo loads persons whose passwords are published.
-    fn default() -> Self {
-        RawDemo {
-            enabled: false,
-            data: default_demo_dir(),
-        }
-    }
-}
-fn default_demo_dir() -> PathBuf {
-    PathBuf::from("config/demo")
-}
-
-/// The authenticator's section: its listener plus its own settings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIdp {
-    listen: String,
-    public_url: String,
-    #[serde(default = "default_session_ttl")]
-    session_ttl_secs: u64,
-    #[serde(default = "default_app_request_ttl")]
-    app_request_ttl_secs: u64,
-    #[serde(default)]
-    levels: eid_idp::LevelTable,
-    #[serde(default)]
-    lockout: eid_idp::LockoutPolicy,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
-    #[serde(default)]
-    trusted_proxies: Vec<std::net::IpAddr>,
-    #[serde(default)]
-    clients: Vec<RawClient>,
-}
-
-fn default_idp() -> RawIdp {
-    let l = listener_defaults::idp();
-    RawIdp {
-        listen: l.listen,
-        public_url: l.public_url,
-        session_ttl_secs: default_session_ttl(),
-        app_request_ttl_secs: default_app_request_ttl(),
-        levels: eid_idp::LevelTable::default(),
-        lockout: eid_idp::LockoutPolicy::default(),
-        trusted_proxies: Vec::new(),
-        clients: Vec::new(),
-    }
-}
-
-fn default_session_ttl() -> u64 {
-    1800
-}
-
-fn default_app_request_ttl() -> u64 {
-    120
-}
-
-/// An OIDC client registration in a config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    client_id: String,
-    client_name: String,
-    client_secret: Option<String>,
-    client_secret_file: Option<PathBuf>,
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    post_logout_redirect_uris: Vec<String>,
-    #[serde(default = "default_auth_method")]
-    token_endpoint_auth_method: eid_oidc::TokenEndpointAuthMethod,
-}
-
-fn default_auth_method() -> eid_oidc::TokenEndpointAuthMethod {
-    eid_oidc::TokenEndpointAuthMethod::ClientSecretBasic
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListener {
-    listen: String,
-    public_url: String,
-}
-
-mod listener_defaults {
-    use super::RawListener;
-    fn at(port: u16) -> RawListener {
-        RawListener {
-            listen: format!("127.0.0.1:{port}"),
-            public_url: format!("http://localhost:{port}"),
-        }
-    }
-    pub fn broker() -> RawListener {
-        at(8080)
-    }
-    pub fn idp() -> RawListener {
-        at(8081)
-    }
-    pub fn delegation() -> RawListener {
-        at(8082)
-    }
-    pub fn eidas_gateway() -> RawListener {
-        at(8083)
-    }
-    pub fn demo_rp() -> RawListener {
-        at(8090)
-    }
-}
+mod raw;
+use raw::{RawBroker, RawClient, RawConfig, RawIdp, RawListener};
 
 // ---------------------------------------------------------------------------------------------
 // Typed settings.
@@ -511,6 +187,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Ephemeral store.
     pub ephemeral: EphemeralBackend,
+    /// Bounds of the memory ephemeral store (a full store refuses new entries with a 503).
+    pub memory_limits: eid_store::memory::MemoryLimits,
     /// Durable store.
     pub durable: DurableBackend,
     /// Root of the per-component key directories (`<dir>/<component>/keys.toml`).
@@ -765,6 +443,19 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             ));
         }
     };
+    if raw.store.memory_max_entries == 0 {
+        return Err(invalid("store.memory_max_entries", "must be at least 1"));
+    }
+    if raw.store.memory_max_mib == 0 || raw.store.memory_max_mib > 1024 * 1024 {
+        return Err(invalid(
+            "store.memory_max_mib",
+            "must be between 1 and 1048576 (MiB)",
+        ));
+    }
+    let memory_limits = eid_store::memory::MemoryLimits {
+        max_entries: raw.store.memory_max_entries,
+        max_bytes: raw.store.memory_max_mib * 1024 * 1024,
+    };
     if raw.keys.reload_interval_secs == 0 {
         return Err(invalid("keys.reload_interval_secs", "must be at least 1"));
     }
@@ -853,6 +544,7 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     Ok(Settings {
         data_dir: raw.data_dir,
         ephemeral,
+        memory_limits,
         durable,
         keys_dir,
         keys_reload_interval: Duration::from_secs(raw.keys.reload_interval_secs),

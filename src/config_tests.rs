@@ -80,6 +80,23 @@ fn only_the_single_node_demo_may_generate_the_secrets_a_cluster_shares() {
 }
 
 #[test]
+fn the_memory_store_is_bounded_as_configured() {
+    let s = parse("[demo]\nenabled = true\n[store]\nmemory_max_entries = 10\nmemory_max_mib = 2\n")
+        .unwrap();
+    assert_eq!(s.memory_limits.max_entries, 10);
+    assert_eq!(s.memory_limits.max_bytes, 2 * 1024 * 1024);
+    for (key, field) in [
+        ("memory_max_entries = 0", "store.memory_max_entries"),
+        ("memory_max_mib = 0", "store.memory_max_mib"),
+    ] {
+        let err = parse(&format!("[demo]\nenabled = true\n[store]\n{key}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with(field), "{err}");
+    }
+}
+
+#[test]
 fn the_demo_file_gives_the_demo_defaults() {
     let s = parse("[demo]\nenabled = true\n").unwrap();
     assert_eq!(s.ephemeral, EphemeralBackend::Memory);

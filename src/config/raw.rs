@@ -1,0 +1,344 @@
+//! The configuration file as written: serde's view of the TOML, with the built-in defaults. The
+//! parent module validates it into typed settings.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+use super::LogFormat;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default = "default_data_dir")]
+    pub(super) data_dir: PathBuf,
+    #[serde(default)]
+    pub(super) store: RawStore,
+    #[serde(default)]
+    pub(super) keys: RawKeys,
+    #[serde(default)]
+    pub(super) log: RawLog,
+    #[serde(default)]
+    pub(super) demo: RawDemo,
+    #[serde(default = "default_broker")]
+    pub(super) broker: RawBroker,
+    #[serde(default = "default_idp")]
+    pub(super) idp: RawIdp,
+    #[serde(default = "listener_defaults::delegation")]
+    pub(super) delegation: RawListener,
+    #[serde(default = "listener_defaults::eidas_gateway")]
+    pub(super) eidas_gateway: RawListener,
+    #[serde(default = "default_demo_rp")]
+    pub(super) demo_rp: RawDemoRp,
+}
+
+/// The broker's section: its listener plus its own settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBroker {
+    pub(super) listen: String,
+    pub(super) public_url: String,
+    #[serde(default = "default_session_ttl")]
+    pub(super) session_ttl_secs: u64,
+    #[serde(default = "default_access_ttl")]
+    pub(super) access_token_ttl_secs: u64,
+    #[serde(default = "default_refresh_ttl")]
+    pub(super) refresh_token_ttl_secs: u64,
+    pub(super) admin_token: Option<String>,
+    pub(super) admin_token_file: Option<PathBuf>,
+    pub(super) pairwise_secret_file: Option<PathBuf>,
+    #[serde(default)]
+    pub(super) relying_parties: Vec<PathBuf>,
+    #[serde(default)]
+    pub(super) upstreams: Vec<RawUpstream>,
+}
+
+pub(super) fn default_broker() -> RawBroker {
+    let l = listener_defaults::broker();
+    RawBroker {
+        listen: l.listen,
+        public_url: l.public_url,
+        session_ttl_secs: default_session_ttl(),
+        access_token_ttl_secs: default_access_ttl(),
+        refresh_token_ttl_secs: default_refresh_ttl(),
+        admin_token: None,
+        admin_token_file: None,
+        pairwise_secret_file: None,
+        relying_parties: Vec::new(),
+        upstreams: Vec::new(),
+    }
+}
+
+pub(super) fn default_access_ttl() -> u64 {
+    600
+}
+
+pub(super) fn default_refresh_ttl() -> u64 {
+    28_800
+}
+
+/// An upstream identity provider of the broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstream {
+    pub(super) name: String,
+    pub(super) issuer: String,
+    pub(super) client_id: String,
+    pub(super) client_secret: Option<String>,
+    pub(super) client_secret_file: Option<PathBuf>,
+    #[serde(default = "default_scopes")]
+    pub(super) scopes: Vec<String>,
+}
+
+pub(super) fn default_scopes() -> Vec<String> {
+    vec!["openid".into()]
+}
+
+/// The demo relying party's section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDemoRp {
+    pub(super) listen: String,
+    pub(super) public_url: String,
+    #[serde(default = "default_demo_rp_client")]
+    pub(super) client_id: String,
+    pub(super) client_secret: Option<String>,
+}
+
+pub(super) fn default_demo_rp() -> RawDemoRp {
+    let l = listener_defaults::demo_rp();
+    RawDemoRp {
+        listen: l.listen,
+        public_url: l.public_url,
+        client_id: default_demo_rp_client(),
+        client_secret: None,
+    }
+}
+
+pub(super) fn default_demo_rp_client() -> String {
+    "demo-rp".into()
+}
+
+pub(super) fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStore {
+    #[serde(default = "default_ephemeral")]
+    pub(super) ephemeral: String,
+    #[serde(default = "default_durable")]
+    pub(super) durable: String,
+    #[serde(default = "default_key_prefix")]
+    pub(super) redis_key_prefix: String,
+    #[serde(default = "default_memory_max_entries")]
+    pub(super) memory_max_entries: usize,
+    #[serde(default = "default_memory_max_mib")]
+    pub(super) memory_max_mib: usize,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            ephemeral: default_ephemeral(),
+            durable: default_durable(),
+            redis_key_prefix: default_key_prefix(),
+            memory_max_entries: default_memory_max_entries(),
+            memory_max_mib: default_memory_max_mib(),
+        }
+    }
+}
+
+pub(super) fn default_memory_max_entries() -> usize {
+    eid_store::memory::MemoryLimits::default().max_entries
+}
+pub(super) fn default_memory_max_mib() -> usize {
+    eid_store::memory::MemoryLimits::default().max_bytes / (1024 * 1024)
+}
+
+pub(super) fn default_ephemeral() -> String {
+    "memory".into()
+}
+pub(super) fn default_durable() -> String {
+    "sqlite".into()
+}
+pub(super) fn default_key_prefix() -> String {
+    "eid:".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKeys {
+    pub(super) dir: Option<PathBuf>,
+    #[serde(default = "default_reload")]
+    pub(super) reload_interval_secs: u64,
+    #[serde(default)]
+    pub(super) files: Vec<RawKeyFile>,
+}
+
+impl Default for RawKeys {
+    fn default() -> Self {
+        RawKeys {
+            dir: None,
+            reload_interval_secs: default_reload(),
+            files: Vec::new(),
+        }
+    }
+}
+
+pub(super) fn default_reload() -> u64 {
+    300
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawKeyFile {
+    pub(super) component: String,
+    pub(super) file: PathBuf,
+    pub(super) alg: String,
+    #[serde(default = "default_key_state")]
+    pub(super) state: String,
+    pub(super) not_after: Option<String>,
+}
+
+pub(super) fn default_key_state() -> String {
+    "active".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLog {
+    #[serde(default)]
+    pub(super) format: LogFormat,
+    #[serde(default = "default_filter")]
+    pub(super) filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        RawLog {
+            format: LogFormat::default(),
+            filter: default_filter(),
+        }
+    }
+}
+
+pub(super) fn default_filter() -> String {
+    "info".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDemo {
+    #[serde(default)]
+    pub(super) enabled: bool,
+    #[serde(default = "default_demo_dir")]
+    pub(super) data: PathBuf,
+}
+
+impl Default for RawDemo {
+    /// Off unless asked for: the demo loads persons whose passwords are published.
+    fn default() -> Self {
+        RawDemo {
+            enabled: false,
+            data: default_demo_dir(),
+        }
+    }
+}
+pub(super) fn default_demo_dir() -> PathBuf {
+    PathBuf::from("config/demo")
+}
+
+/// The authenticator's section: its listener plus its own settings.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawIdp {
+    pub(super) listen: String,
+    pub(super) public_url: String,
+    #[serde(default = "default_session_ttl")]
+    pub(super) session_ttl_secs: u64,
+    #[serde(default = "default_app_request_ttl")]
+    pub(super) app_request_ttl_secs: u64,
+    #[serde(default)]
+    pub(super) levels: eid_idp::LevelTable,
+    #[serde(default)]
+    pub(super) lockout: eid_idp::LockoutPolicy,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
+    #[serde(default)]
+    pub(super) trusted_proxies: Vec<std::net::IpAddr>,
+    #[serde(default)]
+    pub(super) clients: Vec<RawClient>,
+}
+
+pub(super) fn default_idp() -> RawIdp {
+    let l = listener_defaults::idp();
+    RawIdp {
+        listen: l.listen,
+        public_url: l.public_url,
+        session_ttl_secs: default_session_ttl(),
+        app_request_ttl_secs: default_app_request_ttl(),
+        levels: eid_idp::LevelTable::default(),
+        lockout: eid_idp::LockoutPolicy::default(),
+        trusted_proxies: Vec::new(),
+        clients: Vec::new(),
+    }
+}
+
+pub(super) fn default_session_ttl() -> u64 {
+    1800
+}
+
+pub(super) fn default_app_request_ttl() -> u64 {
+    120
+}
+
+/// An OIDC client registration in a config file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClient {
+    pub(super) client_id: String,
+    pub(super) client_name: String,
+    pub(super) client_secret: Option<String>,
+    pub(super) client_secret_file: Option<PathBuf>,
+    pub(super) redirect_uris: Vec<String>,
+    #[serde(default)]
+    pub(super) post_logout_redirect_uris: Vec<String>,
+    #[serde(default = "default_auth_method")]
+    pub(super) token_endpoint_auth_method: eid_oidc::TokenEndpointAuthMethod,
+}
+
+pub(super) fn default_auth_method() -> eid_oidc::TokenEndpointAuthMethod {
+    eid_oidc::TokenEndpointAuthMethod::ClientSecretBasic
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawListener {
+    pub(super) listen: String,
+    pub(super) public_url: String,
+}
+
+pub(super) mod listener_defaults {
+    use super::RawListener;
+    fn at(port: u16) -> RawListener {
+        RawListener {
+            listen: format!("127.0.0.1:{port}"),
+            public_url: format!("http://localhost:{port}"),
+        }
+    }
+    pub fn broker() -> RawListener {
+        at(8080)
+    }
+    pub fn idp() -> RawListener {
+        at(8081)
+    }
+    pub fn delegation() -> RawListener {
+        at(8082)
+    }
+    pub fn eidas_gateway() -> RawListener {
+        at(8083)
+    }
+    pub fn demo_rp() -> RawListener {
+        at(8090)
+    }
+}
