@@ -747,17 +747,37 @@ async fn hmac_with_the_client_secret_is_refused() {
 }
 
 #[tokio::test]
-async fn end_session_url_carries_the_hint_and_the_return_address() {
+async fn the_upstreams_sid_is_kept_only_when_fit_for_a_url() {
+    let h = Harness::start().await;
+    assert_eq!(h.run(&substantial()).await.unwrap().sid, None);
+    h.op.edit_claims(|c| c["sid"] = json!("opaque-sid_0123"));
+    assert_eq!(
+        h.run(&substantial()).await.unwrap().sid.as_deref(),
+        Some("opaque-sid_0123")
+    );
+    for bad in ["", "with space", "new\nline", &"s".repeat(129)] {
+        let bad = bad.to_owned();
+        h.op.edit_claims(move |c| c["sid"] = json!(bad.clone()));
+        assert_eq!(h.run(&substantial()).await.unwrap().sid, None);
+    }
+}
+
+#[tokio::test]
+async fn end_session_url_carries_the_logout_hint_and_the_return_address() {
     let h = Harness::start().await;
     let url = h
         .client
-        .end_session_url(Some("the.id.token"), Some("https://broker.example/logged-out"))
+        .end_session_url(
+            Some("opaque-sid"),
+            Some("https://broker.example/logged-out"),
+        )
         .await
         .unwrap();
     assert_eq!(url.path(), "/logout");
     let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
     assert_eq!(q["x"], "1");
-    assert_eq!(q["id_token_hint"], "the.id.token");
+    assert_eq!(q["logout_hint"], "opaque-sid");
+    assert!(!q.contains_key("id_token_hint"));
     assert_eq!(q["client_id"], CLIENT_ID);
     assert_eq!(
         q["post_logout_redirect_uri"],

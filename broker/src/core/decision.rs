@@ -89,7 +89,11 @@ pub fn after_login(existing: Option<SsoSession>, identity: UpstreamIdentity) -> 
                     ..s
                 }
             } else {
-                s
+                // The stronger login stands, but the upstream's session is now this login's: its
+                // `sid` is what names it at logout.
+                let mut kept = s;
+                kept.identity.sid = identity.sid.clone();
+                kept
             }
         }
         _ => SsoSession::new(identity.clone()),
@@ -175,13 +179,20 @@ mod tests {
     #[test]
     fn a_weaker_reauthentication_keeps_the_stronger_level() {
         let high = session(Loa::High, 100);
-        let after = after_login(Some(high.clone()), login(Loa::Substantial, 200));
+        let mut weaker = login(Loa::Substantial, 200);
+        weaker.sid = Some("the-upstream-session-now".into());
+        let after = after_login(Some(high.clone()), weaker);
         assert_eq!(
             (after.session.loa, after.session.auth_time),
             (Loa::High, 100)
         );
         assert_eq!(after.session.identity.loa, Loa::High);
         assert_eq!(after.session.sid, high.sid);
+        assert_eq!(
+            after.session.identity.sid.as_deref(),
+            Some("the-upstream-session-now"),
+            "the upstream's logout names its current session"
+        );
         // The request that asked for this login is answered with what it proved.
         assert_eq!(
             (after.this_login.loa, after.this_login.auth_time),

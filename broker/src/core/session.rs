@@ -79,6 +79,7 @@ impl SsoSession {
                 family_name: None,
                 birthdate: None,
                 id_token: String::new(),
+                sid: None,
             },
             loa,
             auth_time,
@@ -113,7 +114,7 @@ impl SsoSession {
     }
 
     /// Stores the session under its cookie, without the upstream's raw ID token: the broker never
-    /// sends it on (the upstream's logout is asked for by `client_id`), so it is not kept.
+    /// sends it on (the upstream's logout is asked for by its opaque `sid`), so it is not kept.
     pub async fn save(
         &self,
         store: &dyn EphemeralStore,
@@ -184,6 +185,7 @@ mod tests {
         let store = MemoryEphemeral::new();
         let mut session = SsoSession::for_test(Loa::Substantial, 0);
         session.identity.id_token = "header.payload-with-cpr.signature".into();
+        session.identity.sid = Some("upstream-sid".into());
         let cookie = session
             .save_new(&store, None, Duration::from_secs(60))
             .await
@@ -193,6 +195,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(found.identity.id_token.is_empty());
+        assert_eq!(
+            found.identity.sid.as_deref(),
+            Some("upstream-sid"),
+            "kept for logout"
+        );
         assert_eq!(found.identity.subject, session.identity.subject);
     }
 

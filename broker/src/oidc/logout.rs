@@ -6,8 +6,9 @@
 //! else — no cookie (a relying party calling server-side), no hint (a link on any web page: logout
 //! CSRF), or a hint of another session — gets a confirmation page and ends nothing until the person
 //! confirms with a CSRF-protected form. The hint alone never ends a session, and no answer carries
-//! anything about the person: the upstream's logout is a redirect with `client_id` only, never the
-//! upstream's ID token (which holds the CPR number).
+//! anything about the person: the upstream's logout is a redirect with `client_id` and the
+//! upstream's opaque `sid` of the login as `logout_hint`, never the upstream's ID token (which
+//! holds the CPR number).
 //!
 //! Ending the session removes its `sid`, which ends every code and token issued from it (they are
 //! honoured only while [`SsoSession::is_alive`]), sends a logout token to every relying party of the
@@ -328,8 +329,12 @@ async fn end(
         .await?;
     send_backchannel_logouts(broker, &session).await;
     let upstream_url = match broker.upstreams.get(&session.identity.upstream) {
-        // `client_id` only: the upstream's ID token holds the person's data and stays here.
-        Some(client) => client.end_session_url(None, Some(post_logout_return)).await,
+        // The upstream's opaque `sid` names its session; its ID token (personal data) stays here.
+        Some(client) => {
+            client
+                .end_session_url(session.identity.sid.as_deref(), Some(post_logout_return))
+                .await
+        }
         None => None,
     };
     let Some(url) = upstream_url else {

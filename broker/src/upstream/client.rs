@@ -238,6 +238,7 @@ impl UpstreamClient {
             family_name: claims.family_name,
             birthdate: claims.birthdate,
             id_token: raw,
+            sid: super::usable_sid(claims.sid),
         })
     }
 
@@ -268,19 +269,20 @@ impl UpstreamClient {
         }
     }
 
-    /// The upstream's `end_session_endpoint` with `client_id` and, if given, `id_token_hint` and
-    /// `post_logout_redirect_uri`; `None` if it has none (or cannot be discovered).
+    /// The upstream's `end_session_endpoint` with `client_id` and, if given, `logout_hint` (the
+    /// upstream's `sid` of the login) and `post_logout_redirect_uri`; `None` if it has none (or
+    /// cannot be discovered). Never an ID token: the upstream's holds the person's data.
     pub async fn end_session_url(
         &self,
-        id_token_hint: Option<&str>,
+        logout_hint: Option<&str>,
         post_logout_redirect_uri: Option<&str>,
     ) -> Option<Url> {
         let provider = self.provider().await.ok()?;
         let mut url = provider.end_session_endpoint.clone()?;
         {
             let mut query = url.query_pairs_mut();
-            if let Some(hint) = id_token_hint {
-                query.append_pair("id_token_hint", hint);
+            if let Some(hint) = logout_hint {
+                query.append_pair("logout_hint", hint);
             }
             query.append_pair("client_id", &self.inner.config.client_id);
             if let Some(uri) = post_logout_redirect_uri {

@@ -257,6 +257,9 @@ pub(crate) struct IdTokenClaims {
     pub family_name: Option<String>,
     #[serde(default)]
     pub birthdate: Option<String>,
+    /// The upstream's session id towards the broker (its `logout_hint`).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// What the ID token must say.
@@ -376,6 +379,7 @@ mod tests {
             given_name: None,
             family_name: None,
             birthdate: None,
+            sid: None,
         }
     }
 

@@ -101,8 +101,23 @@ pub struct UpstreamIdentity {
     pub family_name: Option<String>,
     /// Date of birth, `YYYY-MM-DD`.
     pub birthdate: Option<String>,
-    /// The raw ID token, for `id_token_hint` at upstream logout.
+    /// The raw ID token. Never kept in the session nor sent on (it holds the CPR number).
     pub id_token: String,
+    /// The upstream's `sid` for this login (opaque, nothing personal): the `logout_hint` of the
+    /// upstream's logout. `None` when the upstream sent none, or one longer than [`MAX_SID_LEN`] or
+    /// with other than visible ASCII.
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// The longest upstream `sid` kept.
+pub const MAX_SID_LEN: usize = 128;
+
+/// An upstream's `sid` if it is fit to keep and to put in a URL.
+pub(crate) fn usable_sid(sid: Option<String>) -> Option<String> {
+    sid.filter(|s| {
+        !s.is_empty() && s.len() <= MAX_SID_LEN && s.bytes().all(|b| b.is_ascii_graphic())
+    })
 }
 
 impl fmt::Debug for UpstreamIdentity {

@@ -149,6 +149,7 @@ proptest! {
             given_name: None,
             family_name: None,
             birthdate: None,
+            sid: None,
         };
         let expected = Expected {
             issuer: "https://idp.example",
