@@ -127,6 +127,7 @@ async fn every_form_refuses_a_missing_or_wrong_csrf_token() {
             ),
             ("/account/app/pairing-code", vec![]),
             ("/account/logout", vec![]),
+            ("/logout/confirm", vec![]),
         ] {
             let mut form = vec![csrf.clone()];
             form.extend(extra);

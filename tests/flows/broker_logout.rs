@@ -101,9 +101,21 @@ async fn logout_ends_both_sessions_and_delivers_a_valid_back_channel_logout_toke
         !upstream.contains("id_token_hint") && !upstream.contains("eyJ"),
         "the upstream's ID token (with the CPR number) never goes into a URL: {upstream}"
     );
+    let upstream_query = query(&upstream);
+    assert_eq!(upstream_query["client_id"], "broker");
+    assert!(
+        upstream_query["logout_hint"].len() == 43,
+        "the authenticator's opaque sid names its session: {upstream}"
+    );
+    let idp = stack.url(Component::Idp);
+    assert!(idp_session_alive(&browser, idp).await);
     let end = browser.follow(first, "http://localhost:1/bye").await;
     assert!(end.url.starts_with("http://localhost:1/bye"), "{end:?}");
     assert_eq!(query(&end.url)["state"], "bye-state");
+    assert!(
+        !idp_session_alive(&browser, idp).await,
+        "the authenticator's session ended without a confirmation"
+    );
 
     // The back-channel logout token verifies against the broker's keys and names the session.
     let token = received
@@ -155,6 +167,47 @@ async fn logout_ends_both_sessions_and_delivers_a_valid_back_channel_logout_toke
         "{}",
         user_page.body
     );
+}
+
+/// Whether the browser is logged in at the authenticator (its account page answers without a
+/// login).
+async fn idp_session_alive(browser: &Browser, idp: &str) -> bool {
+    browser.get_raw(&format!("{idp}/account")).await.status() == 200
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cross_site_logout_at_the_authenticator_ends_nothing() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let idp = stack.url(Component::Idp);
+    let browser = Browser::new();
+    broker_password_login(
+        &stack,
+        &browser,
+        "rp-a",
+        &Pkce::new(),
+        "karen",
+        "karen-demo-pass",
+        &[],
+    )
+    .await;
+    assert!(idp_session_alive(&browser, idp).await);
+    let back = url::form_urlencoded::byte_serialize(
+        format!("{}/logout/done", stack.url(Component::Broker)).as_bytes(),
+    )
+    .collect::<String>();
+    // A link on any web page, with the browser's cookie only (logout CSRF), or with a guessed
+    // hint: a confirmation page, and the person is still logged in at the authenticator.
+    for link in [
+        format!("{idp}/logout"),
+        format!("{idp}/logout?client_id=broker&post_logout_redirect_uri={back}"),
+        format!("{idp}/logout?client_id=broker&logout_hint=guessed-sid"),
+    ] {
+        let answer = browser.get_raw(&link).await;
+        assert_eq!(answer.status(), 200, "{link}");
+        let body = answer.text().await.unwrap();
+        assert!(body.contains("id=\"confirm-logout\""), "{link}: {body}");
+        assert!(idp_session_alive(&browser, idp).await, "{link}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -169,6 +169,7 @@ mod tests {
 
     fn session(loa: Loa, auth_time: i64) -> IdpSession {
         IdpSession {
+            sid: String::new(),
             person: Uuid::nil(),
             auth_time,
             loa,

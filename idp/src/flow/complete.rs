@@ -38,6 +38,9 @@ pub struct IdpGrant {
     pub nonce: Option<String>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The session's `sid` towards the client (for its ID token and its logout).
+    #[serde(default)]
+    pub sid: Option<String>,
 }
 
 /// The answer after authentication.
@@ -100,6 +103,7 @@ pub async fn issue_code(
                 .collect(),
             nonce: req.nonce.clone(),
             scopes: req.scopes.clone(),
+            sid: session.sid_for(&req.client_id),
         },
     };
     let code = Grants::new(idp.ephemeral.as_ref(), GRANTS)
@@ -136,6 +140,7 @@ pub async fn complete(
         .record_success(idp.ephemeral.as_ref(), person.id)
         .await?;
     let session = IdpSession {
+        sid: token256(),
         person: person.id,
         auth_time: idp.clock.now().unix_timestamp(),
         loa,

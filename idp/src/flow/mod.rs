@@ -6,6 +6,7 @@ pub mod app;
 pub mod complete;
 pub mod enrol;
 pub mod login;
+pub mod logout;
 pub mod oidc;
 pub mod passkey;
 pub mod session;

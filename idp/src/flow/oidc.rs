@@ -137,6 +137,9 @@ struct IdTokenClaims<'a> {
     given_name: &'a str,
     family_name: &'a str,
     birthdate: &'a str,
+    /// The session's `sid` towards this client (OIDC Front/Back-Channel Logout): its `logout_hint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
 }
 
 /// What the authenticator says about a person (ID token and userinfo).
@@ -266,6 +269,7 @@ async fn token_inner(
         given_name: &person_claims.given_name,
         family_name: &person_claims.family_name,
         birthdate: &person_claims.birthdate,
+        sid: payload.sid.as_deref(),
     };
     let key = idp
         .keys
@@ -339,7 +343,7 @@ pub fn discovery(idp: &Idp) -> serde_json::Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": ["openid"],
         "acr_values_supported": eid_core::Loa::ALL.iter().map(|l| l.as_uri()).collect::<Vec<_>>(),
-        "claims_supported": ["sub", "acr", "amr", "auth_time", "cpr", "given_name", "family_name", "birthdate", "loa", "ial", "aal"],
+        "claims_supported": ["sub", "acr", "amr", "auth_time", "cpr", "given_name", "family_name", "birthdate", "loa", "ial", "aal", "sid"],
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["da", "en"],
         "authorization_response_iss_parameter_supported": true,
@@ -354,83 +358,4 @@ pub fn oidc_request(tx: &LoginTx) -> Option<&AuthorizeRequest> {
         Purpose::Oidc(req) => Some(req),
         Purpose::Account => None,
     }
-}
-
-/// The outcome of an RP-initiated logout at the authenticator.
-#[derive(Debug)]
-pub enum LogoutOutcome {
-    /// Back to the client's registered post-logout URI.
-    Redirect(Url),
-    /// Show the logged-out page.
-    LoggedOut,
-    /// The request names an unregistered URI or a foreign hint: show an error, do not redirect.
-    Refused(&'static str),
-}
-
-#[derive(serde::Deserialize)]
-struct HintClaims {
-    iss: String,
-    aud: serde_json::Value,
-}
-
-/// RP-initiated logout (OIDC RP-Initiated Logout 1.0): ends the authenticator's session and returns
-/// to the client's registered post-logout URI.
-pub async fn logout(
-    idp: &Idp,
-    params: &RawParams,
-    session_cookie: Option<&str>,
-) -> Result<LogoutOutcome, IdpError> {
-    let mut client_id = params.get("client_id").map(str::to_owned);
-    if let Some(hint) = params.get("id_token_hint") {
-        let Ok(verified) = idp.keys.verify_jws(hint) else {
-            return Ok(LogoutOutcome::Refused(
-                "id_token_hint is not an ID token of this provider",
-            ));
-        };
-        let Ok(claims) = serde_json::from_slice::<HintClaims>(&verified.payload) else {
-            return Ok(LogoutOutcome::Refused("id_token_hint is malformed"));
-        };
-        if claims.iss != idp.config.issuer {
-            return Ok(LogoutOutcome::Refused(
-                "id_token_hint was issued by someone else",
-            ));
-        }
-        let aud = claims.aud.as_str().map(str::to_owned);
-        if client_id.is_some() && client_id != aud {
-            return Ok(LogoutOutcome::Refused("client_id differs from the hint"));
-        }
-        client_id = aud;
-    }
-    let target = match params.get("post_logout_redirect_uri") {
-        Some(uri) => {
-            let registered = client_id
-                .as_deref()
-                .and_then(|id| idp.clients.get(id))
-                .is_some_and(|c| c.has_post_logout_redirect_uri(uri));
-            if !registered {
-                return Ok(LogoutOutcome::Refused(
-                    "post_logout_redirect_uri is not registered",
-                ));
-            }
-            let mut url = Url::parse(uri).map_err(|e| IdpError::BadRequest(e.to_string()))?;
-            if let Some(state) = params.get("state") {
-                url.query_pairs_mut().append_pair("state", state);
-            }
-            Some(url)
-        }
-        None => None,
-    };
-    if let Some(cookie) = session_cookie
-        && let Some(session) = IdpSession::find(idp, Some(cookie)).await?
-    {
-        IdpSession::end(idp, cookie).await?;
-        let mut event = idp
-            .event("logout", AuditOutcome::Success)
-            .person(session.person);
-        if let Some(client) = &client_id {
-            event = event.client(client.clone());
-        }
-        idp.audit(event).await?;
-    }
-    Ok(target.map_or(LogoutOutcome::LoggedOut, LogoutOutcome::Redirect))
 }

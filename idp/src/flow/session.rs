@@ -12,6 +12,10 @@ use crate::state::Idp;
 /// A logged-in person in one browser.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IdpSession {
+    /// The session id: random, never sent as is; each client gets its own [`IdpSession::sid_for`].
+    /// Empty in a session stored before it existed (such a session has no `sid`).
+    #[serde(default)]
+    pub sid: String,
     /// Who.
     pub person: Uuid,
     /// When they authenticated (Unix seconds).
@@ -30,7 +34,19 @@ fn key(cookie: &str) -> String {
     format!("idp:session:{}", digest_key(cookie))
 }
 
+/// The `sid` of the session `session_sid` towards `client_id`: a digest of both, keyed by the
+/// session's secret id, so it says nothing about the person and differs per client.
+pub fn client_sid(session_sid: &str, client_id: &str) -> String {
+    digest_key(&format!("idp-sid:{session_sid}:{client_id}"))
+}
+
 impl IdpSession {
+    /// The `sid` this session has towards one client (its ID tokens, its `logout_hint`); `None`
+    /// for a session without an id.
+    pub fn sid_for(&self, client_id: &str) -> Option<String> {
+        (!self.sid.is_empty()).then(|| client_sid(&self.sid, client_id))
+    }
+
     /// Stores the session under a fresh cookie value, which it returns. `previous` (the cookie of an
     /// earlier session in this browser) is removed: the cookie rotates at every login.
     pub async fn start(&self, idp: &Idp, previous: Option<&str>) -> Result<String, IdpError> {

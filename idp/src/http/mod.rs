@@ -5,6 +5,7 @@ mod app;
 mod assets;
 mod error;
 mod login;
+mod logout;
 mod oidc;
 mod pages;
 mod request;
@@ -27,7 +28,8 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
-        .route("/logout", get(oidc::logout))
+        .route("/logout", get(logout::logout))
+        .route("/logout/confirm", post(logout::confirm))
         .route("/login", get(login::page))
         .route("/login/user", post(login::user))
         .route("/login/password", post(login::password))

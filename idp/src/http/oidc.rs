@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -78,7 +78,7 @@ pub async fn authorize(
     })
 }
 
-fn show_oauth_error(e: &OAuthError, lang: eid_web::Lang) -> Response {
+pub(super) fn show_oauth_error(e: &OAuthError, lang: eid_web::Lang) -> Response {
     let t = texts(lang);
     render(
         StatusCode::BAD_REQUEST,
@@ -128,57 +128,4 @@ pub async fn userinfo(State(idp): State<Arc<Idp>>, headers: HeaderMap) -> Respon
         Ok(record) => ([(header::CACHE_CONTROL, "no-store")], Json(record)).into_response(),
         Err(e) => oauth_json_error(&e),
     }
-}
-
-/// `GET /logout` (RP-initiated logout).
-pub async fn logout(
-    State(idp): State<Arc<Idp>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    let lang = accept_language(&headers);
-    let t = texts(lang);
-    let params = match RawParams::parse(query.as_deref().unwrap_or_default()) {
-        Ok(p) => p,
-        Err(e) => return Ok(show_oauth_error(&e, lang)),
-    };
-    let outcome = oidc::logout(&idp, &params, cookie_value(&jar, SESSION_COOKIE))
-        .await
-        .map_err(|e| HttpError::new(e, lang))?;
-    let jar = jar.add(super::request::removal(
-        SESSION_COOKIE,
-        idp.config.secure_cookies,
-    ));
-    Ok(match outcome {
-        oidc::LogoutOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
-        oidc::LogoutOutcome::LoggedOut => (
-            jar,
-            render(
-                StatusCode::OK,
-                &MessagePage {
-                    t,
-                    title: t.log_out,
-                    body: t.logged_out,
-                    next: "",
-                    link: None,
-                },
-            ),
-        )
-            .into_response(),
-        oidc::LogoutOutcome::Refused(why) => (
-            jar,
-            render(
-                StatusCode::BAD_REQUEST,
-                &MessagePage {
-                    t,
-                    title: t.error_title,
-                    body: why,
-                    next: t.error_next,
-                    link: None,
-                },
-            ),
-        )
-            .into_response(),
-    })
 }

@@ -133,3 +133,15 @@ pub struct AppPage<'a> {
     pub notice: Option<&'static str>,
     pub error: Option<&'static str>,
 }
+
+/// The page asking the person to confirm a logout that did not name their session.
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    pub t: &'static Texts,
+    pub csrf: &'a str,
+    pub service: Option<&'a str>,
+    pub client_id: Option<&'a str>,
+    pub post_logout_redirect_uri: Option<&'a str>,
+    pub state: Option<&'a str>,
+}
