@@ -336,6 +336,61 @@ async fn an_upstream_callback_with_too_many_parameters_is_refused_before_its_sta
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn token_refusals_of_unregistered_clients_are_audited_truncated_within_the_same_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let budget = eid_broker::oidc::audit::UNREGISTERED_AUDITS_PER_MINUTE;
+    let kept = eid_broker::oidc::audit::UNREGISTERED_CLIENT_KEPT;
+    let sent = 3 * budget;
+    for i in 0..sent {
+        let client_id = format!("nobody-{i}-{}", "x".repeat(150));
+        let refused = http
+            .post(format!("{}/token", stack.url(Component::Broker)))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "c"),
+                ("client_id", client_id.as_str()),
+                ("client_secret", "guessed-secret-0123456789"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+    }
+    // A registered client's refusal is still named.
+    let registered = http
+        .post(format!("{}/token", stack.url(Component::Broker)))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "c"),
+            ("client_id", "rp-a"),
+            ("client_secret", "wrong-secret-0123456789"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 401);
+    stack.stop().await;
+    let events = audit_events(dir.path(), "token.rejected").await;
+    let (named, unnamed): (Vec<_>, Vec<_>) = events.iter().partition(|e| e.client.is_some());
+    assert_eq!(named.len(), 1);
+    assert_eq!(named[0].client.as_deref(), Some("rp-a"));
+    let audited = unnamed.len() as u64;
+    // Within one minute's budget, or two if the requests straddled a minute.
+    assert!(audited >= 1, "some are audited");
+    assert!(audited <= 2 * budget, "{audited} of {sent} audited");
+    for e in &unnamed {
+        let id = e.details["unregistered_client"].as_str().unwrap();
+        assert!(id.starts_with("nobody-") && id.len() <= kept, "{id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rejections_of_unregistered_clients_are_audited_within_a_budget() {
     let dir = tempfile::tempdir().unwrap();
     let stack = TestStack::builder()

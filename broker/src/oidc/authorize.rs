@@ -9,6 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use super::BrokerError;
+use super::audit::{audit_refusal, truncated};
 use super::pending::{Admission, PendingLogin};
 use super::tokens::issue_code;
 use crate::core::decision::{AfterLogin, after_login};
@@ -51,23 +52,10 @@ fn redirect_error(
     .map_err(|e| BrokerError::BadRequest(e.to_string()))
 }
 
-/// The most rejections per minute audited without a registered client (unauthenticated noise).
-pub const UNREGISTERED_AUDITS_PER_MINUTE: u64 = 60;
-/// How much of an unregistered `client_id` an audit event keeps.
-pub const UNREGISTERED_CLIENT_KEPT: usize = 64;
+pub use super::audit::{UNREGISTERED_AUDITS_PER_MINUTE, UNREGISTERED_CLIENT_KEPT};
 
-/// The first `max` bytes of `s`, cut at a character boundary.
-fn truncated(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Audits a refused authorization request. Only a registered client is named as the event's
-/// client; a request naming none is unauthenticated noise: its `client_id` is kept truncated, the
-/// event does not wait for the disk, and at most [`UNREGISTERED_AUDITS_PER_MINUTE`] are written.
+/// Audits a refused authorization request ([`audit_refusal`]: only a registered client is named
+/// and waited for; unregistered ones are budgeted, detached and truncated).
 async fn audit_rejection(
     broker: &Broker,
     client: Option<&str>,
@@ -77,35 +65,7 @@ async fn audit_rejection(
         .event("authorize.rejected", AuditOutcome::Failure)
         .detail("error", e.code.as_str())
         .detail("reason", e.description.clone());
-    if let Some(registered) = client.filter(|id| broker.registry.get(id).is_some()) {
-        broker.audit(event.client(registered.to_owned())).await?;
-        return Ok(());
-    }
-    let minute = broker.now().div_euclid(60);
-    let count = broker
-        .ephemeral
-        .incr(
-            &format!("broker:audit-unregistered:{minute}"),
-            Duration::from_secs(120),
-        )
-        .await?;
-    if count > UNREGISTERED_AUDITS_PER_MINUTE {
-        broker.metrics.inc(
-            "broker_unaudited_rejections_total",
-            "Authorization requests of no registered client refused beyond the audit budget.",
-            &[],
-        );
-        return Ok(());
-    }
-    let event = match client {
-        Some(id) => event.detail(
-            "unregistered_client",
-            truncated(id, UNREGISTERED_CLIENT_KEPT).to_owned(),
-        ),
-        None => event,
-    };
-    broker.audit.record_detached(event);
-    Ok(())
+    Ok(audit_refusal(broker, client, event).await?)
 }
 
 /// Resolves a pushed request: `client_id` + `request_uri` stand for the stored parameters.

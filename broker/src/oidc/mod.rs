@@ -2,6 +2,7 @@
 //! the token endpoint (codes, refresh tokens, client credentials), userinfo, revocation,
 //! introspection and logout (RP-initiated and back-channel). Plain functions; no HTTP types.
 
+pub mod audit;
 pub mod authorize;
 pub mod client_auth;
 pub mod discovery;

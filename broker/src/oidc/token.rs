@@ -7,6 +7,7 @@ use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::audit::audit_refusal;
 use super::client_auth::authenticate;
 use super::tokens::{
     BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, grant_alive,
@@ -46,11 +47,9 @@ pub async fn token(
     let rp = match authenticate(broker, authorization, form, &endpoint).await {
         Ok(rp) => rp,
         Err(e) => {
-            // Only a registered client is named: an unauthenticated caller chooses this value.
-            let registered = form
-                .get("client_id")
-                .filter(|id| broker.registry.get(id).is_some());
-            audit_failure(broker, registered, ip, &e).await?;
+            // An unauthenticated caller chooses this value: only a registered client is named and
+            // waited for; anything else is budgeted noise (see `audit_refusal`).
+            audit_refusal(broker, form.get("client_id"), refused_event(broker, ip, &e)).await?;
             return Err(e);
         }
     };
@@ -83,7 +82,7 @@ pub async fn token(
             "Tokens issued by grant type.",
             &[("grant_type", form.get("grant_type").unwrap_or_default())],
         ),
-        Err(e) => audit_failure(broker, Some(&rp.rp.client_id), ip, e).await?,
+        Err(e) => audit_failure(broker, &rp, ip, e).await?,
     }
     result
 }
@@ -96,20 +95,22 @@ fn issued_event(broker: &Broker, rp: &RegisteredRp, ip: &str, grant_type: &str) 
         .detail("grant_type", grant_type.to_owned())
 }
 
-async fn audit_failure(
-    broker: &Broker,
-    client: Option<&str>,
-    ip: &str,
-    e: &OAuthError,
-) -> Result<(), OAuthError> {
-    let mut event = broker
+fn refused_event(broker: &Broker, ip: &str, e: &OAuthError) -> AuditEvent {
+    broker
         .event("token.rejected", AuditOutcome::Failure)
         .ip(ip)
         .detail("error", e.code.as_str())
-        .detail("reason", e.description.clone());
-    if let Some(client) = client {
-        event = event.client(client.to_owned());
-    }
+        .detail("reason", e.description.clone())
+}
+
+/// Audits a refusal to an authenticated client (waiting for the durable write).
+async fn audit_failure(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    ip: &str,
+    e: &OAuthError,
+) -> Result<(), OAuthError> {
+    let event = refused_event(broker, ip, e).client(rp.rp.client_id.clone());
     broker.audit(event).await?;
     Ok(())
 }
