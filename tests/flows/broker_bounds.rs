@@ -391,6 +391,50 @@ async fn token_refusals_of_unregistered_clients_are_audited_truncated_within_the
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn par_revoke_and_introspect_audit_refused_clients_within_the_same_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let budget = eid_broker::oidc::audit::UNREGISTERED_AUDITS_PER_MINUTE;
+    let kept = eid_broker::oidc::audit::UNREGISTERED_CLIENT_KEPT;
+    let endpoints = ["par", "revoke", "introspect"];
+    for i in 0..budget {
+        for endpoint in endpoints {
+            let client_id = format!("nobody-{i}-{}", "x".repeat(150));
+            let refused = http
+                .post(format!("{}/{endpoint}", stack.url(Component::Broker)))
+                .form(&[
+                    ("client_id", client_id.as_str()),
+                    ("client_secret", "guessed-secret-0123456789"),
+                    ("token", "t"),
+                    ("response_type", "code"),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 401, "{endpoint}");
+        }
+    }
+    stack.stop().await;
+    let mut audited = 0;
+    for endpoint in endpoints {
+        let events = audit_events(dir.path(), &format!("{endpoint}.rejected")).await;
+        assert!(!events.is_empty(), "{endpoint}: refusals are audited");
+        for e in &events {
+            assert_eq!(e.client, None);
+            let id = e.details["unregistered_client"].as_str().unwrap();
+            assert!(id.starts_with("nobody-") && id.len() <= kept, "{id}");
+        }
+        audited += events.len() as u64;
+    }
+    assert!(audited <= 2 * budget, "{audited} of {} audited", 3 * budget);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn rejections_of_unregistered_clients_are_audited_within_a_budget() {
     let dir = tempfile::tempdir().unwrap();
     let stack = TestStack::builder()

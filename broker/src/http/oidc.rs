@@ -18,7 +18,7 @@ use super::login::chooser;
 use super::pages::{message, render};
 use super::{BROWSER_COOKIE, LOGOUT_COOKIE, SESSION_COOKIE};
 use crate::oidc::authorize::{self, AuthorizeOutcome};
-use crate::oidc::client_auth::authenticate;
+use crate::oidc::client_auth::authenticate_audited;
 use crate::oidc::logout::{self, LogoutOutcome};
 use crate::oidc::{discovery as disco, token as tok};
 use crate::state::Broker;
@@ -105,7 +105,16 @@ pub async fn par(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: By
         Err(e) => return oauth_json(&e),
     };
     let endpoint = format!("{}/par", broker.config.issuer);
-    let rp = match authenticate(&broker, authorization(&headers), &form, &endpoint).await {
+    let rp = match authenticate_audited(
+        &broker,
+        authorization(&headers),
+        &form,
+        &endpoint,
+        "par.rejected",
+        None,
+    )
+    .await
+    {
         Ok(rp) => rp,
         Err(e) => return oauth_json(&e),
     };

@@ -2,6 +2,7 @@
 //! `client_secret_basic`, `client_secret_post`, and `private_key_jwt` (RFC 7523) with a `jti` replay
 //! cache.
 
+use eid_core::AuditOutcome;
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
 use eid_oidc::params::is_valid_identifier;
 use eid_oidc::{OAuthError, RawParams, TokenEndpointAuthMethod};
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::audit::audit_refusal;
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -24,6 +26,33 @@ struct AssertionClaims {
     #[serde(default)]
     iat: Option<i64>,
     jti: Option<String>,
+}
+
+/// [`authenticate`], auditing a refusal as `kind` (with the error, the reason and `ip` if known)
+/// through [`audit_refusal`]: a registered client is named and waited for; a `client_id` that
+/// names none is budgeted, detached and truncated.
+pub async fn authenticate_audited(
+    broker: &Broker,
+    authorization: Option<&str>,
+    form: &RawParams,
+    endpoint: &str,
+    kind: &str,
+    ip: Option<&str>,
+) -> Result<Arc<RegisteredRp>, OAuthError> {
+    match authenticate(broker, authorization, form, endpoint).await {
+        Ok(rp) => Ok(rp),
+        Err(e) => {
+            let mut event = broker
+                .event(kind, AuditOutcome::Failure)
+                .detail("error", e.code.as_str())
+                .detail("reason", e.description.clone());
+            if let Some(ip) = ip {
+                event = event.ip(ip);
+            }
+            audit_refusal(broker, form.get("client_id"), event).await?;
+            Err(e)
+        }
+    }
 }
 
 /// Authenticates the client of a request; returns its registration.

@@ -7,8 +7,7 @@ use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::audit::audit_refusal;
-use super::client_auth::authenticate;
+use super::client_auth::authenticate_audited;
 use super::tokens::{
     BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, grant_alive,
     grantable_scopes, id_token, issue_refresh, refresh_record, restore_refresh, take_refresh,
@@ -44,15 +43,15 @@ pub async fn token(
     ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
     let endpoint = format!("{}/token", broker.config.issuer);
-    let rp = match authenticate(broker, authorization, form, &endpoint).await {
-        Ok(rp) => rp,
-        Err(e) => {
-            // An unauthenticated caller chooses this value: only a registered client is named and
-            // waited for; anything else is budgeted noise (see `audit_refusal`).
-            audit_refusal(broker, form.get("client_id"), refused_event(broker, ip, &e)).await?;
-            return Err(e);
-        }
-    };
+    let rp = authenticate_audited(
+        broker,
+        authorization,
+        form,
+        &endpoint,
+        "token.rejected",
+        Some(ip),
+    )
+    .await?;
     let result = match form.get("grant_type") {
         Some("authorization_code") if rp.rp.allows_grant("authorization_code") => {
             authorization_code(broker, &rp, form, ip).await
@@ -404,11 +403,13 @@ pub async fn revoke(
     authorization: Option<&str>,
     form: &RawParams,
 ) -> Result<(), OAuthError> {
-    let rp = authenticate(
+    let rp = authenticate_audited(
         broker,
         authorization,
         form,
         &format!("{}/revoke", broker.config.issuer),
+        "revoke.rejected",
+        None,
     )
     .await?;
     let token = form
@@ -450,11 +451,13 @@ pub async fn introspect(
     authorization: Option<&str>,
     form: &RawParams,
 ) -> Result<Value, OAuthError> {
-    let rp = authenticate(
+    let rp = authenticate_audited(
         broker,
         authorization,
         form,
         &format!("{}/introspect", broker.config.issuer),
+        "introspect.rejected",
+        None,
     )
     .await?;
     let token = form
