@@ -6,8 +6,9 @@
 mod harness;
 
 use eid_idp::flow::session::IdpSession;
+use eid_keys::{Alg, SigningKey};
 use eid_oidc::{ClientRegistration, TokenEndpointAuthMethod};
-use harness::{Client, Harness, Reply};
+use harness::{Client, Harness, ISSUER, Reply};
 
 const BACK: &str = "http://localhost:8080/logout/done";
 
@@ -237,4 +238,67 @@ async fn a_browser_without_a_session_goes_straight_back() {
         )
         .await;
     assert_eq!(reply.location.as_deref(), Some(BACK), "{reply:?}");
+}
+
+#[tokio::test]
+async fn an_id_token_hint_of_this_provider_ends_the_session_only_with_its_sid() {
+    let h = harness().await;
+    let (mut browser, sid) = logged_in(&h).await;
+    let other = logged_in(&h).await.1;
+    let ours = h.idp.keys.signing_key(Alg::ES256).unwrap();
+    let pem = eid_keys::generate_pem(Alg::ES256, 0).unwrap();
+    let theirs = SigningKey::from_pem(pem.as_bytes(), Alg::ES256).unwrap();
+    let hint = |key: &SigningKey, iss: &str, aud: &str, sid: &str| {
+        key.sign_claims(
+            Some("JWT"),
+            &serde_json::json!({ "iss": iss, "aud": aud, "sid": sid, "sub": "s", "iat": 0, "exp": 1 }),
+        )
+        .unwrap()
+    };
+    // Another session's sid: a confirmation, audited.
+    let reply = h
+        .get(
+            &mut browser,
+            &format!(
+                "/logout?id_token_hint={}",
+                hint(&ours, ISSUER, "broker", &other)
+            ),
+        )
+        .await;
+    assert!(is_confirmation(&reply), "{reply:?}");
+    assert!(still_logged_in(&h, &mut browser).await);
+    assert_eq!(h.audited("logout.hint_mismatch").await.len(), 1);
+    // Not ours, another issuer's, another client's, or a logout_hint that differs: refused.
+    for query in [
+        format!("id_token_hint={}", hint(&theirs, ISSUER, "broker", &sid)),
+        format!(
+            "id_token_hint={}",
+            hint(&ours, "https://evil.example", "broker", &sid)
+        ),
+        format!(
+            "client_id=other&id_token_hint={}",
+            hint(&ours, ISSUER, "broker", &sid)
+        ),
+        format!(
+            "logout_hint={other}&id_token_hint={}",
+            hint(&ours, ISSUER, "broker", &sid)
+        ),
+    ] {
+        let reply = h.get(&mut browser, &format!("/logout?{query}")).await;
+        assert_eq!(reply.status, 400, "{query}: {reply:?}");
+        assert!(still_logged_in(&h, &mut browser).await, "{query}");
+    }
+    // The session's own sid towards the hint's audience: ended, with no confirmation.
+    let reply = h
+        .get(
+            &mut browser,
+            &format!(
+                "/logout?id_token_hint={}&post_logout_redirect_uri={}",
+                hint(&ours, ISSUER, "broker", &sid),
+                enc(BACK)
+            ),
+        )
+        .await;
+    assert_eq!(reply.location.as_deref(), Some(BACK), "{reply:?}");
+    assert!(!still_logged_in(&h, &mut browser).await);
 }

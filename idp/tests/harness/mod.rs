@@ -12,7 +12,7 @@ use eid_core::{
     PersonRepository, PersonStatus,
 };
 use eid_idp::{Idp, IdpConfig, IdpDeps, LevelTable, LockoutPolicy};
-use eid_keys::{KeySet, KeyStore};
+use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
 use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
 use eid_web::{Metrics, Platform};
 use std::collections::BTreeMap;
@@ -38,6 +38,15 @@ pub struct Harness {
     pub clock: FixedClock,
     pub durable: Arc<SqlDurable>,
     pub ephemeral: Arc<MemoryEphemeral>,
+}
+
+/// One fresh ES256 signing key (ID tokens, and hints the tests sign).
+fn test_keys() -> KeySet {
+    let pem = eid_keys::generate_pem(Alg::ES256, 0).unwrap();
+    KeySet::from_keys(vec![
+        SigningKey::from_pem(pem.as_bytes(), Alg::ES256).unwrap(),
+    ])
+    .unwrap()
 }
 
 /// A settings change for [`Harness::with`].
@@ -77,7 +86,7 @@ impl Harness {
             audit_log: durable.clone(),
             audit: AuditWriter::spawn(durable.clone(), 16),
             notifications: durable.clone(),
-            keys: KeyStore::from_key_set(KeySet::empty()),
+            keys: KeyStore::from_key_set(test_keys()),
             clock: Arc::new(clock.clone()),
             metrics: metrics.clone(),
         };
