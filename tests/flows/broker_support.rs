@@ -58,6 +58,44 @@ pub async fn broker_password_login(
     submit_password(stack, browser, &methods, password).await
 }
 
+/// A whole password login of demo person `user` (password `<user>-demo-pass`) for `client`, and the
+/// exchange of its code; returns the token response.
+pub async fn broker_login_tokens(
+    stack: &TestStack,
+    browser: &Browser,
+    client: &str,
+    user: &str,
+) -> serde_json::Value {
+    let pkce = Pkce::new();
+    let password = format!("{user}-demo-pass");
+    let redirect = broker_password_login(stack, browser, client, &pkce, user, &password, &[]).await;
+    let code = broker_code(stack, &redirect);
+    let (status, tokens) = broker_exchange(stack, client, &code, &pkce.verifier).await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+/// A stack on the production backends (Redis and a fresh PostgreSQL database), or `None` where
+/// they are absent and not required (the skip is reported).
+pub async fn production_stack() -> Option<(TestStack, eid_store::testing::TempPostgresDb)> {
+    let (Some(redis), Some(postgres)) = (
+        eid_store::testing::redis_url_or_skip(),
+        eid_store::testing::postgres_url_or_skip(),
+    ) else {
+        return None;
+    };
+    let db = eid_store::testing::TempPostgresDb::create(&postgres)
+        .await
+        .unwrap();
+    let stack = TestStack::builder()
+        .ephemeral(&redis)
+        .durable(&db.url)
+        .start()
+        .await
+        .unwrap();
+    Some((stack, db))
+}
+
 /// The code in a redirect back from the broker (checking state and `iss`).
 pub fn broker_code(stack: &TestStack, redirect: &Page) -> String {
     crate::support::code_from(stack, Component::Broker, redirect)

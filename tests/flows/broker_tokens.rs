@@ -1,7 +1,6 @@
 //! Tokens end with the session they were issued in (logout by the relying party in the browser).
 
 use crate::broker_support::*;
-use eid_testkit::oidc::Pkce;
 use eid_testkit::{Browser, Component, TestStack};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -9,20 +8,7 @@ async fn after_logout_the_access_token_fails_at_userinfo_and_the_refresh_token_d
     let stack = TestStack::builder().start().await.unwrap();
     let broker = stack.url(Component::Broker);
     let browser = Browser::new();
-    let pkce = Pkce::new();
-    let redirect = broker_password_login(
-        &stack,
-        &browser,
-        "rp-a",
-        &pkce,
-        "karen",
-        "karen-demo-pass",
-        &[],
-    )
-    .await;
-    let code = broker_code(&stack, &redirect);
-    let (status, tokens) = broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens = broker_login_tokens(&stack, &browser, "rp-a", "karen").await;
     let access = tokens["access_token"].as_str().unwrap();
     let refresh = tokens["refresh_token"].as_str().unwrap();
     let userinfo = || async {

@@ -287,21 +287,9 @@ async fn no_request_of_any_shape_makes_a_listener_answer_5xx() {
 /// production backends too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_of_any_shape_makes_a_listener_answer_5xx_on_redis_and_postgres() {
-    let (Some(redis), Some(postgres)) = (
-        eid_store::testing::redis_url_or_skip(),
-        eid_store::testing::postgres_url_or_skip(),
-    ) else {
+    let Some((stack, db)) = crate::broker_support::production_stack().await else {
         return;
     };
-    let db = eid_store::testing::TempPostgresDb::create(&postgres)
-        .await
-        .unwrap();
-    let stack = TestStack::builder()
-        .ephemeral(&redis)
-        .durable(&db.url)
-        .start()
-        .await
-        .unwrap();
     let failures = hostile_round(&stack, 400).await;
     stack.stop().await;
     let _ = db.drop_db().await;

@@ -159,37 +159,13 @@ async fn a_whole_login_works_with_redis_as_the_ephemeral_store() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_production_backends_carry_a_whole_broker_login() {
-    let (Some(redis), Some(postgres)) = (
-        eid_store::testing::redis_url_or_skip(),
-        eid_store::testing::postgres_url_or_skip(),
-    ) else {
+    let Some((stack, db)) = crate::broker_support::production_stack().await else {
         return;
     };
-    let db = eid_store::testing::TempPostgresDb::create(&postgres)
-        .await
-        .unwrap();
-    let stack = TestStack::builder()
-        .ephemeral(&redis)
-        .durable(&db.url)
-        .start()
-        .await
-        .unwrap();
     let browser = eid_testkit::Browser::new();
-    let pkce = eid_testkit::oidc::Pkce::new();
-    let redirect = crate::broker_support::broker_password_login(
-        &stack,
-        &browser,
-        "rp-a",
-        &pkce,
-        "karen",
-        "karen-demo-pass",
-        &[],
-    )
-    .await;
-    let code = crate::broker_support::broker_code(&stack, &redirect);
-    let (status, tokens) =
-        crate::broker_support::broker_exchange(&stack, "rp-a", &code, &pkce.verifier).await;
-    assert_eq!(status, 200, "{tokens}");
+    let tokens =
+        crate::broker_support::broker_login_tokens(&stack, &browser, "rp-a", "karen").await;
+    assert!(tokens["id_token"].is_string(), "{tokens}");
     stack.stop().await;
     // The audit trail of that login is in PostgreSQL.
     let durable = eid_store::SqlDurable::connect(&db.url).await.unwrap();
