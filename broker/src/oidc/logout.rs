@@ -16,6 +16,7 @@
 
 use eid_core::AuditOutcome;
 use eid_oidc::RawParams;
+use eid_oidc::logout::{Hint, LogoutParams, hint_from_claims};
 use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -32,30 +33,17 @@ pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel
 pub const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the broker waits for the person to come back from the upstream's logout.
 const CONTINUATION_TTL: Duration = Duration::from_secs(600);
-/// The longest `id_token_hint` accepted.
-pub const MAX_HINT_LEN: usize = 8192;
-/// The longest `state` accepted (it is echoed to the relying party and put in a form).
-pub const MAX_STATE_LEN: usize = 512;
-/// The longest `client_id` accepted.
-pub const MAX_CLIENT_ID_LEN: usize = 256;
-/// The longest `post_logout_redirect_uri` accepted.
-pub const MAX_URI_LEN: usize = 2048;
 
 /// Why a logout request is refused (shown on an error page; never a redirect).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogoutRejection {
-    /// A parameter exceeds its bound or holds a control character.
-    #[error("{0} is too long or malformed")]
-    Malformed(&'static str),
+    /// A parameter is over-long or malformed, or the hint's claims are malformed or another
+    /// issuer's.
+    #[error(transparent)]
+    Request(#[from] eid_oidc::logout::LogoutRejection),
     /// The hint's signature does not verify with the broker's keys.
     #[error("id_token_hint is not an ID token of this broker")]
     HintNotOurs,
-    /// The hint's claims cannot be read.
-    #[error("id_token_hint is malformed")]
-    HintMalformed,
-    /// The hint names another issuer.
-    #[error("id_token_hint was issued by someone else")]
-    HintForeign,
     /// `client_id` and the hint's audience differ.
     #[error("client_id differs from the hint")]
     ClientMismatch,
@@ -65,81 +53,6 @@ pub enum LogoutRejection {
     /// The confirmation form was not sent from the broker's own page in this browser.
     #[error("the confirmation form has expired or was sent from elsewhere")]
     Csrf,
-}
-
-/// A logout request's parameters: bounded, not yet checked against keys or registrations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogoutParams {
-    /// `id_token_hint`.
-    pub id_token_hint: Option<String>,
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `post_logout_redirect_uri`.
-    pub post_logout_redirect_uri: Option<String>,
-    /// `state`.
-    pub state: Option<String>,
-}
-
-fn bounded(
-    params: &RawParams,
-    name: &'static str,
-    max: usize,
-) -> Result<Option<String>, LogoutRejection> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(v) if v.len() > max || v.chars().any(char::is_control) => {
-            Err(LogoutRejection::Malformed(name))
-        }
-        Some(v) => Ok(Some(v.to_owned())),
-    }
-}
-
-impl LogoutParams {
-    /// Reads the parameters, refusing an over-long or malformed one.
-    pub fn from_raw(params: &RawParams) -> Result<Self, LogoutRejection> {
-        Ok(LogoutParams {
-            id_token_hint: bounded(params, "id_token_hint", MAX_HINT_LEN)?,
-            client_id: bounded(params, "client_id", MAX_CLIENT_ID_LEN)?,
-            post_logout_redirect_uri: bounded(params, "post_logout_redirect_uri", MAX_URI_LEN)?,
-            state: bounded(params, "state", MAX_STATE_LEN)?,
-        })
-    }
-}
-
-/// What a verified `id_token_hint` says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hint {
-    /// Its audience: the relying party it was issued to.
-    pub client_id: String,
-    /// Its `sid` (the session's `sid` towards that relying party).
-    pub sid: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct HintClaims {
-    iss: String,
-    aud: serde_json::Value,
-    sid: Option<String>,
-}
-
-/// Reads the claims of an `id_token_hint` whose signature verified: issued by `issuer`, to exactly
-/// one audience. An expired hint is accepted (RP-Initiated Logout 1.0 §2).
-pub fn hint_from_claims(payload: &[u8], issuer: &str) -> Result<Hint, LogoutRejection> {
-    let claims: HintClaims =
-        serde_json::from_slice(payload).map_err(|_| LogoutRejection::HintMalformed)?;
-    if claims.iss != issuer {
-        return Err(LogoutRejection::HintForeign);
-    }
-    let client_id = match &claims.aud {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
-        _ => None,
-    }
-    .ok_or(LogoutRejection::HintMalformed)?;
-    Ok(Hint {
-        client_id,
-        sid: claims.sid,
-    })
 }
 
 /// Where to send the browser after logout.
@@ -247,7 +160,10 @@ pub async fn logout(
     session_cookie: Option<&str>,
     post_logout_return: &str,
 ) -> Result<LogoutOutcome, BrokerError> {
-    let request = match LogoutParams::from_raw(params).and_then(|p| validate(broker, &p)) {
+    let request = match LogoutParams::from_raw_without_logout_hint(params)
+        .map_err(LogoutRejection::from)
+        .and_then(|p| validate(broker, &p))
+    {
         Ok(r) => r,
         Err(why) => return refused(broker, params.get("client_id"), why).await,
     };
@@ -272,15 +188,17 @@ pub async fn confirm(
     if !eid_web::browser::csrf_matches(form.get("csrf"), browser_cookie) {
         return refused(broker, None, LogoutRejection::Csrf).await;
     }
-    let request = match LogoutParams::from_raw(form).and_then(|p| {
-        validate(
-            broker,
-            &LogoutParams {
-                id_token_hint: None,
-                ..p
-            },
-        )
-    }) {
+    let request = match LogoutParams::from_raw_without_logout_hint(form)
+        .map_err(LogoutRejection::from)
+        .and_then(|p| {
+            validate(
+                broker,
+                &LogoutParams {
+                    id_token_hint: None,
+                    ..p
+                },
+            )
+        }) {
         Ok(r) => r,
         Err(why) => return refused(broker, form.get("client_id"), why).await,
     };
@@ -456,58 +374,8 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    const ISSUER: &str = "https://broker.example";
-
-    fn params(pairs: &[(&str, &str)]) -> RawParams {
-        RawParams::from_pairs(pairs.iter().map(|(k, v)| ((*k).into(), (*v).into()))).unwrap()
-    }
-
-    #[test]
-    fn a_hint_names_one_audience_of_this_issuer() {
-        let ok = hint_from_claims(
-            br#"{"iss":"https://broker.example","aud":["rp-a"],"sid":"s"}"#,
-            ISSUER,
-        );
-        assert_eq!(
-            ok,
-            Ok(Hint {
-                client_id: "rp-a".into(),
-                sid: Some("s".into())
-            })
-        );
-        assert_eq!(
-            hint_from_claims(br#"{"iss":"https://evil","aud":"rp-a"}"#, ISSUER),
-            Err(LogoutRejection::HintForeign)
-        );
-        assert_eq!(
-            hint_from_claims(
-                br#"{"iss":"https://broker.example","aud":["a","b"]}"#,
-                ISSUER
-            ),
-            Err(LogoutRejection::HintMalformed)
-        );
-    }
-
-    #[test]
-    fn an_over_long_state_is_refused_not_echoed() {
-        let long = "s".repeat(MAX_STATE_LEN + 1);
-        assert_eq!(
-            LogoutParams::from_raw(&params(&[("state", &long)])),
-            Err(LogoutRejection::Malformed("state"))
-        );
-        let fine = "s".repeat(MAX_STATE_LEN);
-        assert_eq!(
-            LogoutParams::from_raw(&params(&[("state", &fine)]))
-                .unwrap()
-                .state,
-            Some(fine)
-        );
-    }
 
     #[test]
     fn a_hint_names_a_session_only_with_its_own_sid_towards_a_served_relying_party() {
@@ -533,56 +401,5 @@ mod tests {
             sid: None,
         };
         assert!(!hint_names(&session, &none));
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
-        /// Any parameters are either read back unchanged within their bounds, or refused.
-        #[test]
-        fn logout_parameters_are_read_back_or_refused(
-            hint in proptest::option::of(".{0,40}"),
-            client in proptest::option::of("\\PC{0,300}"),
-            uri in proptest::option::of(".{0,60}"),
-            state in proptest::option::of("(?s).{0,600}"),
-        ) {
-            let mut pairs = Vec::new();
-            for (k, v) in [("id_token_hint", &hint), ("client_id", &client),
-                           ("post_logout_redirect_uri", &uri), ("state", &state)] {
-                if let Some(v) = v {
-                    pairs.push((k.to_owned(), v.clone()));
-                }
-            }
-            let Ok(raw) = RawParams::from_pairs(pairs) else { return Ok(()); };
-            match LogoutParams::from_raw(&raw) {
-                Ok(p) => {
-                    let back = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-                    prop_assert_eq!(p.id_token_hint, back(&hint));
-                    prop_assert_eq!(p.client_id.clone(), back(&client));
-                    prop_assert_eq!(p.post_logout_redirect_uri, back(&uri));
-                    prop_assert!(p.state.as_ref().is_none_or(|s| s.len() <= MAX_STATE_LEN));
-                    prop_assert!(p.client_id.is_none_or(|s| s.len() <= MAX_CLIENT_ID_LEN));
-                }
-                Err(LogoutRejection::Malformed(_)) => {}
-                Err(other) => prop_assert!(false, "unexpected {other:?}"),
-            }
-        }
-
-        /// Arbitrary bytes as hint claims never panic; a hint is accepted only from our issuer.
-        #[test]
-        fn hint_claims_never_panic_and_need_our_issuer(
-            payload in proptest::collection::vec(any::<u8>(), 0..200),
-            aud in "[a-z-]{1,12}",
-            iss in "https://[a-z.]{1,20}",
-        ) {
-            let _ = hint_from_claims(&payload, ISSUER);
-            let claims = serde_json::json!({ "iss": iss, "aud": aud }).to_string();
-            let read = hint_from_claims(claims.as_bytes(), ISSUER);
-            if iss == ISSUER {
-                prop_assert_eq!(read.map(|h| h.client_id), Ok(aud));
-            } else {
-                prop_assert_eq!(read, Err(LogoutRejection::HintForeign));
-            }
-        }
     }
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_auth;
 pub mod error;
 pub mod grant;
+pub mod logout;
 pub mod params;
 pub mod pkce;
 pub mod random;

@@ -11,6 +11,7 @@
 
 use eid_core::AuditOutcome;
 use eid_oidc::RawParams;
+use eid_oidc::logout::{Hint, LogoutParams, hint_from_claims};
 use subtle::ConstantTimeEq;
 use url::Url;
 
@@ -18,80 +19,22 @@ use super::IdpError;
 use super::session::IdpSession;
 use crate::state::Idp;
 
-/// The longest `id_token_hint` accepted.
-pub const MAX_ID_TOKEN_HINT_LEN: usize = 8192;
-/// The longest `logout_hint` accepted (a `sid` is 43 characters).
-pub const MAX_LOGOUT_HINT_LEN: usize = 128;
-/// The longest `client_id` accepted.
-pub const MAX_CLIENT_ID_LEN: usize = 256;
-/// The longest `post_logout_redirect_uri` accepted.
-pub const MAX_URI_LEN: usize = 2048;
-/// The longest `state` accepted (it is echoed to the client and put in a form).
-pub const MAX_STATE_LEN: usize = 512;
-
 /// Why a logout request is refused (shown on an error page; never a redirect).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LogoutRejection {
-    /// A parameter exceeds its bound or holds a control character.
-    #[error("{0} is too long or malformed")]
-    Malformed(&'static str),
+    /// A parameter is over-long or malformed, or the hint's claims are malformed or another
+    /// issuer's.
+    #[error(transparent)]
+    Request(#[from] eid_oidc::logout::LogoutRejection),
     /// The hint's signature does not verify with this provider's keys.
     #[error("id_token_hint is not an ID token of this provider")]
     HintNotOurs,
-    /// The hint's claims cannot be read.
-    #[error("id_token_hint is malformed")]
-    HintMalformed,
-    /// The hint names another issuer.
-    #[error("id_token_hint was issued by someone else")]
-    HintForeign,
     /// `client_id` and the hint's audience differ, or `logout_hint` and the hint's `sid`.
     #[error("client_id or logout_hint differs from the id_token_hint")]
     HintMismatch,
     /// The return address is not registered for the client.
     #[error("post_logout_redirect_uri is not registered")]
     UnregisteredRedirect,
-}
-
-/// A logout request's parameters: bounded, not yet checked against keys or registrations.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogoutParams {
-    /// `id_token_hint`.
-    pub id_token_hint: Option<String>,
-    /// `logout_hint`: the session's `sid` towards the client.
-    pub logout_hint: Option<String>,
-    /// `client_id`.
-    pub client_id: Option<String>,
-    /// `post_logout_redirect_uri`.
-    pub post_logout_redirect_uri: Option<String>,
-    /// `state`.
-    pub state: Option<String>,
-}
-
-fn bounded(
-    params: &RawParams,
-    name: &'static str,
-    max: usize,
-) -> Result<Option<String>, LogoutRejection> {
-    match params.get(name) {
-        None => Ok(None),
-        Some(v) if v.len() > max || v.chars().any(char::is_control) => {
-            Err(LogoutRejection::Malformed(name))
-        }
-        Some(v) => Ok(Some(v.to_owned())),
-    }
-}
-
-impl LogoutParams {
-    /// Reads the parameters, refusing an over-long or malformed one.
-    pub fn from_raw(params: &RawParams) -> Result<Self, LogoutRejection> {
-        Ok(LogoutParams {
-            id_token_hint: bounded(params, "id_token_hint", MAX_ID_TOKEN_HINT_LEN)?,
-            logout_hint: bounded(params, "logout_hint", MAX_LOGOUT_HINT_LEN)?,
-            client_id: bounded(params, "client_id", MAX_CLIENT_ID_LEN)?,
-            post_logout_redirect_uri: bounded(params, "post_logout_redirect_uri", MAX_URI_LEN)?,
-            state: bounded(params, "state", MAX_STATE_LEN)?,
-        })
-    }
 }
 
 /// Where the browser goes once logged out (carried through the confirmation form).
@@ -126,34 +69,10 @@ impl LogoutOutcome {
     }
 }
 
-#[derive(serde::Deserialize)]
-struct HintClaims {
-    iss: String,
-    aud: serde_json::Value,
-    sid: Option<String>,
-}
-
 /// A request after every check: the `sid` it names (if any) and where to go afterwards.
 struct Checked {
     sid: Option<String>,
     continuation: LogoutContinuation,
-}
-
-/// Reads a verified `id_token_hint`'s claims: issued by `issuer` to exactly one audience. Returns
-/// that audience and the hint's `sid`. An expired hint is accepted (RP-Initiated Logout 1.0 §2).
-fn hint_claims(payload: &[u8], issuer: &str) -> Result<(String, Option<String>), LogoutRejection> {
-    let claims: HintClaims =
-        serde_json::from_slice(payload).map_err(|_| LogoutRejection::HintMalformed)?;
-    if claims.iss != issuer {
-        return Err(LogoutRejection::HintForeign);
-    }
-    let aud = match &claims.aud {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(a) if a.len() == 1 => a[0].as_str().map(str::to_owned),
-        _ => None,
-    }
-    .ok_or(LogoutRejection::HintMalformed)?;
-    Ok((aud, claims.sid))
 }
 
 /// One of two optional values that must agree when both are given.
@@ -171,8 +90,8 @@ fn check(idp: &Idp, params: LogoutParams) -> Result<Checked, LogoutRejection> {
                 .keys
                 .verify_jws(raw)
                 .map_err(|_| LogoutRejection::HintNotOurs)?;
-            let (aud, sid) = hint_claims(&verified.payload, &idp.config.issuer)?;
-            (Some(aud), sid)
+            let Hint { client_id, sid } = hint_from_claims(&verified.payload, &idp.config.issuer)?;
+            (Some(client_id), sid)
         }
         None => (None, None),
     };
@@ -226,7 +145,10 @@ pub async fn logout(
     params: &RawParams,
     session_cookie: Option<&str>,
 ) -> Result<LogoutOutcome, IdpError> {
-    let checked = match LogoutParams::from_raw(params).and_then(|p| check(idp, p)) {
+    let checked = match LogoutParams::from_raw(params)
+        .map_err(LogoutRejection::from)
+        .and_then(|p| check(idp, p))
+    {
         Ok(c) => c,
         Err(why) => {
             idp.audit(
@@ -278,16 +200,18 @@ pub async fn confirm(
     form: &RawParams,
     session_cookie: Option<&str>,
 ) -> Result<LogoutOutcome, IdpError> {
-    let checked = LogoutParams::from_raw(form).and_then(|p| {
-        check(
-            idp,
-            LogoutParams {
-                id_token_hint: None,
-                logout_hint: None,
-                ..p
-            },
-        )
-    });
+    let checked = LogoutParams::from_raw(form)
+        .map_err(LogoutRejection::from)
+        .and_then(|p| {
+            check(
+                idp,
+                LogoutParams {
+                    id_token_hint: None,
+                    logout_hint: None,
+                    ..p
+                },
+            )
+        });
     let continuation = match checked {
         Ok(c) => c.continuation,
         Err(why) => {
@@ -342,28 +266,6 @@ fn finish(continuation: &LogoutContinuation) -> Result<LogoutOutcome, IdpError> 
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    const ISSUER: &str = "https://idp.example";
-
-    #[test]
-    fn a_hint_names_one_audience_of_this_issuer() {
-        assert_eq!(
-            hint_claims(
-                br#"{"iss":"https://idp.example","aud":["b"],"sid":"s"}"#,
-                ISSUER
-            ),
-            Ok(("b".into(), Some("s".into())))
-        );
-        assert_eq!(
-            hint_claims(br#"{"iss":"https://evil","aud":"b"}"#, ISSUER),
-            Err(LogoutRejection::HintForeign)
-        );
-        assert_eq!(
-            hint_claims(br#"{"iss":"https://idp.example","aud":["a","b"]}"#, ISSUER),
-            Err(LogoutRejection::HintMalformed)
-        );
-    }
 
     #[test]
     fn a_hint_names_a_session_only_with_its_sid_towards_that_client() {
@@ -390,68 +292,5 @@ mod tests {
             Some("broker"),
             &super::super::session::client_sid("", "broker")
         ));
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(256))]
-
-        /// Any parameters are either read back unchanged within their bounds, or refused as
-        /// malformed.
-        #[test]
-        fn logout_parameters_are_read_back_or_refused(
-            id_token_hint in proptest::option::of(".{0,40}"),
-            logout_hint in proptest::option::of("(?s).{0,200}"),
-            client in proptest::option::of("\\PC{0,300}"),
-            uri in proptest::option::of(".{0,60}"),
-            state in proptest::option::of("(?s).{0,600}"),
-        ) {
-            let mut pairs = Vec::new();
-            for (k, v) in [("id_token_hint", &id_token_hint), ("logout_hint", &logout_hint),
-                           ("client_id", &client), ("post_logout_redirect_uri", &uri),
-                           ("state", &state)] {
-                if let Some(v) = v {
-                    pairs.push((k.to_owned(), v.clone()));
-                }
-            }
-            let Ok(raw) = RawParams::from_pairs(pairs) else { return Ok(()); };
-            let fits = |v: &Option<String>, max: usize| v.as_ref().is_none_or(|s| {
-                s.len() <= max && !s.chars().any(char::is_control)
-            });
-            let all_fit = fits(&id_token_hint, MAX_ID_TOKEN_HINT_LEN)
-                && fits(&logout_hint, MAX_LOGOUT_HINT_LEN)
-                && fits(&client, MAX_CLIENT_ID_LEN)
-                && fits(&uri, MAX_URI_LEN)
-                && fits(&state, MAX_STATE_LEN);
-            match LogoutParams::from_raw(&raw) {
-                Ok(p) => {
-                    prop_assert!(all_fit);
-                    let back = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
-                    prop_assert_eq!(p.id_token_hint, back(&id_token_hint));
-                    prop_assert_eq!(p.logout_hint, back(&logout_hint));
-                    prop_assert_eq!(p.client_id, back(&client));
-                    prop_assert_eq!(p.post_logout_redirect_uri, back(&uri));
-                    prop_assert_eq!(p.state, back(&state));
-                }
-                Err(LogoutRejection::Malformed(_)) => prop_assert!(!all_fit),
-                Err(other) => prop_assert!(false, "unexpected {other:?}"),
-            }
-        }
-
-        /// Arbitrary bytes as hint claims never panic; a hint is accepted only from our issuer.
-        #[test]
-        fn hint_claims_never_panic_and_need_our_issuer(
-            payload in proptest::collection::vec(any::<u8>(), 0..200),
-            aud in "[a-z-]{1,12}",
-            iss in "https://[a-z.]{1,20}",
-        ) {
-            let _ = hint_claims(&payload, ISSUER);
-            let claims = serde_json::json!({ "iss": iss, "aud": aud }).to_string();
-            let read = hint_claims(claims.as_bytes(), ISSUER);
-            if iss == ISSUER {
-                prop_assert_eq!(read, Ok((aud, None)));
-            } else {
-                prop_assert_eq!(read, Err(LogoutRejection::HintForeign));
-            }
-        }
     }
 }
