@@ -51,11 +51,14 @@ fn ip_lock(ip: &str) -> String {
 fn user_count(user: Uuid) -> String {
     format!("idp:fail:user:{user}")
 }
-fn ip_count(ip: &str) -> String {
-    format!("idp:fail:ip:{ip}")
+fn ip_window(ip: &str) -> String {
+    format!("idp:win:ip:{ip}")
 }
-fn ip_successes(ip: &str) -> String {
-    format!("idp:ok:ip:{ip}")
+fn ip_count(ip: &str, window: &str) -> String {
+    format!("idp:fail:ip:{ip}:{window}")
+}
+fn ip_successes(ip: &str, window: &str) -> String {
+    format!("idp:ok:ip:{ip}:{window}")
 }
 
 /// An attempt that was counted before it was evaluated (see [`LockoutPolicy::begin`]). Report its
@@ -65,6 +68,8 @@ fn ip_successes(ip: &str) -> String {
 pub struct Attempt {
     user: Option<(Uuid, u64)>,
     ip: String,
+    /// The per-address window the attempt was counted in (its success is credited there).
+    window: String,
     ip_open: u64,
 }
 
@@ -92,9 +97,14 @@ impl LockoutPolicy {
     /// counter, and those beyond the limit are refused unevaluated. `Ok(Err(gate))` is a refusal
     /// (the attempt must not be evaluated); `Ok(Ok(attempt))` may go ahead.
     ///
-    /// Per user the count is of attempts since the last success (a success resets it); per address
-    /// it is of attempts minus successes in the window, so a busy shared address is not blocked by
-    /// its successful logins.
+    /// Per user the count is of attempts since the last success (a success resets it). Per address
+    /// it is of attempts minus successes *of the same window* ([`Self::ip_window_id`]): a success
+    /// only takes back its own attempt, so the count is exactly the failures plus the attempts in
+    /// flight. A busy shared address is never blocked by its successful logins, yet successes can
+    /// never cancel a failure: an attacker alternating logins to an own account with guesses against
+    /// others is blocked after `max_ip_failures` guesses, as without the successes. (The credit was
+    /// once kept in a counter with its own window; as the two windows drifted apart, successes of
+    /// one window cancelled failures of the next, without bound.)
     pub async fn begin(
         &self,
         store: &dyn EphemeralStore,
@@ -116,9 +126,10 @@ impl LockoutPolicy {
             }
             counted_user = Some((user, n));
         }
-        let attempts = store.incr(&ip_count(ip), window).await?;
+        let ip_window = self.ip_window_id(store, ip).await?;
+        let attempts = store.incr(&ip_count(ip, &ip_window), window).await?;
         let successes = store
-            .get(&ip_successes(ip))
+            .get(&ip_successes(ip, &ip_window))
             .await?
             .and_then(|v| String::from_utf8(v).ok())
             .and_then(|v| v.parse::<u64>().ok())
@@ -131,8 +142,40 @@ impl LockoutPolicy {
         Ok(Ok(Attempt {
             user: counted_user,
             ip: ip.to_owned(),
+            window: ip_window,
             ip_open,
         }))
+    }
+
+    /// The id of the address's current counting window: random, made by the first attempt of a
+    /// window and kept for `window_secs`. The attempt and success counters of an address are keyed
+    /// by it, so both always cover the same attempts.
+    async fn ip_window_id(
+        &self,
+        store: &dyn EphemeralStore,
+        ip: &str,
+    ) -> Result<String, StoreError> {
+        let ttl = Duration::from_secs(self.window_secs);
+        for _ in 0..2 {
+            let fresh = Uuid::new_v4().simple().to_string();
+            if store
+                .put_if_absent(&ip_window(ip), fresh.as_bytes(), ttl)
+                .await?
+            {
+                return Ok(fresh);
+            }
+            // Another attempt made it first; it may expire in between, then try once more.
+            if let Some(id) = store
+                .get(&ip_window(ip))
+                .await?
+                .and_then(|v| String::from_utf8(v).ok())
+            {
+                return Ok(id);
+            }
+        }
+        Err(StoreError::Backend(
+            "no lock-out window for the address".into(),
+        ))
     }
 
     /// Counts a failed attempt, locking the user or address when a limit is reached; returns the gate
@@ -154,10 +197,11 @@ impl LockoutPolicy {
                 gate = Gate::UserLocked;
             }
         }
-        let failures = store.incr(&ip_count(ip), window).await?;
+        let ip_window = self.ip_window_id(store, ip).await?;
+        let failures = store.incr(&ip_count(ip, &ip_window), window).await?;
         if failures >= self.max_ip_failures {
             store.put(&ip_lock(ip), b"1", lock).await?;
-            store.delete(&ip_count(ip)).await?;
+            store.delete(&ip_count(ip, &ip_window)).await?;
             if gate == Gate::Open {
                 gate = Gate::IpBlocked;
             }
@@ -203,7 +247,8 @@ impl Attempt {
         Ok(gate)
     }
 
-    /// The attempt succeeded: the user's count starts again, and the address is credited.
+    /// The attempt succeeded: the user's count starts again, and the address gets this attempt back
+    /// (in the window it was counted in, never in a later one).
     pub async fn succeeded(
         self,
         policy: &LockoutPolicy,
@@ -214,7 +259,7 @@ impl Attempt {
         }
         store
             .incr(
-                &ip_successes(&self.ip),
+                &ip_successes(&self.ip, &self.window),
                 Duration::from_secs(policy.window_secs),
             )
             .await?;
@@ -311,6 +356,73 @@ mod tests {
         assert_eq!(
             policy.gate(&store, None, "10.1.1.1").await.unwrap(),
             Gate::Open
+        );
+    }
+
+    /// One round of the spraying attack: a successful login to the attacker's own account, then a
+    /// wrong guess against someone else's. Returns the gate after the guess.
+    async fn own_success_then_guess(policy: &LockoutPolicy, store: &MemoryEphemeral) -> Gate {
+        let (own, victim) = (Uuid::from_u128(1), Uuid::new_v4());
+        match policy.begin(store, Some(own), "10.6.6.6").await.unwrap() {
+            Ok(attempt) => attempt.succeeded(policy, store).await.unwrap(),
+            Err(gate) => return gate,
+        }
+        match policy.begin(store, Some(victim), "10.6.6.6").await.unwrap() {
+            Ok(attempt) => attempt.failed(policy, store).await.unwrap(),
+            Err(gate) => gate,
+        }
+    }
+
+    #[tokio::test]
+    async fn own_successes_do_not_cancel_guesses_against_others_from_one_address() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy {
+            max_ip_failures: 3,
+            window_secs: 2,
+            ..LockoutPolicy::default()
+        };
+        // Successes banked late in one window must not pay for guesses in the next one.
+        let _ = policy
+            .record_failure(&store, None, "10.6.6.6")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        for _ in 0..20 {
+            let own = policy
+                .begin(&store, Some(Uuid::from_u128(1)), "10.6.6.6")
+                .await
+                .unwrap()
+                .unwrap();
+            own.succeeded(&policy, &store).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let mut guesses = 0;
+        while own_success_then_guess(&policy, &store).await == Gate::Open {
+            guesses += 1;
+            assert!(guesses < 20, "the address is never blocked");
+        }
+        assert_eq!(guesses + 1, 3, "blocked at the per-address limit");
+        assert_eq!(
+            policy.gate(&store, None, "10.6.6.6").await.unwrap(),
+            Gate::IpBlocked
+        );
+    }
+
+    #[tokio::test]
+    async fn alternating_own_successes_and_guesses_is_cut_off_at_the_limit() {
+        let store = MemoryEphemeral::new();
+        let policy = LockoutPolicy {
+            max_ip_failures: 5,
+            ..LockoutPolicy::default()
+        };
+        let mut gates = Vec::new();
+        for _ in 0..8 {
+            gates.push(own_success_then_guess(&policy, &store).await);
+        }
+        assert_eq!(&gates[..4], &[Gate::Open; 4]);
+        assert!(
+            gates[4..].iter().all(|g| *g == Gate::IpBlocked),
+            "{gates:?}"
         );
     }
 
