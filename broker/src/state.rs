@@ -10,9 +10,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::core::SsoSession;
 use crate::core::pairwise::PairwiseKey;
+use crate::oidc::logout::send_backchannel_logouts;
 use crate::registry::Registry;
 use crate::upstream::UpstreamClient;
+
+/// How long a request waits for the audit log to acknowledge an event (well within the request
+/// timeout).
+pub const AUDIT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Typed settings of the broker.
 #[derive(Debug, Clone)]
@@ -63,9 +69,39 @@ impl Broker {
         AuditEvent::new(self.clock.now(), "broker", kind, outcome)
     }
 
-    /// Records an audit event and waits until it is durable.
+    /// Records an audit event and waits until it is durable, at most [`AUDIT_DEADLINE`]: past it
+    /// the log counts as unavailable, so that the caller's own failure path (restoring a redeemed
+    /// code) runs before the request times out.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), StoreError> {
-        self.audit.record(event).await
+        tokio::time::timeout(AUDIT_DEADLINE, self.audit.record(event))
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable("the audit log did not acknowledge in time".into())
+            })?
+    }
+
+    /// Keeps `session` for single sign-on under a fresh cookie (returned) in place of the browser's
+    /// `previous` one. Another person's session that this replaces ends as at logout (see
+    /// [`SsoSession::save_replacing`]): its relying parties get their back-channel logouts and the
+    /// end is audited.
+    pub async fn start_session(
+        &self,
+        session: &SsoSession,
+        previous: Option<&str>,
+    ) -> Result<String, StoreError> {
+        let (cookie, replaced) = session
+            .save_replacing(self.ephemeral.as_ref(), previous, self.config.session_ttl)
+            .await?;
+        if let Some(replaced) = replaced {
+            send_backchannel_logouts(self, &replaced).await;
+            self.audit(
+                self.event("logout", AuditOutcome::Success)
+                    .detail("relying_parties", replaced.rps.len())
+                    .detail("initiated_by", "another_login"),
+            )
+            .await?;
+        }
+        Ok(cookie)
     }
 
     /// The current Unix time.

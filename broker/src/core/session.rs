@@ -34,6 +34,14 @@ fn sid_key(sid: &str) -> String {
     format!("broker:sid:{sid}")
 }
 
+/// Takes the session of a cookie out of the store (its `sid` still names it as alive).
+async fn take(store: &dyn EphemeralStore, cookie: &str) -> Result<Option<SsoSession>, StoreError> {
+    Ok(store
+        .take(&key(cookie))
+        .await?
+        .and_then(|b| serde_json::from_slice(&b).ok()))
+}
+
 /// The `sid` of the session `session_sid` towards `client_id`: a digest of both, so that relying
 /// parties of different sectors cannot link their pairwise subjects through a shared `sid`, and
 /// only the broker (which holds the session's own id) can recompute it.
@@ -98,19 +106,37 @@ impl SsoSession {
     }
 
     /// Stores the session under a fresh cookie (which it returns), removing the previous one: the
-    /// cookie rotates at every login.
+    /// cookie rotates at every login. Another person's session that the previous cookie held is
+    /// ended (see [`SsoSession::save_replacing`]).
     pub async fn save_new(
         &self,
         store: &dyn EphemeralStore,
         previous: Option<&str>,
         ttl: Duration,
     ) -> Result<String, StoreError> {
-        if let Some(previous) = previous {
-            store.delete(&key(previous)).await?;
+        Ok(self.save_replacing(store, previous, ttl).await?.0)
+    }
+
+    /// [`SsoSession::save_new`], returning also the session it ended: when the previous cookie held
+    /// a session other than this one (another person logged in in this browser), that session ends
+    /// as at logout, with every token issued in it, and its relying parties are owed a back-channel
+    /// logout.
+    pub async fn save_replacing(
+        &self,
+        store: &dyn EphemeralStore,
+        previous: Option<&str>,
+        ttl: Duration,
+    ) -> Result<(String, Option<SsoSession>), StoreError> {
+        let replaced = match previous {
+            Some(previous) => take(store, previous).await?.filter(|s| s.sid != self.sid),
+            None => None,
+        };
+        if let Some(replaced) = &replaced {
+            store.delete(&sid_key(&replaced.sid)).await?;
         }
         let cookie = token256();
         self.save(store, &cookie, ttl).await?;
-        Ok(cookie)
+        Ok((cookie, replaced))
     }
 
     /// Stores the session under its cookie, without the upstream's raw ID token: the broker never
@@ -149,10 +175,7 @@ impl SsoSession {
         store: &dyn EphemeralStore,
         cookie: &str,
     ) -> Result<Option<SsoSession>, StoreError> {
-        let session: Option<SsoSession> = store
-            .take(&key(cookie))
-            .await?
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let session = take(store, cookie).await?;
         if let Some(s) = &session {
             store.delete(&sid_key(&s.sid)).await?;
         }
@@ -201,6 +224,32 @@ mod tests {
             "kept for logout"
         );
         assert_eq!(found.identity.subject, session.identity.subject);
+    }
+
+    #[tokio::test]
+    async fn another_persons_login_ends_the_session_it_replaces() {
+        let store = MemoryEphemeral::new();
+        let ttl = Duration::from_secs(60);
+        let mut first = SsoSession::for_test(Loa::Substantial, 0);
+        first.served("rp-a");
+        let cookie = first.save_new(&store, None, ttl).await.unwrap();
+        // The same person continues: the session lives on under the new cookie.
+        let (cookie, replaced) = first
+            .save_replacing(&store, Some(&cookie), ttl)
+            .await
+            .unwrap();
+        assert_eq!(replaced, None);
+        assert!(SsoSession::is_alive(&store, &first.sid).await.unwrap());
+        // Someone else logs in in the same browser.
+        let mut second = SsoSession::for_test(Loa::Substantial, 0);
+        second.sid = "another-sid".into();
+        let (_, replaced) = second
+            .save_replacing(&store, Some(&cookie), ttl)
+            .await
+            .unwrap();
+        assert_eq!(replaced.map(|s| s.rps), Some(vec!["rp-a".to_owned()]));
+        assert!(!SsoSession::is_alive(&store, &first.sid).await.unwrap());
+        assert!(SsoSession::is_alive(&store, &second.sid).await.unwrap());
     }
 
     #[tokio::test]

@@ -49,9 +49,25 @@ pub async fn authenticate_audited(
             if let Some(ip) = ip {
                 event = event.ip(ip);
             }
-            audit_refusal(broker, form.get("client_id"), event).await?;
+            let named = named_client(authorization, form);
+            audit_refusal(broker, named.as_deref(), event).await?;
             Err(e)
         }
+    }
+}
+
+/// The client a request's credentials name, to attribute a refusal to: Basic's user when the
+/// header is sent (whatever the form says), else the form's `client_id`, else an assertion's
+/// issuer.
+fn named_client(authorization: Option<&str>, form: &RawParams) -> Option<String> {
+    if authorization.is_some() {
+        let presented = PresentedCredentials::from_request(authorization, &RawParams::default());
+        return presented.ok()?.client_id().map(str::to_owned);
+    }
+    match (form.get("client_id"), form.get("client_assertion")) {
+        (Some(id), _) => Some(id.to_owned()),
+        (None, Some(assertion)) => unverified_issuer(assertion),
+        (None, None) => None,
     }
 }
 

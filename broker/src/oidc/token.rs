@@ -262,6 +262,11 @@ async fn authorization_code(
             "code was issued to another client",
         ));
     }
+    // A reuse seen while the code was out for a failed answer revoked the grant; the restored code
+    // releases nothing.
+    if grants.is_revoked(&grant.grant_id).await? {
+        return Err(OAuthError::invalid_grant("the grant was revoked"));
+    }
     if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",

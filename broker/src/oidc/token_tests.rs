@@ -26,15 +26,19 @@ fn secret(client: &str) -> String {
     format!("{client}-secret-0123456789")
 }
 
-/// An audit log that fails while `failing` is set.
+/// An audit log that fails while `failing` is set, and never acknowledges while `hanging` is.
 struct SwitchableAudit {
     inner: SqlDurable,
     failing: AtomicBool,
+    hanging: AtomicBool,
 }
 
 #[async_trait]
 impl AuditLog for SwitchableAudit {
     async fn append(&self, events: &[eid_core::AuditEvent]) -> Result<(), StoreError> {
+        if self.hanging.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("audit log down".into()));
         }
@@ -115,16 +119,21 @@ async fn harness() -> Harness {
     let durable = SqlDurable::connect_and_migrate("sqlite::memory:")
         .await
         .unwrap();
-    for (client, grants) in [
-        ("rp-a", vec!["authorization_code", "refresh_token"]),
-        ("rp-b", vec!["authorization_code", "refresh_token"]),
-        ("svc", vec!["client_credentials"]),
+    for (client, grants, offline_access) in [
+        ("rp-a", vec!["authorization_code", "refresh_token"], false),
+        ("rp-b", vec!["authorization_code", "refresh_token"], false),
+        (
+            "rp-offline",
+            vec!["authorization_code", "refresh_token"],
+            true,
+        ),
+        ("svc", vec!["client_credentials"], false),
     ] {
         let rp = crate::http::registration_from_json(
             serde_json::json!({
                 "client_id": client, "client_name": client, "client_secret": secret(client),
                 "token_endpoint_auth_method": "client_secret_post", "sector": format!("sector-{client}"),
-                "redirect_uris": [REDIRECT], "grant_types": grants,
+                "redirect_uris": [REDIRECT], "grant_types": grants, "offline_access": offline_access,
             }),
             None,
         )
@@ -147,6 +156,7 @@ async fn harness() -> Harness {
     let audit = Arc::new(SwitchableAudit {
         inner: durable,
         failing: AtomicBool::new(false),
+        hanging: AtomicBool::new(false),
     });
     let pem = eid_keys::generate_pem(eid_keys::Alg::ES256, 0).unwrap();
     let key = eid_keys::SigningKey::from_pem(pem.as_bytes(), eid_keys::Alg::ES256).unwrap();
@@ -318,18 +328,38 @@ async fn an_explicit_offline_access_grant_outlives_the_session() {
     let h = harness().await;
     let (session, cookie) = h.session().await;
     let code = h
-        .code("rp-a", &session, &["openid", "offline_access"])
+        .code("rp-offline", &session, &["openid", "offline_access"])
         .await;
-    let tokens = h.exchange("rp-a", &code).await.unwrap();
+    let tokens = h.exchange("rp-offline", &code).await.unwrap();
     assert_eq!(tokens.scope, "openid offline_access");
     SsoSession::end_by_cookie(h.broker.ephemeral.as_ref(), &cookie)
         .await
         .unwrap();
     let rotated = h
-        .refresh("rp-a", &tokens.refresh_token.unwrap())
+        .refresh("rp-offline", &tokens.refresh_token.unwrap())
         .await
         .unwrap();
     assert!(h.userinfo(&rotated.access_token).await.is_ok());
+}
+
+#[tokio::test]
+async fn offline_access_asked_for_by_a_client_not_registered_for_it_dies_with_the_session() {
+    let h = harness().await;
+    let (session, cookie) = h.session().await;
+    let code = h
+        .code("rp-a", &session, &["openid", "offline_access"])
+        .await;
+    let tokens = h.exchange("rp-a", &code).await.unwrap();
+    assert_eq!(tokens.scope, "openid");
+    SsoSession::end_by_cookie(h.broker.ephemeral.as_ref(), &cookie)
+        .await
+        .unwrap();
+    let refreshed = h
+        .refresh("rp-a", &tokens.refresh_token.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.code, ErrorCode::InvalidGrant, "{refreshed:?}");
+    assert!(h.userinfo(&tokens.access_token).await.is_err());
 }
 
 #[tokio::test]
@@ -393,6 +423,132 @@ async fn a_refresh_token_whose_audit_event_cannot_be_written_stays_usable() {
 }
 
 #[tokio::test]
+async fn a_restored_code_whose_grant_a_reuse_revoked_releases_nothing() {
+    let h = harness().await;
+    let (session, _) = h.session().await;
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    let grants = Grants::new(h.broker.ephemeral.as_ref(), GRANTS);
+    // A first request redeems the code; its answer fails and it is about to restore the code ...
+    let Redemption::Fresh(grant) = grants.redeem_code::<BrokerGrant>(&code).await.unwrap() else {
+        panic!("the first redemption is fresh");
+    };
+    // ... while a reuse is seen, which revokes the grant ...
+    assert_eq!(
+        h.exchange("rp-a", &code).await.unwrap_err().code,
+        ErrorCode::InvalidGrant
+    );
+    // ... and then the code is restored.
+    grants.restore_code(&code, &grant).await.unwrap();
+    let again = h.exchange("rp-a", &code).await.unwrap_err();
+    assert_eq!(again.code, ErrorCode::InvalidGrant, "{again:?}");
+}
+
+#[tokio::test]
+async fn a_restored_refresh_token_keeps_its_reuse_tombstone() {
+    let h = harness().await;
+    let (session, _) = h.session().await;
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    let refresh = h
+        .exchange("rp-a", &code)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    h.fail_audit(true);
+    h.refresh("rp-a", &refresh).await.unwrap_err();
+    h.fail_audit(false);
+    // A concurrent retry may have written the tombstone; the restore leaves it.
+    let tombstone = format!("broker:rt-used:{}", eid_oidc::random::digest_key(&refresh));
+    assert!(h.store.inner.get(&tombstone).await.unwrap().is_some());
+    // The restored token is still taken first, and its replay afterwards is recognised.
+    let rotated = h.refresh("rp-a", &refresh).await.unwrap();
+    let replay = h.refresh("rp-a", &refresh).await.unwrap_err();
+    assert_eq!(
+        replay.description,
+        "refresh token already used; the grant is revoked"
+    );
+    assert!(h.userinfo(&rotated.access_token).await.is_err());
+}
+
+#[tokio::test]
+async fn a_hung_audit_log_leaves_the_code_redeemable_within_the_request_timeout() {
+    let h = harness().await;
+    let (session, _) = h.session().await;
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    h.audit.hanging.store(true, Ordering::SeqCst);
+    // Only the memory store is touched from here: paused time advances while the log hangs.
+    tokio::time::pause();
+    let answered = tokio::time::timeout(Duration::from_secs(30), h.exchange("rp-a", &code))
+        .await
+        .expect("answered before the 30 s request timeout");
+    assert_eq!(
+        answered.unwrap_err().code,
+        ErrorCode::TemporarilyUnavailable
+    );
+    let key = format!("broker:code:{}", eid_oidc::random::digest_key(&code));
+    assert!(
+        h.store.inner.get(&key).await.unwrap().is_some(),
+        "the code was restored for the retry"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_is_attributed_to_the_client_basic_authentication_names() {
+    let h = harness().await;
+    let basic = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("rp-b:wrong-secret-0123456789")
+    );
+    for form in [
+        vec![("grant_type", "client_credentials")],
+        vec![("grant_type", "client_credentials"), ("client_id", "rp-a")],
+    ] {
+        let form =
+            RawParams::from_pairs(form.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())))
+                .unwrap();
+        token(&h.broker, Some(&basic), &form, "127.0.0.1")
+            .await
+            .unwrap_err();
+    }
+    let since = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let refused = h
+        .audit
+        .inner
+        .by_kind_since("token.rejected", since, 10)
+        .await
+        .unwrap();
+    let clients: Vec<Option<&str>> = refused.iter().map(|e| e.client.as_deref()).collect();
+    assert_eq!(clients, vec![Some("rp-b"), Some("rp-b")], "{refused:?}");
+}
+
+#[tokio::test]
+async fn another_persons_login_in_the_browser_ends_the_session_and_its_tokens() {
+    let h = harness().await;
+    let (session, cookie) = h.session().await;
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    let tokens = h.exchange("rp-a", &code).await.unwrap();
+    let mut other = SsoSession::for_test(Loa::Substantial, h.broker.now());
+    other.sid = "another-session".into();
+    other.identity.subject = "someone-else".into();
+    h.broker.start_session(&other, Some(&cookie)).await.unwrap();
+    assert!(h.userinfo(&tokens.access_token).await.is_err());
+    let refreshed = h
+        .refresh("rp-a", &tokens.refresh_token.unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refreshed.code, ErrorCode::InvalidGrant);
+    let since = OffsetDateTime::now_utc() - time::Duration::minutes(1);
+    let ended = h
+        .audit
+        .inner
+        .by_kind_since("logout", since, 10)
+        .await
+        .unwrap();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0].details["initiated_by"], "another_login");
+}
+
+#[tokio::test]
 async fn each_relying_party_sees_its_own_sid() {
     let h = harness().await;
     let (session, _) = h.session().await;
@@ -434,16 +590,25 @@ async fn client_credentials_grant_no_requested_scope() {
 }
 
 #[tokio::test]
-async fn offline_access_is_granted_only_to_a_client_that_may_refresh() {
-    let rp: eid_core::RelyingParty = serde_json::from_value(serde_json::json!({
-        "client_id": "x", "client_name": "x", "token_endpoint_auth_method": "client_secret_post",
-        "sector": "s", "grant_types": ["authorization_code"],
-    }))
-    .unwrap();
-    assert_eq!(
-        grantable_scopes(&rp, "openid offline_access", true),
-        vec!["openid".to_owned()]
-    );
+async fn offline_access_is_granted_only_to_a_client_registered_for_it_that_may_refresh() {
+    let rp = |grants: &[&str], offline_access: bool| -> eid_core::RelyingParty {
+        serde_json::from_value(serde_json::json!({
+            "client_id": "x", "client_name": "x", "token_endpoint_auth_method": "client_secret_post",
+            "sector": "s", "grant_types": grants, "offline_access": offline_access,
+        }))
+        .unwrap()
+    };
+    let both = ["authorization_code", "refresh_token"];
+    for (rp, granted) in [
+        (rp(&["authorization_code"], true), "openid"),
+        (rp(&both, false), "openid"),
+        (rp(&both, true), "openid offline_access"),
+    ] {
+        assert_eq!(
+            grantable_scopes(&rp, "openid offline_access", true).join(" "),
+            granted
+        );
+    }
 }
 
 #[tokio::test]

@@ -234,6 +234,8 @@ pub async fn withdraw_refresh(store: &dyn EphemeralStore, token: &str) -> Result
 }
 
 /// Makes a refresh token taken by [`take_refresh`] usable again (its answer could not be given).
+/// Its reuse tombstone stays (a concurrent retry may have written it); the restored token is still
+/// taken first.
 pub async fn restore_refresh(
     broker: &Broker,
     token: &str,
@@ -243,12 +245,7 @@ pub async fn restore_refresh(
     broker
         .ephemeral
         .put(&refresh_key(token), &bytes, broker.config.refresh_token_ttl)
-        .await?;
-    broker
-        .ephemeral
-        .delete(&refresh_used_key(token))
         .await
-        .map(|_| ())
 }
 
 /// The scope that lets a grant outlive its session (OIDC Core §11).
@@ -257,14 +254,15 @@ pub const OFFLINE_ACCESS: &str = "offline_access";
 pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", OFFLINE_ACCESS];
 
 /// The scopes of a request that may be granted to `rp`: advertised ones only, each once;
-/// `offline_access` only to a client registered for refresh tokens; no person scope when no person
-/// is behind the grant (`person` false: client credentials).
+/// `offline_access` only to a client registered for it and for refresh tokens (its registration
+/// stands for the consent OIDC Core §11 asks for, see [`RelyingParty::offline_access`]); no person
+/// scope when no person is behind the grant (`person` false: client credentials).
 pub fn grantable_scopes(rp: &RelyingParty, requested: &str, person: bool) -> Vec<String> {
     let mut granted: Vec<String> = Vec::new();
     for scope in requested.split(' ') {
         let allowed = match scope {
             "openid" => person,
-            OFFLINE_ACCESS => person && rp.allows_grant("refresh_token"),
+            OFFLINE_ACCESS => person && rp.offline_access && rp.allows_grant("refresh_token"),
             _ => false,
         };
         if allowed && !granted.iter().any(|g| g == scope) {

@@ -59,6 +59,11 @@ pub struct RelyingParty {
     /// Whether it must push its authorization requests (PAR).
     #[serde(default)]
     pub require_pushed_authorization_requests: bool,
+    /// Whether it may be granted `offline_access`: the operator's decision that this service may
+    /// act while the person is away (its tokens then outlive the session). With no consent page
+    /// yet, this registration stands for the person's consent OIDC Core §11 asks for.
+    #[serde(default)]
+    pub offline_access: bool,
 }
 
 fn default_alg() -> String {

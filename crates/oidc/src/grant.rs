@@ -127,7 +127,8 @@ impl<'a> Grants<'a> {
     /// Makes a redeemed code redeemable again, standing for `grant`: for a provider whose answer
     /// could not be completed after the redemption (a store or the audit log failed), so that the
     /// client's retry is not refused as reuse. A concurrent reuse seen meanwhile has revoked the
-    /// grant for good; restoring does not undo that.
+    /// grant for good; restoring does not undo that. The reuse tombstone stays: a concurrent
+    /// retry's redemption may have written it, and the restored code is still taken first.
     pub async fn restore_code<T: Serialize>(
         &self,
         code: &str,
@@ -135,11 +136,7 @@ impl<'a> Grants<'a> {
     ) -> Result<(), StoreError> {
         self.store
             .put(&self.key("code", code, true), &encode(grant)?, CODE_TTL)
-            .await?;
-        self.store
-            .delete(&self.key("code-used", code, true))
             .await
-            .map(|_| ())
     }
 
     /// Revokes every access token of a grant.
@@ -253,6 +250,29 @@ mod tests {
         };
         grants.revoke_grant(&grant_id).await.unwrap();
         assert!(grants.access_token::<String>(&at).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_restored_code_keeps_its_reuse_tombstone() {
+        let store = MemoryEphemeral::new();
+        let grants = Grants::new(&store, "t");
+        let code = grants.issue_code(&grant()).await.unwrap();
+        let Redemption::Fresh(g) = grants.redeem_code::<String>(&code).await.unwrap() else {
+            panic!("first use must succeed");
+        };
+        grants.restore_code(&code, &g).await.unwrap();
+        // A concurrent retry's tombstone is not removed by the restore.
+        let tombstone = grants.key("code-used", &code, true);
+        assert!(store.get(&tombstone).await.unwrap().is_some());
+        // The restored code redeems once more, and a replay after it is recognised.
+        assert!(matches!(
+            grants.redeem_code::<String>(&code).await.unwrap(),
+            Redemption::Fresh(_)
+        ));
+        assert!(matches!(
+            grants.redeem_code::<String>(&code).await.unwrap(),
+            Redemption::Reused { .. }
+        ));
     }
 
     #[tokio::test]

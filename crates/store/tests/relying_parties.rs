@@ -87,6 +87,7 @@ fn registration(client_id: &str) -> RelyingParty {
         id_token_signed_response_alg: "ES256".to_owned(),
         grant_types: vec!["authorization_code".to_owned()],
         require_pushed_authorization_requests: false,
+        offline_access: false,
     }
 }
 

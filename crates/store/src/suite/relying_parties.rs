@@ -36,6 +36,7 @@ fn full(client_id: &str) -> RelyingParty {
             "client_credentials".to_owned(),
         ],
         require_pushed_authorization_requests: true,
+        offline_access: true,
     }
 }
 
@@ -57,6 +58,7 @@ fn minimal(client_id: &str) -> RelyingParty {
         id_token_signed_response_alg: "ES256".to_owned(),
         grant_types: vec!["authorization_code".to_owned()],
         require_pushed_authorization_requests: false,
+        offline_access: false,
     }
 }
 
