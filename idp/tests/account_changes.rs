@@ -88,11 +88,13 @@ async fn nothing_changed(h: &Harness, person: &str, before: usize) {
         before,
         "authenticators changed"
     );
-    let pending =
-        eid_idp::flow::enrol::pending_code_display(&h.idp, uuid::Uuid::parse_str(person).unwrap())
-            .await
-            .unwrap();
-    assert!(pending.is_none(), "a code display enrolment was started");
+    let pending = eid_idp::flow::enrol::code_display_enrolment_pending(
+        &h.idp,
+        uuid::Uuid::parse_str(person).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(!pending, "a code display enrolment was started");
     assert!(h.audited("authenticator.added").await.is_empty());
     assert!(h.audited("authenticator.removed").await.is_empty());
     assert!(

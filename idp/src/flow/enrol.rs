@@ -5,6 +5,7 @@ use eid_core::{
     AuditEvent, AuditOutcome, Authenticator, AuthenticatorKind, Cpr, Person, StoreError,
 };
 use eid_oidc::random::digest_key;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
@@ -193,34 +194,94 @@ fn totp_enrol_key(person: Uuid) -> String {
     format!("idp:totp-enrol:{person}")
 }
 
-/// Starts enrolment of a code display: a new secret, pending until a code from it is confirmed.
-pub async fn start_code_display(idp: &Idp, person: Uuid) -> Result<Vec<u8>, IdpError> {
-    let secret = totp::new_secret();
+/// How long a started code-display enrolment waits for its confirmation.
+const CODE_DISPLAY_PENDING: Duration = Duration::from_secs(900);
+
+/// A code-display enrolment under way: the new secret and the session that started it (by digest
+/// of its id). Only that session sees the secret or confirms it: another session of the same
+/// person (one opened with a password alone, say) must not copy it before it is confirmed.
+#[derive(Serialize, Deserialize)]
+struct PendingCodeDisplay {
+    session: String,
+    secret: Vec<u8>,
+}
+
+/// The digest that binds an enrolment to a session; `None` for a session without an id, which
+/// cannot enrol.
+fn session_binding(session_sid: &str) -> Option<String> {
+    (!session_sid.is_empty()).then(|| digest_key(&format!("idp-totp-enrol:{session_sid}")))
+}
+
+async fn pending(idp: &Idp, person: Uuid) -> Result<Option<PendingCodeDisplay>, IdpError> {
+    Ok(idp
+        .ephemeral
+        .get(&totp_enrol_key(person))
+        .await?
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+}
+
+/// Starts enrolment of a code display from the session `session_sid`: a new secret, pending until
+/// a code from it is confirmed in the same session. It replaces any enrolment pending before.
+pub async fn start_code_display(
+    idp: &Idp,
+    person: Uuid,
+    session_sid: &str,
+) -> Result<Vec<u8>, IdpError> {
+    let session = session_binding(session_sid)
+        .ok_or_else(|| IdpError::BadRequest("a session without an id cannot enrol".into()))?;
+    let pending = PendingCodeDisplay {
+        session,
+        secret: totp::new_secret(),
+    };
+    let bytes = serde_json::to_vec(&pending).map_err(|e| IdpError::BadRequest(e.to_string()))?;
     idp.ephemeral
-        .put(&totp_enrol_key(person), &secret, Duration::from_secs(900))
+        .put(&totp_enrol_key(person), &bytes, CODE_DISPLAY_PENDING)
         .await?;
-    Ok(secret)
+    Ok(pending.secret)
 }
 
-/// The pending code-display secret, if enrolment is under way.
-pub async fn pending_code_display(idp: &Idp, person: Uuid) -> Result<Option<Vec<u8>>, IdpError> {
-    Ok(idp.ephemeral.get(&totp_enrol_key(person)).await?)
+/// The code-display secret pending for the session `session_sid`, if it started an enrolment.
+pub async fn pending_code_display(
+    idp: &Idp,
+    person: Uuid,
+    session_sid: &str,
+) -> Result<Option<Vec<u8>>, IdpError> {
+    let Some(session) = session_binding(session_sid) else {
+        return Ok(None);
+    };
+    Ok(pending(idp, person)
+        .await?
+        .filter(|p| bool::from(p.session.as_bytes().ct_eq(session.as_bytes())))
+        .map(|p| p.secret))
 }
 
-/// Confirms a code display with a code from it; returns whether it was enrolled.
+/// Whether some session of the person has a code-display enrolment under way (says nothing more).
+pub async fn code_display_enrolment_pending(idp: &Idp, person: Uuid) -> Result<bool, IdpError> {
+    Ok(pending(idp, person).await?.is_some())
+}
+
+/// Confirms the code display pending for the session `session_sid` with a code from it; returns
+/// whether it was enrolled.
 pub async fn confirm_code_display(
     idp: &Idp,
     person: Uuid,
+    session_sid: &str,
     code: &str,
     label: &str,
 ) -> Result<bool, IdpError> {
-    let Some(secret) = pending_code_display(idp, person).await? else {
+    let Some(secret) = pending_code_display(idp, person, session_sid).await? else {
         return Ok(false);
     };
     if totp::verify(&secret, code, idp.clock.now().unix_timestamp()).is_none() {
         return Ok(false);
     }
-    if idp.ephemeral.take(&totp_enrol_key(person)).await?.is_none() {
+    // Taken once; if another session of the person started anew in between, the secret taken is
+    // not this one and nothing is enrolled (that session starts again).
+    let taken = idp.ephemeral.take(&totp_enrol_key(person)).await?;
+    let same = taken
+        .and_then(|bytes| serde_json::from_slice::<PendingCodeDisplay>(&bytes).ok())
+        .is_some_and(|p| bool::from(p.secret.ct_eq(&secret)));
+    if !same {
         return Ok(false);
     }
     add(

@@ -66,19 +66,32 @@ struct Extras {
     pairing_code: Option<String>,
 }
 
+/// The pending code-display secret to show: only to the session that started the enrolment, and
+/// only while it may add a code display (a fresh login at the level); otherwise none.
+async fn code_display_secret(idp: &Idp, who: &LoggedIn) -> Result<Option<Vec<u8>>, IdpError> {
+    let now = idp.clock.now().unix_timestamp();
+    let change = AccountChange::AddCodeDisplay;
+    let levels = &idp.config.levels;
+    if account::permission(&who.session, who.person.ial, change, levels, now) != Permission::Allowed
+    {
+        return Ok(None);
+    }
+    enrol::pending_code_display(idp, who.person.id, &who.session.sid).await
+}
+
 async fn account_page(
     idp: &Idp,
     lang: Lang,
-    session_cookie: &str,
-    person: &Person,
+    who: &LoggedIn,
     extras: Extras,
 ) -> Result<Response, HttpError> {
     let t = texts(lang);
+    let (session_cookie, person) = (who.cookie.as_str(), &who.person);
     let authenticators = idp.authenticators.authenticators(person.id).await?;
     let has_password = authenticators
         .iter()
         .any(|a| a.kind == AuthenticatorKind::Password);
-    let totp_secret = enrol::pending_code_display(idp, person.id).await?;
+    let totp_secret = code_display_secret(idp, who).await?;
     let account = person.user_id.clone().unwrap_or_default();
     let logins = enrol::last_logins(idp, person.id, 10).await?;
     let page = AccountPage {
@@ -247,14 +260,7 @@ impl AccountForm {
 
     /// The account page again, with a notice, an error or a pairing code.
     async fn page(&self, extras: Extras) -> Result<Response, HttpError> {
-        account_page(
-            &self.idp,
-            self.lang,
-            &self.who.cookie,
-            &self.who.person,
-            extras,
-        )
-        .await
+        account_page(&self.idp, self.lang, &self.who, extras).await
     }
 
     /// The account page again with an error message.
@@ -300,8 +306,7 @@ pub async fn overview(
             account_page(
                 &idp,
                 lang,
-                &who.cookie,
-                &who.person,
+                &who,
                 Extras {
                     notice,
                     ..Extras::default()
@@ -369,7 +374,8 @@ pub async fn code_display_start(account: AccountForm) -> Result<Response, HttpEr
     if let Some(step_up) = account.step_up(AccountChange::AddCodeDisplay).await? {
         return Ok(step_up);
     }
-    enrol::start_code_display(&account.idp, account.who.person.id).await?;
+    let who = &account.who;
+    enrol::start_code_display(&account.idp, who.person.id, &who.session.sid).await?;
     account.page(Extras::default()).await
 }
 
@@ -379,8 +385,9 @@ pub async fn code_display_confirm(account: AccountForm) -> Result<Response, Http
         return Ok(step_up);
     }
     let code = account.form.get("code").unwrap_or_default();
-    let person = account.who.person.id;
-    if enrol::confirm_code_display(&account.idp, person, code, "Code display").await? {
+    let who = &account.who;
+    let (person, sid) = (who.person.id, who.session.sid.as_str());
+    if enrol::confirm_code_display(&account.idp, person, sid, code, "Code display").await? {
         Ok(Redirect::to("/account?done=added").into_response())
     } else {
         account.error(|t| t.wrong_code).await
