@@ -1,7 +1,8 @@
 //! The broker's front door under hostile input: every parameter is bounded (an error page, never a
 //! redirect carrying it), a parameter flood is refused at once, identifiers with control characters
-//! never reach the audit log, unregistered client ids are audited truncated, a browser may have only
-//! so many logins under way, and `private_key_jwt` assertions are held to their rules.
+//! never reach the audit log, unregistered client ids are audited truncated, a browser and a client
+//! address may have only so many logins under way, and `private_key_jwt` assertions are held to
+//! their rules.
 
 use eid_core::AuditLog;
 use eid_oidc::params::{MAX_PARAMS, max_len};
@@ -9,7 +10,7 @@ use eid_testkit::oidc::Pkce;
 use eid_testkit::stack::{ADMIN_TOKEN, TEST_REDIRECT_URI};
 use eid_testkit::{Browser, Component, TestStack};
 
-use crate::broker_support::broker_authorize;
+use crate::broker_support::{broker_authorize, choose_mitid};
 
 /// A complete authorization request of `client`, with `replace` overriding parameters.
 fn authorize_form(client: &str, pkce: &Pkce, replace: &[(&str, String)]) -> Vec<(String, String)> {
@@ -229,6 +230,59 @@ async fn a_browser_may_have_only_so_many_logins_under_way() {
     // Another browser is not affected.
     let other = broker_authorize(&stack, &Browser::new(), "rp-a", &Pkce::new(), &[]).await;
     assert_eq!(other.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cookieless_logins_are_capped_per_address_and_a_browser_with_one_under_way_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
+    let cap = eid_broker::oidc::pending::MAX_PENDING_PER_ADDRESS;
+    // A real browser begins a login (the first from this address) before the flood.
+    let browser = Browser::new();
+    let under_way = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
+    assert_eq!(under_way.status, 200, "{}", under_way.body);
+    // Requests without a cookie get no fresh allowance each: with the browser's, `cap` are admitted
+    // from this address and the next is refused with a page, not a redirect.
+    let form = authorize_form("rp-a", &Pkce::new(), &[]);
+    for i in 1..cap {
+        let admitted = post_authorize(&stack, &form).await;
+        assert_eq!(admitted.status(), 200, "request {i}");
+    }
+    for _ in 0..3 {
+        let refused = post_authorize(&stack, &form).await;
+        assert_eq!(refused.status(), 400);
+        assert!(refused.headers().get("location").is_none());
+        assert!(refused.text().await.unwrap().contains("network"));
+    }
+    // A cookie the broker has no login under way for is no way around it.
+    let made_up = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/authorize", stack.url(Component::Broker)))
+        .header("cookie", format!("broker_browser={}", "c".repeat(43)))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made_up.status(), 400);
+    // The browser with a login under way may begin another and go on with the first.
+    let again = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let user_page = choose_mitid(&stack, &browser, &under_way).await;
+    assert_eq!(user_page.status, 200, "{}", user_page.body);
+    stack.stop().await;
+    // Only the first refusal of the address is audited.
+    let refusals = audit_events(dir.path(), "authorize.rejected")
+        .await
+        .into_iter()
+        .filter(|e| e.details.to_string().contains("from your network"))
+        .count();
+    assert_eq!(refusals, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -63,9 +63,11 @@ pub async fn jwks(State(broker): State<Arc<Broker>>) -> Response {
         .into_response()
 }
 
-/// `GET|POST /authorize`.
+/// `GET|POST /authorize`. Pending logins are counted per socket address: the broker has no
+/// trusted-proxy setting, so a forwarded client address is not believed.
 pub async fn authorize(
     State(broker): State<Arc<Broker>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     headers: HeaderMap,
     OAuthParams(params): OAuthParams,
@@ -86,6 +88,7 @@ pub async fn authorize(
         &params,
         cookie_value(&jar, SESSION_COOKIE),
         &browser,
+        addr.ip(),
         accept_language(&headers),
     )
     .await

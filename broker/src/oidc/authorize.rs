@@ -5,6 +5,7 @@ use eid_core::AuditOutcome;
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, success_redirect, validate};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams};
 use eid_web::Lang;
+use std::net::IpAddr;
 use std::time::Duration;
 use url::Url;
 
@@ -96,12 +97,14 @@ async fn resolve_par(broker: &Broker, params: &RawParams) -> Result<Option<RawPa
     Ok(Some(stored))
 }
 
-/// Handles an authorization request.
+/// Handles an authorization request from the browser with cookie `browser_cookie` (freshly minted
+/// when it presented none) at client address `address`.
 pub async fn authorize(
     broker: &Broker,
     params: &RawParams,
     session_cookie: Option<&str>,
     browser_cookie: &str,
+    address: IpAddr,
     accept_language: Option<&str>,
 ) -> Result<AuthorizeOutcome, BrokerError> {
     let pushed = match resolve_par(broker, params).await {
@@ -201,13 +204,17 @@ pub async fn authorize(
             Ok(AuthorizeOutcome::Redirect(url))
         }
         Decision::Authenticate { min_loa, step_up } => {
-            let admission = PendingLogin::admit(broker, browser_cookie).await?;
-            if admission != Admission::Admitted {
+            let (first, whose) = match PendingLogin::admit(broker, browser_cookie, address).await? {
+                Admission::Admitted => (None, ""),
+                Admission::BrowserFull { first } => (Some(first), "in this browser"),
+                Admission::AddressFull { first } => (Some(first), "from your network"),
+            };
+            if let Some(first) = first {
                 let e = OAuthError::new(
                     ErrorCode::TemporarilyUnavailable,
-                    "too many logins under way in this browser; finish one or wait a few minutes",
+                    format!("too many logins begun {whose}; finish one or wait a few minutes"),
                 );
-                if admission == Admission::FirstRefusal {
+                if first {
                     audit_rejection(broker, Some(&req.client_id), &e).await?;
                 }
                 return Ok(AuthorizeOutcome::ShowError(e));

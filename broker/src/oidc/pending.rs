@@ -3,13 +3,14 @@
 //!
 //! Anyone can create one (an authorization request with a valid client is unauthenticated), so
 //! they are kept small (every parameter is bounded), short-lived until the person starts the
-//! upstream round trip, and counted per browser.
+//! upstream round trip, and counted per browser and per client address ([`PendingLogin::admit`]).
 
 use eid_core::Loa;
 use eid_oidc::AuthorizeRequest;
 use eid_oidc::random::{digest_key, token256};
 use eid_web::Lang;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
@@ -24,15 +25,25 @@ pub const PENDING_TTL: Duration = Duration::from_secs(900);
 /// The most logins one browser may begin within [`UNSTARTED_TTL`].
 pub const MAX_PENDING_PER_BROWSER: u64 = 30;
 
+/// The most logins one client address may begin within [`UNSTARTED_TTL`] from browsers that have
+/// none under way (or present no cookie); as many again from browsers that have one.
+pub const MAX_PENDING_PER_ADDRESS: u64 = 300;
+
 /// Whether a browser may begin another login.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
     /// Yes.
     Admitted,
-    /// No: the browser's first refusal in this window (worth an audit event).
-    FirstRefusal,
-    /// No, again.
-    Refused,
+    /// No: too many logins under way in this browser.
+    BrowserFull {
+        /// The first refusal in this window (worth an audit event).
+        first: bool,
+    },
+    /// No: too many logins begun from this client address.
+    AddressFull {
+        /// The first refusal in this window (worth an audit event).
+        first: bool,
+    },
 }
 
 /// A login in progress.
@@ -68,6 +79,29 @@ fn browser_count_key(browser_cookie: &str) -> String {
     format!("broker:pending-per-browser:{}", digest_key(browser_cookie))
 }
 
+/// The counter of an address, apart for browsers with a login under way (`known`) and the rest.
+/// IPv6 addresses count per /64 (one subscriber's network, whose addresses cost nothing to vary).
+fn address_count_key(address: IpAddr, known: bool) -> String {
+    let bucket = match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    };
+    let kind = if known { "known" } else { "new" };
+    format!("broker:pending-per-address:{kind}:{bucket}")
+}
+
+/// Admitted while `count` is within `max`; the first count past it is the first refusal.
+fn within(count: u64, max: u64) -> Result<(), bool> {
+    if count <= max {
+        Ok(())
+    } else {
+        Err(count == max + 1)
+    }
+}
+
 impl PendingLogin {
     /// A new pending login for the browser with cookie `browser_cookie`.
     pub fn new(
@@ -89,18 +123,37 @@ impl PendingLogin {
         }
     }
 
-    /// Counts a new login of the browser with cookie `browser_cookie` against
-    /// [`MAX_PENDING_PER_BROWSER`].
-    pub async fn admit(broker: &Broker, browser_cookie: &str) -> Result<Admission, BrokerError> {
-        let count = broker
-            .ephemeral
-            .incr(&browser_count_key(browser_cookie), UNSTARTED_TTL)
+    /// Counts a new login of the browser with cookie `browser_cookie` from `address`.
+    ///
+    /// The cookie is the client's choice, so a browser that began no login within
+    /// [`UNSTARTED_TTL`] (a fresh or unknown cookie, or none) is counted against its address
+    /// ([`MAX_PENDING_PER_ADDRESS`]) before it gets a counter of its own. A browser that did is held
+    /// to [`MAX_PENDING_PER_BROWSER`] and to a separate allowance of its address, so that a
+    /// cookieless flood from its network does not lock it out. A refusal stores nothing new.
+    pub async fn admit(
+        broker: &Broker,
+        browser_cookie: &str,
+        address: IpAddr,
+    ) -> Result<Admission, BrokerError> {
+        let store = broker.ephemeral.as_ref();
+        let browser_key = browser_count_key(browser_cookie);
+        let known = store.get(&browser_key).await?.is_some();
+        if known {
+            let count = store.incr(&browser_key, UNSTARTED_TTL).await?;
+            if let Err(first) = within(count, MAX_PENDING_PER_BROWSER) {
+                return Ok(Admission::BrowserFull { first });
+            }
+        }
+        let count = store
+            .incr(&address_count_key(address, known), UNSTARTED_TTL)
             .await?;
-        Ok(match count {
-            n if n <= MAX_PENDING_PER_BROWSER => Admission::Admitted,
-            n if n == MAX_PENDING_PER_BROWSER + 1 => Admission::FirstRefusal,
-            _ => Admission::Refused,
-        })
+        if let Err(first) = within(count, MAX_PENDING_PER_ADDRESS) {
+            return Ok(Admission::AddressFull { first });
+        }
+        if !known {
+            store.incr(&browser_key, UNSTARTED_TTL).await?;
+        }
+        Ok(Admission::Admitted)
     }
 
     /// How long it is kept: briefly until the person starts the upstream round trip.
@@ -219,6 +272,20 @@ mod tests {
             login_hint: None,
         };
         PendingLogin::new(request, "browser", Lang::default(), None, false)
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn an_ipv6_network_is_counted_as_one_address() {
+        let key = |a: &str, known| address_count_key(a.parse().unwrap(), known);
+        assert_eq!(
+            key("2001:db8:1:2::1", false),
+            key("2001:db8:1:2:ff::9", false)
+        );
+        assert_ne!(key("2001:db8:1:2::1", false), key("2001:db8:1:3::1", false));
+        assert_eq!(key("::ffff:192.0.2.1", false), key("192.0.2.1", false));
+        assert_ne!(key("192.0.2.1", false), key("192.0.2.2", false));
+        assert_ne!(key("192.0.2.1", false), key("192.0.2.1", true));
     }
 
     #[test]
