@@ -4,13 +4,12 @@
 //! address may have only so many logins under way, and `private_key_jwt` assertions are held to
 //! their rules.
 
-use eid_core::AuditLog;
 use eid_oidc::params::{MAX_PARAMS, max_len};
 use eid_testkit::oidc::Pkce;
 use eid_testkit::stack::{ADMIN_TOKEN, TEST_REDIRECT_URI};
 use eid_testkit::{Browser, Component, TestStack};
 
-use crate::broker_support::{broker_authorize, choose_mitid};
+use crate::broker_support::{audit_events, broker_authorize, choose_mitid};
 
 /// A complete authorization request of `client`, with `replace` overriding parameters.
 fn authorize_form(client: &str, pkce: &Pkce, replace: &[(&str, String)]) -> Vec<(String, String)> {
@@ -43,16 +42,6 @@ async fn post_authorize(stack: &TestStack, form: &[(String, String)]) -> reqwest
         .send()
         .await
         .unwrap()
-}
-
-/// Audit events of `kind` written by the stack (read after it stopped, so all are on disk).
-async fn audit_events(data_dir: &std::path::Path, kind: &str) -> Vec<eid_core::AuditEvent> {
-    let url = format!("sqlite://{}", data_dir.join("eidbroker.db").display());
-    let durable = eid_store::SqlDurable::connect(&url).await.unwrap();
-    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
-    let events = durable.by_kind_since(kind, since, 1000).await.unwrap();
-    durable.close().await;
-    events
 }
 
 #[tokio::test(flavor = "multi_thread")]

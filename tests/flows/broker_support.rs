@@ -179,3 +179,15 @@ async fn authenticated_post(
         response.json().await.unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Audit events of `kind` written by the stack (read after it stopped, so all are on disk).
+pub async fn audit_events(data_dir: &std::path::Path, kind: &str) -> Vec<eid_core::AuditEvent> {
+    let url = format!("sqlite://{}", data_dir.join("eidbroker.db").display());
+    let durable = eid_store::SqlDurable::connect(&url).await.unwrap();
+    let since = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    let events = eid_core::AuditLog::by_kind_since(&durable, kind, since, 1000)
+        .await
+        .unwrap();
+    durable.close().await;
+    events
+}

@@ -45,7 +45,12 @@ async fn after_logout_the_access_token_fails_at_userinfo_and_the_refresh_token_d
 
 #[tokio::test(flavor = "multi_thread")]
 async fn another_persons_login_in_the_same_browser_ends_the_first_persons_tokens() {
-    let stack = TestStack::builder().start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = TestStack::builder()
+        .data_dir(dir.path().to_owned())
+        .start()
+        .await
+        .unwrap();
     let broker = stack.url(Component::Broker);
     let browser = Browser::new();
     let tokens = broker_login_tokens(&stack, &browser, "rp-a", "karen").await;
@@ -89,4 +94,13 @@ async fn another_persons_login_in_the_same_browser_ends_the_first_persons_tokens
     .await;
     assert_eq!(status, 400, "{rotated}");
     assert_eq!(rotated["error"], "invalid_grant");
+    // The first person's session ended as by a logout: audited, with its services told.
+    stack.stop().await;
+    let logouts = audit_events(dir.path(), "logout").await;
+    assert!(
+        logouts
+            .iter()
+            .any(|e| e.details["initiated_by"] == "another_login"),
+        "{logouts:?}"
+    );
 }

@@ -439,13 +439,9 @@ async fn complete_login(
         .await?;
     let (url, _) = answer(broker, &rp, req, &mut this_login).await?;
     session.rps = this_login.rps;
-    let cookie = session
-        .save_new(
-            broker.ephemeral.as_ref(),
-            session_cookie,
-            broker.config.session_ttl,
-        )
-        .await?;
+    // Another person's login in this browser ends the session it replaces, with its tokens and
+    // its services' back-channel logouts.
+    let cookie = broker.start_session(&session, session_cookie).await?;
     broker.metrics.inc(
         "broker_logins_total",
         "Logins through the broker by result and upstream.",
