@@ -165,6 +165,7 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
             refresh_token_ttl: settings.broker.refresh_token_ttl,
             secure_cookies: !listener.is_loopback(),
             admin_token_sha256: settings.broker.admin_token_sha256,
+            trusted_proxies: settings.broker.trusted_proxies.clone(),
         },
         ephemeral: runtime.ephemeral.clone(),
         relying_parties: repo.clone(),

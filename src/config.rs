@@ -233,6 +233,8 @@ pub struct BrokerSettings {
     pub relying_parties: Vec<PathBuf>,
     /// Upstream identity providers, in chooser order.
     pub upstreams: Vec<UpstreamSettings>,
+    /// Reverse proxies whose `X-Forwarded-For` says who the client is (for per-address limits).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// One upstream identity provider.
@@ -672,6 +674,7 @@ fn validate_broker(raw: &RawBroker, data_dir: &Path) -> Result<BrokerSettings, C
             .unwrap_or_else(|| data_dir.join("broker").join("pairwise.secret")),
         relying_parties: raw.relying_parties.clone(),
         upstreams,
+        trusted_proxies: raw.trusted_proxies.clone(),
     })
 }
 

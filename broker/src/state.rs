@@ -35,6 +35,9 @@ pub struct BrokerConfig {
     pub secure_cookies: bool,
     /// SHA-256 of the admin API token; `None` disables the admin API.
     pub admin_token_sha256: Option<[u8; 32]>,
+    /// Reverse proxies whose `X-Forwarded-For` says who the client is
+    /// ([`eid_web::client_addr::client_address`]); empty: the socket's peer is the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The broker's shared state.

@@ -3,7 +3,6 @@
 //!
 //! `flow/` holds the protocol logic (no HTTP types); `http/` translates requests and outcomes.
 
-pub mod client_addr;
 pub mod flow;
 pub mod http;
 pub mod levels;

@@ -35,7 +35,7 @@ pub struct IdpConfig {
     /// How long an app approval request waits for the app.
     pub app_request_ttl: Duration,
     /// Reverse proxies whose `X-Forwarded-For` says who the client is (see
-    /// [`crate::client_addr`]); empty: the socket's peer is the client.
+    /// [`eid_web::client_addr`]); empty: the socket's peer is the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 

@@ -50,6 +50,9 @@ pub(super) struct RawBroker {
     pub(super) relying_parties: Vec<PathBuf>,
     #[serde(default)]
     pub(super) upstreams: Vec<RawUpstream>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
+    #[serde(default)]
+    pub(super) trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 pub(super) fn default_broker() -> RawBroker {
@@ -65,6 +68,7 @@ pub(super) fn default_broker() -> RawBroker {
         pairwise_secret_file: None,
         relying_parties: Vec::new(),
         upstreams: Vec::new(),
+        trusted_proxies: Vec::new(),
     }
 }
 

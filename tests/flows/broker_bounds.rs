@@ -275,6 +275,38 @@ async fn cookieless_logins_are_capped_per_address_and_a_browser_with_one_under_w
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
+    let stack = TestStack::builder()
+        .broker_setting("trusted_proxies = [\"127.0.0.1\"]")
+        .start()
+        .await
+        .unwrap();
+    let cap = eid_broker::oidc::pending::MAX_PENDING_PER_ADDRESS;
+    let form = authorize_form("rp-a", &Pkce::new(), &[]);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let from = |client: &'static str| {
+        http.post(format!("{}/authorize", stack.url(Component::Broker)))
+            .header("x-forwarded-for", format!("203.0.113.250, {client}"))
+            .form(&form)
+            .send()
+    };
+    for i in 0..cap {
+        assert_eq!(
+            from("192.0.2.7").await.unwrap().status(),
+            200,
+            "request {i}"
+        );
+    }
+    assert_eq!(from("192.0.2.7").await.unwrap().status(), 400);
+    // Another client behind the same proxy is counted on its own, and the left-most entry (the
+    // client's own claim) decides nothing.
+    assert_eq!(from("198.51.100.9").await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn private_key_jwt_refuses_a_wrong_audience_a_long_lifetime_no_jti_and_iss_other_than_sub() {
     let stack = TestStack::builder().start().await.unwrap();
     let broker = stack.url(Component::Broker).to_owned();

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
 use eid_web::Lang;
-use eid_web::browser::{browser_cookie, client_ip, cookie, cookie_value, csrf_for, removal};
+use eid_web::browser::{browser_cookie, cookie, cookie_value, csrf_for, removal};
 use eid_web::params::OAuthParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,8 +63,18 @@ pub async fn jwks(State(broker): State<Arc<Broker>>) -> Response {
         .into_response()
 }
 
-/// `GET|POST /authorize`. Pending logins are counted per socket address: the broker has no
-/// trusted-proxy setting, so a forwarded client address is not believed.
+/// The client's address: the socket's peer, or behind a configured reverse proxy the client it
+/// reports ([`eid_web::client_addr::client_address`]).
+fn client_address(broker: &Broker, peer: SocketAddr, headers: &HeaderMap) -> std::net::IpAddr {
+    eid_web::client_addr::client_address(
+        peer.ip().to_canonical(),
+        &eid_web::client_addr::forwarded_for(headers),
+        &broker.config.trusted_proxies,
+    )
+}
+
+/// `GET|POST /authorize`. Pending logins are counted per client address: the socket's peer, or
+/// behind a configured reverse proxy the client it reports.
 pub async fn authorize(
     State(broker): State<Arc<Broker>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -88,7 +98,7 @@ pub async fn authorize(
         &params,
         cookie_value(&jar, SESSION_COOKIE),
         &browser,
-        addr.ip(),
+        client_address(&broker, addr, &headers),
         accept_language(&headers),
     )
     .await
@@ -154,7 +164,8 @@ pub async fn token(
         Ok(f) => f,
         Err(e) => return oauth_json(&e),
     };
-    match tok::token(&broker, authorization(&headers), &form, &client_ip(&addr)).await {
+    let client = client_address(&broker, addr, &headers).to_string();
+    match tok::token(&broker, authorization(&headers), &form, &client).await {
         Ok(response) => ([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response(),
         Err(e) => oauth_json(&e),
     }

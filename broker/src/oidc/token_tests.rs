@@ -170,6 +170,7 @@ async fn harness() -> Harness {
             refresh_token_ttl: Duration::from_secs(3600),
             secure_cookies: false,
             admin_token_sha256: None,
+            trusted_proxies: Vec::new(),
         },
         ephemeral: store.clone(),
         relying_parties: repo.clone(),

@@ -3,6 +3,7 @@
 
 pub mod assets;
 pub mod browser;
+pub mod client_addr;
 pub mod layers;
 pub mod locale;
 pub mod metrics;

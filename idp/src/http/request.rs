@@ -6,12 +6,11 @@ use eid_oidc::RawParams;
 use eid_oidc::random::token256;
 use eid_web::Lang;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use crate::client_addr::client_address;
 use crate::flow::IdpError;
 use crate::state::Idp;
 
@@ -25,7 +24,7 @@ pub const DEVICE_COOKIE: &str = "idp_device";
 pub use eid_web::browser::{client_ip, cookie, cookie_value, csrf_for, removal};
 
 /// The client's address as lock-out and rate limits count it: the socket's peer, or behind a
-/// configured reverse proxy the client it reports ([`crate::client_addr::client_address`]).
+/// configured reverse proxy the client it reports ([`eid_web::client_addr::client_address`]).
 pub struct ClientIp(pub String);
 
 impl FromRequestParts<Arc<Idp>> for ClientIp {
@@ -41,16 +40,9 @@ impl FromRequestParts<Arc<Idp>> for ClientIp {
 
 /// [`ClientIp`] of request parts (empty when the server gave no peer address).
 pub fn client_ip_of(parts: &Parts, trusted: &[IpAddr]) -> String {
-    let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
-        return String::new();
-    };
-    let forwarded: Vec<&str> = parts
-        .headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    client_address(peer.ip().to_canonical(), &forwarded, trusted).to_string()
+    eid_web::client_addr::of_request(&parts.extensions, &parts.headers, trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
 }
 
 /// The browser cookie, created when absent.

@@ -37,6 +37,31 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpAddr]) 
     nearest
 }
 
+/// The client address of a request: [`client_address`] of its socket peer (from axum's
+/// `ConnectInfo`) and its `X-Forwarded-For` headers; `None` when the server gave no peer address.
+pub fn of_request(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let axum::extract::ConnectInfo(peer) =
+        extensions.get::<axum::extract::ConnectInfo<SocketAddr>>()?;
+    Some(client_address(
+        peer.ip().to_canonical(),
+        &forwarded_for(headers),
+        trusted,
+    ))
+}
+
+/// The `X-Forwarded-For` headers of a request, in order (values that are not text are skipped).
+pub fn forwarded_for(headers: &axum::http::HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
 /// One entry: an IP address, optionally with a port (`1.2.3.4:80`, `[::1]:80`).
 fn parse_entry(entry: &str) -> Option<IpAddr> {
     let entry = entry.trim();
