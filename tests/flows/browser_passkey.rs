@@ -208,4 +208,36 @@ async fn every_page_a_citizen_meets_passes_the_accessibility_checks() {
         )
         .await;
     chrome.assert_accessible().await;
+    // My MitID, and the step-up page a password-only login meets when it asks for a change.
+    chrome.goto(&format!("{idp}/account")).await;
+    chrome.assert_accessible().await;
+    chrome
+        .eval(
+            "window.__leaving = true; \
+             document.querySelector('form[action=\"/account/code-display/start\"] button').click(); true",
+        )
+        .await;
+    chrome
+        .wait_until(
+            "!window.__leaving && document.querySelector('h1') !== null \
+             && document.querySelector('form[action=\"/account/code-display/start\"]') === null",
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(chrome.url().await.starts_with(idp));
+    chrome.assert_accessible().await;
+    // The confirmations a logout link without a hint meets, at the broker and the authenticator.
+    for page in [
+        format!("{broker}/logout"),
+        format!("{idp}/logout?client_id=broker"),
+    ] {
+        chrome.goto(&page).await;
+        chrome
+            .wait_until(
+                "document.querySelector('form') !== null",
+                Duration::from_secs(10),
+            )
+            .await;
+        chrome.assert_accessible().await;
+    }
 }
