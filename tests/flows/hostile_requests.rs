@@ -291,6 +291,24 @@ async fn no_request_of_any_shape_makes_a_listener_answer_5xx_on_redis_and_postgr
         return;
     };
     let failures = hostile_round(&stack, 400).await;
+    // An id PostgreSQL cannot hold is simply no registration.
+    let http = reqwest::Client::new();
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let status = http
+            .request(
+                method,
+                format!(
+                    "{}/admin/relying-parties/rp%00a",
+                    stack.url(Component::Broker)
+                ),
+            )
+            .bearer_auth(eid_testkit::stack::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 404);
+    }
     stack.stop().await;
     let _ = db.drop_db().await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
