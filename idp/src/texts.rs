@@ -1,6 +1,6 @@
 //! Page texts in Danish and English.
 
-use eid_web::Lang;
+use eid_core::Lang;
 
 /// Every text shown on the authenticator's pages (one field a text; the names say where it is used).
 #[allow(missing_docs)]

@@ -4,7 +4,7 @@
 use eid_core::AuditOutcome;
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, success_redirect, validate};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams};
-use eid_web::Lang;
+use eid_core::Lang;
 use std::net::IpAddr;
 use std::time::Duration;
 use url::Url;

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod lang;
 pub mod loa;
 pub mod person;
 pub mod ports;
@@ -12,6 +13,7 @@ pub mod relying_party;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, Person, PersonStatus};
 pub use ports::{

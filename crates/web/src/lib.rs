@@ -1,11 +1,10 @@
 //! Shared HTTP plumbing for every component listener: `/healthz`, `/readyz`, `/metrics`, request ids,
-//! tracing spans, security headers and locale negotiation.
+//! tracing spans and security headers.
 
 pub mod assets;
 pub mod browser;
 pub mod client_addr;
 pub mod layers;
-pub mod locale;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
@@ -13,7 +12,9 @@ pub mod params;
 pub mod platform;
 
 pub use layers::{SecurityHeaders, common_layers};
-pub use locale::Lang;
+/// The page language lives in `eid_core` (protocol logic uses it without HTTP); re-exported here
+/// for the page code.
+pub use eid_core::Lang;
 pub use metrics::Metrics;
 pub use ops::{DurableReady, EphemeralReady, ReadinessCheck, ops_router};
 pub use platform::Platform;

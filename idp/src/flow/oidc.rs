@@ -6,7 +6,7 @@ use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
 use eid_oidc::grant::{AccessToken, Grants, Redemption};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams, pkce};
-use eid_web::Lang;
+use eid_core::Lang;
 use serde::Serialize;
 use url::Url;
 

@@ -4,7 +4,7 @@
 use eid_core::Loa;
 use eid_oidc::AuthorizeRequest;
 use eid_oidc::random::{digest_key, token256};
-use eid_web::Lang;
+use eid_core::Lang;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
