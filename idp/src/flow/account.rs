@@ -116,7 +116,7 @@ pub async fn start_step_up(
     change: AccountChange,
     required: Loa,
     browser_cookie: &str,
-    lang: eid_web::Lang,
+    lang: eid_core::Lang,
 ) -> Result<String, IdpError> {
     idp.audit(
         idp.event("account.step_up_required", AuditOutcome::Failure)
