@@ -2,6 +2,7 @@
 //! typed [`Settings`]. Every error names the field and the problem.
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,8 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
 }
 
 mod raw;
-use raw::{RawBroker, RawClient, RawConfig, RawIdp, RawListener};
+use eid_broker::settings::{BrokerSettings, RawBrokerSettings};
+use raw::{RawClient, RawConfig, RawIdp, RawListener};
 
 // ---------------------------------------------------------------------------------------------
 // Typed settings.
@@ -209,57 +211,10 @@ pub struct Settings {
     pub listeners: BTreeMap<Component, ListenerSettings>,
     /// The authenticator's own settings.
     pub idp: IdpSettings,
-    /// The broker's own settings.
+    /// The broker's own settings (the broker validates its section).
     pub broker: BrokerSettings,
     /// The demo relying party's client registration at the broker.
     pub demo_rp: DemoRpSettings,
-}
-
-/// The broker's settings besides its listener.
-#[derive(Debug, Clone)]
-pub struct BrokerSettings {
-    /// Lifetime of SSO sessions.
-    pub session_ttl: Duration,
-    /// Lifetime of access tokens.
-    pub access_token_ttl: Duration,
-    /// Lifetime of refresh tokens.
-    pub refresh_token_ttl: Duration,
-    /// SHA-256 of the admin token (`None`: admin API off).
-    pub admin_token_sha256: Option<[u8; 32]>,
-    /// The file holding the pairwise-identifier secret. Every broker node of a deployment needs the
-    /// same one, so only the single-node demo may generate it (see [`Settings::may_generate_secrets`]).
-    pub pairwise_secret_file: PathBuf,
-    /// Relying-party registration files loaded at start.
-    pub relying_parties: Vec<PathBuf>,
-    /// Upstream identity providers, in chooser order.
-    pub upstreams: Vec<UpstreamSettings>,
-    /// Reverse proxies whose `X-Forwarded-For` says who the client is (for per-address limits).
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-}
-
-/// One upstream identity provider.
-#[derive(Clone)]
-pub struct UpstreamSettings {
-    /// Its name (`idp`, `eidas`): in callback URLs and logs.
-    pub name: String,
-    /// Its issuer.
-    pub issuer: String,
-    /// The broker's client id there.
-    pub client_id: String,
-    /// The broker's client secret there.
-    pub client_secret: String,
-    /// Scopes to ask for.
-    pub scopes: Vec<String>,
-}
-
-impl std::fmt::Debug for UpstreamSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UpstreamSettings")
-            .field("name", &self.name)
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .finish_non_exhaustive()
-    }
 }
 
 /// The demo relying party's registration at the broker.
@@ -356,14 +311,76 @@ pub fn from_toml_str(
         message: e.to_string(),
     })?;
     apply_env_overrides(&mut value, env)?;
-    let raw: RawConfig =
-        serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
-            ConfigError::Parse {
-                origin: origin.to_owned(),
-                message: format!("{}: {}", e.path(), e.inner()),
-            }
-        })?;
-    validate(raw)
+    let mut raw: RawConfig = deserialize_at(value, None, origin)?;
+    let (broker_listener, broker) = component_section::<RawBrokerSettings>(
+        raw.broker.take(),
+        "broker",
+        origin,
+        raw::listener_defaults::broker,
+    )?;
+    validate(
+        raw,
+        Sections {
+            broker_listener,
+            broker,
+        },
+    )
+}
+
+/// The component sections, split into their listener (the binary's) and the component's own raw
+/// settings.
+struct Sections {
+    broker_listener: RawListener,
+    broker: RawBrokerSettings,
+}
+
+/// Deserialises `table`, naming a faulty field by its path below `section`.
+fn deserialize_at<T: DeserializeOwned>(
+    table: toml::Table,
+    section: Option<&str>,
+    origin: &str,
+) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+        let below = e.path().to_string();
+        let path = match section {
+            None => below,
+            Some(section) if below == "." => section.to_owned(),
+            Some(section) => format!("{section}.{below}"),
+        };
+        ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: format!("{path}: {}", e.inner()),
+        }
+    })
+}
+
+/// Splits a component's section into its listener (`listen`, `public_url`, both required when the
+/// section is given) and the rest, which the component's raw settings type reads. An absent section
+/// gives the default listener and the component's defaults.
+fn component_section<T: DeserializeOwned + Default>(
+    section: Option<toml::Table>,
+    name: &str,
+    origin: &str,
+    default_listener: fn() -> RawListener,
+) -> Result<(RawListener, T), ConfigError> {
+    let Some(mut own) = section else {
+        return Ok((default_listener(), T::default()));
+    };
+    let mut listener = toml::Table::new();
+    for key in ["listen", "public_url"] {
+        if let Some(value) = own.remove(key) {
+            listener.insert(key.to_owned(), value);
+        }
+    }
+    Ok((
+        deserialize_at(listener, Some(name), origin)?,
+        deserialize_at(own, Some(name), origin)?,
+    ))
+}
+
+/// A component's validation error, its field put under the component's section.
+fn in_section(section: &str) -> impl Fn(eid_broker::settings::SettingsError) -> ConfigError + '_ {
+    move |e| invalid(format!("{section}.{}", e.field), e.problem)
 }
 
 fn apply_env_overrides(
@@ -404,7 +421,7 @@ fn apply_env_overrides(
     Ok(())
 }
 
-fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
+fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError> {
     let ephemeral = match raw.store.ephemeral.as_str() {
         "memory" => EphemeralBackend::Memory,
         url if url.starts_with("redis://") || url.starts_with("rediss://") => {
@@ -502,16 +519,12 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         listen: raw.idp.listen.clone(),
         public_url: raw.idp.public_url.clone(),
     };
-    let broker_listener = RawListener {
-        listen: raw.broker.listen.clone(),
-        public_url: raw.broker.public_url.clone(),
-    };
     let demo_rp_listener = RawListener {
         listen: raw.demo_rp.listen.clone(),
         public_url: raw.demo_rp.public_url.clone(),
     };
     let listeners = [
-        (Component::Broker, &broker_listener, "broker"),
+        (Component::Broker, &sections.broker_listener, "broker"),
         (Component::Idp, &idp_listener, "idp"),
         (Component::Delegation, &raw.delegation, "delegation"),
         (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
@@ -533,16 +546,11 @@ fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         check_demo_on_loopback(&listeners)?;
     }
     let single_node_demo = raw.demo.enabled && ephemeral == EphemeralBackend::Memory;
-    if !single_node_demo && raw.broker.pairwise_secret_file.is_none() {
-        return Err(invalid(
-            "broker.pairwise_secret_file",
-            "required outside the single-node demo: every broker node must derive the same pairwise \
-             identifiers, so the secret cannot be generated per node (create it with \
-             `head -c 32 /dev/urandom | base64 > FILE`)",
-        ));
-    }
+    let broker = sections
+        .broker
+        .validate(&raw.data_dir, single_node_demo)
+        .map_err(in_section("broker"))?;
     let keys_dir = raw.keys.dir.unwrap_or_else(|| raw.data_dir.join("keys"));
-    let broker = validate_broker(&raw.broker, &raw.data_dir)?;
     Ok(Settings {
         data_dir: raw.data_dir,
         ephemeral,
@@ -585,97 +593,6 @@ fn check_demo_on_loopback(
         }
     }
     Ok(())
-}
-
-fn read_secret(
-    inline: &Option<String>,
-    file: &Option<PathBuf>,
-    field: &str,
-) -> Result<Option<String>, ConfigError> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err(invalid(field, "give the value or a file, not both")),
-        (Some(s), None) => Ok(Some(s.clone())),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .map(|s| Some(s.trim().to_owned()))
-            .map_err(|e| invalid(format!("{field}_file"), format!("{}: {e}", path.display()))),
-        (None, None) => Ok(None),
-    }
-}
-
-fn validate_broker(raw: &RawBroker, data_dir: &Path) -> Result<BrokerSettings, ConfigError> {
-    for (value, field) in [
-        (raw.session_ttl_secs, "broker.session_ttl_secs"),
-        (raw.access_token_ttl_secs, "broker.access_token_ttl_secs"),
-        (raw.refresh_token_ttl_secs, "broker.refresh_token_ttl_secs"),
-    ] {
-        if value == 0 {
-            return Err(invalid(field, "must be at least 1"));
-        }
-    }
-    let admin_token = read_secret(
-        &raw.admin_token,
-        &raw.admin_token_file,
-        "broker.admin_token",
-    )?;
-    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-        return Err(invalid("broker.admin_token", "shorter than 16 characters"));
-    }
-    let admin_token_sha256 = admin_token.map(|t| {
-        let mut out = [0u8; 32];
-        out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref());
-        out
-    });
-    for (i, path) in raw.relying_parties.iter().enumerate() {
-        if !path.is_file() {
-            return Err(invalid(
-                format!("broker.relying_parties[{i}]"),
-                format!("{} does not exist", path.display()),
-            ));
-        }
-    }
-    let mut upstreams = Vec::with_capacity(raw.upstreams.len());
-    for (i, u) in raw.upstreams.iter().enumerate() {
-        let field = format!("broker.upstreams[{i}]");
-        if u.name.is_empty()
-            || !u
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(invalid(
-                format!("{field}.name"),
-                "letters, digits and hyphens only",
-            ));
-        }
-        Url::parse(&u.issuer)
-            .map_err(|e| invalid(format!("{field}.issuer"), format!("bad URL: {e}")))?;
-        let secret = read_secret(
-            &u.client_secret,
-            &u.client_secret_file,
-            &format!("{field}.client_secret"),
-        )?
-        .ok_or_else(|| invalid(format!("{field}.client_secret"), "missing"))?;
-        upstreams.push(UpstreamSettings {
-            name: u.name.clone(),
-            issuer: u.issuer.trim_end_matches('/').to_owned(),
-            client_id: u.client_id.clone(),
-            client_secret: secret,
-            scopes: u.scopes.clone(),
-        });
-    }
-    Ok(BrokerSettings {
-        session_ttl: Duration::from_secs(raw.session_ttl_secs),
-        access_token_ttl: Duration::from_secs(raw.access_token_ttl_secs),
-        refresh_token_ttl: Duration::from_secs(raw.refresh_token_ttl_secs),
-        admin_token_sha256,
-        pairwise_secret_file: raw
-            .pairwise_secret_file
-            .clone()
-            .unwrap_or_else(|| data_dir.join("broker").join("pairwise.secret")),
-        relying_parties: raw.relying_parties.clone(),
-        upstreams,
-        trusted_proxies: raw.trusted_proxies.clone(),
-    })
 }
 
 fn validate_idp(raw: &RawIdp) -> Result<IdpSettings, ConfigError> {

@@ -8,6 +8,7 @@ pub mod core;
 pub mod http;
 pub mod oidc;
 pub mod registry;
+pub mod settings;
 pub mod state;
 pub mod texts;
 pub mod upstream;

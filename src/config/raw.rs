@@ -19,8 +19,9 @@ pub(super) struct RawConfig {
     pub(super) log: RawLog,
     #[serde(default)]
     pub(super) demo: RawDemo,
-    #[serde(default = "default_broker")]
-    pub(super) broker: RawBroker,
+    /// The broker's section: its listener here, the rest `eid_broker::settings::RawBrokerSettings`.
+    #[serde(default)]
+    pub(super) broker: Option<toml::Table>,
     #[serde(default = "default_idp")]
     pub(super) idp: RawIdp,
     #[serde(default = "listener_defaults::delegation")]
@@ -29,72 +30,6 @@ pub(super) struct RawConfig {
     pub(super) eidas_gateway: RawListener,
     #[serde(default = "default_demo_rp")]
     pub(super) demo_rp: RawDemoRp,
-}
-
-/// The broker's section: its listener plus its own settings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawBroker {
-    pub(super) listen: String,
-    pub(super) public_url: String,
-    #[serde(default = "default_session_ttl")]
-    pub(super) session_ttl_secs: u64,
-    #[serde(default = "default_access_ttl")]
-    pub(super) access_token_ttl_secs: u64,
-    #[serde(default = "default_refresh_ttl")]
-    pub(super) refresh_token_ttl_secs: u64,
-    pub(super) admin_token: Option<String>,
-    pub(super) admin_token_file: Option<PathBuf>,
-    pub(super) pairwise_secret_file: Option<PathBuf>,
-    #[serde(default)]
-    pub(super) relying_parties: Vec<PathBuf>,
-    #[serde(default)]
-    pub(super) upstreams: Vec<RawUpstream>,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
-    #[serde(default)]
-    pub(super) trusted_proxies: Vec<std::net::IpAddr>,
-}
-
-pub(super) fn default_broker() -> RawBroker {
-    let l = listener_defaults::broker();
-    RawBroker {
-        listen: l.listen,
-        public_url: l.public_url,
-        session_ttl_secs: default_session_ttl(),
-        access_token_ttl_secs: default_access_ttl(),
-        refresh_token_ttl_secs: default_refresh_ttl(),
-        admin_token: None,
-        admin_token_file: None,
-        pairwise_secret_file: None,
-        relying_parties: Vec::new(),
-        upstreams: Vec::new(),
-        trusted_proxies: Vec::new(),
-    }
-}
-
-pub(super) fn default_access_ttl() -> u64 {
-    600
-}
-
-pub(super) fn default_refresh_ttl() -> u64 {
-    28_800
-}
-
-/// An upstream identity provider of the broker.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawUpstream {
-    pub(super) name: String,
-    pub(super) issuer: String,
-    pub(super) client_id: String,
-    pub(super) client_secret: Option<String>,
-    pub(super) client_secret_file: Option<PathBuf>,
-    #[serde(default = "default_scopes")]
-    pub(super) scopes: Vec<String>,
-}
-
-pub(super) fn default_scopes() -> Vec<String> {
-    vec!["openid".into()]
 }
 
 /// The demo relying party's section.

@@ -1,0 +1,328 @@
+//! The broker's settings: the shape of its configuration section ([`RawBrokerSettings`], as serde
+//! reads it, with the built-in defaults) and its validation into typed [`BrokerSettings`].
+//!
+//! The section's listener (`listen`, `public_url`) is the binary's business, as it is for every
+//! component; field names in [`SettingsError`] are relative to the section (`upstreams[0].issuer`),
+//! and the binary prefixes the section's name.
+
+use serde::Deserialize;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// A value of the broker's section that is well-typed but not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {problem}")]
+pub struct SettingsError {
+    /// Path of the field within the section (`upstreams[0].issuer`).
+    pub field: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+/// The broker's section as written, besides its listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBrokerSettings {
+    /// Lifetime of SSO sessions, in seconds.
+    #[serde(default = "default_session_ttl")]
+    pub session_ttl_secs: u64,
+    /// Lifetime of access tokens, in seconds.
+    #[serde(default = "default_access_ttl")]
+    pub access_token_ttl_secs: u64,
+    /// Lifetime of refresh tokens, in seconds.
+    #[serde(default = "default_refresh_ttl")]
+    pub refresh_token_ttl_secs: u64,
+    /// The admin API's bearer token (or `admin_token_file`; neither: admin API off).
+    pub admin_token: Option<String>,
+    /// A file holding the admin token.
+    pub admin_token_file: Option<PathBuf>,
+    /// The file holding the pairwise-identifier secret.
+    pub pairwise_secret_file: Option<PathBuf>,
+    /// Relying-party registration files loaded at start.
+    #[serde(default)]
+    pub relying_parties: Vec<PathBuf>,
+    /// Upstream identity providers, in chooser order.
+    #[serde(default)]
+    pub upstreams: Vec<RawUpstream>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
+    #[serde(default)]
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for RawBrokerSettings {
+    fn default() -> Self {
+        RawBrokerSettings {
+            session_ttl_secs: default_session_ttl(),
+            access_token_ttl_secs: default_access_ttl(),
+            refresh_token_ttl_secs: default_refresh_ttl(),
+            admin_token: None,
+            admin_token_file: None,
+            pairwise_secret_file: None,
+            relying_parties: Vec::new(),
+            upstreams: Vec::new(),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+fn default_session_ttl() -> u64 {
+    1800
+}
+
+fn default_access_ttl() -> u64 {
+    600
+}
+
+fn default_refresh_ttl() -> u64 {
+    28_800
+}
+
+/// An upstream identity provider of the broker, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    /// Its name (letters, digits, hyphens).
+    pub name: String,
+    /// Its issuer URL.
+    pub issuer: String,
+    /// The broker's client id there.
+    pub client_id: String,
+    /// The broker's client secret there (or `client_secret_file`).
+    pub client_secret: Option<String>,
+    /// A file holding the client secret.
+    pub client_secret_file: Option<PathBuf>,
+    /// Scopes to ask for.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into()]
+}
+
+/// The broker's validated settings besides its listener.
+#[derive(Debug, Clone)]
+pub struct BrokerSettings {
+    /// Lifetime of SSO sessions.
+    pub session_ttl: Duration,
+    /// Lifetime of access tokens.
+    pub access_token_ttl: Duration,
+    /// Lifetime of refresh tokens.
+    pub refresh_token_ttl: Duration,
+    /// SHA-256 of the admin token (`None`: admin API off).
+    pub admin_token_sha256: Option<[u8; 32]>,
+    /// The file holding the pairwise-identifier secret. Every broker node of a deployment needs the
+    /// same one, so only a node that may generate secrets (the single-node demo) may go without
+    /// naming it.
+    pub pairwise_secret_file: PathBuf,
+    /// Relying-party registration files loaded at start.
+    pub relying_parties: Vec<PathBuf>,
+    /// Upstream identity providers, in chooser order.
+    pub upstreams: Vec<UpstreamSettings>,
+    /// Reverse proxies whose `X-Forwarded-For` says who the client is (for per-address limits).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+/// One upstream identity provider.
+#[derive(Clone)]
+pub struct UpstreamSettings {
+    /// Its name (`idp`, `eidas`): in callback URLs and logs.
+    pub name: String,
+    /// Its issuer, without a trailing slash.
+    pub issuer: String,
+    /// The broker's client id there.
+    pub client_id: String,
+    /// The broker's client secret there.
+    pub client_secret: String,
+    /// Scopes to ask for.
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for UpstreamSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamSettings")
+            .field("name", &self.name)
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A secret given inline or in a file (trimmed); both is an error, neither is `None`.
+fn read_secret(
+    inline: &Option<String>,
+    file: &Option<PathBuf>,
+    field: &str,
+) -> Result<Option<String>, SettingsError> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(field, "give the value or a file, not both")),
+        (Some(s), None) => Ok(Some(s.clone())),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map(|s| Some(s.trim().to_owned()))
+            .map_err(|e| invalid(format!("{field}_file"), format!("{}: {e}", path.display()))),
+        (None, None) => Ok(None),
+    }
+}
+
+impl RawBrokerSettings {
+    /// Validates the section. `data_dir` holds the generated pairwise secret when none is named;
+    /// `may_generate_secrets` says whether this node may generate it (only the single-node demo:
+    /// every broker node must derive the same pairwise identifiers).
+    pub fn validate(
+        &self,
+        data_dir: &Path,
+        may_generate_secrets: bool,
+    ) -> Result<BrokerSettings, SettingsError> {
+        if !may_generate_secrets && self.pairwise_secret_file.is_none() {
+            return Err(invalid(
+                "pairwise_secret_file",
+                "required outside the single-node demo: every broker node must derive the same pairwise \
+                 identifiers, so the secret cannot be generated per node (create it with \
+                 `head -c 32 /dev/urandom | base64 > FILE`)",
+            ));
+        }
+        for (value, field) in [
+            (self.session_ttl_secs, "session_ttl_secs"),
+            (self.access_token_ttl_secs, "access_token_ttl_secs"),
+            (self.refresh_token_ttl_secs, "refresh_token_ttl_secs"),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1"));
+            }
+        }
+        let admin_token = read_secret(&self.admin_token, &self.admin_token_file, "admin_token")?;
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid("admin_token", "shorter than 16 characters"));
+        }
+        let admin_token_sha256 = admin_token.map(|t| {
+            let mut out = [0u8; 32];
+            out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, t.as_bytes()).as_ref());
+            out
+        });
+        for (i, path) in self.relying_parties.iter().enumerate() {
+            if !path.is_file() {
+                return Err(invalid(
+                    format!("relying_parties[{i}]"),
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+        }
+        let upstreams = self
+            .upstreams
+            .iter()
+            .enumerate()
+            .map(|(i, u)| u.validate(&format!("upstreams[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BrokerSettings {
+            session_ttl: Duration::from_secs(self.session_ttl_secs),
+            access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
+            refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            admin_token_sha256,
+            pairwise_secret_file: self
+                .pairwise_secret_file
+                .clone()
+                .unwrap_or_else(|| data_dir.join("broker").join("pairwise.secret")),
+            relying_parties: self.relying_parties.clone(),
+            upstreams,
+            trusted_proxies: self.trusted_proxies.clone(),
+        })
+    }
+}
+
+impl RawUpstream {
+    /// Validates one upstream; `field` is its path (`upstreams[0]`).
+    fn validate(&self, field: &str) -> Result<UpstreamSettings, SettingsError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(invalid(
+                format!("{field}.name"),
+                "letters, digits and hyphens only",
+            ));
+        }
+        Url::parse(&self.issuer)
+            .map_err(|e| invalid(format!("{field}.issuer"), format!("bad URL: {e}")))?;
+        let secret = read_secret(
+            &self.client_secret,
+            &self.client_secret_file,
+            &format!("{field}.client_secret"),
+        )?
+        .ok_or_else(|| invalid(format!("{field}.client_secret"), "missing"))?;
+        Ok(UpstreamSettings {
+            name: self.name.clone(),
+            issuer: self.issuer.trim_end_matches('/').to_owned(),
+            client_id: self.client_id.clone(),
+            client_secret: secret,
+            scopes: self.scopes.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn upstream() -> RawUpstream {
+        RawUpstream {
+            name: "idp".into(),
+            issuer: "http://localhost:8081/".into(),
+            client_id: "broker".into(),
+            client_secret: Some("0123456789abcdef".into()),
+            client_secret_file: None,
+            scopes: default_scopes(),
+        }
+    }
+
+    #[test]
+    fn defaults_validate_where_secrets_may_be_generated() {
+        let s = RawBrokerSettings::default()
+            .validate(Path::new("data"), true)
+            .unwrap();
+        assert_eq!(s.session_ttl, Duration::from_secs(1800));
+        assert_eq!(
+            s.pairwise_secret_file,
+            Path::new("data/broker/pairwise.secret")
+        );
+        assert!(s.admin_token_sha256.is_none());
+        let err = RawBrokerSettings::default()
+            .validate(Path::new("data"), false)
+            .unwrap_err();
+        assert_eq!(err.field, "pairwise_secret_file");
+    }
+
+    #[test]
+    fn fields_are_named_relative_to_the_section() {
+        let mut raw = RawBrokerSettings {
+            admin_token: Some("short".into()),
+            ..RawBrokerSettings::default()
+        };
+        assert_eq!(
+            raw.validate(Path::new("d"), true).unwrap_err().field,
+            "admin_token"
+        );
+        raw.admin_token = Some("0123456789abcdef".into());
+        let mut bad = upstream();
+        bad.issuer = "not a url".into();
+        raw.upstreams = vec![upstream(), bad];
+        let err = raw.validate(Path::new("d"), true).unwrap_err();
+        assert_eq!(err.field, "upstreams[1].issuer");
+        raw.upstreams = vec![upstream()];
+        let s = raw.validate(Path::new("d"), true).unwrap();
+        assert_eq!(s.upstreams[0].issuer, "http://localhost:8081");
+        assert!(s.admin_token_sha256.is_some());
+    }
+}
