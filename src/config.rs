@@ -52,7 +52,8 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
 
 mod raw;
 use eid_broker::settings::{BrokerSettings, RawBrokerSettings};
-use raw::{RawClient, RawConfig, RawIdp, RawListener};
+use eid_idp::settings::{IdpSettings, RawIdpSettings};
+use raw::{RawConfig, RawListener};
 
 // ---------------------------------------------------------------------------------------------
 // Typed settings.
@@ -209,7 +210,7 @@ pub struct Settings {
     pub demo_data: PathBuf,
     /// Per-component listeners.
     pub listeners: BTreeMap<Component, ListenerSettings>,
-    /// The authenticator's own settings.
+    /// The authenticator's own settings (the authenticator validates its section).
     pub idp: IdpSettings,
     /// The broker's own settings (the broker validates its section).
     pub broker: BrokerSettings,
@@ -232,23 +233,6 @@ impl std::fmt::Debug for DemoRpSettings {
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
-}
-
-/// The authenticator's settings besides its listener.
-#[derive(Debug, Clone)]
-pub struct IdpSettings {
-    /// Lifetime of its login session.
-    pub session_ttl: Duration,
-    /// How long an app approval request waits.
-    pub app_request_ttl: Duration,
-    /// Level of each login method.
-    pub levels: eid_idp::LevelTable,
-    /// Lock-out policy.
-    pub lockout: eid_idp::LockoutPolicy,
-    /// Reverse proxies whose `X-Forwarded-For` says who the client is.
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Registered clients.
-    pub clients: Vec<eid_oidc::ClientRegistration>,
 }
 
 impl Settings {
@@ -318,11 +302,19 @@ pub fn from_toml_str(
         origin,
         raw::listener_defaults::broker,
     )?;
+    let (idp_listener, idp) = component_section::<RawIdpSettings>(
+        raw.idp.take(),
+        "idp",
+        origin,
+        raw::listener_defaults::idp,
+    )?;
     validate(
         raw,
         Sections {
             broker_listener,
             broker,
+            idp_listener,
+            idp,
         },
     )
 }
@@ -332,6 +324,8 @@ pub fn from_toml_str(
 struct Sections {
     broker_listener: RawListener,
     broker: RawBrokerSettings,
+    idp_listener: RawListener,
+    idp: RawIdpSettings,
 }
 
 /// Deserialises `table`, naming a faulty field by its path below `section`.
@@ -378,9 +372,10 @@ fn component_section<T: DeserializeOwned + Default>(
     ))
 }
 
-/// A component's validation error, its field put under the component's section.
-fn in_section(section: &str) -> impl Fn(eid_broker::settings::SettingsError) -> ConfigError + '_ {
-    move |e| invalid(format!("{section}.{}", e.field), e.problem)
+/// A component's validation error (`field`, `problem`), its field put under the component's
+/// section.
+fn in_section(section: &str, field: &str, problem: String) -> ConfigError {
+    invalid(format!("{section}.{field}"), problem)
 }
 
 fn apply_env_overrides(
@@ -514,18 +509,17 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
             entry: eid_keys::KeyEntry::new(key.file.clone(), alg, state).with_not_after(not_after),
         });
     }
-    let idp = validate_idp(&raw.idp)?;
-    let idp_listener = RawListener {
-        listen: raw.idp.listen.clone(),
-        public_url: raw.idp.public_url.clone(),
-    };
+    let idp = sections
+        .idp
+        .validate()
+        .map_err(|e| in_section("idp", &e.field, e.problem))?;
     let demo_rp_listener = RawListener {
         listen: raw.demo_rp.listen.clone(),
         public_url: raw.demo_rp.public_url.clone(),
     };
     let listeners = [
         (Component::Broker, &sections.broker_listener, "broker"),
-        (Component::Idp, &idp_listener, "idp"),
+        (Component::Idp, &sections.idp_listener, "idp"),
         (Component::Delegation, &raw.delegation, "delegation"),
         (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
         (Component::DemoRp, &demo_rp_listener, "demo_rp"),
@@ -549,7 +543,7 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
     let broker = sections
         .broker
         .validate(&raw.data_dir, single_node_demo)
-        .map_err(in_section("broker"))?;
+        .map_err(|e| in_section("broker", &e.field, e.problem))?;
     let keys_dir = raw.keys.dir.unwrap_or_else(|| raw.data_dir.join("keys"));
     Ok(Settings {
         data_dir: raw.data_dir,
@@ -593,81 +587,6 @@ fn check_demo_on_loopback(
         }
     }
     Ok(())
-}
-
-fn validate_idp(raw: &RawIdp) -> Result<IdpSettings, ConfigError> {
-    if raw.session_ttl_secs == 0 {
-        return Err(invalid("idp.session_ttl_secs", "must be at least 1"));
-    }
-    if raw.app_request_ttl_secs == 0 {
-        return Err(invalid("idp.app_request_ttl_secs", "must be at least 1"));
-    }
-    let l = &raw.lockout;
-    if l.max_user_failures == 0 || l.max_ip_failures == 0 || l.window_secs == 0 || l.lock_secs == 0
-    {
-        return Err(invalid(
-            "idp.lockout",
-            "every limit and duration must be at least 1",
-        ));
-    }
-    let clients = validate_clients(&raw.clients, "idp.clients")?;
-    Ok(IdpSettings {
-        session_ttl: Duration::from_secs(raw.session_ttl_secs),
-        app_request_ttl: Duration::from_secs(raw.app_request_ttl_secs),
-        levels: raw.levels,
-        lockout: raw.lockout,
-        trusted_proxies: raw.trusted_proxies.clone(),
-        clients,
-    })
-}
-
-fn validate_clients(
-    raw: &[RawClient],
-    section: &str,
-) -> Result<Vec<eid_oidc::ClientRegistration>, ConfigError> {
-    let mut seen = std::collections::HashSet::new();
-    let mut clients = Vec::with_capacity(raw.len());
-    for (i, c) in raw.iter().enumerate() {
-        let field = format!("{section}[{i}]");
-        if !seen.insert(c.client_id.clone()) {
-            return Err(invalid(
-                format!("{field}.client_id"),
-                format!("{:?} is registered twice", c.client_id),
-            ));
-        }
-        let secret = match (&c.client_secret, &c.client_secret_file) {
-            (Some(_), Some(_)) => {
-                return Err(invalid(
-                    field,
-                    "give client_secret or client_secret_file, not both",
-                ));
-            }
-            (Some(s), None) => Some(s.clone()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| {
-                        invalid(
-                            format!("{field}.client_secret_file"),
-                            format!("{}: {e}", path.display()),
-                        )
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-            (None, None) => None,
-        };
-        let registration = eid_oidc::ClientRegistration::new(
-            c.client_id.clone(),
-            c.client_name.clone(),
-            c.redirect_uris.clone(),
-            c.post_logout_redirect_uris.clone(),
-            c.token_endpoint_auth_method,
-            secret.as_deref(),
-        )
-        .map_err(|e| invalid(field, e.problem))?;
-        clients.push(registration);
-    }
-    Ok(clients)
 }
 
 fn validate_listener(raw: &RawListener, section: &str) -> Result<ListenerSettings, ConfigError> {

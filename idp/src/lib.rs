@@ -8,6 +8,7 @@ pub mod http;
 pub mod levels;
 pub mod lockout;
 pub mod password;
+pub mod settings;
 pub mod state;
 pub mod texts;
 pub mod totp;

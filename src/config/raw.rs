@@ -22,8 +22,9 @@ pub(super) struct RawConfig {
     /// The broker's section: its listener here, the rest `eid_broker::settings::RawBrokerSettings`.
     #[serde(default)]
     pub(super) broker: Option<toml::Table>,
-    #[serde(default = "default_idp")]
-    pub(super) idp: RawIdp,
+    /// The authenticator's section: its listener here, the rest `eid_idp::settings::RawIdpSettings`.
+    #[serde(default)]
+    pub(super) idp: Option<toml::Table>,
     #[serde(default = "listener_defaults::delegation")]
     pub(super) delegation: RawListener,
     #[serde(default = "listener_defaults::eidas_gateway")]
@@ -186,68 +187,6 @@ impl Default for RawDemo {
 }
 pub(super) fn default_demo_dir() -> PathBuf {
     PathBuf::from("config/demo")
-}
-
-/// The authenticator's section: its listener plus its own settings.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawIdp {
-    pub(super) listen: String,
-    pub(super) public_url: String,
-    #[serde(default = "default_session_ttl")]
-    pub(super) session_ttl_secs: u64,
-    #[serde(default = "default_app_request_ttl")]
-    pub(super) app_request_ttl_secs: u64,
-    #[serde(default)]
-    pub(super) levels: eid_idp::LevelTable,
-    #[serde(default)]
-    pub(super) lockout: eid_idp::LockoutPolicy,
-    /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
-    #[serde(default)]
-    pub(super) trusted_proxies: Vec<std::net::IpAddr>,
-    #[serde(default)]
-    pub(super) clients: Vec<RawClient>,
-}
-
-pub(super) fn default_idp() -> RawIdp {
-    let l = listener_defaults::idp();
-    RawIdp {
-        listen: l.listen,
-        public_url: l.public_url,
-        session_ttl_secs: default_session_ttl(),
-        app_request_ttl_secs: default_app_request_ttl(),
-        levels: eid_idp::LevelTable::default(),
-        lockout: eid_idp::LockoutPolicy::default(),
-        trusted_proxies: Vec::new(),
-        clients: Vec::new(),
-    }
-}
-
-pub(super) fn default_session_ttl() -> u64 {
-    1800
-}
-
-pub(super) fn default_app_request_ttl() -> u64 {
-    120
-}
-
-/// An OIDC client registration in a config file.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawClient {
-    pub(super) client_id: String,
-    pub(super) client_name: String,
-    pub(super) client_secret: Option<String>,
-    pub(super) client_secret_file: Option<PathBuf>,
-    pub(super) redirect_uris: Vec<String>,
-    #[serde(default)]
-    pub(super) post_logout_redirect_uris: Vec<String>,
-    #[serde(default = "default_auth_method")]
-    pub(super) token_endpoint_auth_method: eid_oidc::TokenEndpointAuthMethod,
-}
-
-pub(super) fn default_auth_method() -> eid_oidc::TokenEndpointAuthMethod {
-    eid_oidc::TokenEndpointAuthMethod::ClientSecretBasic
 }
 
 #[derive(Debug, Deserialize)]
