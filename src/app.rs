@@ -107,19 +107,41 @@ impl Runtime {
             }
         }
         if components.contains(&Component::Broker) {
-            runtime.broker = Some(Arc::new(crate::broker::build(&runtime).await?));
+            runtime.broker = Some(Arc::new(runtime.build_broker().await?));
         }
         Ok(runtime)
+    }
+
+    async fn build_broker(&self) -> anyhow::Result<eid_broker::Broker> {
+        let listener = self.settings.listener(Component::Broker);
+        let keys = self
+            .keys
+            .get(&Component::Broker)
+            .cloned()
+            .context("the broker has no key store")?;
+        crate::broker::build(crate::broker::Inputs {
+            settings: &self.settings.broker,
+            issuer: listener.issuer(),
+            secure_cookies: !listener.is_loopback(),
+            demo_key_dir: self
+                .settings
+                .demo_enabled
+                .then(|| self.settings.key_dir(Component::Broker)),
+            may_generate_secrets: self.settings.may_generate_secrets(),
+            ephemeral: self.ephemeral.clone(),
+            relying_parties: self.durable.clone(),
+            audit: self.audit.clone(),
+            keys,
+            clock: self.clock.clone(),
+            metrics: self.metrics[&Component::Broker].clone(),
+        })
+        .await
     }
 
     fn build_idp(&self) -> anyhow::Result<eid_idp::Idp> {
         let listener = self.settings.listener(Component::Idp);
         let config = eid_idp::IdpConfig {
-            issuer: listener
-                .public_url
-                .as_str()
-                .trim_end_matches('/')
-                .to_owned(),
+            issuer: listener.issuer(),
             clients: self.settings.idp.clients.clone(),
             levels: self.settings.idp.levels,
             lockout: self.settings.idp.lockout,
@@ -214,7 +236,14 @@ impl Runtime {
             },
             Component::Delegation => eid_delegation::router(&platform),
             Component::EidasGateway => eid_eidas_gateway::router(&platform),
-            Component::DemoRp => crate::demo_rp::router(&platform, self),
+            Component::DemoRp => crate::demo_rp::router(
+                &platform,
+                crate::demo_rp::Inputs {
+                    settings: self.settings.demo_rp.clone(),
+                    broker: self.settings.listener(Component::Broker).issuer(),
+                    store: self.ephemeral.clone(),
+                },
+            ),
         }
     }
 }

@@ -2,17 +2,18 @@
 //! keys its registrations need.
 
 use anyhow::Context;
+use eid_broker::settings::BrokerSettings;
 use eid_broker::upstream::{UpstreamClient, UpstreamConfig};
 use eid_broker::{Broker, BrokerConfig};
-use eid_core::{RelyingParty, RelyingPartyRepository};
+use eid_core::{Clock, EphemeralStore, RelyingParty, RelyingPartyRepository};
+use eid_keys::KeyStore;
+use eid_store::audit_writer::AuditWriter;
+use eid_web::Metrics;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-
-use crate::app::Runtime;
-use crate::config::Component;
 
 /// How often each node re-reads the relying-party registry (admin changes on other nodes).
 pub const REGISTRY_REFRESH: Duration = Duration::from_secs(10);
@@ -46,8 +47,7 @@ pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RelyingParty>> {
         .collect()
 }
 
-fn pairwise_secret(runtime: &Runtime) -> anyhow::Result<Vec<u8>> {
-    let path = &runtime.settings.broker.pairwise_secret_file;
+fn pairwise_secret(path: &Path, may_generate: bool) -> anyhow::Result<Vec<u8>> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             use base64::Engine;
@@ -56,7 +56,7 @@ fn pairwise_secret(runtime: &Runtime) -> anyhow::Result<Vec<u8>> {
                 .or_else(|_| base64::engine::general_purpose::STANDARD.decode(text.trim()))
                 .with_context(|| format!("{}: not base64", path.display()))
         }
-        Err(_) if runtime.settings.may_generate_secrets() => {
+        Err(_) if may_generate => {
             let secret = eid_oidc::random::token(32);
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)
@@ -92,29 +92,57 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the broker is built from: its settings, where it is, and the process-wide resources it
+/// draws on.
+pub struct Inputs<'a> {
+    /// The broker's validated settings.
+    pub settings: &'a BrokerSettings,
+    /// Its issuer: the public origin, no trailing slash.
+    pub issuer: String,
+    /// Whether cookies get the `Secure` flag (everywhere but loopback).
+    pub secure_cookies: bool,
+    /// In the demo, the broker's key directory, where a key a relying party needs is created when
+    /// missing; `None` outside the demo, where a missing key is an error.
+    pub demo_key_dir: Option<PathBuf>,
+    /// Whether this node may generate the pairwise secret (only the single-node demo).
+    pub may_generate_secrets: bool,
+    /// The ephemeral store.
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// The durable relying-party registry.
+    pub relying_parties: Arc<dyn RelyingPartyRepository>,
+    /// The audit writer.
+    pub audit: AuditWriter,
+    /// The broker's key store.
+    pub keys: KeyStore,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// The broker's metrics registry.
+    pub metrics: Metrics,
+}
+
 /// Builds the broker: registers the configured relying parties, makes sure the keys their
 /// registrations need exist (in the demo), and connects the upstream clients (lazily).
-pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
-    let settings = &runtime.settings;
-    let listener = settings.listener(Component::Broker);
-    let issuer = listener
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let repo: Arc<dyn RelyingPartyRepository> = runtime.durable.clone();
-    for file in &settings.broker.relying_parties {
+pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
+    let Inputs {
+        settings,
+        issuer,
+        secure_cookies,
+        demo_key_dir,
+        may_generate_secrets,
+        ephemeral,
+        relying_parties: repo,
+        audit,
+        keys,
+        clock,
+        metrics,
+    } = inputs;
+    for file in &settings.relying_parties {
         for rp in read_relying_parties(file)? {
             repo.upsert_relying_party(&rp)
                 .await
                 .context("registering a relying party")?;
         }
     }
-    let keys = runtime
-        .keys
-        .get(&Component::Broker)
-        .cloned()
-        .context("the broker has no key store")?;
     let needed: std::collections::BTreeSet<String> = repo
         .relying_parties()
         .await?
@@ -124,8 +152,8 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
     for alg in needed {
         let alg: eid_keys::Alg = alg.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
         if keys.signing_key(alg).is_none() {
-            if settings.demo_enabled {
-                eid_keys::ensure_active(&settings.key_dir(Component::Broker), alg)?;
+            if let Some(dir) = &demo_key_dir {
+                eid_keys::ensure_active(dir, alg)?;
                 keys.reload()?;
             } else {
                 anyhow::bail!(
@@ -136,7 +164,7 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
         }
     }
     let mut upstreams = BTreeMap::new();
-    for u in &settings.broker.upstreams {
+    for u in &settings.upstreams {
         let client = UpstreamClient::new(UpstreamConfig {
             name: u.name.clone(),
             issuer: u.issuer.clone(),
@@ -148,7 +176,7 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
         .with_context(|| format!("upstream {}", u.name))?;
         upstreams.insert(u.name.clone(), client);
     }
-    let secret = pairwise_secret(runtime)?;
+    let secret = pairwise_secret(&settings.pairwise_secret_file, may_generate_secrets)?;
     let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
         .context("the pairwise secret must be at least 32 bytes")?;
     let http = reqwest::Client::builder()
@@ -160,22 +188,22 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
     let broker = Broker {
         config: BrokerConfig {
             issuer,
-            session_ttl: settings.broker.session_ttl,
-            access_token_ttl: settings.broker.access_token_ttl,
-            refresh_token_ttl: settings.broker.refresh_token_ttl,
-            secure_cookies: !listener.is_loopback(),
-            admin_token_sha256: settings.broker.admin_token_sha256,
-            trusted_proxies: settings.broker.trusted_proxies.clone(),
+            session_ttl: settings.session_ttl,
+            access_token_ttl: settings.access_token_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
+            secure_cookies,
+            admin_token_sha256: settings.admin_token_sha256,
+            trusted_proxies: settings.trusted_proxies.clone(),
         },
-        ephemeral: runtime.ephemeral.clone(),
+        ephemeral,
         relying_parties: repo.clone(),
         registry: Default::default(),
         upstreams,
         pairwise,
-        audit: runtime.audit.clone(),
+        audit,
         keys,
-        clock: runtime.clock.clone(),
-        metrics: runtime.metrics[&Component::Broker].clone(),
+        clock,
+        metrics,
         http,
     };
     broker

@@ -172,6 +172,11 @@ impl ListenerSettings {
     pub fn is_loopback(&self) -> bool {
         eid_web::platform::is_loopback(&self.public_url)
     }
+
+    /// The public origin as an issuer: no trailing slash (`http://localhost:8080`).
+    pub fn issuer(&self) -> String {
+        self.public_url.as_str().trim_end_matches('/').to_owned()
+    }
 }
 
 /// A private key named in the configuration.

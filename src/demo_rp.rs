@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::app::Runtime;
-use crate::config::Component;
+use crate::config::DemoRpSettings;
 
 const BROWSER_COOKIE: &str = "demo_browser";
 const SESSION_COOKIE: &str = "demo_session";
@@ -97,21 +96,29 @@ struct Page<'a> {
     error: Option<&'static str>,
 }
 
+/// What the demo relying party is built from.
+pub struct Inputs {
+    /// Its registration at the broker.
+    pub settings: DemoRpSettings,
+    /// The broker's issuer: its public origin, no trailing slash.
+    pub broker: String,
+    /// Where its pending logins and sessions live.
+    pub store: Arc<dyn EphemeralStore>,
+}
+
 /// The demo relying party's router.
-pub fn router(platform: &Platform, runtime: &Runtime) -> Router {
-    let settings = &runtime.settings;
+pub fn router(platform: &Platform, inputs: Inputs) -> Router {
+    let Inputs {
+        settings,
+        broker,
+        store,
+    } = inputs;
     let origin = platform.origin();
-    let broker = settings
-        .listener(Component::Broker)
-        .public_url
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let client = settings.demo_rp.client_secret.as_ref().and_then(|secret| {
+    let client = settings.client_secret.as_ref().and_then(|secret| {
         UpstreamClient::new(UpstreamConfig {
             name: "broker".into(),
             issuer: broker.clone(),
-            client_id: settings.demo_rp.client_id.clone(),
+            client_id: settings.client_id.clone(),
             client_secret: secret.clone(),
             redirect_uri: format!("{origin}/callback"),
             scopes: vec!["openid".into()],
@@ -120,10 +127,10 @@ pub fn router(platform: &Platform, runtime: &Runtime) -> Router {
     });
     let state = Arc::new(DemoRp {
         client,
-        client_id: settings.demo_rp.client_id.clone(),
+        client_id: settings.client_id,
         broker,
         origin,
-        store: runtime.ephemeral.clone(),
+        store,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(5))
