@@ -189,6 +189,34 @@ fn environment_overrides_win_and_are_validated() {
     assert!(err.contains("store.nope") || err.contains("nope"), "{err}");
 }
 
+#[test]
+fn component_fields_are_named_under_their_section() {
+    let broker = "[demo]\nenabled = true\n[broker]\nlisten = \"127.0.0.1:8080\"\n\
+                  public_url = \"http://localhost:8080\"\n";
+    let err = parse(&format!(
+        "{broker}[[broker.upstreams]]\nname = \"idp\"\nissuer = \"not a url\"\n\
+         client_id = \"broker\"\nclient_secret = \"0123456789abcdef\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("broker.upstreams[0].issuer"), "{err}");
+    let err = parse(&format!("{broker}session_ttl_secs = \"long\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("broker.session_ttl_secs"), "{err}");
+    let err = parse("[broker]\npublic_url = \"http://localhost:8080\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("broker") && err.contains("listen"), "{err}");
+    let err = parse(
+        "[demo]\nenabled = true\n[idp]\nlisten = \"127.0.0.1:8081\"\n\
+                     public_url = \"http://localhost:8081\"\nsession_ttl_secs = 0\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("idp.session_ttl_secs"), "{err}");
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
