@@ -2,11 +2,12 @@
 //! keys its registrations need.
 
 use anyhow::Context;
+use eid_broker::adapters::{HttpLogoutNotifier, OidcUpstream};
+use eid_broker::ports::{Upstream, UpstreamKind, Upstreams};
 use eid_broker::upstream::{UpstreamClient, UpstreamConfig};
-use eid_broker::{Broker, BrokerConfig};
-use eid_core::{RelyingParty, RelyingPartyRepository};
+use eid_broker::{Broker, BrokerConfig, BrokerDeps};
+use eid_core::{NoMandates, RelyingPartyRepository, RpRegistration};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ struct RelyingPartyFile {
 
 /// Reads a relying-party file: `[[relying_party]]` tables in the admin API's form (a plain
 /// `client_secret` is replaced by its digest).
-pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RelyingParty>> {
+pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RpRegistration>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: RelyingPartyFile =
@@ -135,7 +136,7 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
             }
         }
     }
-    let mut upstreams = BTreeMap::new();
+    let mut upstreams: Vec<Arc<dyn Upstream>> = Vec::new();
     for u in &settings.broker.upstreams {
         let client = UpstreamClient::new(UpstreamConfig {
             name: u.name.clone(),
@@ -146,19 +147,14 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
             scopes: u.scopes.clone(),
         })
         .with_context(|| format!("upstream {}", u.name))?;
-        upstreams.insert(u.name.clone(), client);
+        upstreams.push(Arc::new(OidcUpstream::new(client, UpstreamKind::National)));
     }
     let secret = pairwise_secret(runtime)?;
     let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
         .context("the pairwise secret must be at least 32 bytes")?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .context("building the HTTP client")?;
-    let broker = Broker {
-        config: BrokerConfig {
+    let logout = HttpLogoutNotifier::new().context("building the HTTP client")?;
+    let broker = Broker::new(
+        BrokerConfig {
             issuer,
             session_ttl: settings.broker.session_ttl,
             access_token_ttl: settings.broker.access_token_ttl,
@@ -167,22 +163,21 @@ pub async fn build(runtime: &Runtime) -> anyhow::Result<Broker> {
             admin_token_sha256: settings.broker.admin_token_sha256,
             trusted_proxies: settings.broker.trusted_proxies.clone(),
         },
-        ephemeral: runtime.ephemeral.clone(),
-        relying_parties: repo.clone(),
-        registry: Default::default(),
-        upstreams,
-        pairwise,
-        audit: runtime.audit.clone(),
-        keys,
-        clock: runtime.clock.clone(),
-        metrics: runtime.metrics[&Component::Broker].clone(),
-        http,
-    };
-    broker
-        .registry
-        .refresh(repo.as_ref())
-        .await
-        .context("loading the registry")?;
+        BrokerDeps {
+            ephemeral: runtime.ephemeral.clone(),
+            relying_parties: repo.clone(),
+            upstreams: Upstreams::new(upstreams),
+            mandates: Arc::new(NoMandates),
+            logout: Arc::new(logout),
+            pairwise,
+            audit: runtime.audit.clone(),
+            keys,
+            clock: runtime.clock.clone(),
+            metrics: runtime.metrics[&Component::Broker].clone(),
+        },
+    )
+    .await
+    .context("loading the registry")?;
     Ok(broker)
 }
 
