@@ -4,9 +4,9 @@
 use anyhow::Context;
 use eid_broker::adapters::{HttpLogoutNotifier, OidcUpstream};
 use eid_broker::ports::{Upstream, UpstreamKind, Upstreams};
-use eid_broker::upstream::{UpstreamClient, UpstreamConfig};
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{NoMandates, RelyingPartyRepository, RpRegistration};
+use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
 use serde::Deserialize;
 use std::path::Path;
 use std::sync::Arc;

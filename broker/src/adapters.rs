@@ -8,7 +8,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::ports::{LogoutNotifier, Upstream, UpstreamKind};
-use crate::upstream::{
+use eid_oidc::rp::{
     PendingUpstream, UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamRequest,
 };
 

@@ -7,7 +7,7 @@ use eid_core::Identity;
 use std::sync::Arc;
 use url::Url;
 
-use crate::upstream::{PendingUpstream, UpstreamError, UpstreamRequest};
+use eid_oidc::rp::{PendingUpstream, UpstreamError, UpstreamRequest};
 
 /// What kind of identity an upstream vouches for: it decides how the identity chooser shows it and
 /// how the person is keyed in the audit log.

@@ -4,8 +4,8 @@
 
 mod harness;
 
-use eid_broker::upstream::UpstreamError;
 use eid_core::Loa;
+use eid_oidc::rp::UpstreamError;
 use harness::*;
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use crate::core::{Completed, LoginStep, SsoSession, complete};
 use crate::oidc::BrokerError;
 use crate::oidc::audit::truncated;
 use crate::state::Broker;
-use crate::upstream::{UpstreamError, UpstreamRequest};
+use eid_oidc::rp::{UpstreamError, UpstreamRequest};
 
 /// A session cookie to set after a login (rotated at every login).
 pub type NewSessionCookie = Option<String>;

@@ -17,7 +17,7 @@ use super::frontend::FrontendRequest;
 use crate::core::AuthnRequest;
 use crate::oidc::BrokerError;
 use crate::state::Broker;
-use crate::upstream::PendingUpstream;
+use eid_oidc::rp::PendingUpstream;
 
 /// How long a login may wait on the chooser before the person starts it.
 pub const UNSTARTED_TTL: Duration = Duration::from_secs(300);
