@@ -2,15 +2,18 @@
 //! keys its registrations need.
 
 use anyhow::Context;
+use eid_broker::adapters::{HttpLogoutNotifier, OidcUpstream};
+use eid_broker::ports::{Upstream, Upstreams};
 use eid_broker::settings::BrokerSettings;
-use eid_broker::upstream::{UpstreamClient, UpstreamConfig};
-use eid_broker::{Broker, BrokerConfig};
-use eid_core::{Clock, EphemeralStore, RelyingParty, RelyingPartyRepository};
+use eid_broker::{Broker, BrokerConfig, BrokerDeps};
+use eid_core::{
+    Clock, EphemeralStore, NoMandates, RelyingParty, RelyingPartyRepository, RpRegistration,
+};
 use eid_keys::KeyStore;
+use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
 use eid_store::audit_writer::AuditWriter;
 use eid_web::Metrics;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +30,7 @@ struct RelyingPartyFile {
 
 /// Reads a relying-party file: `[[relying_party]]` tables in the admin API's form (a plain
 /// `client_secret` is replaced by its digest).
-pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RelyingParty>> {
+pub fn read_relying_parties(path: &Path) -> anyhow::Result<Vec<RpRegistration>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: RelyingPartyFile =
@@ -143,14 +146,15 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
                 .context("registering a relying party")?;
         }
     }
-    let needed: std::collections::BTreeSet<String> = repo
+    let needed: std::collections::BTreeSet<eid_core::SigningAlg> = repo
         .relying_parties()
         .await?
         .into_iter()
-        .map(|rp| rp.id_token_signed_response_alg)
+        .filter_map(|doc| RelyingParty::try_from(doc).ok())
+        .filter_map(|rp| rp.oidc().map(|oidc| oidc.alg))
         .collect();
     for alg in needed {
-        let alg: eid_keys::Alg = alg.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let alg = eid_broker::registry::key_alg(alg);
         if keys.signing_key(alg).is_none() {
             if let Some(dir) = &demo_key_dir {
                 eid_keys::ensure_active(dir, alg)?;
@@ -163,7 +167,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             }
         }
     }
-    let mut upstreams = BTreeMap::new();
+    let mut upstreams: Vec<Arc<dyn Upstream>> = Vec::new();
     for u in &settings.upstreams {
         let client = UpstreamClient::new(UpstreamConfig {
             name: u.name.clone(),
@@ -174,19 +178,14 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             scopes: u.scopes.clone(),
         })
         .with_context(|| format!("upstream {}", u.name))?;
-        upstreams.insert(u.name.clone(), client);
+        upstreams.push(Arc::new(OidcUpstream::new(client, u.kind)));
     }
     let secret = pairwise_secret(&settings.pairwise_secret_file, may_generate_secrets)?;
     let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
         .context("the pairwise secret must be at least 32 bytes")?;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(5))
-        .build()
-        .context("building the HTTP client")?;
-    let broker = Broker {
-        config: BrokerConfig {
+    let logout = HttpLogoutNotifier::new().context("building the HTTP client")?;
+    let broker = Broker::new(
+        BrokerConfig {
             issuer,
             session_ttl: settings.session_ttl,
             access_token_ttl: settings.access_token_ttl,
@@ -195,22 +194,21 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             admin_token_sha256: settings.admin_token_sha256,
             trusted_proxies: settings.trusted_proxies.clone(),
         },
-        ephemeral,
-        relying_parties: repo.clone(),
-        registry: Default::default(),
-        upstreams,
-        pairwise,
-        audit,
-        keys,
-        clock,
-        metrics,
-        http,
-    };
-    broker
-        .registry
-        .refresh(repo.as_ref())
-        .await
-        .context("loading the registry")?;
+        BrokerDeps {
+            ephemeral,
+            relying_parties: repo.clone(),
+            upstreams: Upstreams::new(upstreams),
+            mandates: Arc::new(NoMandates),
+            logout: Arc::new(logout),
+            pairwise,
+            audit,
+            keys,
+            clock,
+            metrics,
+        },
+    )
+    .await
+    .context("loading the registry")?;
     Ok(broker)
 }
 

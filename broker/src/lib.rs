@@ -1,17 +1,24 @@
 //! The SSO broker: an OpenID Connect provider towards services (and, with the SAML issue, a SAML
-//! IdP), a protocol-neutral login core, and OIDC clients towards upstream identity providers.
+//! IdP), a protocol-neutral login core, and upstream identity providers reached through
+//! [`eid_oidc::rp`].
 //!
-//! `core/` is the login core (no HTTP, no wire types), `oidc/` the OIDC frontend's protocol logic,
-//! `upstream/` the generic upstream client, `http/` the handlers.
+//! `core/` is the login core (no HTTP, no wire types); `login/` carries a login from a frontend's
+//! request through an upstream and back (the pending login, the callback); `oidc/` is the OIDC
+//! frontend's protocol logic; `ports` and `adapters` are the upstreams (over `eid_oidc::rp`) and
+//! back-channel logout; `http/` holds the handlers.
 
+pub mod adapters;
 pub mod core;
 pub mod http;
+pub mod login;
 pub mod oidc;
+pub mod ports;
 pub mod registry;
 pub mod settings;
 pub mod state;
+#[cfg(test)]
+pub(crate) mod testing;
 pub mod texts;
-pub mod upstream;
 
 pub use http::router;
-pub use state::{Broker, BrokerConfig};
+pub use state::{Broker, BrokerConfig, BrokerDeps};

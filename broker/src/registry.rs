@@ -3,103 +3,89 @@
 //! every node converges.
 
 use arc_swap::ArcSwap;
-use eid_core::{RelyingParty, RelyingPartyRepository, StoreError};
+use eid_core::{
+    GrantType, InvalidRegistration, OidcClient, Protocol, RelyingParty, RelyingPartyRepository,
+    RpRegistration, SigningAlg, StoreError,
+};
 use eid_oidc::{ClientRegistration, TokenEndpointAuthMethod};
 use jsonwebtoken::jwk::JwkSet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// A registered relying party, ready for the request paths.
+/// A registered OIDC relying party, ready for the request paths.
 #[derive(Debug)]
 pub struct RegisteredRp {
-    /// The registration as stored.
+    /// The typed registration.
     pub rp: RelyingParty,
+    /// Its OIDC integration (the [`Protocol::Oidc`] of `rp`, kept apart so that the OIDC paths
+    /// need not match on the protocol again).
+    pub oidc: OidcClient,
     /// Its OIDC client view (redirect URIs, authentication, secret digest).
     pub client: ClientRegistration,
     /// Its public keys, for `private_key_jwt`.
     pub jwks: Option<JwkSet>,
 }
 
-/// A registration that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("relying party {client_id}: {problem}")]
-pub struct InvalidRegistration {
-    /// The client.
-    pub client_id: String,
-    /// What is wrong.
-    pub problem: String,
+impl RegisteredRp {
+    /// Its client id.
+    pub fn id(&self) -> &str {
+        &self.rp.id
+    }
 }
 
-/// Checks a registration and prepares it for the request paths.
-pub fn prepare(rp: RelyingParty) -> Result<RegisteredRp, InvalidRegistration> {
+/// The key-store algorithm of a registered signing algorithm.
+pub fn key_alg(alg: SigningAlg) -> eid_keys::Alg {
+    match alg {
+        SigningAlg::ES256 => eid_keys::Alg::ES256,
+        SigningAlg::RS256 => eid_keys::Alg::RS256,
+        SigningAlg::PS256 => eid_keys::Alg::PS256,
+    }
+}
+
+/// Checks a registration document and prepares it for the OIDC request paths.
+pub fn prepare(doc: RpRegistration) -> Result<RegisteredRp, InvalidRegistration> {
+    let rp = RelyingParty::try_from(doc)?;
     let bad = |problem: String| InvalidRegistration {
-        client_id: rp.client_id.clone(),
+        client_id: rp.id.clone(),
         problem,
     };
-    let method = match rp.token_endpoint_auth_method.as_str() {
-        "client_secret_basic" => TokenEndpointAuthMethod::ClientSecretBasic,
-        "client_secret_post" => TokenEndpointAuthMethod::ClientSecretPost,
-        "private_key_jwt" => TokenEndpointAuthMethod::PrivateKeyJwt,
-        other => {
-            return Err(bad(format!(
-                "unsupported token_endpoint_auth_method {other:?}"
-            )));
-        }
+    let oidc = match &rp.protocol {
+        Protocol::Oidc(oidc) => oidc.clone(),
+        Protocol::Saml(_) => return Err(bad("not an OIDC client".into())),
     };
-    if !matches!(
-        rp.id_token_signed_response_alg.as_str(),
-        "ES256" | "RS256" | "PS256"
-    ) {
-        return Err(bad(
-            "id_token_signed_response_alg must be ES256, RS256 or PS256".into(),
-        ));
-    }
-    if rp.sector.is_empty() {
-        return Err(bad("sector is empty".into()));
-    }
-    for claim in &rp.allowed_claims {
-        if !crate::core::release::RELEASABLE.contains(&claim.as_str()) {
-            return Err(bad(format!("unknown claim {claim:?} in allowed_claims")));
-        }
-    }
-    for grant in &rp.grant_types {
-        if !matches!(
-            grant.as_str(),
-            "authorization_code" | "refresh_token" | "client_credentials" | "introspection"
-        ) {
-            return Err(bad(format!("unsupported grant type {grant:?}")));
-        }
-    }
-    if let Some(uri) = &rp.backchannel_logout_uri {
+    if let Some(uri) = &oidc.backchannel_logout_uri {
         eid_oidc::client::check_redirect_uri(uri)
             .map_err(|p| bad(format!("backchannel_logout_uri: {p}")))?;
     }
-    let jwks = match &rp.jwks {
+    let jwks = match &oidc.jwks {
         Some(value) => Some(
             serde_json::from_value::<JwkSet>(value.clone())
                 .map_err(|e| bad(format!("jwks: {e}")))?,
         ),
         None => None,
     };
-    if method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() {
+    if oidc.auth_method == TokenEndpointAuthMethod::PrivateKeyJwt && jwks.is_none() {
         return Err(bad("private_key_jwt needs jwks".into()));
     }
-    // A service client (client credentials only) may have no redirect URI.
-    let redirect_uris = if rp.redirect_uris.is_empty() && !rp.allows_grant("authorization_code") {
-        vec!["https://invalid.invalid/no-redirect".to_owned()]
-    } else {
-        rp.redirect_uris.clone()
-    };
+    // Only a client of the code flow needs a redirect URI; a service client has none.
+    if oidc.redirect_uris.is_empty() && oidc.allows(GrantType::AuthorizationCode) {
+        return Err(bad("no redirect_uris".into()));
+    }
     let client = ClientRegistration::with_secret_digest(
-        rp.client_id.clone(),
-        rp.client_name.clone(),
-        redirect_uris,
-        rp.post_logout_redirect_uris.clone(),
-        method,
-        rp.client_secret_sha256.as_deref(),
+        rp.id.clone(),
+        rp.name.clone(),
+        oidc.redirect_uris.clone(),
+        oidc.post_logout_redirect_uris.clone(),
+        oidc.auth_method,
+        oidc.client_secret_sha256.as_deref(),
     )
     .map_err(|e| bad(e.problem))?;
-    Ok(RegisteredRp { rp, client, jwks })
+    Ok(RegisteredRp {
+        rp,
+        oidc,
+        client,
+        jwks,
+    })
 }
 
 /// The snapshot of all registrations.
@@ -122,7 +108,7 @@ impl Registry {
         for rp in all {
             match prepare(rp) {
                 Ok(prepared) => {
-                    map.insert(prepared.rp.client_id.clone(), Arc::new(prepared));
+                    map.insert(prepared.rp.id.clone(), Arc::new(prepared));
                 }
                 Err(e) => tracing::error!(error = %e, "skipping an invalid stored registration"),
             }

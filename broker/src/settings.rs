@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
+use crate::ports::UpstreamKind;
+
 /// A value of the broker's section that is well-typed but not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
@@ -103,6 +105,10 @@ pub struct RawUpstream {
     /// Scopes to ask for.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
+    /// What it vouches for: `national` (the national authenticator, the default) or `eu_eid` (the
+    /// eIDAS connector). Decides how the identity chooser shows it; never inferred from its name.
+    #[serde(default)]
+    pub kind: UpstreamKind,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -145,6 +151,8 @@ pub struct UpstreamSettings {
     pub client_secret: String,
     /// Scopes to ask for.
     pub scopes: Vec<String>,
+    /// What it vouches for.
+    pub kind: UpstreamKind,
 }
 
 impl std::fmt::Debug for UpstreamSettings {
@@ -153,6 +161,7 @@ impl std::fmt::Debug for UpstreamSettings {
             .field("name", &self.name)
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
+            .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
 }
@@ -266,6 +275,7 @@ impl RawUpstream {
             client_id: self.client_id.clone(),
             client_secret: secret,
             scopes: self.scopes.clone(),
+            kind: self.kind,
         })
     }
 }
@@ -284,6 +294,7 @@ mod tests {
             client_secret: Some("0123456789abcdef".into()),
             client_secret_file: None,
             scopes: default_scopes(),
+            kind: UpstreamKind::National,
         }
     }
 

@@ -1,20 +1,20 @@
 //! The broker's configuration and everything its flows draw on.
 
 use eid_core::{
-    AuditEvent, AuditOutcome, Clock, EphemeralStore, RelyingPartyRepository, StoreError,
+    AuditEvent, AuditOutcome, Clock, EphemeralStore, MandateLookup, RelyingPartyRepository,
+    StoreError,
 };
 use eid_keys::KeyStore;
 use eid_store::audit_writer::AuditWriter;
 use eid_web::Metrics;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::core::SsoSession;
 use crate::core::pairwise::PairwiseKey;
 use crate::oidc::logout::send_backchannel_logouts;
+use crate::ports::{LogoutNotifier, Upstreams};
 use crate::registry::Registry;
-use crate::upstream::UpstreamClient;
 
 /// How long a request waits for the audit log to acknowledge an event (well within the request
 /// timeout).
@@ -40,6 +40,32 @@ pub struct BrokerConfig {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+/// What the broker draws on besides its settings: stores, keys, clock, upstreams and the other
+/// ports. The binary wires the production ones; tests put a memory store, a fixed clock and fake
+/// upstreams in their place.
+pub struct BrokerDeps {
+    /// Sessions, pending logins, codes, tokens, replay caches.
+    pub ephemeral: Arc<dyn EphemeralStore>,
+    /// The durable relying-party registry.
+    pub relying_parties: Arc<dyn RelyingPartyRepository>,
+    /// Writing the audit log.
+    pub audit: AuditWriter,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// Signing keys.
+    pub keys: KeyStore,
+    /// Upstream identity providers, in chooser order.
+    pub upstreams: Upstreams,
+    /// The mandate registry's back-channel.
+    pub mandates: Arc<dyn MandateLookup>,
+    /// Delivery of back-channel logouts.
+    pub logout: Arc<dyn LogoutNotifier>,
+    /// Pairwise identifier key.
+    pub pairwise: PairwiseKey,
+    /// Metrics.
+    pub metrics: Metrics,
+}
+
 /// The broker's shared state.
 pub struct Broker {
     /// Settings.
@@ -50,8 +76,12 @@ pub struct Broker {
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
     /// Its in-memory snapshot.
     pub registry: Registry,
-    /// Upstream identity providers by name, in chooser order.
-    pub upstreams: BTreeMap<String, UpstreamClient>,
+    /// Upstream identity providers, in chooser order.
+    pub upstreams: Upstreams,
+    /// The mandate registry's back-channel.
+    pub mandates: Arc<dyn MandateLookup>,
+    /// Delivery of back-channel logouts.
+    pub logout: Arc<dyn LogoutNotifier>,
     /// Pairwise identifier key.
     pub pairwise: PairwiseKey,
     /// Writing the audit log.
@@ -62,11 +92,32 @@ pub struct Broker {
     pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: Metrics,
-    /// HTTP client for back-channel logout (no redirects, short timeouts).
-    pub http: reqwest::Client,
 }
 
 impl Broker {
+    /// The broker with `config` on `deps`, its registry snapshot loaded from the durable registry.
+    pub async fn new(config: BrokerConfig, deps: BrokerDeps) -> Result<Broker, StoreError> {
+        let broker = Broker {
+            config,
+            ephemeral: deps.ephemeral,
+            relying_parties: deps.relying_parties,
+            registry: Registry::default(),
+            upstreams: deps.upstreams,
+            mandates: deps.mandates,
+            logout: deps.logout,
+            pairwise: deps.pairwise,
+            audit: deps.audit,
+            keys: deps.keys,
+            clock: deps.clock,
+            metrics: deps.metrics,
+        };
+        broker
+            .registry
+            .refresh(broker.relying_parties.as_ref())
+            .await?;
+        Ok(broker)
+    }
+
     /// An audit event of the broker at the current time.
     pub fn event(&self, kind: &str, outcome: AuditOutcome) -> AuditEvent {
         AuditEvent::new(self.clock.now(), "broker", kind, outcome)

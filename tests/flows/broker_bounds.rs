@@ -209,7 +209,7 @@ async fn a_client_id_with_a_nul_is_refused_cleanly_and_never_audited() {
 async fn a_browser_may_have_only_so_many_logins_under_way() {
     let stack = TestStack::builder().start().await.unwrap();
     let browser = Browser::new();
-    for _ in 0..eid_broker::oidc::pending::MAX_PENDING_PER_BROWSER {
+    for _ in 0..eid_broker::login::pending::MAX_PENDING_PER_BROWSER {
         let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
         assert_eq!(chooser.status, 200);
     }
@@ -229,7 +229,7 @@ async fn cookieless_logins_are_capped_per_address_and_a_browser_with_one_under_w
         .start()
         .await
         .unwrap();
-    let cap = eid_broker::oidc::pending::MAX_PENDING_PER_ADDRESS;
+    let cap = eid_broker::login::pending::MAX_PENDING_PER_ADDRESS;
     // A real browser begins a login (the first from this address) before the flood.
     let browser = Browser::new();
     let under_way = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
@@ -281,7 +281,7 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
         .start()
         .await
         .unwrap();
-    let cap = eid_broker::oidc::pending::MAX_PENDING_PER_ADDRESS;
+    let cap = eid_broker::login::pending::MAX_PENDING_PER_ADDRESS;
     let form = authorize_form("rp-a", &Pkce::new(), &[]);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

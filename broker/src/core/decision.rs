@@ -1,10 +1,9 @@
 //! Does a request need an authentication at an upstream, and at which level?
 
-use eid_core::Loa;
+use eid_core::{Identity, Loa};
 use serde::{Deserialize, Serialize};
 
 use super::session::SsoSession;
-use crate::upstream::UpstreamIdentity;
 
 /// An authentication request from any frontend, in protocol-neutral terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -19,8 +18,6 @@ pub struct AuthnRequest {
     pub passive: bool,
     /// The authentication may be at most this old (seconds).
     pub max_age: Option<u64>,
-    /// Whether the relying party accepts representation (acting on behalf of someone).
-    pub accepts_representation: bool,
 }
 
 /// What to do with a request.
@@ -75,12 +72,9 @@ pub struct AfterLogin {
 /// The session after a successful login of `identity`. The same person continues their session,
 /// whose level never goes down: a weaker re-authentication (forced, or for a recent `auth_time`)
 /// leaves the stronger level, its time and its identity in place. Anyone else starts a new one.
-pub fn after_login(existing: Option<SsoSession>, identity: UpstreamIdentity) -> AfterLogin {
+pub fn after_login(existing: Option<SsoSession>, identity: Identity) -> AfterLogin {
     let session = match existing {
-        Some(s)
-            if s.identity.upstream == identity.upstream
-                && s.identity.subject == identity.subject =>
-        {
+        Some(s) if s.identity.person == identity.person => {
             if identity.loa >= s.loa {
                 SsoSession {
                     loa: identity.loa,
@@ -92,7 +86,7 @@ pub fn after_login(existing: Option<SsoSession>, identity: UpstreamIdentity) -> 
                 // The stronger login stands, but the upstream's session is now this login's: its
                 // `sid` is what names it at logout.
                 let mut kept = s;
-                kept.identity.sid = identity.sid.clone();
+                kept.identity.upstream_sid = identity.upstream_sid.clone();
                 kept
             }
         }
@@ -121,7 +115,6 @@ mod tests {
             force: false,
             passive: false,
             max_age: None,
-            accepts_representation: false,
         }
     }
 
@@ -172,7 +165,7 @@ mod tests {
         );
     }
 
-    fn login(loa: Loa, auth_time: i64) -> UpstreamIdentity {
+    fn login(loa: Loa, auth_time: i64) -> Identity {
         session(loa, auth_time).identity
     }
 
@@ -180,7 +173,7 @@ mod tests {
     fn a_weaker_reauthentication_keeps_the_stronger_level() {
         let high = session(Loa::High, 100);
         let mut weaker = login(Loa::Substantial, 200);
-        weaker.sid = Some("the-upstream-session-now".into());
+        weaker.upstream_sid = Some("the-upstream-session-now".into());
         let after = after_login(Some(high.clone()), weaker);
         assert_eq!(
             (after.session.loa, after.session.auth_time),
@@ -189,7 +182,7 @@ mod tests {
         assert_eq!(after.session.identity.loa, Loa::High);
         assert_eq!(after.session.sid, high.sid);
         assert_eq!(
-            after.session.identity.sid.as_deref(),
+            after.session.identity.upstream_sid.as_deref(),
             Some("the-upstream-session-now"),
             "the upstream's logout names its current session"
         );
@@ -221,7 +214,7 @@ mod tests {
     #[test]
     fn another_person_starts_a_new_session() {
         let mut other = login(Loa::Low, 200);
-        other.subject = "someone-else".into();
+        other.person.subject = "someone-else".into();
         let after = after_login(Some(session(Loa::High, 100)), other);
         assert_eq!(after.session.loa, Loa::Low);
         assert_ne!(after.session.sid, "sid");

@@ -1,11 +1,14 @@
 //! The protocol-neutral login core: SSO sessions, the decision whether a request needs an
-//! authentication, identity resolution into pairwise identifiers, and attribute release. No HTTP, no
-//! OIDC or SAML wire types: the OIDC frontend today and the SAML frontend later both use it.
+//! authentication, the completion of a login (level, "act on behalf of"), pairwise identifiers and
+//! attribute release. No HTTP, no OIDC or SAML wire types: every frontend uses it.
 
 pub mod decision;
+pub mod login;
 pub mod pairwise;
 pub mod release;
 pub mod session;
 
 pub use decision::{AuthnRequest, Decision, decide};
+pub use login::{Completed, LoginStep, Rejection, complete};
+pub use release::{Released, release};
 pub use session::SsoSession;

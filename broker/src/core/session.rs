@@ -1,12 +1,10 @@
 //! The SSO session: who is logged in in this browser, how strongly, and which relying parties have
 //! been served (for logout). Kept in the ephemeral store under the digest of a random cookie.
 
-use eid_core::{EphemeralStore, Loa, StoreError};
+use eid_core::{EphemeralStore, Identity, Loa, StoreError};
 use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
-
-use crate::upstream::UpstreamIdentity;
 
 /// A logged-in person in one browser.
 ///
@@ -16,8 +14,8 @@ use crate::upstream::UpstreamIdentity;
 pub struct SsoSession {
     /// The session id. Never sent as is: each relying party gets its own [`SsoSession::sid_for`].
     pub sid: String,
-    /// What the upstream said about the person.
-    pub identity: UpstreamIdentity,
+    /// Who logged in, as the upstream vouched for them (in no protocol's terms).
+    pub identity: Identity,
     /// The achieved level.
     pub loa: Loa,
     /// When the person last authenticated (Unix seconds).
@@ -51,7 +49,7 @@ pub fn rp_sid(session_sid: &str, client_id: &str) -> String {
 
 impl SsoSession {
     /// A new session for an identity.
-    pub fn new(identity: UpstreamIdentity) -> Self {
+    pub fn new(identity: Identity) -> Self {
         SsoSession {
             sid: token256(),
             loa: identity.loa,
@@ -66,29 +64,12 @@ impl SsoSession {
         rp_sid(&self.sid, client_id)
     }
 
-    /// The person's stable key across upstream logins: `<upstream>:<subject>`.
-    pub fn person_key(&self) -> String {
-        format!("{}:{}", self.identity.upstream, self.identity.subject)
-    }
-
     /// A session for unit tests.
     #[cfg(test)]
     pub fn for_test(loa: Loa, auth_time: i64) -> Self {
         SsoSession {
             sid: "sid".into(),
-            identity: UpstreamIdentity {
-                upstream: "idp".into(),
-                subject: "person".into(),
-                loa,
-                amr: vec!["pwd".into()],
-                auth_time,
-                cpr: None,
-                given_name: None,
-                family_name: None,
-                birthdate: None,
-                id_token: String::new(),
-                sid: None,
-            },
+            identity: Identity::for_test("person", loa, auth_time),
             loa,
             auth_time,
             rps: Vec::new(),
@@ -139,17 +120,14 @@ impl SsoSession {
         Ok((cookie, replaced))
     }
 
-    /// Stores the session under its cookie, without the upstream's raw ID token: the broker never
-    /// sends it on (the upstream's logout is asked for by its opaque `sid`), so it is not kept.
+    /// Stores the session under its cookie.
     pub async fn save(
         &self,
         store: &dyn EphemeralStore,
         cookie: &str,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let mut kept = self.clone();
-        kept.identity.id_token.clear();
-        let bytes = serde_json::to_vec(&kept).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let bytes = serde_json::to_vec(self).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         store.put(&key(cookie), &bytes, ttl).await?;
         store
             .put(&sid_key(&self.sid), digest_key(cookie).as_bytes(), ttl)
@@ -204,11 +182,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_upstreams_raw_id_token_is_not_kept() {
+    async fn the_upstreams_session_id_is_kept_for_logout() {
         let store = MemoryEphemeral::new();
         let mut session = SsoSession::for_test(Loa::Substantial, 0);
-        session.identity.id_token = "header.payload-with-cpr.signature".into();
-        session.identity.sid = Some("upstream-sid".into());
+        session.identity.upstream_sid = Some("upstream-sid".into());
         let cookie = session
             .save_new(&store, None, Duration::from_secs(60))
             .await
@@ -217,13 +194,12 @@ mod tests {
             .await
             .unwrap()
             .unwrap();
-        assert!(found.identity.id_token.is_empty());
         assert_eq!(
-            found.identity.sid.as_deref(),
+            found.identity.upstream_sid.as_deref(),
             Some("upstream-sid"),
             "kept for logout"
         );
-        assert_eq!(found.identity.subject, session.identity.subject);
+        assert_eq!(found.identity.person, session.identity.person);
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use eid_core::{AuditOutcome, RelyingParty};
+use eid_core::{AuditOutcome, RpRegistration};
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
@@ -83,8 +83,8 @@ pub const MAX_CLIENT_SECRET_LEN: usize = 512;
 /// API can be written back unchanged; a digest of a secret nobody has checked is refused.
 pub fn registration_from_json(
     mut value: serde_json::Value,
-    current: Option<&RelyingParty>,
-) -> Result<RelyingParty, String> {
+    current: Option<&RpRegistration>,
+) -> Result<RpRegistration, String> {
     let obj = value.as_object_mut().ok_or("expected a JSON object")?;
     let secret = obj.remove("client_secret");
     let digest = obj

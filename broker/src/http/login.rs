@@ -6,8 +6,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_core::AuditOutcome;
-use eid_oidc::authorize::error_redirect;
-use eid_oidc::{ErrorCode, OAuthError, RawParams};
+use eid_oidc::RawParams;
 use eid_web::Lang;
 use eid_web::browser::{client_ip, cookie, cookie_value};
 use std::net::SocketAddr;
@@ -16,9 +15,10 @@ use std::sync::Arc;
 use super::error::HttpError;
 use super::pages::{ChooserPage, UpstreamChoice, message, render};
 use super::{BROWSER_COOKIE, SESSION_COOKIE};
+use crate::login::flow::{self, CallbackOutcome};
+use crate::login::{Answer, PendingLogin, Refusal};
 use crate::oidc::BrokerError;
-use crate::oidc::authorize::{self, CallbackOutcome};
-use crate::oidc::pending::PendingLogin;
+use crate::ports::UpstreamKind;
 use crate::state::Broker;
 use crate::texts::texts;
 
@@ -39,20 +39,19 @@ pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
     let t = texts(pending.lang);
     let service = broker
         .registry
-        .get(&pending.request.client_id)
-        .map(|rp| rp.rp.client_name.clone())
+        .get(&pending.authn.rp)
+        .map(|rp| rp.rp.name.clone())
         .unwrap_or_default();
     let upstreams = broker
         .upstreams
-        .keys()
-        .map(|name| {
-            let (label, help) = if name.starts_with("eidas") {
-                (t.eu_eid, t.eu_eid_help)
-            } else {
-                (t.mitid, t.mitid_help)
+        .iter()
+        .map(|upstream| {
+            let (label, help) = match upstream.kind() {
+                UpstreamKind::National => (t.mitid, t.mitid_help),
+                UpstreamKind::EuEid => (t.eu_eid, t.eu_eid_help),
             };
             UpstreamChoice {
-                name: name.clone(),
+                name: upstream.name().to_owned(),
                 label,
                 help,
             }
@@ -119,7 +118,7 @@ pub async fn start(
     let mut pending = pending_for_form(&broker, &jar, &form, &client_ip(&addr)).await?;
     let lang = pending.lang;
     let upstream = form.get("upstream").unwrap_or_default().to_owned();
-    let url = authorize::start_upstream(&broker, &mut pending, &upstream)
+    let url = flow::start_upstream(&broker, &mut pending, &upstream)
         .await
         .map_err(|e| HttpError::new(e, lang))?;
     Ok(Redirect::to(url.as_str()).into_response())
@@ -135,14 +134,8 @@ pub async fn cancel(
     let form = parse_form(&body)?;
     let pending = pending_for_form(&broker, &jar, &form, &client_ip(&addr)).await?;
     pending.finish(&broker).await?;
-    let url = error_redirect(
-        &pending.request.redirect_uri,
-        &OAuthError::new(ErrorCode::AccessDenied, "the person cancelled the login"),
-        pending.request.state.as_deref(),
-        &broker.config.issuer,
-    )
-    .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    Ok(Redirect::to(url.as_str()).into_response())
+    let answer = pending.frontend.refuse(&broker, Refusal::Cancelled)?;
+    Ok(respond(jar, answer))
 }
 
 /// The most parameters an upstream's callback may carry.
@@ -175,7 +168,7 @@ pub async fn callback(
             lang,
         ));
     }
-    let outcome = authorize::upstream_callback(
+    let outcome = flow::upstream_callback(
         &broker,
         &name,
         &params,
@@ -186,7 +179,7 @@ pub async fn callback(
     .await
     .map_err(|e| HttpError::new(e, lang))?;
     Ok(match outcome {
-        CallbackOutcome::Redirect(url, session_cookie) => {
+        CallbackOutcome::Answer(answer, session_cookie) => {
             let jar = match session_cookie {
                 Some(value) => jar.add(cookie(
                     SESSION_COOKIE,
@@ -196,7 +189,7 @@ pub async fn callback(
                 )),
                 None => jar,
             };
-            (jar, Redirect::to(url.as_str())).into_response()
+            respond(jar, answer)
         }
         CallbackOutcome::Failed(reason) => {
             tracing::info!(%reason, "upstream callback refused");
@@ -210,4 +203,11 @@ pub async fn callback(
             )
         }
     })
+}
+
+/// A frontend's answer as an HTTP response, with the cookies in `jar`.
+fn respond(jar: CookieJar, answer: Answer) -> Response {
+    match answer {
+        Answer::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
+    }
 }

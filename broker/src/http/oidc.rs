@@ -135,7 +135,7 @@ pub async fn par(State(broker): State<Arc<Broker>>, headers: HeaderMap, body: By
     if let Err(e) = &pushed {
         let event = broker
             .event("par.rejected", eid_core::AuditOutcome::Failure)
-            .client(rp.rp.client_id.clone())
+            .client(rp.rp.id.clone())
             .detail("error", e.code.as_str())
             .detail("reason", e.description.clone());
         if let Err(store) = broker.audit(event).await {
@@ -300,7 +300,7 @@ fn logout_response(
             let page = LogoutConfirmPage {
                 t: texts(lang),
                 csrf: &csrf_for(&browser),
-                service: rp.as_ref().map(|rp| rp.rp.client_name.as_str()),
+                service: rp.as_ref().map(|rp| rp.rp.name.as_str()),
                 client_id: continuation.client_id.as_deref(),
                 post_logout_redirect_uri: continuation.post_logout_redirect_uri.as_deref(),
                 state: continuation.state.as_deref(),

@@ -2,22 +2,21 @@
 //! to an upstream, and the answer with a code.
 
 use eid_core::AuditOutcome;
+use eid_core::Lang;
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, success_redirect, validate};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams};
-use eid_core::Lang;
 use std::net::IpAddr;
 use std::time::Duration;
 use url::Url;
 
 use super::BrokerError;
-use super::audit::{audit_refusal, truncated};
-use super::pending::{Admission, PendingLogin};
+use super::audit::audit_refusal;
 use super::tokens::issue_code;
-use crate::core::decision::{AfterLogin, after_login};
 use crate::core::{AuthnRequest, Decision, SsoSession, decide};
+use crate::login::FrontendRequest;
+use crate::login::pending::{Admission, PendingLogin};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
-use crate::upstream::{UpstreamError, UpstreamRequest};
 
 /// Prefix of pushed request URIs (RFC 9126).
 pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
@@ -34,9 +33,6 @@ pub enum AuthorizeOutcome {
     /// The person must log in: show the identity chooser for this pending login.
     Choose(Box<PendingLogin>),
 }
-
-/// A session cookie to set after a login (rotated at every login).
-pub type NewSessionCookie = Option<String>;
 
 fn redirect_error(
     broker: &Broker,
@@ -144,7 +140,7 @@ pub async fn authorize(
     let Some(rp) = rp else {
         return Err(BrokerError::BadRequest("client vanished".into()));
     };
-    if rp.rp.require_pushed_authorization_requests && !via_par {
+    if rp.oidc.require_par && !via_par {
         let e = OAuthError::invalid_request("this client must use pushed authorization requests");
         audit_rejection(broker, Some(&req.client_id), &e).await?;
         return Ok(AuthorizeOutcome::Redirect(redirect_error(
@@ -154,7 +150,7 @@ pub async fn authorize(
             &e.description,
         )?));
     }
-    if !rp.rp.allows_grant("authorization_code") {
+    if !rp.oidc.allows(eid_core::GrantType::AuthorizationCode) {
         let e = OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "client may not use the code flow",
@@ -172,7 +168,6 @@ pub async fn authorize(
         force: req.prompt == Prompt::Login,
         passive: req.prompt == Prompt::None,
         max_age: req.max_age,
-        accepts_representation: rp.rp.accepts_representation,
     };
     let session = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
     match decide(&authn, session.as_ref(), broker.now()) {
@@ -220,7 +215,14 @@ pub async fn authorize(
                 return Ok(AuthorizeOutcome::ShowError(e));
             }
             let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
-            let pending = PendingLogin::new(req, browser_cookie, lang, min_loa, step_up);
+            let pending = PendingLogin::new(
+                authn,
+                FrontendRequest::Oidc(Box::new(req)),
+                browser_cookie,
+                lang,
+                min_loa,
+                step_up,
+            );
             pending.save(broker).await?;
             Ok(AuthorizeOutcome::Choose(Box::new(pending)))
         }
@@ -255,7 +257,7 @@ pub async fn answer(
         req.scopes.clone(),
     )
     .await?;
-    let new_rp = session.served(&rp.rp.client_id);
+    let new_rp = session.served(&rp.rp.id);
     let url = success_redirect(
         &req.redirect_uri,
         &code,
@@ -264,194 +266,6 @@ pub async fn answer(
     )
     .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
     Ok((url, new_rp))
-}
-
-/// The person chose an upstream: the redirect to it.
-pub async fn start_upstream(
-    broker: &Broker,
-    pending: &mut PendingLogin,
-    upstream: &str,
-) -> Result<Url, BrokerError> {
-    let client = broker.upstreams.get(upstream).ok_or_else(|| {
-        BrokerError::BadRequest(format!("unknown identity provider {upstream:?}"))
-    })?;
-    let request = UpstreamRequest {
-        acr_min: pending.min_loa,
-        force_login: pending.step_up || pending.request.prompt == Prompt::Login,
-        max_age: pending.request.max_age,
-        login_hint: pending.request.login_hint.clone(),
-        ui_locales: Some(pending.lang.tag().to_owned()),
-    };
-    let (url, upstream_pending) = client
-        .begin(&request)
-        .await
-        .map_err(|e| BrokerError::Upstream(e.to_string()))?;
-    pending.index_state(broker, &upstream_pending.state).await?;
-    pending.upstream = Some(upstream_pending);
-    pending.save(broker).await?;
-    Ok(url)
-}
-
-/// What the upstream callback leads to.
-#[derive(Debug)]
-pub enum CallbackOutcome {
-    /// Back to the relying party (a code or an error), with the new session cookie when a login
-    /// succeeded.
-    Redirect(Url, NewSessionCookie),
-    /// The callback itself could not be trusted (unknown state, other browser, bad response): show
-    /// an error page.
-    Failed(String),
-}
-
-/// Completes the upstream round trip from its callback.
-///
-/// The `state` is spent only once the browser is known to be the one that began the login. After
-/// that the upstream's code is spent too, so a store failure from then on cannot be retried from
-/// this callback: the relying party is told `temporarily_unavailable` (and may start again) rather
-/// than the browser being shown a "try again" that leads to a dead login.
-pub async fn upstream_callback(
-    broker: &Broker,
-    upstream: &str,
-    params: &[(String, String)],
-    session_cookie: Option<&str>,
-    browser_cookie: Option<&str>,
-    ip: &str,
-) -> Result<CallbackOutcome, BrokerError> {
-    let state = params
-        .iter()
-        .find(|(k, _)| k == "state")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    let pending = match PendingLogin::by_state(broker, state, browser_cookie).await {
-        Ok(p) => p,
-        Err(BrokerError::Expired) => {
-            broker
-                .audit(
-                    broker
-                        .event("upstream.callback_rejected", AuditOutcome::Failure)
-                        .ip(ip)
-                        .detail("upstream", truncated(upstream, 64).to_owned())
-                        .detail("reason", "unknown state or another browser"),
-                )
-                .await?;
-            return Ok(CallbackOutcome::Failed("state".into()));
-        }
-        Err(e) => return Err(e),
-    };
-    match complete_login(broker, upstream, &pending, params, session_cookie, ip).await {
-        Err(e @ (BrokerError::Store(_) | BrokerError::Keys(_))) => {
-            tracing::error!(error = %e, "login could not be completed after the upstream's answer");
-            broker.metrics.inc(
-                "broker_logins_total",
-                "Logins through the broker by result and upstream.",
-                &[("result", "unavailable"), ("upstream", upstream)],
-            );
-            Ok(CallbackOutcome::Redirect(
-                redirect_error(
-                    broker,
-                    &pending.request,
-                    ErrorCode::TemporarilyUnavailable,
-                    "the login could not be completed; please start again",
-                )?,
-                None,
-            ))
-        }
-        other => other,
-    }
-}
-
-/// The rest of the callback once its `state` is spent: the upstream's answer, the session, the
-/// code for the relying party.
-async fn complete_login(
-    broker: &Broker,
-    upstream: &str,
-    pending: &PendingLogin,
-    params: &[(String, String)],
-    session_cookie: Option<&str>,
-    ip: &str,
-) -> Result<CallbackOutcome, BrokerError> {
-    let req = pending.request.as_ref();
-    let client = broker.upstreams.get(upstream);
-    let upstream_pending = pending.upstream.as_ref().filter(|p| p.upstream == upstream);
-    let (Some(client), Some(upstream_pending)) = (client, upstream_pending) else {
-        return Ok(CallbackOutcome::Failed("upstream".into()));
-    };
-    let identity = match client.complete(upstream_pending, params).await {
-        Ok(identity) => identity,
-        Err(e) => {
-            broker
-                .audit(
-                    broker
-                        .event("upstream.login_failed", AuditOutcome::Failure)
-                        .client(req.client_id.clone())
-                        .ip(ip)
-                        .detail("upstream", upstream.to_owned())
-                        .detail("reason", e.to_string()),
-                )
-                .await?;
-            broker.metrics.inc(
-                "broker_logins_total",
-                "Logins through the broker by result and upstream.",
-                &[("result", "failure"), ("upstream", upstream)],
-            );
-            pending.finish(broker).await?;
-            return Ok(match e {
-                // The person cancelled or could not reach the level: the relying party is told.
-                UpstreamError::Refused { .. } | UpstreamError::AcrTooLow { .. } => {
-                    CallbackOutcome::Redirect(
-                        redirect_error(
-                            broker,
-                            req,
-                            ErrorCode::AccessDenied,
-                            "the login was not completed",
-                        )?,
-                        None,
-                    )
-                }
-                other => CallbackOutcome::Failed(other.to_string()),
-            });
-        }
-    };
-    if !pending.finish(broker).await? {
-        return Ok(CallbackOutcome::Failed("replayed callback".into()));
-    }
-    let Some(rp) = broker.registry.get(&req.client_id) else {
-        return Ok(CallbackOutcome::Failed("client vanished".into()));
-    };
-    // Identity resolution: the same person continues their session (whose level never goes
-    // down); anyone else starts a new one. The cookie rotates either way.
-    let existing = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
-    let AfterLogin {
-        mut session,
-        mut this_login,
-    } = after_login(existing, identity);
-    // Audited before anything is released: a failure here releases nothing.
-    broker
-        .audit(
-            broker
-                .event("login.success", AuditOutcome::Success)
-                .client(req.client_id.clone())
-                .ip(ip)
-                .detail("upstream", upstream.to_owned())
-                .detail("loa", this_login.loa.as_word())
-                .detail("step_up", pending.step_up),
-        )
-        .await?;
-    let (url, _) = answer(broker, &rp, req, &mut this_login).await?;
-    session.rps = this_login.rps;
-    // Another person's login in this browser ends the session it replaces, with its tokens and
-    // its services' back-channel logouts.
-    let cookie = broker.start_session(&session, session_cookie).await?;
-    broker.metrics.inc(
-        "broker_logins_total",
-        "Logins through the broker by result and upstream.",
-        &[
-            ("result", "success"),
-            ("upstream", upstream),
-            ("loa", this_login.loa.as_word()),
-        ],
-    );
-    Ok(CallbackOutcome::Redirect(url, Some(cookie)))
 }
 
 /// Handles a pushed authorization request (RFC 9126): the client is authenticated by the caller.
@@ -466,7 +280,7 @@ pub async fn push(
             "request_uri is not allowed in a pushed request",
         ));
     }
-    if form.get("client_id") != Some(rp.rp.client_id.as_str()) {
+    if form.get("client_id") != Some(rp.rp.id.as_str()) {
         return Err(OAuthError::invalid_request(
             "client_id must be the authenticated client",
         ));

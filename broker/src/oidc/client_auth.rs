@@ -142,7 +142,7 @@ async fn verify_assertion(
     let claims = decode::<AssertionClaims>(assertion, &key, &validation)
         .map_err(|e| bad(&e.to_string()))?
         .claims;
-    if claims.iss != rp.rp.client_id || claims.sub != rp.rp.client_id {
+    if claims.iss != rp.rp.id || claims.sub != rp.rp.id {
         return Err(bad("iss and sub must both be the client id"));
     }
     let now = broker.now();
@@ -161,7 +161,7 @@ async fn verify_assertion(
         .put_if_absent(
             &format!(
                 "broker:jti:{}:{}",
-                rp.rp.client_id,
+                rp.rp.id,
                 eid_oidc::random::digest_key(&jti)
             ),
             b"1",

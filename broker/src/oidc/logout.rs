@@ -30,7 +30,7 @@ use crate::state::Broker;
 /// The back-channel logout event (OIDC Back-Channel Logout 1.0).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// How long a relying party may take to accept a logout token.
-pub const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::adapters::BACKCHANNEL_TIMEOUT;
 /// How long the broker waits for the person to come back from the upstream's logout.
 const CONTINUATION_TTL: Duration = Duration::from_secs(600);
 
@@ -218,7 +218,7 @@ async fn refused(
         .detail("reason", why.to_string());
     // Only registered client ids reach the audit log.
     if let Some(rp) = client_id.and_then(|id| broker.registry.get(id)) {
-        event = event.client(rp.rp.client_id.clone());
+        event = event.client(rp.rp.id.clone());
     }
     broker.audit(event).await?;
     Ok(LogoutOutcome::Refused(why))
@@ -238,6 +238,7 @@ async fn end(
         .audit(
             broker
                 .event("logout", AuditOutcome::Success)
+                .person(session.identity.audit_id)
                 .detail("relying_parties", session.rps.len())
                 .detail(
                     "initiated_by",
@@ -246,11 +247,14 @@ async fn end(
         )
         .await?;
     send_backchannel_logouts(broker, &session).await;
-    let upstream_url = match broker.upstreams.get(&session.identity.upstream) {
+    let upstream_url = match broker.upstreams.get(&session.identity.person.upstream) {
         // The upstream's opaque `sid` names its session; its ID token (personal data) stays here.
         Some(client) => {
             client
-                .end_session_url(session.identity.sid.as_deref(), Some(post_logout_return))
+                .end_session_url(
+                    session.identity.upstream_sid.as_deref(),
+                    Some(post_logout_return),
+                )
                 .await
         }
         None => None,
@@ -327,17 +331,17 @@ struct LogoutToken<'a> {
 pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
     let deliveries = session.rps.iter().filter_map(|client_id| {
         let rp = broker.registry.get(client_id)?;
-        let uri = rp.rp.backchannel_logout_uri.clone()?;
+        let uri = rp.oidc.backchannel_logout_uri.clone()?;
         Some(async move {
             let now = broker.now();
             let claims = LogoutToken {
                 iss: &broker.config.issuer,
-                aud: &rp.rp.client_id,
+                aud: &rp.rp.id,
                 iat: now,
                 exp: now + 120,
                 jti: token256(),
                 sub: subject_for(&rp.rp, session, &broker.pairwise),
-                sid: session.sid_for(&rp.rp.client_id),
+                sid: session.sid_for(&rp.rp.id),
                 events: serde_json::json!({ BACKCHANNEL_EVENT: {} }),
             };
             let token = broker
@@ -345,15 +349,11 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
                 .signing_key(super::tokens::signing_alg(&rp))
                 .and_then(|key| key.sign_claims(Some("logout+jwt"), &claims).ok());
             let delivered = match token {
-                Some(token) => broker
-                    .http
-                    .post(&uri)
-                    .timeout(BACKCHANNEL_TIMEOUT)
-                    .form(&[("logout_token", token)])
-                    .send()
-                    .await
-                    .map(|r| r.status().is_success())
-                    .unwrap_or(false),
+                Some(token) => {
+                    tokio::time::timeout(BACKCHANNEL_TIMEOUT, broker.logout.deliver(&uri, &token))
+                        .await
+                        .unwrap_or(false)
+                }
                 None => false,
             };
             let outcome = if delivered {
@@ -365,7 +365,8 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
                 .audit(
                     broker
                         .event("logout.backchannel", outcome)
-                        .client(rp.rp.client_id.clone()),
+                        .person(session.identity.audit_id)
+                        .client(rp.rp.id.clone()),
                 )
                 .await;
         })

@@ -1,13 +1,12 @@
-//! The OIDC provider towards relying parties: authorization (with PAR), the upstream round trip,
-//! the token endpoint (codes, refresh tokens, client credentials), userinfo, revocation,
+//! The OIDC frontend towards relying parties: authorization (with PAR), the token endpoint (codes, refresh tokens, client credentials), userinfo, revocation,
 //! introspection and logout (RP-initiated and back-channel). Plain functions; no HTTP types.
 
 pub mod audit;
 pub mod authorize;
+pub mod claims;
 pub mod client_auth;
 pub mod discovery;
 pub mod logout;
-pub mod pending;
 pub mod token;
 pub mod tokens;
 

@@ -53,13 +53,13 @@ pub async fn token(
     )
     .await?;
     let result = match form.get("grant_type") {
-        Some("authorization_code") if rp.rp.allows_grant("authorization_code") => {
+        Some("authorization_code") if rp.oidc.allows(eid_core::GrantType::AuthorizationCode) => {
             authorization_code(broker, &rp, form, ip).await
         }
-        Some("refresh_token") if rp.rp.allows_grant("refresh_token") => {
+        Some("refresh_token") if rp.oidc.allows(eid_core::GrantType::RefreshToken) => {
             refresh(broker, &rp, form, ip).await
         }
-        Some("client_credentials") if rp.rp.allows_grant("client_credentials") => {
+        Some("client_credentials") if rp.oidc.allows(eid_core::GrantType::ClientCredentials) => {
             client_credentials(broker, &rp, form, ip).await
         }
         Some("authorization_code" | "refresh_token" | "client_credentials") => {
@@ -89,7 +89,7 @@ pub async fn token(
 fn issued_event(broker: &Broker, rp: &RegisteredRp, ip: &str, grant_type: &str) -> AuditEvent {
     broker
         .event("token.issued", AuditOutcome::Success)
-        .client(rp.rp.client_id.clone())
+        .client(rp.rp.id.clone())
         .ip(ip)
         .detail("grant_type", grant_type.to_owned())
 }
@@ -109,7 +109,7 @@ async fn audit_failure(
     ip: &str,
     e: &OAuthError,
 ) -> Result<(), OAuthError> {
-    let event = refused_event(broker, ip, e).client(rp.rp.client_id.clone());
+    let event = refused_event(broker, ip, e).client(rp.rp.id.clone());
     broker.audit(event).await?;
     Ok(())
 }
@@ -149,17 +149,17 @@ async fn tokens_for(
     let access = access_token(
         broker,
         grant_id,
-        &rp.rp.client_id,
+        &rp.rp.id,
         grant.scopes.clone(),
         subject_of(grant, exp, now),
     );
     let refresh = async {
-        if !rp.rp.allows_grant("refresh_token") {
+        if !rp.oidc.allows(eid_core::GrantType::RefreshToken) {
             return Ok(None);
         }
         let record = RefreshRecord {
             grant_id: grant_id.to_owned(),
-            client_id: rp.rp.client_id.clone(),
+            client_id: rp.rp.id.clone(),
             grant: grant.clone(),
         };
         issue_refresh(broker, &record).await.map(Some)
@@ -188,6 +188,11 @@ async fn issue_audited(
     event: AuditEvent,
 ) -> Result<TokenResponse, OAuthError> {
     let issued = tokens_for(broker, rp, grant_id, grant).await?;
+    // The release names the person whose data it is, so that they can be shown it.
+    let event = match grant.person {
+        Some(person) => event.person(person),
+        None => event,
+    };
     if let Err(e) = broker.audit(event).await {
         let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
         // Best effort: the secrets were never shown, so a leftover is unusable anyway.
@@ -251,7 +256,7 @@ async fn authorization_code(
         }
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
     };
-    if grant.client_id != rp.rp.client_id {
+    if grant.client_id != rp.rp.id {
         grants
             .revoke_grant_for(
                 &grant.grant_id,
@@ -298,7 +303,7 @@ async fn refresh(
     let memory = broker.config.refresh_token_ttl;
     match take_refresh(broker.ephemeral.as_ref(), token, memory).await? {
         RefreshUse::Fresh(record) => {
-            if record.client_id != rp.rp.client_id {
+            if record.client_id != rp.rp.id {
                 grants
                     .revoke_grant_for(&record.grant_id, memory + USED_CODE_MEMORY)
                     .await?;
@@ -348,19 +353,19 @@ async fn client_credentials(
     ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
     // A service's own token: no person behind it, so no person scope (`openid`, `offline_access`).
-    let scopes = grantable_scopes(&rp.rp, form.get("scope").unwrap_or_default(), false);
+    let scopes = grantable_scopes(&rp.oidc, form.get("scope").unwrap_or_default(), false);
     let now = broker.now();
     let ttl = broker.config.access_token_ttl;
     let exp = now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     let subject = TokenSubject {
-        sub: rp.rp.client_id.clone(),
+        sub: rp.rp.id.clone(),
         sid: None,
         claims: Map::new(),
         exp,
         iat: now,
     };
     let grant_id = eid_oidc::random::token(16);
-    let access = access_token(broker, &grant_id, &rp.rp.client_id, scopes.clone(), subject).await?;
+    let access = access_token(broker, &grant_id, &rp.rp.id, scopes.clone(), subject).await?;
     // It releases no personal data: the event need not be durable before the answer.
     broker
         .audit
@@ -422,13 +427,13 @@ pub async fn revoke(
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
     let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
     if let Some(record) = grants.access_token::<TokenSubject>(token).await? {
-        if record.client_id == rp.rp.client_id {
+        if record.client_id == rp.rp.id {
             grants.delete_access_token::<TokenSubject>(token).await?;
         }
         return Ok(());
     }
     if let Some(record) = refresh_record(broker.ephemeral.as_ref(), token).await?
-        && record.client_id == rp.rp.client_id
+        && record.client_id == rp.rp.id
     {
         // Another client's token is left exactly as it is (RFC 7009 §2.1: no effect).
         withdraw_refresh(broker.ephemeral.as_ref(), token).await?;
@@ -443,7 +448,7 @@ pub async fn revoke(
         .audit(
             broker
                 .event("token.revoked", AuditOutcome::Success)
-                .client(rp.rp.client_id.clone()),
+                .client(rp.rp.id.clone()),
         )
         .await?;
     Ok(())
@@ -471,8 +476,8 @@ pub async fn introspect(
     let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
         .access_token::<TokenSubject>(token)
         .await?;
-    let Some(record) =
-        record.filter(|r| r.client_id == rp.rp.client_id || rp.rp.allows_grant("introspection"))
+    let Some(record) = record
+        .filter(|r| r.client_id == rp.rp.id || rp.oidc.allows(eid_core::GrantType::Introspection))
     else {
         return Ok(serde_json::json!({ "active": false }));
     };

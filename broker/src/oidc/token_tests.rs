@@ -162,8 +162,8 @@ async fn harness() -> Harness {
     let key = eid_keys::SigningKey::from_pem(pem.as_bytes(), eid_keys::Alg::ES256).unwrap();
     let keys = eid_keys::KeyStore::from_key_set(eid_keys::KeySet::from_keys(vec![key]).unwrap());
     let store = Arc::new(RecordingStore::default());
-    let broker = Broker {
-        config: BrokerConfig {
+    let broker = Broker::new(
+        BrokerConfig {
             issuer: "https://broker.example".into(),
             session_ttl: Duration::from_secs(3600),
             access_token_ttl: Duration::from_secs(600),
@@ -172,18 +172,21 @@ async fn harness() -> Harness {
             admin_token_sha256: None,
             trusted_proxies: Vec::new(),
         },
-        ephemeral: store.clone(),
-        relying_parties: repo.clone(),
-        registry: Default::default(),
-        upstreams: Default::default(),
-        pairwise: PairwiseKey::new(&[7; 32]).unwrap(),
-        audit: AuditWriter::spawn(audit.clone(), 16),
-        keys,
-        clock: Arc::new(SystemClock),
-        metrics: eid_web::Metrics::new("broker"),
-        http: reqwest::Client::new(),
-    };
-    broker.registry.refresh(repo.as_ref()).await.unwrap();
+        crate::BrokerDeps {
+            ephemeral: store.clone(),
+            relying_parties: repo.clone(),
+            upstreams: Default::default(),
+            mandates: Arc::new(eid_core::NoMandates),
+            logout: Arc::new(crate::testing::RecordingNotifier::default()),
+            pairwise: PairwiseKey::new(&[7; 32]).unwrap(),
+            audit: AuditWriter::spawn(audit.clone(), 16),
+            keys,
+            clock: Arc::new(SystemClock),
+            metrics: eid_web::Metrics::new("broker"),
+        },
+    )
+    .await
+    .unwrap();
     Harness {
         broker,
         audit,
@@ -530,7 +533,7 @@ async fn another_persons_login_in_the_browser_ends_the_session_and_its_tokens() 
     let tokens = h.exchange("rp-a", &code).await.unwrap();
     let mut other = SsoSession::for_test(Loa::Substantial, h.broker.now());
     other.sid = "another-session".into();
-    other.identity.subject = "someone-else".into();
+    other.identity.person.subject = "someone-else".into();
     h.broker.start_session(&other, Some(&cookie)).await.unwrap();
     assert!(h.userinfo(&tokens.access_token).await.is_err());
     let refreshed = h
@@ -592,12 +595,17 @@ async fn client_credentials_grant_no_requested_scope() {
 
 #[tokio::test]
 async fn offline_access_is_granted_only_to_a_client_registered_for_it_that_may_refresh() {
-    let rp = |grants: &[&str], offline_access: bool| -> eid_core::RelyingParty {
-        serde_json::from_value(serde_json::json!({
+    let rp = |grants: &[&str], offline_access: bool| -> eid_core::OidcClient {
+        let doc: eid_core::RpRegistration = serde_json::from_value(serde_json::json!({
             "client_id": "x", "client_name": "x", "token_endpoint_auth_method": "client_secret_post",
             "sector": "s", "grant_types": grants, "offline_access": offline_access,
         }))
-        .unwrap()
+        .unwrap();
+        eid_core::RelyingParty::try_from(doc)
+            .unwrap()
+            .oidc()
+            .unwrap()
+            .clone()
     };
     let both = ["authorization_code", "refresh_token"];
     for (rp, granted) in [
@@ -665,10 +673,11 @@ proptest! {
     /// Whatever is requested, only advertised scopes are granted, each once, in request order.
     #[test]
     fn granted_scopes_are_advertised_and_unique(requested in "[a-z_ ]{0,80}", person: bool) {
-        let rp: eid_core::RelyingParty = serde_json::from_value(serde_json::json!({
+        let doc: eid_core::RpRegistration = serde_json::from_value(serde_json::json!({
             "client_id": "x", "client_name": "x", "token_endpoint_auth_method": "client_secret_post",
             "sector": "s", "grant_types": ["authorization_code", "refresh_token"],
         })).unwrap();
+        let rp = eid_core::RelyingParty::try_from(doc).unwrap().oidc().unwrap().clone();
         let granted = grantable_scopes(&rp, &requested, person);
         for s in &granted {
             prop_assert!(crate::oidc::tokens::SUPPORTED_SCOPES.contains(&s.as_str()));

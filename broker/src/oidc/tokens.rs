@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::BrokerError;
-use crate::core::release::{person_claims, subject_for};
+use super::claims::person_claims;
+use crate::core::release::release;
 use crate::core::session::{SsoSession, rp_sid};
-use crate::registry::RegisteredRp;
+use crate::registry::{RegisteredRp, key_alg};
 use crate::state::Broker;
-use eid_core::RelyingParty;
+use eid_core::{GrantType, OidcClient};
+use uuid::Uuid;
 
 /// Namespace of the broker's codes and tokens in the ephemeral store.
 pub const GRANTS: &str = "broker";
@@ -27,6 +29,9 @@ pub struct BrokerGrant {
     pub sid: String,
     /// The relying party's subject identifier.
     pub sub: String,
+    /// The audit key of the person who logged in: every release from this grant names them.
+    #[serde(default)]
+    pub person: Option<Uuid>,
     /// Achieved level.
     pub loa: Loa,
     /// Authentication methods.
@@ -51,20 +56,29 @@ pub async fn issue_code(
     nonce: Option<String>,
     scopes: Vec<String>,
 ) -> Result<String, BrokerError> {
+    let released = release(
+        &rp.rp,
+        &session.identity,
+        session.loa,
+        session.auth_time,
+        None,
+        &broker.pairwise,
+    );
     let grant = CodeGrant {
         grant_id: token256(),
-        client_id: rp.rp.client_id.clone(),
+        client_id: rp.rp.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         code_challenge: code_challenge.to_owned(),
         payload: BrokerGrant {
             sid: session.sid.clone(),
-            sub: subject_for(&rp.rp, session, &broker.pairwise),
-            loa: session.loa,
-            amr: session.identity.amr.clone(),
-            auth_time: session.auth_time,
+            person: Some(released.audit_id),
+            claims: person_claims(&released),
+            sub: released.subject,
+            loa: released.level,
+            amr: released.amr,
+            auth_time: released.auth_time,
             nonce,
-            scopes: grantable_scopes(&rp.rp, &scopes.join(" "), true),
-            claims: person_claims(&rp.rp, session),
+            scopes: grantable_scopes(&rp.oidc, &scopes.join(" "), true),
         },
     };
     Ok(Grants::new(broker.ephemeral.as_ref(), GRANTS)
@@ -74,11 +88,7 @@ pub async fn issue_code(
 
 /// The algorithm the relying party registered for what the broker signs for it.
 pub(crate) fn signing_alg(rp: &RegisteredRp) -> eid_keys::Alg {
-    match rp.rp.id_token_signed_response_alg.as_str() {
-        "RS256" => eid_keys::Alg::RS256,
-        "PS256" => eid_keys::Alg::PS256,
-        _ => eid_keys::Alg::ES256,
-    }
+    key_alg(rp.oidc.alg)
 }
 
 /// Signs an ID token for a grant.
@@ -91,7 +101,7 @@ pub fn id_token(
     let mut claims = Map::with_capacity(12 + grant.claims.len());
     claims.insert("iss".into(), Value::String(broker.config.issuer.clone()));
     claims.insert("sub".into(), Value::String(grant.sub.clone()));
-    claims.insert("aud".into(), Value::String(rp.rp.client_id.clone()));
+    claims.insert("aud".into(), Value::String(rp.rp.id.clone()));
     claims.insert("exp".into(), Value::from(now + ID_TOKEN_TTL));
     claims.insert("iat".into(), Value::from(now));
     claims.insert("auth_time".into(), Value::from(grant.auth_time));
@@ -100,10 +110,7 @@ pub fn id_token(
     }
     claims.insert("acr".into(), Value::String(grant.loa.as_uri().to_owned()));
     claims.insert("amr".into(), Value::from(grant.amr.clone()));
-    claims.insert(
-        "sid".into(),
-        Value::String(rp_sid(&grant.sid, &rp.rp.client_id)),
-    );
+    claims.insert("sid".into(), Value::String(rp_sid(&grant.sid, &rp.rp.id)));
     for (k, v) in &grant.claims {
         claims.insert(k.clone(), v.clone());
     }
@@ -255,14 +262,14 @@ pub const SUPPORTED_SCOPES: [&str; 2] = ["openid", OFFLINE_ACCESS];
 
 /// The scopes of a request that may be granted to `rp`: advertised ones only, each once;
 /// `offline_access` only to a client registered for it and for refresh tokens (its registration
-/// stands for the consent OIDC Core §11 asks for, see [`RelyingParty::offline_access`]); no person
+/// stands for the consent OIDC Core §11 asks for, see [`OidcClient::offline_access`]); no person
 /// scope when no person is behind the grant (`person` false: client credentials).
-pub fn grantable_scopes(rp: &RelyingParty, requested: &str, person: bool) -> Vec<String> {
+pub fn grantable_scopes(rp: &OidcClient, requested: &str, person: bool) -> Vec<String> {
     let mut granted: Vec<String> = Vec::new();
     for scope in requested.split(' ') {
         let allowed = match scope {
             "openid" => person,
-            OFFLINE_ACCESS => person && rp.offline_access && rp.allows_grant("refresh_token"),
+            OFFLINE_ACCESS => person && rp.offline_access && rp.allows(GrantType::RefreshToken),
             _ => false,
         };
         if allowed && !granted.iter().any(|g| g == scope) {

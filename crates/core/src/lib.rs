@@ -5,19 +5,26 @@
 
 pub mod audit;
 pub mod clock;
+pub mod identity;
 pub mod lang;
 pub mod loa;
+pub mod mandate;
 pub mod person;
 pub mod ports;
 pub mod relying_party;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use identity::{Identity, PersonKey};
 pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
+pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, Person, PersonStatus};
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
     RelyingPartyRepository, StoreError, Taken,
 };
-pub use relying_party::{RelyingParty, SubjectType};
+pub use relying_party::{
+    Attribute, ClientAuthMethod, GrantType, InvalidRegistration, OidcClient, Protocol,
+    RelyingParty, RpRegistration, SigningAlg, SubjectType,
+};

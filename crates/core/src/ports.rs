@@ -194,15 +194,17 @@ pub trait RelyingPartyRepository: Send + Sync {
     /// Inserts or replaces a registration (by client id).
     async fn upsert_relying_party(
         &self,
-        rp: &crate::relying_party::RelyingParty,
+        rp: &crate::relying_party::RpRegistration,
     ) -> Result<(), StoreError>;
     /// The registration of a client id.
     async fn relying_party(
         &self,
         client_id: &str,
-    ) -> Result<Option<crate::relying_party::RelyingParty>, StoreError>;
+    ) -> Result<Option<crate::relying_party::RpRegistration>, StoreError>;
     /// Every registration, ordered by client id.
-    async fn relying_parties(&self) -> Result<Vec<crate::relying_party::RelyingParty>, StoreError>;
+    async fn relying_parties(
+        &self,
+    ) -> Result<Vec<crate::relying_party::RpRegistration>, StoreError>;
     /// Removes a registration; returns whether it existed.
     async fn delete_relying_party(&self, client_id: &str) -> Result<bool, StoreError>;
 }

@@ -1,30 +1,9 @@
 //! A registered OIDC client (relying party) as far as every provider needs it.
 
-use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-/// How a client authenticates at the token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenEndpointAuthMethod {
-    /// HTTP Basic with the client id and secret.
-    ClientSecretBasic,
-    /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
-    /// A JWT signed with the client's private key (RFC 7523).
-    PrivateKeyJwt,
-}
-
-impl TokenEndpointAuthMethod {
-    /// The registered name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TokenEndpointAuthMethod::ClientSecretBasic => "client_secret_basic",
-            TokenEndpointAuthMethod::ClientSecretPost => "client_secret_post",
-            TokenEndpointAuthMethod::PrivateKeyJwt => "private_key_jwt",
-        }
-    }
-}
+/// How a client authenticates at the token endpoint (the registry's typed value).
+pub use eid_core::ClientAuthMethod as TokenEndpointAuthMethod;
 
 /// A registered client. Its secret is kept only as a SHA-256 digest.
 #[derive(Clone)]
@@ -73,6 +52,30 @@ impl ClientRegistration {
         auth_method: TokenEndpointAuthMethod,
         secret: Option<&str>,
     ) -> Result<Self, RegistrationError> {
+        if redirect_uris.is_empty() {
+            return Err(RegistrationError {
+                client_id: client_id.into(),
+                problem: "no redirect_uris".into(),
+            });
+        }
+        Self::build(
+            client_id,
+            client_name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            auth_method,
+            secret,
+        )
+    }
+
+    fn build(
+        client_id: impl Into<String>,
+        client_name: impl Into<String>,
+        redirect_uris: Vec<String>,
+        post_logout_redirect_uris: Vec<String>,
+        auth_method: TokenEndpointAuthMethod,
+        secret: Option<&str>,
+    ) -> Result<Self, RegistrationError> {
         let client_id = client_id.into();
         let problem = |p: String| RegistrationError {
             client_id: client_id.clone(),
@@ -80,9 +83,6 @@ impl ClientRegistration {
         };
         if client_id.is_empty() {
             return Err(problem("empty client_id".into()));
-        }
-        if redirect_uris.is_empty() {
-            return Err(problem("no redirect_uris".into()));
         }
         for uri in redirect_uris.iter().chain(&post_logout_redirect_uris) {
             check_redirect_uri(uri).map_err(|p| problem(format!("{uri}: {p}")))?;
@@ -115,7 +115,9 @@ impl ClientRegistration {
     }
 
     /// A registration whose secret is already hashed (as stored in a registry): `secret_sha256` is
-    /// the hex SHA-256 of the secret.
+    /// the hex SHA-256 of the secret. `redirect_uris` may be empty: the registry decides whether the
+    /// client needs one (a service that may not use the code flow has none, and no request
+    /// redirects to it).
     pub fn with_secret_digest(
         client_id: impl Into<String>,
         client_name: impl Into<String>,
@@ -132,7 +134,7 @@ impl ClientRegistration {
             })?),
             None => None,
         };
-        let mut registration = Self::new(
+        let mut registration = Self::build(
             client_id,
             client_name,
             redirect_uris,

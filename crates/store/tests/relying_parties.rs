@@ -2,7 +2,7 @@
 //! undecodable stored documents and the `updated_at_us` column.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use eid_core::{RelyingParty, RelyingPartyRepository, StoreError, SubjectType};
+use eid_core::{RelyingPartyRepository, RpRegistration, StoreError, SubjectType};
 use eid_store::testing::{TempPostgresDb, postgres_url_or_skip};
 use eid_store::{SqlDurable, suite};
 use time::OffsetDateTime;
@@ -70,8 +70,8 @@ async fn postgres_relying_party_suite_runs_concurrently_from_two_nodes() {
     temp.drop_db().await.unwrap();
 }
 
-fn registration(client_id: &str) -> RelyingParty {
-    RelyingParty {
+fn registration(client_id: &str) -> RpRegistration {
+    RpRegistration {
         client_id: client_id.to_owned(),
         client_name: "Test".to_owned(),
         redirect_uris: vec!["https://rp.example/cb".to_owned()],

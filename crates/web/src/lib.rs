@@ -11,10 +11,10 @@ pub mod pages;
 pub mod params;
 pub mod platform;
 
-pub use layers::{SecurityHeaders, common_layers};
 /// The page language lives in `eid_core` (protocol logic uses it without HTTP); re-exported here
 /// for the page code.
 pub use eid_core::Lang;
+pub use layers::{SecurityHeaders, common_layers};
 pub use metrics::Metrics;
 pub use ops::{DurableReady, EphemeralReady, ReadinessCheck, ops_router};
 pub use platform::Platform;

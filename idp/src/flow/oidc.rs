@@ -1,12 +1,12 @@
 //! The OIDC provider towards the broker: authorization requests, the token endpoint, userinfo and
 //! discovery.
 
+use eid_core::Lang;
 use eid_core::{AuditOutcome, PersonStatus};
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
 use eid_oidc::grant::{AccessToken, Grants, Redemption};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams, pkce};
-use eid_core::Lang;
 use serde::Serialize;
 use url::Url;
 

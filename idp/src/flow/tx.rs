@@ -1,10 +1,10 @@
 //! The login transaction: what one login in one browser is doing, kept in the ephemeral store
 //! between pages. It is bound to the browser (a cookie) and carries the CSRF token of its forms.
 
+use eid_core::Lang;
 use eid_core::Loa;
 use eid_oidc::AuthorizeRequest;
 use eid_oidc::random::{digest_key, token256};
-use eid_core::Lang;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use subtle::ConstantTimeEq;

@@ -3,7 +3,7 @@
 
 use super::{SqlDurable, map_err, micros, storable_key, unstorable, with_timeout};
 use async_trait::async_trait;
-use eid_core::{RelyingParty, RelyingPartyRepository, StoreError};
+use eid_core::{RelyingPartyRepository, RpRegistration, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -22,10 +22,10 @@ const DELETE: &str = "DELETE FROM relying_parties WHERE client_id = $1";
 
 /// The registration of a row; `Corrupt` (naming the client id) if the document does not decode or
 /// names another client id.
-fn decode(row: &AnyRow) -> Result<RelyingParty, StoreError> {
+fn decode(row: &AnyRow) -> Result<RpRegistration, StoreError> {
     let client_id: String = row.try_get(0).map_err(map_err)?;
     let document: String = row.try_get(1).map_err(map_err)?;
-    let rp: RelyingParty = serde_json::from_str(&document).map_err(|e| {
+    let rp: RpRegistration = serde_json::from_str(&document).map_err(|e| {
         StoreError::Corrupt(format!(
             "relying_parties.document of client {client_id:?}: {e}"
         ))
@@ -41,7 +41,7 @@ fn decode(row: &AnyRow) -> Result<RelyingParty, StoreError> {
 
 #[async_trait]
 impl RelyingPartyRepository for SqlDurable {
-    async fn upsert_relying_party(&self, rp: &RelyingParty) -> Result<(), StoreError> {
+    async fn upsert_relying_party(&self, rp: &RpRegistration) -> Result<(), StoreError> {
         if !storable_key(&rp.client_id) {
             return Err(unstorable("client id"));
         }
@@ -64,7 +64,7 @@ impl RelyingPartyRepository for SqlDurable {
         .await
     }
 
-    async fn relying_party(&self, client_id: &str) -> Result<Option<RelyingParty>, StoreError> {
+    async fn relying_party(&self, client_id: &str) -> Result<Option<RpRegistration>, StoreError> {
         if !storable_key(client_id) {
             return Ok(None);
         }
@@ -79,7 +79,7 @@ impl RelyingPartyRepository for SqlDurable {
         .await
     }
 
-    async fn relying_parties(&self) -> Result<Vec<RelyingParty>, StoreError> {
+    async fn relying_parties(&self) -> Result<Vec<RpRegistration>, StoreError> {
         with_timeout("relying_parties", async {
             let rows = sqlx::query(SELECT_ALL)
                 .fetch_all(&self.pool)

@@ -1,12 +1,12 @@
 //! Behaviour suite of the relying-party registry.
 
-use eid_core::{RelyingParty, RelyingPartyRepository, SubjectType};
+use eid_core::{RelyingPartyRepository, RpRegistration, SubjectType};
 use serde_json::json;
 use uuid::Uuid;
 
 /// A registration with every field set away from its default.
-fn full(client_id: &str) -> RelyingParty {
-    RelyingParty {
+fn full(client_id: &str) -> RpRegistration {
+    RpRegistration {
         client_id: client_id.to_owned(),
         client_name: "Borgerservice Ærø 'quoted' \"name\" ✓".to_owned(),
         redirect_uris: vec![
@@ -41,8 +41,8 @@ fn full(client_id: &str) -> RelyingParty {
 }
 
 /// A registration with only the required fields and the defaults.
-fn minimal(client_id: &str) -> RelyingParty {
-    RelyingParty {
+fn minimal(client_id: &str) -> RpRegistration {
+    RpRegistration {
         client_id: client_id.to_owned(),
         client_name: "Minimal".to_owned(),
         redirect_uris: Vec::new(),
@@ -63,7 +63,7 @@ fn minimal(client_id: &str) -> RelyingParty {
 }
 
 /// This run's registrations among everything listed (the registry may be shared), in listed order.
-async fn listed_own(repo: &dyn RelyingPartyRepository, prefix: &str) -> Vec<RelyingParty> {
+async fn listed_own(repo: &dyn RelyingPartyRepository, prefix: &str) -> Vec<RpRegistration> {
     repo.relying_parties()
         .await
         .unwrap()
@@ -102,7 +102,7 @@ pub async fn relying_party_repository_behaviour(repo: &dyn RelyingPartyRepositor
     );
 
     // Upsert of an existing client id replaces the whole registration (no merging of fields).
-    let a = RelyingParty {
+    let a = RpRegistration {
         client_name: "Renamed".to_owned(),
         ..minimal(&a.client_id)
     };
@@ -150,7 +150,7 @@ pub async fn relying_party_repository_behaviour(repo: &dyn RelyingPartyRepositor
         "https://rp.example/path?q=1",
     ];
     for (i, name) in odd.iter().enumerate() {
-        let rp = RelyingParty {
+        let rp = RpRegistration {
             client_name: format!("odd {i}"),
             ..full(&id(name))
         };
@@ -197,7 +197,7 @@ pub async fn relying_party_repository_behaviour(repo: &dyn RelyingPartyRepositor
 
     // Concurrent upserts of one new client id (as from several nodes): all succeed, one wins.
     let raced = id("raced");
-    let variant = |n: u32| RelyingParty {
+    let variant = |n: u32| RpRegistration {
         client_name: format!("racer {n}"),
         ..full(&raced)
     };

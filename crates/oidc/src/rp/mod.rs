@@ -1,5 +1,7 @@
-//! Upstreams: the broker as an OpenID Connect relying party of the identity providers it federates
-//! (idp/, the eIDAS connector, any other OIDC provider added by configuration).
+//! The OpenID Connect relying-party client (feature `rp`). The broker uses it towards the identity
+//! providers it federates (its "upstreams": idp/, the eIDAS connector, any other OIDC provider added by
+//! configuration; re-exported as `eid_broker::upstream`); the delegation portal, the eIDAS proxy
+//! service and the demo relying party use it towards the broker.
 //!
 //! Protocol logic only, no axum types. One [`UpstreamClient`] per configured upstream:
 //!

@@ -14,12 +14,12 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use eid_broker::upstream::{
+use eid_core::Loa;
+use eid_keys::{Alg, SigningKey};
+use eid_oidc::rp::{
     PendingUpstream, UpstreamClient, UpstreamConfig, UpstreamError, UpstreamIdentity,
     UpstreamRequest,
 };
-use eid_core::Loa;
-use eid_keys::{Alg, SigningKey};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "broker";

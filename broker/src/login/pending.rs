@@ -5,18 +5,19 @@
 //! they are kept small (every parameter is bounded), short-lived until the person starts the
 //! upstream round trip, and counted per browser and per client address ([`PendingLogin::admit`]).
 
-use eid_core::Loa;
-use eid_oidc::AuthorizeRequest;
-use eid_oidc::random::{digest_key, token256};
 use eid_core::Lang;
+use eid_core::Loa;
+use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
-use super::BrokerError;
+use super::frontend::FrontendRequest;
+use crate::core::AuthnRequest;
+use crate::oidc::BrokerError;
 use crate::state::Broker;
-use crate::upstream::PendingUpstream;
+use eid_oidc::rp::PendingUpstream;
 
 /// How long a login may wait on the chooser before the person starts it.
 pub const UNSTARTED_TTL: Duration = Duration::from_secs(300);
@@ -51,8 +52,10 @@ pub enum Admission {
 pub struct PendingLogin {
     /// Identifier (in URLs and forms).
     pub id: String,
-    /// The relying party's request.
-    pub request: Box<AuthorizeRequest>,
+    /// What is asked, in protocol-neutral terms.
+    pub authn: AuthnRequest,
+    /// The frontend's request, to answer when the login ends.
+    pub frontend: FrontendRequest,
     /// Digest of the browser cookie it is bound to.
     pub browser: String,
     /// CSRF token of its forms.
@@ -105,7 +108,8 @@ fn within(count: u64, max: u64) -> Result<(), bool> {
 impl PendingLogin {
     /// A new pending login for the browser with cookie `browser_cookie`.
     pub fn new(
-        request: AuthorizeRequest,
+        authn: AuthnRequest,
+        frontend: FrontendRequest,
         browser_cookie: &str,
         lang: Lang,
         min_loa: Option<Loa>,
@@ -113,7 +117,8 @@ impl PendingLogin {
     ) -> Self {
         PendingLogin {
             id: token256(),
-            request: Box::new(request),
+            authn,
+            frontend,
             browser: digest_key(browser_cookie),
             csrf: token256(),
             lang,
@@ -255,7 +260,7 @@ impl PendingLogin {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use eid_oidc::Prompt;
+    use eid_oidc::{AuthorizeRequest, Prompt};
 
     fn pending() -> PendingLogin {
         let request = AuthorizeRequest {
@@ -271,7 +276,21 @@ mod tests {
             ui_locales: None,
             login_hint: None,
         };
-        PendingLogin::new(request, "browser", Lang::default(), None, false)
+        let authn = AuthnRequest {
+            rp: request.client_id.clone(),
+            min_loa: None,
+            force: false,
+            passive: false,
+            max_age: None,
+        };
+        PendingLogin::new(
+            authn,
+            FrontendRequest::Oidc(Box::new(request)),
+            "browser",
+            Lang::default(),
+            None,
+            false,
+        )
     }
 
     #[test]
@@ -299,11 +318,12 @@ mod tests {
     fn a_pending_login_stays_small_even_with_every_parameter_at_its_cap() {
         use eid_oidc::params::max_len;
         let mut p = pending();
-        p.request.state = Some("s".repeat(max_len("state")));
-        p.request.nonce = Some("n".repeat(max_len("nonce")));
-        p.request.login_hint = Some("h".repeat(max_len("login_hint")));
-        p.request.ui_locales = Some("u".repeat(max_len("ui_locales")));
-        p.request.scopes = "openid "
+        let FrontendRequest::Oidc(request) = &mut p.frontend;
+        request.state = Some("s".repeat(max_len("state")));
+        request.nonce = Some("n".repeat(max_len("nonce")));
+        request.login_hint = Some("h".repeat(max_len("login_hint")));
+        request.ui_locales = Some("u".repeat(max_len("ui_locales")));
+        request.scopes = "openid "
             .repeat(max_len("scope") / 7)
             .split(' ')
             .map(str::to_owned)

@@ -1,0 +1,172 @@
+//! The ports' production implementations: an OIDC upstream ([`OidcUpstream`]) and back-channel
+//! logout over HTTP ([`HttpLogoutNotifier`]).
+
+use async_trait::async_trait;
+use eid_core::{Cpr, Identity, PersonKey};
+use std::time::Duration;
+use url::Url;
+use uuid::Uuid;
+
+use crate::ports::{LogoutNotifier, Upstream, UpstreamKind};
+use eid_oidc::rp::{
+    PendingUpstream, UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamRequest,
+};
+
+/// How long one back-channel logout may take.
+pub const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// An upstream OpenID provider through the generic relying-party client.
+pub struct OidcUpstream {
+    client: UpstreamClient,
+    kind: UpstreamKind,
+}
+
+impl OidcUpstream {
+    /// The upstream `client` vouching for identities of `kind`.
+    pub fn new(client: UpstreamClient, kind: UpstreamKind) -> Self {
+        OidcUpstream { client, kind }
+    }
+}
+
+/// The audit key of a person an upstream of `kind` vouched for: the national authenticator's
+/// subjects are the person register's ids, shared with its own audit events; anyone else's is a
+/// unkeyed digest of the upstream and subject (stable, and never a register id by accident
+/// since it is a version-8 UUID the register does not issue).
+pub fn audit_id(kind: UpstreamKind, person: &PersonKey) -> Uuid {
+    if kind == UpstreamKind::National
+        && let Ok(id) = Uuid::parse_str(&person.subject)
+    {
+        return id;
+    }
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        format!("{}\0{}", person.upstream, person.subject).as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    Uuid::new_v8(bytes)
+}
+
+/// The broker's identity of an upstream's verified login.
+pub fn identity(kind: UpstreamKind, login: UpstreamIdentity) -> Identity {
+    let person = PersonKey {
+        upstream: login.upstream,
+        subject: login.subject,
+    };
+    let cpr = login.cpr.and_then(|c| match Cpr::parse(&c) {
+        Ok(cpr) => Some(cpr),
+        Err(_) => {
+            tracing::warn!(upstream = %person.upstream, "the upstream sent a malformed CPR number; ignored");
+            None
+        }
+    });
+    Identity {
+        audit_id: audit_id(kind, &person),
+        person,
+        loa: login.loa,
+        amr: login.amr,
+        auth_time: login.auth_time,
+        cpr,
+        eidas_id: None,
+        given_name: login.given_name,
+        family_name: login.family_name,
+        birthdate: login.birthdate,
+        upstream_sid: login.sid,
+    }
+}
+
+#[async_trait]
+impl Upstream for OidcUpstream {
+    fn name(&self) -> &str {
+        self.client.name()
+    }
+
+    fn kind(&self) -> UpstreamKind {
+        self.kind
+    }
+
+    async fn begin(
+        &self,
+        request: &UpstreamRequest,
+    ) -> Result<(Url, PendingUpstream), UpstreamError> {
+        self.client.begin(request).await
+    }
+
+    async fn complete(
+        &self,
+        pending: &PendingUpstream,
+        params: &[(String, String)],
+    ) -> Result<Identity, UpstreamError> {
+        let login = self.client.complete(pending, params).await?;
+        Ok(identity(self.kind, login))
+    }
+
+    async fn end_session_url(
+        &self,
+        hint: Option<&str>,
+        post_logout_redirect_uri: Option<&str>,
+    ) -> Option<Url> {
+        self.client
+            .end_session_url(hint, post_logout_redirect_uri)
+            .await
+    }
+}
+
+/// Back-channel logout over HTTP: a form POST, no redirects followed, within
+/// [`BACKCHANNEL_TIMEOUT`].
+pub struct HttpLogoutNotifier {
+    http: reqwest::Client,
+}
+
+impl HttpLogoutNotifier {
+    /// A notifier with its own HTTP client.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(3))
+            .timeout(BACKCHANNEL_TIMEOUT)
+            .build()?;
+        Ok(HttpLogoutNotifier { http })
+    }
+}
+
+#[async_trait]
+impl LogoutNotifier for HttpLogoutNotifier {
+    async fn deliver(&self, uri: &str, logout_token: &str) -> bool {
+        self.http
+            .post(uri)
+            .form(&[("logout_token", logout_token)])
+            .send()
+            .await
+            .map(|r| r.status().is_success())
+            .unwrap_or(false)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_national_authenticators_person_id_is_the_audit_key_and_others_are_derived() {
+        let id = "6f1c2a3e-1111-4222-8333-444455556666";
+        let national = PersonKey {
+            upstream: "idp".into(),
+            subject: id.into(),
+        };
+        assert_eq!(audit_id(UpstreamKind::National, &national).to_string(), id);
+        let foreign = audit_id(UpstreamKind::EuEid, &national);
+        assert_ne!(
+            foreign.to_string(),
+            id,
+            "a foreign upstream cannot claim a register id"
+        );
+        assert_eq!(foreign, audit_id(UpstreamKind::EuEid, &national));
+        let other = PersonKey {
+            upstream: "eidas".into(),
+            subject: "SE/DK/199001011234".into(),
+        };
+        assert_ne!(audit_id(UpstreamKind::EuEid, &other), foreign);
+    }
+}

@@ -1,0 +1,218 @@
+//! The upstream round trip of a login, for every frontend: the person's choice of identity
+//! provider, the callback, the core's completion of the login, and the frontend's answer.
+
+use eid_core::AuditOutcome;
+
+use super::frontend::{Answer, Refusal};
+use super::pending::PendingLogin;
+use crate::core::decision::AfterLogin;
+use crate::core::{Completed, LoginStep, SsoSession, complete};
+use crate::oidc::BrokerError;
+use crate::oidc::audit::truncated;
+use crate::state::Broker;
+use eid_oidc::rp::{UpstreamError, UpstreamRequest};
+
+/// A session cookie to set after a login (rotated at every login).
+pub type NewSessionCookie = Option<String>;
+
+/// The person chose an upstream: where to send the browser.
+pub async fn start_upstream(
+    broker: &Broker,
+    pending: &mut PendingLogin,
+    upstream: &str,
+) -> Result<url::Url, BrokerError> {
+    let client = broker.upstreams.get(upstream).ok_or_else(|| {
+        BrokerError::BadRequest(format!("unknown identity provider {upstream:?}"))
+    })?;
+    let request = UpstreamRequest {
+        acr_min: pending.min_loa,
+        force_login: pending.step_up || pending.authn.force,
+        max_age: pending.authn.max_age,
+        login_hint: pending.frontend.login_hint().map(str::to_owned),
+        ui_locales: Some(pending.lang.tag().to_owned()),
+    };
+    let (url, upstream_pending) = client
+        .begin(&request)
+        .await
+        .map_err(|e| BrokerError::Upstream(e.to_string()))?;
+    pending.index_state(broker, &upstream_pending.state).await?;
+    pending.upstream = Some(upstream_pending);
+    pending.save(broker).await?;
+    Ok(url)
+}
+
+/// What the upstream callback leads to.
+#[derive(Debug)]
+pub enum CallbackOutcome {
+    /// The frontend's answer (a code or an error for the relying party), with the new session
+    /// cookie when a login succeeded.
+    Answer(Answer, NewSessionCookie),
+    /// The callback itself could not be trusted (unknown state, other browser, bad response): show
+    /// an error page.
+    Failed(String),
+}
+
+fn count(broker: &Broker, result: &str, upstream: &str) {
+    broker.metrics.inc(
+        "broker_logins_total",
+        "Logins through the broker by result and upstream.",
+        &[("result", result), ("upstream", upstream)],
+    );
+}
+
+/// Completes the upstream round trip from its callback.
+///
+/// The `state` is spent only once the browser is known to be the one that began the login. After
+/// that the upstream's code is spent too, so a store failure from then on cannot be retried from
+/// this callback: the relying party is told so (and may start again) rather than the browser being
+/// shown a "try again" that leads to a dead login.
+pub async fn upstream_callback(
+    broker: &Broker,
+    upstream: &str,
+    params: &[(String, String)],
+    session_cookie: Option<&str>,
+    browser_cookie: Option<&str>,
+    ip: &str,
+) -> Result<CallbackOutcome, BrokerError> {
+    let state = params
+        .iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    let pending = match PendingLogin::by_state(broker, state, browser_cookie).await {
+        Ok(p) => p,
+        Err(BrokerError::Expired) => {
+            broker
+                .audit(
+                    broker
+                        .event("upstream.callback_rejected", AuditOutcome::Failure)
+                        .ip(ip)
+                        .detail("upstream", truncated(upstream, 64).to_owned())
+                        .detail("reason", "unknown state or another browser"),
+                )
+                .await?;
+            return Ok(CallbackOutcome::Failed("state".into()));
+        }
+        Err(e) => return Err(e),
+    };
+    match complete_login(broker, upstream, &pending, params, session_cookie, ip).await {
+        Err(e @ (BrokerError::Store(_) | BrokerError::Keys(_))) => {
+            tracing::error!(error = %e, "login could not be completed after the upstream's answer");
+            count(broker, "unavailable", upstream);
+            Ok(CallbackOutcome::Answer(
+                pending.frontend.refuse(broker, Refusal::Unavailable)?,
+                None,
+            ))
+        }
+        other => other,
+    }
+}
+
+/// The rest of the callback once its `state` is spent: the upstream's answer, the core's
+/// completion of the login, the session, the frontend's answer.
+async fn complete_login(
+    broker: &Broker,
+    upstream: &str,
+    pending: &PendingLogin,
+    params: &[(String, String)],
+    session_cookie: Option<&str>,
+    ip: &str,
+) -> Result<CallbackOutcome, BrokerError> {
+    let client = broker.upstreams.get(upstream);
+    let upstream_pending = pending.upstream.as_ref().filter(|p| p.upstream == upstream);
+    let (Some(client), Some(upstream_pending)) = (client, upstream_pending) else {
+        return Ok(CallbackOutcome::Failed("upstream".into()));
+    };
+    let identity = match client.complete(upstream_pending, params).await {
+        Ok(identity) => identity,
+        Err(e) => {
+            broker
+                .audit(
+                    broker
+                        .event("upstream.login_failed", AuditOutcome::Failure)
+                        .client(pending.authn.rp.clone())
+                        .ip(ip)
+                        .detail("upstream", upstream.to_owned())
+                        .detail("reason", e.to_string()),
+                )
+                .await?;
+            count(broker, "failure", upstream);
+            pending.finish(broker).await?;
+            return Ok(match e {
+                // The person cancelled or could not reach the level: the relying party is told.
+                UpstreamError::Refused { .. } | UpstreamError::AcrTooLow { .. } => {
+                    CallbackOutcome::Answer(
+                        pending.frontend.refuse(broker, Refusal::NotCompleted)?,
+                        None,
+                    )
+                }
+                other => CallbackOutcome::Failed(other.to_string()),
+            });
+        }
+    };
+    if !pending.finish(broker).await? {
+        return Ok(CallbackOutcome::Failed("replayed callback".into()));
+    }
+    let Some(rp) = broker.registry.get(&pending.authn.rp) else {
+        return Ok(CallbackOutcome::Failed("client vanished".into()));
+    };
+    // Identity resolution: the same person continues their session (whose level never goes
+    // down); anyone else starts a new one. The cookie rotates either way.
+    let existing = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
+    let Completed { after, step } = complete(
+        broker.mandates.as_ref(),
+        &pending.authn,
+        &rp.rp,
+        existing,
+        identity,
+        broker.clock.now(),
+    )
+    .await?;
+    let AfterLogin {
+        mut session,
+        mut this_login,
+    } = after;
+    // Audited before anything is released: a failure here releases nothing.
+    broker
+        .audit(
+            broker
+                .event("login.success", AuditOutcome::Success)
+                .person(this_login.identity.audit_id)
+                .client(pending.authn.rp.clone())
+                .ip(ip)
+                .detail("upstream", upstream.to_owned())
+                .detail("loa", this_login.loa.as_word())
+                .detail("step_up", pending.step_up),
+        )
+        .await?;
+    let answer = match step {
+        LoginStep::Authenticated => {
+            pending
+                .frontend
+                .answer(broker, &rp, &mut this_login)
+                .await?
+        }
+        LoginStep::Rejected(_) => pending.frontend.refuse(broker, Refusal::LevelNotReached)?,
+        // The choice page comes with the delegation registry; until then no lookup the binary
+        // wires finds a mandate. Never answer as someone the person did not choose.
+        LoginStep::ChooseRepresentation(_) => {
+            return Err(BrokerError::BadRequest(
+                "choosing whom to act for is not available yet".into(),
+            ));
+        }
+    };
+    session.rps = this_login.rps;
+    // Another person's login in this browser ends the session it replaces, with its tokens and
+    // its services' back-channel logouts.
+    let cookie = broker.start_session(&session, session_cookie).await?;
+    broker.metrics.inc(
+        "broker_logins_total",
+        "Logins through the broker by result and upstream.",
+        &[
+            ("result", "success"),
+            ("upstream", upstream),
+            ("loa", this_login.loa.as_word()),
+        ],
+    );
+    Ok(CallbackOutcome::Answer(answer, Some(cookie)))
+}

@@ -1,0 +1,582 @@
+//! Component tests of the broker: its router called in-process (`oneshot`) over the memory
+//! ephemeral store, an in-memory SQLite registry and audit log, a fixed clock, a fake upstream
+//! identity provider and a recording back-channel notifier. A small cookie-keeping client plays the
+//! browser.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, header};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use eid_broker::core::pairwise::PairwiseKey;
+use eid_broker::ports::{LogoutNotifier, Upstream, UpstreamKind, Upstreams};
+use eid_broker::{Broker, BrokerConfig, BrokerDeps};
+use eid_core::{AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, RelyingPartyRepository};
+use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
+use eid_oidc::rp::{PendingUpstream, UpstreamError, UpstreamRequest};
+use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
+use eid_web::{Metrics, Platform};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tower::ServiceExt;
+use url::Url;
+use uuid::Uuid;
+
+/// The broker's public origin in these tests.
+pub const ISSUER: &str = "http://localhost:8080";
+/// The fake upstream's name (also the upstream of [`Identity::for_test`]).
+pub const UPSTREAM: &str = "idp";
+/// Where the fake upstream "is".
+pub const UPSTREAM_AUTHORIZE: &str = "https://upstream.example/authorize";
+/// A relying party with a back-channel logout URI and a post-logout redirect URI.
+pub const RP_A: &str = "rp-a";
+/// A relying party without back-channel logout.
+pub const RP_B: &str = "rp-b";
+/// The PKCE verifier every authorization request of these tests uses.
+pub const VERIFIER: &str = "a-verifier-of-forty-three-characters-at-least-0123";
+/// The pairwise key of the broker under test.
+pub const PAIRWISE: [u8; 32] = [7; 32];
+/// The NSIS URI of High, as in `acr_values`.
+pub const HIGH: &str = "https://data.gov.dk/concept/core/nsis/loa/High";
+/// The NSIS URI of Substantial.
+pub const SUBSTANTIAL: &str = "https://data.gov.dk/concept/core/nsis/loa/Substantial";
+
+/// A relying party's redirect URI.
+pub fn redirect_uri(rp: &str) -> String {
+    format!("https://{rp}.example/cb")
+}
+
+/// A relying party's back-channel logout URI (only [`RP_A`] registers it).
+pub fn backchannel_uri(rp: &str) -> String {
+    format!("https://{rp}.example/backchannel")
+}
+
+/// A relying party's post-logout redirect URI.
+pub fn post_logout_uri(rp: &str) -> String {
+    format!("https://{rp}.example/bye")
+}
+
+/// A relying party's client secret.
+pub fn secret(rp: &str) -> String {
+    format!("{rp}-secret-0123456789")
+}
+
+/// A relying party's sector (pairwise identifiers).
+pub fn sector(rp: &str) -> String {
+    format!("sector-{rp}")
+}
+
+/// The S256 challenge of [`VERIFIER`].
+pub fn challenge() -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        VERIFIER.as_bytes(),
+    ))
+}
+
+/// The `sub` the broker gives `subject` (at the fake upstream) at relying party `rp`.
+pub fn expected_sub(rp: &str, subject: &str) -> String {
+    PairwiseKey::new(&PAIRWISE)
+        .unwrap()
+        .subject(&sector(rp), &format!("{UPSTREAM}:{subject}"))
+}
+
+/// An upstream identity provider whose answer the test sets, recording what it was asked.
+pub struct FakeUpstream {
+    answer: Mutex<Result<Identity, UpstreamError>>,
+    /// Every request of [`Upstream::begin`], in order.
+    pub requests: Mutex<Vec<UpstreamRequest>>,
+    /// Every callback query [`Upstream::complete`] was given.
+    pub callbacks: Mutex<Vec<Vec<(String, String)>>>,
+    counter: AtomicU64,
+}
+
+impl FakeUpstream {
+    fn new() -> FakeUpstream {
+        FakeUpstream {
+            answer: Mutex::new(Err(UpstreamError::Refused {
+                error: "access_denied".into(),
+                description: Some("no answer set".into()),
+            })),
+            requests: Mutex::new(Vec::new()),
+            callbacks: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// The next logins succeed as `identity`.
+    pub fn answer(&self, identity: Identity) {
+        *self.answer.lock().unwrap() = Ok(identity);
+    }
+
+    /// The next logins fail with `error`.
+    pub fn fail(&self, error: UpstreamError) {
+        *self.answer.lock().unwrap() = Err(error);
+    }
+
+    /// The requests so far.
+    pub fn requests(&self) -> Vec<UpstreamRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl Upstream for FakeUpstream {
+    fn name(&self) -> &str {
+        UPSTREAM
+    }
+
+    fn kind(&self) -> UpstreamKind {
+        UpstreamKind::National
+    }
+
+    async fn begin(
+        &self,
+        request: &UpstreamRequest,
+    ) -> Result<(Url, PendingUpstream), UpstreamError> {
+        self.requests.lock().unwrap().push(request.clone());
+        let n = self.counter.fetch_add(1, Ordering::SeqCst);
+        let state = format!("upstream-state-{n}-{}", Uuid::new_v4().simple());
+        let mut url = Url::parse(UPSTREAM_AUTHORIZE).unwrap();
+        url.query_pairs_mut().append_pair("state", &state);
+        let pending = PendingUpstream {
+            upstream: UPSTREAM.into(),
+            state,
+            nonce: format!("upstream-nonce-{n}"),
+            pkce_verifier: format!("upstream-verifier-{n}"),
+            acr_min: request.acr_min,
+            max_age: request.max_age,
+        };
+        Ok((url, pending))
+    }
+
+    async fn complete(
+        &self,
+        pending: &PendingUpstream,
+        params: &[(String, String)],
+    ) -> Result<Identity, UpstreamError> {
+        self.callbacks.lock().unwrap().push(params.to_vec());
+        let state = params.iter().find(|(k, _)| k == "state").map(|(_, v)| v);
+        if state != Some(&pending.state) {
+            return Err(UpstreamError::StateMismatch);
+        }
+        self.answer.lock().unwrap().clone()
+    }
+
+    async fn end_session_url(
+        &self,
+        _hint: Option<&str>,
+        _post_logout_redirect_uri: Option<&str>,
+    ) -> Option<Url> {
+        None
+    }
+}
+
+/// A back-channel notifier that records every delivery and acknowledges it.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    /// `(uri, logout_token)` of each delivery.
+    pub delivered: Mutex<Vec<(String, String)>>,
+}
+
+impl RecordingNotifier {
+    /// The deliveries so far.
+    pub fn delivered(&self) -> Vec<(String, String)> {
+        self.delivered.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl LogoutNotifier for RecordingNotifier {
+    async fn deliver(&self, uri: &str, logout_token: &str) -> bool {
+        self.delivered
+            .lock()
+            .unwrap()
+            .push((uri.to_owned(), logout_token.to_owned()));
+        true
+    }
+}
+
+/// A running broker with its stores, clock and fakes.
+pub struct Harness {
+    pub broker: Arc<Broker>,
+    pub router: Router,
+    pub clock: FixedClock,
+    pub durable: Arc<SqlDurable>,
+    pub upstream: Arc<FakeUpstream>,
+    pub notifier: Arc<RecordingNotifier>,
+}
+
+fn test_keys() -> KeySet {
+    let pem = eid_keys::generate_pem(Alg::ES256, 0).unwrap();
+    KeySet::from_keys(vec![
+        SigningKey::from_pem(pem.as_bytes(), Alg::ES256).unwrap(),
+    ])
+    .unwrap()
+}
+
+impl Harness {
+    /// The broker with [`RP_A`] and [`RP_B`] registered and the fake upstream as its only one.
+    pub async fn new() -> Harness {
+        let durable = Arc::new(
+            SqlDurable::connect_and_migrate("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        for rp in [RP_A, RP_B] {
+            let mut doc = serde_json::json!({
+                "client_id": rp, "client_name": format!("Service {rp}"),
+                "client_secret": secret(rp), "token_endpoint_auth_method": "client_secret_post",
+                "sector": sector(rp), "redirect_uris": [redirect_uri(rp)],
+                "post_logout_redirect_uris": [post_logout_uri(rp)],
+                "grant_types": ["authorization_code"],
+            });
+            if rp == RP_A {
+                doc["backchannel_logout_uri"] = backchannel_uri(rp).into();
+            }
+            let registration = eid_broker::http::registration_from_json(doc, None).unwrap();
+            durable.upsert_relying_party(&registration).await.unwrap();
+        }
+        // Real time (to the second): the logout's hint is verified against the wall clock.
+        let clock = FixedClock::new(
+            time::OffsetDateTime::now_utc()
+                .replace_nanosecond(0)
+                .unwrap(),
+        );
+        let upstream = Arc::new(FakeUpstream::new());
+        let notifier = Arc::new(RecordingNotifier::default());
+        let metrics = Metrics::new("broker");
+        let config = BrokerConfig {
+            issuer: ISSUER.into(),
+            session_ttl: Duration::from_secs(3600),
+            access_token_ttl: Duration::from_secs(600),
+            refresh_token_ttl: Duration::from_secs(3600),
+            secure_cookies: false,
+            admin_token_sha256: None,
+            trusted_proxies: Vec::new(),
+        };
+        let deps = BrokerDeps {
+            ephemeral: Arc::new(MemoryEphemeral::new()),
+            relying_parties: durable.clone(),
+            audit: AuditWriter::spawn(durable.clone(), 16),
+            clock: Arc::new(clock.clone()),
+            keys: KeyStore::from_key_set(test_keys()),
+            upstreams: Upstreams::new(vec![upstream.clone()]),
+            mandates: Arc::new(eid_core::NoMandates),
+            logout: notifier.clone(),
+            pairwise: PairwiseKey::new(&PAIRWISE).unwrap(),
+            metrics: metrics.clone(),
+        };
+        let broker = Arc::new(Broker::new(config, deps).await.unwrap());
+        let platform = Platform {
+            component: "broker",
+            public_url: Url::parse(ISSUER).unwrap(),
+            metrics,
+            checks: Vec::new(),
+        };
+        let router = eid_broker::router(&platform, broker.clone());
+        Harness {
+            broker,
+            router,
+            clock,
+            durable,
+            upstream,
+            notifier,
+        }
+    }
+
+    /// A person `subject` authenticated at `loa` now, with a fresh audit key.
+    pub fn person(&self, subject: &str, loa: Loa) -> Identity {
+        let mut identity = Identity::for_test(subject, loa, self.clock.now().unix_timestamp());
+        identity.audit_id = Uuid::new_v4();
+        identity
+    }
+
+    /// Sends a request as `client` and keeps the cookies it sets.
+    pub async fn send(&self, client: &mut Client, request: Request<Body>) -> Reply {
+        let mut request = request;
+        request.extensions_mut().insert(ConnectInfo(client.addr));
+        if !client.cookies.is_empty() {
+            let cookies = client
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookies.parse().unwrap());
+        }
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        for set in response.headers().get_all(header::SET_COOKIE) {
+            let set = set.to_str().unwrap();
+            let pair = set.split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() || set.contains("Max-Age=0") {
+                client.cookies.remove(name);
+            } else {
+                client.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 22)
+            .await
+            .unwrap();
+        Reply {
+            status,
+            location,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, client: &mut Client, path: &str) -> Reply {
+        let request = Request::get(path).body(Body::empty()).unwrap();
+        self.send(client, request).await
+    }
+
+    /// `POST path` with a form.
+    pub async fn post(&self, client: &mut Client, path: &str, form: &[(&str, &str)]) -> Reply {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let request = Request::post(path)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(client, request).await
+    }
+
+    /// `GET /authorize` from `rp` (code flow, PKCE with [`VERIFIER`], state `state-<rp>`, nonce
+    /// `nonce-<rp>`) with `extra` parameters.
+    pub async fn authorize(&self, client: &mut Client, rp: &str, extra: &[(&str, &str)]) -> Reply {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("client_id", rp)
+            .append_pair("redirect_uri", &redirect_uri(rp))
+            .append_pair("response_type", "code")
+            .append_pair("scope", "openid")
+            .append_pair("code_challenge", &challenge())
+            .append_pair("code_challenge_method", "S256")
+            .append_pair("state", &format!("state-{rp}"))
+            .append_pair("nonce", &format!("nonce-{rp}"));
+        query.extend_pairs(extra);
+        self.get(client, &format!("/authorize?{}", query.finish()))
+            .await
+    }
+
+    /// Chooses the fake upstream on a chooser page: the broker's redirect to it.
+    pub async fn choose(&self, client: &mut Client, chooser: &Reply) -> Reply {
+        self.post(
+            client,
+            "/login/start",
+            &[
+                ("tx", &chooser.input("tx")),
+                ("csrf", &chooser.input("csrf")),
+                ("upstream", UPSTREAM),
+            ],
+        )
+        .await
+    }
+
+    /// Comes back from the fake upstream (whose redirect is `to_upstream`) to the callback.
+    pub async fn callback(&self, client: &mut Client, to_upstream: &Reply) -> Reply {
+        let state = to_upstream.param("state").expect("the upstream's state");
+        self.callback_with_state(client, &state).await
+    }
+
+    /// The callback with `state` and a code.
+    pub async fn callback_with_state(&self, client: &mut Client, state: &str) -> Reply {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("state", state)
+            .append_pair("code", "x")
+            .finish();
+        self.get(client, &format!("/upstream/{UPSTREAM}/callback?{query}"))
+            .await
+    }
+
+    /// A whole login from `rp` through the chooser and the fake upstream answering as it was set:
+    /// the broker's final answer (a redirect to the relying party).
+    pub async fn login(&self, client: &mut Client, rp: &str, extra: &[(&str, &str)]) -> Reply {
+        let chooser = self.authorize(client, rp, extra).await;
+        assert_eq!(chooser.status, 200, "expected the chooser: {chooser:?}");
+        let to_upstream = self.choose(client, &chooser).await;
+        assert!(
+            to_upstream
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(UPSTREAM_AUTHORIZE)),
+            "expected a redirect to the upstream: {to_upstream:?}"
+        );
+        self.callback(client, &to_upstream).await
+    }
+
+    /// A login as `identity` from `rp` that ends with a code; returns the code.
+    pub async fn login_as(&self, client: &mut Client, rp: &str, identity: &Identity) -> String {
+        self.upstream.answer(identity.clone());
+        let back = self.login(client, rp, &[]).await;
+        back.code_for(rp)
+    }
+
+    /// `POST /token` redeeming `code` for `rp` with `verifier`.
+    pub async fn redeem_with(&self, rp: &str, code: &str, verifier: &str) -> Reply {
+        let mut server = Client::at("198.51.100.7:443");
+        self.post(
+            &mut server,
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", &redirect_uri(rp)),
+                ("code_verifier", verifier),
+                ("client_id", rp),
+                ("client_secret", &secret(rp)),
+            ],
+        )
+        .await
+    }
+
+    /// `POST /token` redeeming `code` for `rp` with [`VERIFIER`]: the token response.
+    pub async fn redeem(&self, rp: &str, code: &str) -> serde_json::Value {
+        let reply = self.redeem_with(rp, code, VERIFIER).await;
+        assert_eq!(reply.status, 200, "token request failed: {reply:?}");
+        serde_json::from_str(&reply.body).unwrap()
+    }
+
+    /// The ID token of a code, its claims.
+    pub async fn id_token(&self, rp: &str, code: &str) -> (String, serde_json::Value) {
+        let response = self.redeem(rp, code).await;
+        let raw = response["id_token"]
+            .as_str()
+            .expect("an ID token")
+            .to_owned();
+        let claims = self.verified_claims(&raw);
+        (raw, claims)
+    }
+
+    /// The claims of a JWS the broker signed (its signature verified with the broker's keys).
+    pub fn verified_claims(&self, jws: &str) -> serde_json::Value {
+        let verified = self.broker.keys.verify_jws(jws).expect("the broker's JWS");
+        serde_json::from_slice(&verified.payload).unwrap()
+    }
+
+    /// The audit events of a kind written so far.
+    pub async fn audited(&self, kind: &str) -> Vec<AuditEvent> {
+        self.broker.audit.flush().await;
+        self.durable
+            .by_kind_since(kind, time::OffsetDateTime::UNIX_EPOCH, 1000)
+            .await
+            .unwrap()
+    }
+
+    /// The audit events of a person written so far.
+    pub async fn audited_for(&self, person: Uuid) -> Vec<AuditEvent> {
+        self.broker.audit.flush().await;
+        self.durable.for_person(person, 1000).await.unwrap()
+    }
+}
+
+/// A browser: cookies and a socket address.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub cookies: BTreeMap<String, String>,
+    pub addr: SocketAddr,
+}
+
+impl Client {
+    /// A browser at 192.0.2.1.
+    pub fn new() -> Client {
+        Client::at("192.0.2.1:50000")
+    }
+
+    /// A browser at `addr`.
+    pub fn at(addr: &str) -> Client {
+        Client {
+            cookies: BTreeMap::new(),
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    /// Whether the browser holds the SSO session cookie.
+    pub fn has_session(&self) -> bool {
+        self.cookies.contains_key(eid_broker::http::SESSION_COOKIE)
+    }
+}
+
+/// An answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub location: Option<String>,
+    pub body: String,
+}
+
+impl Reply {
+    /// The value of a named input in the page.
+    pub fn input(&self, name: &str) -> String {
+        let pattern = format!("name=\"{name}\" value=\"");
+        let Some(start) = self.body.find(&pattern) else {
+            panic!("no {name} in {}", self.body)
+        };
+        let rest = &self.body[start + pattern.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+
+    /// Whether this is the identity chooser.
+    pub fn is_chooser(&self) -> bool {
+        self.status == 200 && self.body.contains("action=\"/login/start\"")
+    }
+
+    /// A query parameter of the redirect target.
+    pub fn param(&self, name: &str) -> Option<String> {
+        let location = self.location.as_deref()?;
+        let url = Url::parse(location)
+            .or_else(|_| Url::parse(ISSUER).and_then(|base| base.join(location)))
+            .ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// Whether this redirects to `rp`'s redirect URI.
+    pub fn redirects_to(&self, rp: &str) -> bool {
+        matches!(self.status, 302 | 303 | 307)
+            && self
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&format!("{}?", redirect_uri(rp))))
+    }
+
+    /// The code of a redirect to `rp` (which carries its state and the issuer too).
+    pub fn code_for(&self, rp: &str) -> String {
+        assert!(
+            self.redirects_to(rp),
+            "expected a redirect to {rp}: {self:?}"
+        );
+        assert_eq!(self.param("error"), None, "{self:?}");
+        assert_eq!(self.param("state"), Some(format!("state-{rp}")));
+        assert_eq!(self.param("iss").as_deref(), Some(ISSUER));
+        self.param("code").expect("a code")
+    }
+
+    /// The `error` of a redirect to `rp`.
+    pub fn error_for(&self, rp: &str) -> String {
+        assert!(
+            self.redirects_to(rp),
+            "expected a redirect to {rp}: {self:?}"
+        );
+        assert_eq!(self.param("code"), None, "{self:?}");
+        assert_eq!(self.param("state"), Some(format!("state-{rp}")));
+        self.param("error").expect("an error")
+    }
+}
