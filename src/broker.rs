@@ -146,13 +146,13 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
                 .context("registering a relying party")?;
         }
     }
-    let needed: std::collections::BTreeSet<eid_core::SigningAlg> = repo
-        .relying_parties()
-        .await?
-        .into_iter()
-        .filter_map(|doc| RelyingParty::try_from(doc).ok())
-        .filter_map(|rp| rp.oidc().map(|oidc| oidc.alg))
-        .collect();
+    let mut needed = std::collections::BTreeSet::new();
+    for doc in repo.relying_parties().await? {
+        let rp = RelyingParty::try_from(doc)?;
+        if let Some(oidc) = rp.oidc() {
+            needed.insert(oidc.alg);
+        }
+    }
     for alg in needed {
         let alg = eid_broker::registry::key_alg(alg);
         if keys.signing_key(alg).is_none() {
@@ -167,6 +167,9 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             }
         }
     }
+    let secret = pairwise_secret(&settings.pairwise_secret_file, may_generate_secrets)?;
+    let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
+        .context("the pairwise secret must be at least 32 bytes")?;
     let mut upstreams: Vec<Arc<dyn Upstream>> = Vec::new();
     for u in &settings.upstreams {
         let client = UpstreamClient::new(UpstreamConfig {
@@ -178,11 +181,12 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             scopes: u.scopes.clone(),
         })
         .with_context(|| format!("upstream {}", u.name))?;
-        upstreams.push(Arc::new(OidcUpstream::new(client, u.kind)));
+        upstreams.push(Arc::new(OidcUpstream::new(
+            client,
+            u.kind,
+            pairwise.clone(),
+        )));
     }
-    let secret = pairwise_secret(&settings.pairwise_secret_file, may_generate_secrets)?;
-    let pairwise = eid_broker::core::pairwise::PairwiseKey::new(&secret)
-        .context("the pairwise secret must be at least 32 bytes")?;
     let logout = HttpLogoutNotifier::new().context("building the HTTP client")?;
     let broker = Broker::new(
         BrokerConfig {

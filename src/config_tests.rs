@@ -195,7 +195,7 @@ fn component_fields_are_named_under_their_section() {
                   public_url = \"http://localhost:8080\"\n";
     let err = parse(&format!(
         "{broker}[[broker.upstreams]]\nname = \"idp\"\nissuer = \"not a url\"\n\
-         client_id = \"broker\"\nclient_secret = \"0123456789abcdef\"\n"
+         client_id = \"broker\"\nclient_secret = \"0123456789abcdef\"\nkind = \"national\"\n"
     ))
     .unwrap_err()
     .to_string();

@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
+use crate::core::pairwise::PairwiseKey;
 use crate::ports::{LogoutNotifier, Upstream, UpstreamKind};
 use eid_oidc::rp::{
     PendingUpstream, UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamRequest,
@@ -19,36 +20,31 @@ pub const BACKCHANNEL_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct OidcUpstream {
     client: UpstreamClient,
     kind: UpstreamKind,
+    key: PairwiseKey,
 }
 
 impl OidcUpstream {
-    /// The upstream `client` vouching for identities of `kind`.
-    pub fn new(client: UpstreamClient, kind: UpstreamKind) -> Self {
-        OidcUpstream { client, kind }
+    /// The upstream `client` vouching for identities of `kind`; `key` derives the audit ids of
+    /// persons who are not in the person register.
+    pub fn new(client: UpstreamClient, kind: UpstreamKind, key: PairwiseKey) -> Self {
+        OidcUpstream { client, kind, key }
     }
 }
 
 /// The audit key of a person an upstream of `kind` vouched for: the national authenticator's
-/// subjects are the person register's ids, shared with its own audit events; anyone else's is a
-/// unkeyed digest of the upstream and subject (stable, and never a register id by accident
-/// since it is a version-8 UUID the register does not issue).
-pub fn audit_id(kind: UpstreamKind, person: &PersonKey) -> Uuid {
+/// subjects are the person register's ids, shared with its own audit events; anyone else's is
+/// derived with the broker's key ([`PairwiseKey::audit_id`]), never a register id.
+pub fn audit_id(kind: UpstreamKind, person: &PersonKey, key: &PairwiseKey) -> Uuid {
     if kind == UpstreamKind::National
         && let Ok(id) = Uuid::parse_str(&person.subject)
     {
         return id;
     }
-    let digest = ring::digest::digest(
-        &ring::digest::SHA256,
-        format!("{}\0{}", person.upstream, person.subject).as_bytes(),
-    );
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest.as_ref()[..16]);
-    Uuid::new_v8(bytes)
+    key.audit_id(&person.pairwise_input())
 }
 
 /// The broker's identity of an upstream's verified login.
-pub fn identity(kind: UpstreamKind, login: UpstreamIdentity) -> Identity {
+pub fn identity(kind: UpstreamKind, key: &PairwiseKey, login: UpstreamIdentity) -> Identity {
     let person = PersonKey {
         upstream: login.upstream,
         subject: login.subject,
@@ -61,7 +57,7 @@ pub fn identity(kind: UpstreamKind, login: UpstreamIdentity) -> Identity {
         }
     });
     Identity {
-        audit_id: audit_id(kind, &person),
+        audit_id: audit_id(kind, &person, key),
         person,
         loa: login.loa,
         amr: login.amr,
@@ -98,7 +94,7 @@ impl Upstream for OidcUpstream {
         params: &[(String, String)],
     ) -> Result<Identity, UpstreamError> {
         let login = self.client.complete(pending, params).await?;
-        Ok(identity(self.kind, login))
+        Ok(identity(self.kind, &self.key, login))
     }
 
     async fn end_session_url(
@@ -150,23 +146,35 @@ mod tests {
 
     #[test]
     fn the_national_authenticators_person_id_is_the_audit_key_and_others_are_derived() {
+        let key = PairwiseKey::new(&[7u8; 32]).unwrap();
         let id = "6f1c2a3e-1111-4222-8333-444455556666";
         let national = PersonKey {
             upstream: "idp".into(),
             subject: id.into(),
         };
-        assert_eq!(audit_id(UpstreamKind::National, &national).to_string(), id);
-        let foreign = audit_id(UpstreamKind::EuEid, &national);
+        assert_eq!(
+            audit_id(UpstreamKind::National, &national, &key).to_string(),
+            id
+        );
+        let foreign = audit_id(UpstreamKind::EuEid, &national, &key);
         assert_ne!(
             foreign.to_string(),
             id,
             "a foreign upstream cannot claim a register id"
         );
-        assert_eq!(foreign, audit_id(UpstreamKind::EuEid, &national));
+        assert_eq!(foreign, audit_id(UpstreamKind::EuEid, &national, &key));
         let other = PersonKey {
             upstream: "eidas".into(),
             subject: "SE/DK/199001011234".into(),
         };
-        assert_ne!(audit_id(UpstreamKind::EuEid, &other), foreign);
+        assert_ne!(audit_id(UpstreamKind::EuEid, &other, &key), foreign);
+        let not_a_uuid = PersonKey {
+            upstream: "idp".into(),
+            subject: "not-a-uuid".into(),
+        };
+        assert_eq!(
+            audit_id(UpstreamKind::National, &not_a_uuid, &key),
+            key.audit_id("idp:not-a-uuid")
+        );
     }
 }

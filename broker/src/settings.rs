@@ -105,9 +105,9 @@ pub struct RawUpstream {
     /// Scopes to ask for.
     #[serde(default = "default_scopes")]
     pub scopes: Vec<String>,
-    /// What it vouches for: `national` (the national authenticator, the default) or `eu_eid` (the
-    /// eIDAS connector). Decides how the identity chooser shows it; never inferred from its name.
-    #[serde(default)]
+    /// What it vouches for: `national` (the national authenticator) or `eu_eid` (the eIDAS
+    /// connector). Required: it decides how the identity chooser shows the upstream and whether its
+    /// subjects are person-register ids in the audit log, so it is never guessed.
     pub kind: UpstreamKind,
 }
 
@@ -231,6 +231,26 @@ impl RawBrokerSettings {
             .enumerate()
             .map(|(i, u)| u.validate(&format!("upstreams[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
+        for (i, u) in upstreams.iter().enumerate() {
+            if upstreams[..i].iter().any(|earlier| earlier.name == u.name) {
+                return Err(invalid(
+                    format!("upstreams[{i}].name"),
+                    format!("{:?} is the name of an earlier upstream", u.name),
+                ));
+            }
+            // The national authenticator's subjects are the person register's ids, which key the
+            // audit log: only one upstream may claim them.
+            if u.kind == UpstreamKind::National
+                && upstreams[..i]
+                    .iter()
+                    .any(|e| e.kind == UpstreamKind::National)
+            {
+                return Err(invalid(
+                    format!("upstreams[{i}].kind"),
+                    "only one upstream can be the national authenticator",
+                ));
+            }
+        }
         Ok(BrokerSettings {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
@@ -335,5 +355,30 @@ mod tests {
         let s = raw.validate(Path::new("d"), true).unwrap();
         assert_eq!(s.upstreams[0].issuer, "http://localhost:8081");
         assert!(s.admin_token_sha256.is_some());
+    }
+
+    #[test]
+    fn one_national_upstream_and_unique_names() {
+        let mut raw = RawBrokerSettings::default();
+        let mut second = upstream();
+        second.name = "eidas".into();
+        raw.upstreams = vec![upstream(), second.clone()];
+        let err = raw.validate(Path::new("d"), true).unwrap_err();
+        assert_eq!(err.field, "upstreams[1].kind");
+        second.kind = UpstreamKind::EuEid;
+        raw.upstreams = vec![upstream(), second];
+        assert!(raw.validate(Path::new("d"), true).is_ok());
+        raw.upstreams = vec![upstream(), upstream()];
+        let err = raw.validate(Path::new("d"), true).unwrap_err();
+        assert_eq!(err.field, "upstreams[1].name");
+    }
+
+    #[test]
+    fn the_kind_of_an_upstream_is_required() {
+        let parsed: Result<RawUpstream, _> = serde_json::from_value(serde_json::json!({
+            "name": "idp", "issuer": "http://localhost:8081", "client_id": "b",
+            "client_secret": "0123456789abcdef",
+        }));
+        assert!(parsed.unwrap_err().to_string().contains("kind"));
     }
 }

@@ -61,7 +61,7 @@ fn write_config(dir: &std::path::Path, ports: &[u16; 5]) -> std::path::PathBuf {
          [broker]\nlisten = \"127.0.0.1:{broker}\"\npublic_url = \"http://localhost:{broker}\"\n\
          admin_token = \"test-admin-token-0123456789\"\nrelying_parties = [{rp_file:?}]\n\
          [[broker.upstreams]]\nname = \"mitid\"\nissuer = \"http://localhost:{idp}\"\n\
-         client_id = \"broker\"\nclient_secret = \"test-client-secret-0123456789\"\n\
+         client_id = \"broker\"\nclient_secret = \"test-client-secret-0123456789\"\nkind = \"national\"\n\
          [idp]\nlisten = \"127.0.0.1:{idp}\"\npublic_url = \"http://localhost:{idp}\"\n\
          [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"NemLog-in (test)\"\n\
          client_secret = \"test-client-secret-0123456789\"\n\

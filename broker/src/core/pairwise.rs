@@ -5,9 +5,12 @@
 use ring::hmac;
 use uuid::Uuid;
 
-/// The broker's pairwise key.
+/// The broker's pairwise key, and the key of audit ids derived from it.
 #[derive(Clone)]
-pub struct PairwiseKey(hmac::Key);
+pub struct PairwiseKey {
+    pairwise: hmac::Key,
+    audit: hmac::Key,
+}
 
 impl std::fmt::Debug for PairwiseKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -18,12 +21,31 @@ impl std::fmt::Debug for PairwiseKey {
 impl PairwiseKey {
     /// A key from secret bytes (at least 32).
     pub fn new(secret: &[u8]) -> Option<Self> {
-        (secret.len() >= 32).then(|| PairwiseKey(hmac::Key::new(hmac::HMAC_SHA256, secret)))
+        (secret.len() >= 32).then(|| {
+            let pairwise = hmac::Key::new(hmac::HMAC_SHA256, secret);
+            // A key of its own (domain-separated), so that no sector's identifiers equal audit ids.
+            let audit_secret = hmac::sign(&pairwise, b"eid-broker audit person key v1");
+            PairwiseKey {
+                audit: hmac::Key::new(hmac::HMAC_SHA256, audit_secret.as_ref()),
+                pairwise,
+            }
+        })
+    }
+
+    /// The audit id of `person` (`<upstream>:<subject>`) of an upstream whose subjects are not
+    /// person-register ids: stable across nodes sharing the secret, and not reversible by whoever
+    /// reads the audit log (a foreign personal number has little entropy). A version-8 UUID, which
+    /// the person register never issues.
+    pub fn audit_id(&self, person: &str) -> Uuid {
+        let tag = hmac::sign(&self.audit, person.as_bytes());
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&tag.as_ref()[..16]);
+        Uuid::new_v8(bytes)
     }
 
     /// The identifier of `person` (`<upstream>:<subject>`) in `sector`.
     pub fn subject(&self, sector: &str, person: &str) -> String {
-        let mut ctx = hmac::Context::with_key(&self.0);
+        let mut ctx = hmac::Context::with_key(&self.pairwise);
         ctx.update(sector.as_bytes());
         ctx.update(b"\x00");
         ctx.update(person.as_bytes());
@@ -62,5 +84,20 @@ mod tests {
         let other = PairwiseKey::new(&[8u8; 32]).unwrap();
         assert_ne!(a1, other.subject("sector-a", "idp:alice"));
         assert!(PairwiseKey::new(&[0u8; 16]).is_none());
+    }
+
+    #[test]
+    fn audit_ids_are_keyed_and_apart_from_pairwise_subjects() {
+        let key = PairwiseKey::new(&[7u8; 32]).unwrap();
+        let id = key.audit_id("eidas:SE/DK/199001011234");
+        assert_eq!(id, key.audit_id("eidas:SE/DK/199001011234"));
+        assert_eq!(id.get_version_num(), 8);
+        assert_ne!(
+            id,
+            PairwiseKey::new(&[8u8; 32])
+                .unwrap()
+                .audit_id("eidas:SE/DK/199001011234")
+        );
+        assert_ne!(id.to_string(), key.subject("", "eidas:SE/DK/199001011234"));
     }
 }

@@ -61,7 +61,7 @@ impl fmt::Debug for Identity {
             .field("loa", &self.loa)
             .field("amr", &self.amr)
             .field("auth_time", &self.auth_time)
-            .field("cpr", &self.cpr)
+            .field("cpr", &self.cpr.as_ref().map(|_| "[redacted]"))
             .field("eidas_id", &self.eidas_id.as_ref().map(|_| "[redacted]"))
             .field("names", &"[redacted]")
             .finish_non_exhaustive()

@@ -27,7 +27,8 @@ impl Cpr {
         }
         let day: u8 = digits[0..2].parse().map_err(|_| CprError)?;
         let month: u8 = digits[2..4].parse().map_err(|_| CprError)?;
-        if !(1..=31).contains(&day) || !(1..=12).contains(&month) {
+        // Substitute numbers (erstatningspersonnumre) add 60 to the day.
+        if !((1..=31).contains(&day) || (61..=91).contains(&day)) || !(1..=12).contains(&month) {
             return Err(CprError);
         }
         Ok(Cpr(digits))
@@ -192,6 +193,7 @@ mod tests {
             Ok("0101901234".into())
         );
         assert!(Cpr::parse("0101901234").is_ok());
+        assert!(Cpr::parse("610190-1234").is_ok(), "a substitute number");
     }
 
     #[test]
@@ -201,6 +203,8 @@ mod tests {
             "123",
             "01019012345",
             "320190-1234",
+            "600190-1234",
+            "920190-1234",
             "011390-1234",
             "01019o1234",
         ] {

@@ -226,7 +226,7 @@ impl StackBuilder {
             "[broker]\nlisten = \"127.0.0.1:{broker_port}\"\npublic_url = {broker_public:?}\n\
              admin_token = {ADMIN_TOKEN:?}\nrelying_parties = [{:?}]\npairwise_secret_file = {:?}\n{}\
              [[broker.upstreams]]\nname = \"mitid\"\nissuer = {upstream_issuer:?}\n\
-             client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}",
+             client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}\nkind = \"national\"",
             rp_file.display().to_string(),
             pairwise_file.display().to_string(),
             self.broker_extra
