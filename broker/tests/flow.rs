@@ -149,7 +149,12 @@ async fn an_upstream_login_below_the_requested_level_is_refused_to_the_relying_p
     let back = h.login(&mut browser, RP_A, &[("acr_values", HIGH)]).await;
     assert_eq!(back.error_for(RP_A), "access_denied");
     assert_eq!(h.upstream.requests()[0].acr_min, Some(Loa::High));
+    assert_eq!(
+        back.param("error_description").as_deref(),
+        Some("level of assurance not reached")
+    );
     // Nothing at High was released, and the session that did start is no High session.
+    assert!(browser.has_session(), "the person did log in");
     let high = h
         .authorize(
             &mut browser,
@@ -158,6 +163,14 @@ async fn an_upstream_login_below_the_requested_level_is_refused_to_the_relying_p
         )
         .await;
     assert_eq!(high.error_for(RP_A), "login_required");
+    let substantial = h
+        .authorize(
+            &mut browser,
+            RP_A,
+            &[("prompt", "none"), ("acr_values", SUBSTANTIAL)],
+        )
+        .await;
+    substantial.code_for(RP_A);
 }
 
 #[tokio::test]
@@ -373,4 +386,140 @@ async fn logout_without_a_hint_asks_the_person_and_ends_the_session_on_confirmat
     assert_eq!(h.notifier.delivered().len(), 1);
     let after = h.authorize(&mut browser, RP_A, &[("prompt", "none")]).await;
     assert_eq!(after.error_for(RP_A), "login_required");
+}
+
+fn anna_with_data(h: &Harness) -> eid_core::Identity {
+    let mut anna = h.person("anna", Loa::Substantial);
+    anna.cpr = Some(eid_core::Cpr::parse("0101701234").unwrap());
+    anna.given_name = Some("Anna".into());
+    anna.family_name = Some("Jensen".into());
+    anna.birthdate = Some("1970-01-01".into());
+    anna
+}
+
+/// `GET /userinfo` with `access_token`.
+async fn userinfo(h: &Harness, access_token: &str) -> Reply {
+    let request = axum::http::Request::builder()
+        .uri("/userinfo")
+        .header(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {access_token}"),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    h.send(&mut Client::at("198.51.100.7:443"), request).await
+}
+
+#[tokio::test]
+async fn each_service_receives_what_its_registration_allows_and_userinfo_is_audited() {
+    let h = Harness::new().await;
+    let anna = anna_with_data(&h);
+    let mut browser = Client::new();
+    let code = h.login_as(&mut browser, RP_C, &anna).await;
+    let tokens = h.redeem(RP_C, &code).await;
+    let claims = h.verified_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["cpr"], "0101701234");
+    assert_eq!(
+        (
+            &claims["given_name"],
+            &claims["family_name"],
+            &claims["name"]
+        ),
+        (
+            &serde_json::json!("Anna"),
+            &serde_json::json!("Jensen"),
+            &serde_json::json!("Anna Jensen")
+        )
+    );
+    assert_eq!(claims["birthdate"], "1970-01-01");
+    assert_eq!(claims["loa"], SUBSTANTIAL);
+
+    let info = userinfo(&h, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status, 200, "{info:?}");
+    let info: serde_json::Value = serde_json::from_str(&info.body).unwrap();
+    assert_eq!(info["sub"], claims["sub"]);
+    assert_eq!(info["cpr"], "0101701234");
+    let released = h.audited("userinfo.released").await;
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].person, Some(anna.audit_id));
+    assert_eq!(released[0].client.as_deref(), Some(RP_C));
+
+    // The same session at a service registered for none of it: the level only.
+    let other = h.authorize(&mut browser, RP_A, &[]).await.code_for(RP_A);
+    let (_, claims) = h.id_token(RP_A, &other).await;
+    for name in ["cpr", "given_name", "family_name", "name", "birthdate"] {
+        assert!(claims.get(name).is_none(), "{name} released to {RP_A}");
+    }
+    assert_eq!(claims["loa"], SUBSTANTIAL);
+}
+
+#[tokio::test]
+async fn a_refreshed_token_names_the_person_in_its_audit_row() {
+    let h = Harness::new().await;
+    let anna = anna_with_data(&h);
+    let code = h.login_as(&mut Client::new(), RP_C, &anna).await;
+    let tokens = h.redeem(RP_C, &code).await;
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+    let reply = h
+        .post(
+            &mut Client::at("198.51.100.7:443"),
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", RP_C),
+                ("client_secret", &secret(RP_C)),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let issued = h.audited("token.issued").await;
+    assert_eq!(issued.len(), 2);
+    assert!(
+        issued.iter().all(|e| e.person == Some(anna.audit_id)),
+        "{issued:?}"
+    );
+    assert!(
+        issued
+            .iter()
+            .any(|e| e.details["grant_type"] == "refresh_token")
+    );
+}
+
+#[tokio::test]
+async fn a_person_holding_mandates_is_never_answered_as_someone_else_before_choosing() {
+    let h = Harness::new().await;
+    h.mandates.held.lock().unwrap().push(eid_core::Mandate {
+        id: "mandate-1".into(),
+        principal: eid_core::Principal::Person {
+            person: eid_core::PersonKey {
+                upstream: UPSTREAM.into(),
+                subject: "mother".into(),
+            },
+            name: "Mor".into(),
+        },
+        access: eid_core::Access::Act,
+        valid_until: None,
+    });
+    let anna = h.person("anna", Loa::Substantial);
+    h.upstream.answer(anna.clone());
+    let mut browser = Client::new();
+    // After a login at a service that accepts representation: no choice page yet, so a refusal.
+    let back = h.login(&mut browser, RP_C, &[]).await;
+    assert_eq!(back.error_for(RP_C), "access_denied");
+    assert!(browser.has_session(), "the person did log in");
+    assert!(h.audited("token.issued").await.is_empty());
+    // A service that does not accept representation is answered with the person (no lookup).
+    h.authorize(&mut browser, RP_A, &[]).await.code_for(RP_A);
+    // Single sign-on at the first service again: the same refusal.
+    let again = h.authorize(&mut browser, RP_C, &[]).await;
+    assert_eq!(again.error_for(RP_C), "access_denied");
+    let asked = h.mandates.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        vec![
+            ("anna".to_owned(), RP_C.to_owned()),
+            ("anna".to_owned(), RP_C.to_owned())
+        ]
+    );
 }

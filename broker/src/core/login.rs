@@ -40,6 +40,35 @@ pub struct Completed {
     pub step: LoginStep,
 }
 
+/// The step of answering `rp` with `login` (a login just completed, or the session for single
+/// sign-on): refused below the requested level; a choice when the person holds mandates at a
+/// relying party that accepts representation; else the person themselves.
+pub async fn next_step(
+    mandates: &dyn MandateLookup,
+    authn: &AuthnRequest,
+    rp: &RelyingParty,
+    login: &SsoSession,
+    now: OffsetDateTime,
+) -> Result<LoginStep, StoreError> {
+    let achieved = login.loa;
+    Ok(match authn.min_loa {
+        Some(required) if achieved < required => {
+            LoginStep::Rejected(Rejection::LevelNotReached { required, achieved })
+        }
+        _ if rp.representation => {
+            let found = mandates
+                .mandates(&login.identity.person, &rp.id, now)
+                .await?;
+            if found.is_empty() {
+                LoginStep::Authenticated
+            } else {
+                LoginStep::ChooseRepresentation(found)
+            }
+        }
+        _ => LoginStep::Authenticated,
+    })
+}
+
 /// Completes a login of `identity` for `authn` from relying party `rp`, given the browser's
 /// `existing` session. The session continues (never lower) or starts anew whatever the step, since
 /// the person did log in; only the answer to this request depends on the step.
@@ -52,23 +81,7 @@ pub async fn complete(
     now: OffsetDateTime,
 ) -> Result<Completed, StoreError> {
     let after = after_login(existing, identity);
-    let achieved = after.this_login.loa;
-    let step = match authn.min_loa {
-        Some(required) if achieved < required => {
-            LoginStep::Rejected(Rejection::LevelNotReached { required, achieved })
-        }
-        _ if rp.representation => {
-            let found = mandates
-                .mandates(&after.this_login.identity.person, &rp.id, now)
-                .await?;
-            if found.is_empty() {
-                LoginStep::Authenticated
-            } else {
-                LoginStep::ChooseRepresentation(found)
-            }
-        }
-        _ => LoginStep::Authenticated,
-    };
+    let step = next_step(mandates, authn, rp, &after.this_login, now).await?;
     Ok(Completed { after, step })
 }
 

@@ -9,6 +9,6 @@ pub mod release;
 pub mod session;
 
 pub use decision::{AuthnRequest, Decision, decide};
-pub use login::{Completed, LoginStep, Rejection, complete};
+pub use login::{Completed, LoginStep, Rejection, complete, next_step};
 pub use release::{Released, release};
 pub use session::SsoSession;

@@ -32,12 +32,28 @@ fn sid_key(sid: &str) -> String {
     format!("broker:sid:{sid}")
 }
 
-/// Takes the session of a cookie out of the store (its `sid` still names it as alive).
+/// The one field of a session stored by another version that this one cannot read.
+#[derive(Deserialize)]
+struct SidOnly {
+    sid: String,
+}
+
+/// Takes the session of a cookie out of the store (its `sid` still names it as alive). A session
+/// this version cannot read (stored in an older shape) is ended outright, with its tokens, since
+/// nobody can continue it.
 async fn take(store: &dyn EphemeralStore, cookie: &str) -> Result<Option<SsoSession>, StoreError> {
-    Ok(store
-        .take(&key(cookie))
-        .await?
-        .and_then(|b| serde_json::from_slice(&b).ok()))
+    let Some(bytes) = store.take(&key(cookie)).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_slice(&bytes) {
+        Ok(session) => Ok(Some(session)),
+        Err(_) => {
+            if let Ok(SidOnly { sid }) = serde_json::from_slice(&bytes) {
+                store.delete(&sid_key(&sid)).await?;
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// The `sid` of the session `session_sid` towards `client_id`: a digest of both, so that relying
@@ -226,6 +242,29 @@ mod tests {
         assert_eq!(replaced.map(|s| s.rps), Some(vec!["rp-a".to_owned()]));
         assert!(!SsoSession::is_alive(&store, &first.sid).await.unwrap());
         assert!(SsoSession::is_alive(&store, &second.sid).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_session_of_an_older_shape_ends_with_its_tokens_at_logout() {
+        let store = MemoryEphemeral::new();
+        let ttl = Duration::from_secs(60);
+        store
+            .put(
+                &key("old-cookie"),
+                br#"{"sid":"old-sid","identity":{"upstream":"idp"}}"#,
+                ttl,
+            )
+            .await
+            .unwrap();
+        store.put(&sid_key("old-sid"), b"x", ttl).await.unwrap();
+        assert!(SsoSession::is_alive(&store, "old-sid").await.unwrap());
+        assert_eq!(
+            SsoSession::end_by_cookie(&store, "old-cookie")
+                .await
+                .unwrap(),
+            None
+        );
+        assert!(!SsoSession::is_alive(&store, "old-sid").await.unwrap());
     }
 
     #[tokio::test]

@@ -25,7 +25,7 @@ pub async fn start_upstream(
         BrokerError::BadRequest(format!("unknown identity provider {upstream:?}"))
     })?;
     let request = UpstreamRequest {
-        acr_min: pending.min_loa,
+        acr_min: pending.authn.min_loa,
         force_login: pending.step_up || pending.authn.force,
         max_age: pending.authn.max_age,
         login_hint: pending.frontend.login_hint().map(str::to_owned),
@@ -195,11 +195,9 @@ async fn complete_login(
         LoginStep::Rejected(_) => pending.frontend.refuse(broker, Refusal::LevelNotReached)?,
         // The choice page comes with the delegation registry; until then no lookup the binary
         // wires finds a mandate. Never answer as someone the person did not choose.
-        LoginStep::ChooseRepresentation(_) => {
-            return Err(BrokerError::BadRequest(
-                "choosing whom to act for is not available yet".into(),
-            ));
-        }
+        LoginStep::ChooseRepresentation(_) => pending
+            .frontend
+            .refuse(broker, Refusal::RepresentationUnavailable)?,
     };
     session.rps = this_login.rps;
     // Another person's login in this browser ends the session it replaces, with its tokens and

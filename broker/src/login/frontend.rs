@@ -30,6 +30,9 @@ pub enum Refusal {
     LevelNotReached,
     /// The broker could not finish the login (a store failed after the upstream answered).
     Unavailable,
+    /// The person holds mandates here, and the page to choose whom to act for does not exist yet
+    /// (the delegation registry brings it; until then no mandate lookup finds any).
+    RepresentationUnavailable,
 }
 
 /// A frontend's answer to the browser.
@@ -80,6 +83,10 @@ impl FrontendRequest {
                     Refusal::Unavailable => (
                         ErrorCode::TemporarilyUnavailable,
                         "the login could not be completed; please start again",
+                    ),
+                    Refusal::RepresentationUnavailable => (
+                        ErrorCode::AccessDenied,
+                        "choosing whom to act for is not available",
                     ),
                 };
                 let url = error_redirect(

@@ -6,7 +6,6 @@
 //! upstream round trip, and counted per browser and per client address ([`PendingLogin::admit`]).
 
 use eid_core::Lang;
-use eid_core::Loa;
 use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
@@ -62,8 +61,6 @@ pub struct PendingLogin {
     pub csrf: String,
     /// Page language.
     pub lang: Lang,
-    /// The level to ask the upstream for.
-    pub min_loa: Option<Loa>,
     /// Whether a session exists that is too weak or too old (re-authenticate upstream).
     pub step_up: bool,
     /// The upstream round trip under way.
@@ -112,7 +109,6 @@ impl PendingLogin {
         frontend: FrontendRequest,
         browser_cookie: &str,
         lang: Lang,
-        min_loa: Option<Loa>,
         step_up: bool,
     ) -> Self {
         PendingLogin {
@@ -122,7 +118,6 @@ impl PendingLogin {
             browser: digest_key(browser_cookie),
             csrf: token256(),
             lang,
-            min_loa,
             step_up,
             upstream: None,
         }
@@ -288,7 +283,6 @@ mod tests {
             FrontendRequest::Oidc(Box::new(request)),
             "browser",
             Lang::default(),
-            None,
             false,
         )
     }

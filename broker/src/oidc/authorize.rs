@@ -12,9 +12,9 @@ use url::Url;
 use super::BrokerError;
 use super::audit::audit_refusal;
 use super::tokens::issue_code;
-use crate::core::{AuthnRequest, Decision, SsoSession, decide};
-use crate::login::FrontendRequest;
+use crate::core::{AuthnRequest, Decision, LoginStep, SsoSession, decide, next_step};
 use crate::login::pending::{Admission, PendingLogin};
+use crate::login::{Answer, FrontendRequest, Refusal};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -155,6 +155,7 @@ pub async fn authorize(
             ErrorCode::UnauthorizedClient,
             "client may not use the code flow",
         );
+        audit_rejection(broker, Some(&req.client_id), &e).await?;
         return Ok(AuthorizeOutcome::Redirect(redirect_error(
             broker,
             &req,
@@ -175,6 +176,20 @@ pub async fn authorize(
             let (Some(mut session), Some(cookie)) = (session, session_cookie) else {
                 return Err(BrokerError::Expired);
             };
+            let step = next_step(
+                broker.mandates.as_ref(),
+                &authn,
+                &rp.rp,
+                &session,
+                broker.clock.now(),
+            )
+            .await?;
+            if let LoginStep::ChooseRepresentation(_) = step {
+                // As after a login (see `login::flow`): no choice page yet, never someone else.
+                let Answer::Redirect(url) = FrontendRequest::Oidc(Box::new(req))
+                    .refuse(broker, Refusal::RepresentationUnavailable)?;
+                return Ok(AuthorizeOutcome::Redirect(url));
+            }
             let (url, new_rp) = answer(broker, &rp, &req, &mut session).await?;
             if new_rp {
                 // Only a new relying party changes the session (logout must reach it).
@@ -198,7 +213,7 @@ pub async fn authorize(
             )?;
             Ok(AuthorizeOutcome::Redirect(url))
         }
-        Decision::Authenticate { min_loa, step_up } => {
+        Decision::Authenticate { step_up, .. } => {
             let (first, whose) = match PendingLogin::admit(broker, browser_cookie, address).await? {
                 Admission::Admitted => (None, ""),
                 Admission::BrowserFull { first } => (Some(first), "in this browser"),
@@ -220,7 +235,6 @@ pub async fn authorize(
                 FrontendRequest::Oidc(Box::new(req)),
                 browser_cookie,
                 lang,
-                min_loa,
                 step_up,
             );
             pending.save(broker).await?;

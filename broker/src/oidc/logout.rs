@@ -111,7 +111,8 @@ pub fn validate(broker: &Broker, params: &LogoutParams) -> Result<LogoutRequest,
         Some(raw) => {
             let verified = broker
                 .keys
-                .verify_jws(raw)
+                .current()
+                .verify_jws(raw, broker.clock.now())
                 .map_err(|_| LogoutRejection::HintNotOurs)?;
             Some(hint_from_claims(&verified.payload, &broker.config.issuer)?)
         }

@@ -118,6 +118,7 @@ fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
     TokenSubject {
         sub: grant.sub.clone(),
         sid: Some(grant.sid.clone()),
+        person: grant.person,
         claims: grant.claims.clone(),
         exp,
         iat,
@@ -360,6 +361,7 @@ async fn client_credentials(
     let subject = TokenSubject {
         sub: rp.rp.id.clone(),
         sid: None,
+        person: None,
         claims: Map::new(),
         exp,
         iat: now,
@@ -380,7 +382,8 @@ async fn client_credentials(
     })
 }
 
-/// Handles a userinfo request.
+/// Handles a userinfo request: the claims released with the token, answered only once the release
+/// is audited (naming the person and the client).
 pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Value, OAuthError> {
     let token = eid_oidc::client_auth::bearer_token(authorization)?;
     let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
@@ -401,6 +404,13 @@ pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Va
             "the session the token belongs to has ended",
         ));
     }
+    let mut event = broker
+        .event("userinfo.released", AuditOutcome::Success)
+        .client(record.client_id.clone());
+    if let Some(person) = record.payload.person {
+        event = event.person(person);
+    }
+    broker.audit(event).await?;
     let mut out = Map::with_capacity(record.payload.claims.len() + 1);
     out.insert("sub".into(), Value::String(record.payload.sub));
     out.extend(record.payload.claims);

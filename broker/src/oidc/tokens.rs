@@ -130,6 +130,9 @@ pub struct TokenSubject {
     pub sub: String,
     /// The SSO session, when a person is behind it.
     pub sid: Option<String>,
+    /// The audit key of the person behind it, named in the audit event of each userinfo answer.
+    #[serde(default)]
+    pub person: Option<Uuid>,
     /// Claims userinfo returns.
     pub claims: Map<String, Value>,
     /// When it expires (Unix seconds), for introspection.

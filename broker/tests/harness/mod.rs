@@ -14,7 +14,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eid_broker::core::pairwise::PairwiseKey;
 use eid_broker::ports::{LogoutNotifier, Upstream, UpstreamKind, Upstreams};
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
-use eid_core::{AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, RelyingPartyRepository};
+use eid_core::{
+    AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup, PersonKey,
+    RelyingPartyRepository, StoreError,
+};
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
 use eid_oidc::rp::{PendingUpstream, UpstreamError, UpstreamRequest};
 use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
@@ -38,6 +41,9 @@ pub const UPSTREAM_AUTHORIZE: &str = "https://upstream.example/authorize";
 pub const RP_A: &str = "rp-a";
 /// A relying party without back-channel logout.
 pub const RP_B: &str = "rp-b";
+/// A relying party that may receive the CPR number, names and birth date, refresh its tokens and
+/// accepts people acting on behalf of others.
+pub const RP_C: &str = "rp-c";
 /// The PKCE verifier every authorization request of these tests uses.
 pub const VERIFIER: &str = "a-verifier-of-forty-three-characters-at-least-0123";
 /// The pairwise key of the broker under test.
@@ -203,6 +209,30 @@ impl LogoutNotifier for RecordingNotifier {
     }
 }
 
+/// A mandate registry that finds the mandates it was given, for anyone at any relying party.
+#[derive(Debug, Default)]
+pub struct FakeMandates {
+    pub held: Mutex<Vec<Mandate>>,
+    /// `(agent subject, relying party)` of each lookup.
+    pub asked: Mutex<Vec<(String, String)>>,
+}
+
+#[async_trait]
+impl MandateLookup for FakeMandates {
+    async fn mandates(
+        &self,
+        agent: &PersonKey,
+        rp: &str,
+        _at: time::OffsetDateTime,
+    ) -> Result<Vec<Mandate>, StoreError> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((agent.subject.clone(), rp.to_owned()));
+        Ok(self.held.lock().unwrap().clone())
+    }
+}
+
 /// A running broker with its stores, clock and fakes.
 pub struct Harness {
     pub broker: Arc<Broker>,
@@ -211,6 +241,7 @@ pub struct Harness {
     pub durable: Arc<SqlDurable>,
     pub upstream: Arc<FakeUpstream>,
     pub notifier: Arc<RecordingNotifier>,
+    pub mandates: Arc<FakeMandates>,
 }
 
 fn test_keys() -> KeySet {
@@ -243,6 +274,15 @@ impl Harness {
             let registration = eid_broker::http::registration_from_json(doc, None).unwrap();
             durable.upsert_relying_party(&registration).await.unwrap();
         }
+        let doc = serde_json::json!({
+            "client_id": RP_C, "client_name": "Service C",
+            "client_secret": secret(RP_C), "token_endpoint_auth_method": "client_secret_post",
+            "sector": sector(RP_C), "redirect_uris": [redirect_uri(RP_C)],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "allowed_claims": ["cpr", "name", "birthdate"], "accepts_representation": true,
+        });
+        let registration = eid_broker::http::registration_from_json(doc, None).unwrap();
+        durable.upsert_relying_party(&registration).await.unwrap();
         // Real time (to the second): the logout's hint is verified against the wall clock.
         let clock = FixedClock::new(
             time::OffsetDateTime::now_utc()
@@ -251,6 +291,7 @@ impl Harness {
         );
         let upstream = Arc::new(FakeUpstream::new());
         let notifier = Arc::new(RecordingNotifier::default());
+        let mandates = Arc::new(FakeMandates::default());
         let metrics = Metrics::new("broker");
         let config = BrokerConfig {
             issuer: ISSUER.into(),
@@ -268,7 +309,7 @@ impl Harness {
             clock: Arc::new(clock.clone()),
             keys: KeyStore::from_key_set(test_keys()),
             upstreams: Upstreams::new(vec![upstream.clone()]),
-            mandates: Arc::new(eid_core::NoMandates),
+            mandates: mandates.clone(),
             logout: notifier.clone(),
             pairwise: PairwiseKey::new(&PAIRWISE).unwrap(),
             metrics: metrics.clone(),
@@ -288,6 +329,7 @@ impl Harness {
             durable,
             upstream,
             notifier,
+            mandates,
         }
     }
 
