@@ -1,14 +1,13 @@
 //! Component tests of the broker: its router called in-process (`oneshot`) over the memory
 //! ephemeral store, an in-memory SQLite registry and audit log, a fixed clock, a fake upstream
-//! identity provider and a recording back-channel notifier. A small cookie-keeping client plays the
-//! browser.
+//! identity provider and a recording back-channel notifier. The cookie-keeping client of
+//! `eid_web::testing` plays the browser.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use async_trait::async_trait;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, header};
+use axum::http::Request;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use eid_broker::core::pairwise::PairwiseKey;
@@ -21,13 +20,12 @@ use eid_core::{
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
 use eid_oidc::rp::{PendingUpstream, UpstreamError, UpstreamRequest};
 use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
+use eid_web::testing;
+pub use eid_web::testing::{Client, Reply};
 use eid_web::{Metrics, Platform};
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tower::ServiceExt;
 use url::Url;
 use uuid::Uuid;
 
@@ -340,63 +338,19 @@ impl Harness {
         identity
     }
 
-    /// Sends a request as `client` and keeps the cookies it sets.
+    /// Sends a request to the broker as `client` and keeps the cookies it sets.
     pub async fn send(&self, client: &mut Client, request: Request<Body>) -> Reply {
-        let mut request = request;
-        request.extensions_mut().insert(ConnectInfo(client.addr));
-        if !client.cookies.is_empty() {
-            let cookies = client
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookies.parse().unwrap());
-        }
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        for set in response.headers().get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || set.contains("Max-Age=0") {
-                client.cookies.remove(name);
-            } else {
-                client.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1 << 22)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        testing::send(&self.router, client, request).await
     }
 
-    /// `GET path`.
+    /// `GET path` from the broker.
     pub async fn get(&self, client: &mut Client, path: &str) -> Reply {
-        let request = Request::get(path).body(Body::empty()).unwrap();
-        self.send(client, request).await
+        testing::get(&self.router, client, path).await
     }
 
-    /// `POST path` with a form.
+    /// `POST path` to the broker with a form.
     pub async fn post(&self, client: &mut Client, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(client, request).await
+        testing::post(&self.router, client, path, form).await
     }
 
     /// `GET /authorize` from `rp` (code flow, PKCE with [`VERIFIER`], state `state-<rp>`, nonce
@@ -528,70 +482,42 @@ impl Harness {
     }
 }
 
-/// A browser: cookies and a socket address.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub cookies: BTreeMap<String, String>,
-    pub addr: SocketAddr,
-}
-
-impl Client {
-    /// A browser at 192.0.2.1.
-    pub fn new() -> Client {
-        Client::at("192.0.2.1:50000")
-    }
-
-    /// A browser at `addr`.
-    pub fn at(addr: &str) -> Client {
-        Client {
-            cookies: BTreeMap::new(),
-            addr: addr.parse().unwrap(),
-        }
-    }
-
+/// The broker's own questions about a browser.
+pub trait BrokerClient {
     /// Whether the browser holds the SSO session cookie.
-    pub fn has_session(&self) -> bool {
-        self.cookies.contains_key(eid_broker::http::SESSION_COOKIE)
+    fn has_session(&self) -> bool;
+}
+
+impl BrokerClient for Client {
+    fn has_session(&self) -> bool {
+        self.has_cookie(eid_broker::http::SESSION_COOKIE)
     }
 }
 
-/// An answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub location: Option<String>,
-    pub body: String,
-}
-
-impl Reply {
-    /// The value of a named input in the page.
-    pub fn input(&self, name: &str) -> String {
-        let pattern = format!("name=\"{name}\" value=\"");
-        let Some(start) = self.body.find(&pattern) else {
-            panic!("no {name} in {}", self.body)
-        };
-        let rest = &self.body[start + pattern.len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
-    }
-
+/// The broker's own questions about an answer.
+pub trait BrokerReply {
     /// Whether this is the identity chooser.
-    pub fn is_chooser(&self) -> bool {
+    fn is_chooser(&self) -> bool;
+    /// A query parameter of the redirect target (a relative one resolved against [`ISSUER`]).
+    fn param(&self, name: &str) -> Option<String>;
+    /// Whether this redirects to `rp`'s redirect URI.
+    fn redirects_to(&self, rp: &str) -> bool;
+    /// The code of a redirect to `rp` (which carries its state and the issuer too).
+    fn code_for(&self, rp: &str) -> String;
+    /// The `error` of a redirect to `rp`.
+    fn error_for(&self, rp: &str) -> String;
+}
+
+impl BrokerReply for Reply {
+    fn is_chooser(&self) -> bool {
         self.status == 200 && self.body.contains("action=\"/login/start\"")
     }
 
-    /// A query parameter of the redirect target.
-    pub fn param(&self, name: &str) -> Option<String> {
-        let location = self.location.as_deref()?;
-        let url = Url::parse(location)
-            .or_else(|_| Url::parse(ISSUER).and_then(|base| base.join(location)))
-            .ok()?;
-        url.query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+    fn param(&self, name: &str) -> Option<String> {
+        self.location_param(ISSUER, name)
     }
 
-    /// Whether this redirects to `rp`'s redirect URI.
-    pub fn redirects_to(&self, rp: &str) -> bool {
+    fn redirects_to(&self, rp: &str) -> bool {
         matches!(self.status, 302 | 303 | 307)
             && self
                 .location
@@ -599,8 +525,7 @@ impl Reply {
                 .is_some_and(|l| l.starts_with(&format!("{}?", redirect_uri(rp))))
     }
 
-    /// The code of a redirect to `rp` (which carries its state and the issuer too).
-    pub fn code_for(&self, rp: &str) -> String {
+    fn code_for(&self, rp: &str) -> String {
         assert!(
             self.redirects_to(rp),
             "expected a redirect to {rp}: {self:?}"
@@ -611,8 +536,7 @@ impl Reply {
         self.param("code").expect("a code")
     }
 
-    /// The `error` of a redirect to `rp`.
-    pub fn error_for(&self, rp: &str) -> String {
+    fn error_for(&self, rp: &str) -> String {
         assert!(
             self.redirects_to(rp),
             "expected a redirect to {rp}: {self:?}"

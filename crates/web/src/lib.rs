@@ -10,6 +10,8 @@ pub mod ops;
 pub mod pages;
 pub mod params;
 pub mod platform;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 /// The page language lives in `eid_core` (protocol logic uses it without HTTP); re-exported here
 /// for the page code.

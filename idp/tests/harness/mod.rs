@@ -1,12 +1,11 @@
 //! Component tests of the authenticator: its router called in-process (`oneshot`) over an
-//! in-memory SQLite register, the memory ephemeral store and a clock the test moves. A small
-//! cookie-keeping client plays the browser.
+//! in-memory SQLite register, the memory ephemeral store and a clock the test moves. The
+//! cookie-keeping client of `eid_web::testing` plays the browser.
 #![allow(dead_code)]
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, header};
+use axum::http::Request;
 use eid_core::{
     Authenticator, AuthenticatorKind, AuthenticatorRepository, Clock, Cpr, FixedClock, Loa, Person,
     PersonRepository, PersonStatus,
@@ -14,12 +13,11 @@ use eid_core::{
 use eid_idp::{Idp, IdpConfig, IdpDeps, LevelTable, LockoutPolicy};
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
 use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
+use eid_web::testing;
+pub use eid_web::testing::{Client, Reply};
 use eid_web::{Metrics, Platform};
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
 use uuid::Uuid;
 
 /// The authenticator's public origin in these tests.
@@ -175,80 +173,29 @@ impl Harness {
         eid_idp::totp::code_at_step(TOTP_SECRET, eid_idp::totp::step_of(now))
     }
 
-    /// Sends a request as `client` and keeps the cookies it sets.
+    /// Sends a request to the authenticator as `client` and keeps the cookies it sets.
     pub async fn send(&self, client: &mut Client, request: Request<Body>) -> Reply {
-        let mut request = request;
-        request.extensions_mut().insert(ConnectInfo(client.addr));
-        if !client.cookies.is_empty() {
-            let cookies = client
-                .cookies
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            request
-                .headers_mut()
-                .insert(header::COOKIE, cookies.parse().unwrap());
-        }
-        for (name, value) in &client.headers {
-            request.headers_mut().insert(*name, value.parse().unwrap());
-        }
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        for set in response.headers().get_all(header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let pair = set.split(';').next().unwrap();
-            let (name, value) = pair.split_once('=').unwrap();
-            if value.is_empty() || set.contains("Max-Age=0") {
-                client.cookies.remove(name);
-            } else {
-                client.cookies.insert(name.to_owned(), value.to_owned());
-            }
-        }
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .map(|l| l.to_str().unwrap().to_owned());
-        let body = axum::body::to_bytes(response.into_body(), 1 << 22)
-            .await
-            .unwrap();
-        Reply {
-            status,
-            location,
-            body: String::from_utf8_lossy(&body).into_owned(),
-        }
+        testing::send(&self.router, client, request).await
     }
 
-    /// `GET path`.
+    /// `GET path` from the authenticator.
     pub async fn get(&self, client: &mut Client, path: &str) -> Reply {
-        let request = Request::get(path).body(Body::empty()).unwrap();
-        self.send(client, request).await
+        testing::get(&self.router, client, path).await
     }
 
-    /// `POST path` with a form.
+    /// `POST path` to the authenticator with a form.
     pub async fn post(&self, client: &mut Client, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(form)
-            .finish();
-        let request = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap();
-        self.send(client, request).await
+        testing::post(&self.router, client, path, form).await
     }
 
-    /// `POST path` with a JSON body.
+    /// `POST path` to the authenticator with a JSON body.
     pub async fn post_json(
         &self,
         client: &mut Client,
         path: &str,
         json: &serde_json::Value,
     ) -> Reply {
-        let request = Request::post(path)
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(json.to_string()))
-            .unwrap();
-        self.send(client, request).await
+        testing::post_json(&self.router, client, path, json).await
     }
 
     /// Opens the account page without a session and enters the user ID: returns that answer (a
@@ -355,54 +302,6 @@ impl Harness {
         )
         .await
         .unwrap()
-    }
-}
-
-/// A browser: cookies, a socket address and extra headers.
-#[derive(Debug, Clone)]
-pub struct Client {
-    pub cookies: BTreeMap<String, String>,
-    pub addr: SocketAddr,
-    pub headers: Vec<(&'static str, String)>,
-}
-
-impl Client {
-    /// A browser at 192.0.2.1.
-    pub fn new() -> Client {
-        Client::at("192.0.2.1:50000")
-    }
-
-    /// A browser at `addr`.
-    pub fn at(addr: &str) -> Client {
-        Client {
-            cookies: BTreeMap::new(),
-            addr: addr.parse().unwrap(),
-            headers: Vec::new(),
-        }
-    }
-}
-
-/// An answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub location: Option<String>,
-    pub body: String,
-}
-
-impl Reply {
-    /// The value of a named input (or a `data-` attribute of that name) in the page.
-    pub fn input(&self, name: &str) -> String {
-        for pattern in [
-            format!("name=\"{name}\" value=\""),
-            format!("data-{name}=\""),
-        ] {
-            if let Some(start) = self.body.find(&pattern) {
-                let rest = &self.body[start + pattern.len()..];
-                return rest[..rest.find('"').unwrap()].to_owned();
-            }
-        }
-        panic!("no {name} in {}", self.body)
     }
 }
 
