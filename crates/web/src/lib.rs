@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod browser;
 pub mod client_addr;
+pub mod display;
 pub mod layers;
 pub mod metrics;
 pub mod ops;
