@@ -94,7 +94,10 @@ async fn asking_for_high_over_a_substantial_session_steps_up_at_the_upstream() {
         chooser.is_chooser(),
         "a step-up needs the upstream: {chooser:?}"
     );
-    assert!(chooser.body.contains("High"), "says which level is needed");
+    assert!(
+        chooser.body.contains("Høj"),
+        "says which level is needed, in Danish"
+    );
     let to_upstream = h.choose(&mut browser, &chooser).await;
     let step_up = h.upstream.requests().pop().unwrap();
     assert_eq!(step_up.acr_min, Some(Loa::High));

@@ -204,7 +204,10 @@ async fn a_substantial_login_of_a_person_proofed_high_must_step_up_to_high_to_en
     let step_up = h.get(&mut client, json["redirect"].as_str().unwrap()).await;
     // No method of Anna's reaches High: the page says so and nothing is offered.
     assert_eq!(step_up.status, 403, "{}", step_up.body);
-    assert!(step_up.body.contains("High"));
+    assert!(
+        step_up.body.contains("Høj"),
+        "the level in the page's language"
+    );
     assert!(step_up.body.contains("back-to-account"));
     // Mikkel, proofed at Substantial, gets registration options with the same kind of login.
     let (mut client, account) = h.code_display_session("mikkel", "mikkel-pass-1").await;

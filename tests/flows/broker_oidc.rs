@@ -125,7 +125,10 @@ async fn a_request_for_a_higher_level_than_the_session_steps_up_at_the_upstream(
         chooser.status, 200,
         "step-up shows the chooser again: {chooser:?}"
     );
-    assert!(chooser.body.contains("Substantial"));
+    assert!(
+        chooser.body.contains("Betydelig"),
+        "the level in the page's language"
+    );
     let user_page = choose_mitid(&stack, &browser, &chooser).await;
     // The authenticator is asked to authenticate again (prompt=login), not to reuse its session.
     assert!(

@@ -75,7 +75,10 @@ async fn a_request_for_high_by_a_password_only_person_is_access_denied_never_a_l
     let methods = enter_user_id(&stack, &browser, &page, "karen").await;
     // The person is told at once, and the button returns access_denied to the client.
     assert_eq!(methods.status, 403, "{}", methods.body);
-    assert!(methods.body.contains("High"));
+    assert!(
+        methods.body.contains("Høj"),
+        "the level in the page's language"
+    );
     let back = methods.href("back-to-service").unwrap();
     assert!(back.starts_with(TEST_REDIRECT_URI), "{back}");
     let q = query(&back);

@@ -65,7 +65,7 @@ pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
             csrf: &pending.csrf,
             service: &service,
             step_up: pending.step_up,
-            level: pending.authn.min_loa.map(|l| l.as_word()),
+            level: pending.authn.min_loa.map(|l| l.name(pending.lang)),
             upstreams,
         },
     )

@@ -40,6 +40,19 @@ impl Loa {
         }
     }
 
+    /// The level's name on a page in language `lang` (Danish: Lav, Betydelig, Høj), as citizens read
+    /// it. [`Loa::as_word`] stays the protocol and audit spelling.
+    pub fn name(self, lang: crate::Lang) -> &'static str {
+        match (lang, self) {
+            (crate::Lang::Da, Loa::Low) => "Lav",
+            (crate::Lang::Da, Loa::Substantial) => "Betydelig",
+            (crate::Lang::Da, Loa::High) => "Høj",
+            (crate::Lang::En, Loa::Low) => "Low",
+            (crate::Lang::En, Loa::Substantial) => "Substantial",
+            (crate::Lang::En, Loa::High) => "High",
+        }
+    }
+
     /// The URI we emit, e.g. `https://data.gov.dk/concept/core/nsis/loa/High`.
     pub fn as_uri(self) -> &'static str {
         match self {
@@ -95,6 +108,17 @@ impl FromStr for Loa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_follow_the_page_language() {
+        use crate::Lang;
+        let da: Vec<&str> = Loa::ALL.iter().map(|l| l.name(Lang::Da)).collect();
+        let en: Vec<&str> = Loa::ALL.iter().map(|l| l.name(Lang::En)).collect();
+        assert_eq!(da, ["Lav", "Betydelig", "Høj"]);
+        assert_eq!(en, ["Low", "Substantial", "High"]);
+        // The protocol spelling is unchanged.
+        assert_eq!(Loa::High.as_word(), "High");
+    }
 
     #[test]
     fn accepts_both_nsis_spellings_and_eidas() {

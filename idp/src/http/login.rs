@@ -53,8 +53,8 @@ pub fn completion_response(completion: Completion, lang: Lang) -> Response {
             StatusCode::FORBIDDEN,
             &StepUpPage {
                 t: texts(lang),
-                required: required.as_word(),
-                achieved: Some(achieved.as_word()),
+                required: required.name(lang),
+                achieved: Some(achieved.name(lang)),
             },
         ),
         Completion::LevelTooLow {
@@ -65,8 +65,8 @@ pub fn completion_response(completion: Completion, lang: Lang) -> Response {
             StatusCode::FORBIDDEN,
             &LevelTooLowPage {
                 t: texts(lang),
-                required: required.as_word(),
-                achieved: Some(achieved.as_word()),
+                required: required.name(lang),
+                achieved: Some(achieved.name(lang)),
                 back: back.as_str(),
             },
         ),
@@ -121,7 +121,7 @@ async fn methods_page(
             StatusCode::FORBIDDEN,
             &StepUpPage {
                 t,
-                required: required.as_word(),
+                required: required.name(tx.lang),
                 achieved: None,
             },
         ));
@@ -138,7 +138,7 @@ async fn methods_page(
                 AuthenticatorKind::App => t.method_app,
                 AuthenticatorKind::Passkey => t.method_passkey,
             },
-            level: achieved(ial, idp.config.levels.aal(m)).as_word(),
+            level: achieved(ial, idp.config.levels.aal(m)).name(tx.lang),
         })
         .collect();
     // When no method reaches the level the client requires, say so at once.
@@ -170,8 +170,8 @@ async fn methods_page(
                 StatusCode::FORBIDDEN,
                 &LevelTooLowPage {
                     t,
-                    required: required.as_word(),
-                    achieved: best.map(|b| b.as_word()),
+                    required: required.name(tx.lang),
+                    achieved: best.map(|b| b.name(tx.lang)),
                     back: back.as_str(),
                 },
             ));
@@ -192,7 +192,7 @@ async fn methods_page(
             user_id: &user_id,
             methods,
             error,
-            step_up: step_up.map(|l| l.as_word()),
+            step_up: step_up.map(|l| l.name(tx.lang)),
         },
     ))
 }
