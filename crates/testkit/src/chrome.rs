@@ -222,43 +222,244 @@ impl Chrome {
         }
     }
 
-    /// Basic accessibility problems of the current page (WCAG 2.1 checks a script can make): a `lang`
-    /// on `<html>`, a `<main>` landmark, exactly one `<h1>`, a label for every visible form control,
-    /// a name for every button and link, and `alt` on every image. Empty when none.
-    pub async fn accessibility_problems(&self) -> Vec<String> {
-        let script = r#"(function() {
-            const problems = [];
-            const lang = document.documentElement.getAttribute('lang');
-            if (!lang || !/^(da|en)$/.test(lang)) problems.push('html lang missing or unknown: ' + lang);
-            if (!document.querySelector('main')) problems.push('no <main> landmark');
-            const h1 = document.querySelectorAll('h1').length;
-            if (h1 !== 1) problems.push('expected one <h1>, found ' + h1);
-            for (const el of document.querySelectorAll('input, select, textarea')) {
-                if (el.type === 'hidden') continue;
-                const labelled = (el.id && document.querySelector('label[for="' + el.id + '"]')) ||
-                    el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.closest('label');
-                if (!labelled) problems.push('form control without a label: ' + (el.name || el.id));
-            }
-            for (const el of document.querySelectorAll('button, a[href]')) {
-                if (el.hidden || el.closest('[hidden]')) continue;
-                const name = (el.textContent || '').trim() || el.getAttribute('aria-label');
-                if (!name) problems.push('control without a name: ' + el.outerHTML.slice(0, 80));
-            }
-            for (const img of document.querySelectorAll('img')) {
-                if (!img.hasAttribute('alt')) problems.push('image without alt');
-            }
-            if (!document.title) problems.push('no title');
-            return problems;
-        })()"#;
-        self.eval(script)
+    /// Starts Chromium for the accessibility checks: `None` (after [`eid_store::testing::skip`])
+    /// when Chromium or axe-core (`node_modules/axe-core`, installed by `npm ci`) is missing and
+    /// `REQUIRE_SERVICES` is unset; with it set, either missing fails the test.
+    pub async fn launch_with_axe() -> Option<Chrome> {
+        if axe_source().is_none() {
+            eid_store::testing::skip(&format!(
+                "axe-core not installed at {} (run npm ci --no-audit --no-fund at the workspace root)",
+                axe_path().display()
+            ));
+            return None;
+        }
+        Chrome::launch().await
+    }
+
+    /// Sizes the page's window (CSS pixels, device scale 1, a desktop layout viewport: at 390 px
+    /// `innerWidth` is exactly 390, so an overflow shows as a wider scrolling element).
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": false }),
+        )
+        .await;
+    }
+
+    /// Asks for pages in `lang` (the `Accept-Language` header and `navigator.language`).
+    pub async fn set_language(&self, lang: &str) {
+        self.call("Network.enable", json!({})).await;
+        self.call(
+            "Network.setExtraHTTPHeaders",
+            json!({ "headers": { "Accept-Language": lang } }),
+        )
+        .await;
+        self.call("Emulation.setLocaleOverride", json!({})).await;
+        self.call("Emulation.setLocaleOverride", json!({ "locale": lang }))
+            .await;
+    }
+
+    /// Forgets every cookie (a new person at the same browser).
+    pub async fn clear_cookies(&self) {
+        self.call("Network.clearBrowserCookies", json!({})).await;
+    }
+
+    /// The WCAG 2.1 A and AA violations axe-core finds on the current page, one line each: rule id,
+    /// impact, help and the selectors of the offending nodes. axe-core is the npm package, pinned in
+    /// the workspace's `package.json`; no rule of this list is written here.
+    pub async fn axe_violations(&self) -> Vec<String> {
+        let source = axe_source().unwrap_or_else(|| {
+            panic!(
+                "axe-core not installed at {} (run npm ci --no-audit --no-fund)",
+                axe_path().display()
+            )
+        });
+        if self.eval("typeof window.axe === 'undefined'").await == json!(true) {
+            self.eval(&format!("{source}\n;true")).await;
+        }
+        let script = r#"axe.run(document, {
+                runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+                resultTypes: ['violations']
+            }).then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                v.nodes.map(n => n.target.join(' ') + (n.failureSummary ? ' [' + n.failureSummary.replace(/\s+/g, ' ') + ']' : '')).join('; ')))"#;
+        strings(self.eval(script).await)
+    }
+
+    /// Asserts that axe-core finds no WCAG 2.1 AA violation on the current page.
+    pub async fn assert_axe_clean(&self) {
+        let problems = self.axe_violations().await;
+        assert!(problems.is_empty(), "{}: {problems:#?}", self.url().await);
+    }
+
+    /// The page's horizontal overflow: `None` when the scrolling element is no wider than the
+    /// window, else the widths and the elements sticking out.
+    pub async fn horizontal_overflow(&self) -> Option<String> {
+        let script = format!(
+            r#"(function() {{
+            {DESCRIBE}
+            const scroll = document.scrollingElement.scrollWidth, width = window.innerWidth;
+            if (scroll <= width) return null;
+            const out = [];
+            for (const el of document.body.querySelectorAll('*')) {{
+                const r = el.getBoundingClientRect();
+                if (r.right > width + 0.5 && !(el.parentElement && el.parentElement.getBoundingClientRect().right > width + 0.5)) out.push(describe(el) + ' to ' + Math.round(r.right));
+            }}
+            return 'scrollWidth ' + scroll + ' > innerWidth ' + width + ': ' + out.slice(0, 6).join('; ');
+        }})()"#
+        );
+        self.eval(&script).await.as_str().map(str::to_owned)
+    }
+
+    /// Asserts that the page does not scroll sideways.
+    pub async fn assert_no_horizontal_overflow(&self) {
+        let overflow = self.horizontal_overflow().await;
+        assert!(overflow.is_none(), "{}: {overflow:?}", self.url().await);
+    }
+
+    /// Interactive targets smaller than 24×24 CSS px (WCAG 2.5.8, target size minimum): every
+    /// rendered `a[href]`, `button`, `input` (not hidden), `select`, `textarea`, `summary` and
+    /// `[role=button]`. The one exception taken from 2.5.8 is the inline one: a link inside a
+    /// sentence, i.e. an `a` whose parent is a `p` or `li` holding text besides the link.
+    pub async fn small_targets(&self) -> Vec<String> {
+        let script = format!(
+            r#"(function() {{
+            {DESCRIBE}
+            const out = [];
+            const selector = 'a[href], button, input:not([type=hidden]), select, textarea, summary, [role=button]';
+            for (const el of document.querySelectorAll(selector)) {{
+                const style = getComputedStyle(el);
+                if (style.display === 'none' || style.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+                const parent = el.parentElement;
+                if (el.tagName === 'A' && parent && (parent.tagName === 'P' || parent.tagName === 'LI')
+                    && parent.textContent.trim() !== el.textContent.trim()) continue;
+                const r = el.getBoundingClientRect();
+                if (r.width < 24 || r.height < 24)
+                    out.push(describe(el) + ' is ' + r.width.toFixed(1) + '×' + r.height.toFixed(1) + ' px');
+            }}
+            return out;
+        }})()"#
+        );
+        strings(self.eval(&script).await)
+    }
+
+    /// Asserts that every interactive target is at least 24×24 px (see [`Self::small_targets`]).
+    pub async fn assert_targets_at_least_24px(&self) {
+        let small = self.small_targets().await;
+        assert!(small.is_empty(), "{}: {small:#?}", self.url().await);
+    }
+
+    /// Focus indicators a keyboard user cannot see: the page is walked with the Tab key (real key
+    /// events, so `:focus-visible` applies), and for each focused element its outline (or, without
+    /// one, its box shadow) must exist, be at least 2 px, and have a contrast of at least 3:1
+    /// against the background it is drawn on (the element's own for a negative offset, else its
+    /// parent's), relative luminance as WCAG defines it.
+    pub async fn focus_problems(&self) -> Vec<String> {
+        let count = self
+            .eval(
+                "document.activeElement && document.activeElement.blur(); window.__focusSeen = new Set(); \
+                 document.querySelectorAll('a[href], button, input, select, textarea, summary, [tabindex]').length",
+            )
             .await
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .as_u64()
+            .unwrap_or(0);
+        let script = format!(
+            r#"(function() {{
+            {DESCRIBE}
+            const el = document.activeElement;
+            if (!el || el === document.body || el === document.documentElement) return {{ state: 'none' }};
+            if (window.__focusSeen.has(el)) return {{ state: 'repeat' }};
+            window.__focusSeen.add(el);
+            const parse = (c) => {{
+                const m = /rgba?\(([^)]+)\)/.exec(c || '');
+                if (!m) return null;
+                const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+                return {{ r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }};
+            }};
+            const channel = (v) => {{ v /= 255; return v <= 0.04045 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); }};
+            const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+            const ratio = (a, b) => {{ const x = lum(a), y = lum(b); return (Math.max(x, y) + 0.05) / (Math.min(x, y) + 0.05); }};
+            const background = (node) => {{
+                for (let n = node; n && n.nodeType === 1; n = n.parentElement) {{
+                    const c = parse(getComputedStyle(n).backgroundColor);
+                    if (c && c.a > 0) return c;
+                }}
+                return {{ r: 255, g: 255, b: 255, a: 1 }};
+            }};
+            const style = getComputedStyle(el);
+            let color = null, kind = '', behind = el.parentElement || el;
+            if (style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0) {{
+                if (parseFloat(style.outlineWidth) < 2)
+                    return {{ state: 'problem', text: describe(el) + ': focus outline ' + style.outlineWidth + ' thinner than 2px' }};
+                color = parse(style.outlineColor); kind = 'outline ' + style.outlineColor;
+                if (parseFloat(style.outlineOffset) < 0) behind = el;
+            }} else if (style.boxShadow && style.boxShadow !== 'none') {{
+                color = parse(style.boxShadow); kind = 'box-shadow ' + style.boxShadow;
+            }}
+            if (!color) return {{ state: 'problem', text: describe(el) + ': no visible focus indicator (no outline, no box-shadow)' }};
+            const bg = background(behind);
+            const r = ratio(color, bg);
+            if (r < 3) return {{ state: 'problem', text: describe(el) + ': focus ' + kind + ' on rgb(' + [bg.r, bg.g, bg.b].join(',') + ') is ' + r.toFixed(2) + ':1, under 3:1' }};
+            return {{ state: 'ok' }};
+        }})()"#
+        );
+        let mut problems = Vec::new();
+        for _ in 0..(count * 2 + 4) {
+            for kind in ["keyDown", "keyUp"] {
+                self.call(
+                    "Input.dispatchKeyEvent",
+                    json!({ "type": kind, "key": "Tab", "code": "Tab",
+                            "windowsVirtualKeyCode": 9, "nativeVirtualKeyCode": 9 }),
+                )
+                .await;
+            }
+            let answer = self.eval(&script).await;
+            match answer["state"].as_str() {
+                Some("repeat") => break,
+                Some("problem") => problems.push(answer["text"].as_str().unwrap_or("").to_owned()),
+                _ => {}
+            }
+        }
+        self.eval(
+            "document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); true",
+        )
+        .await;
+        problems
+    }
+
+    /// Asserts that keyboard focus is visible at 3:1 on every focusable element.
+    pub async fn assert_focus_visible(&self) {
+        let problems = self.focus_problems().await;
+        assert!(problems.is_empty(), "{}: {problems:#?}", self.url().await);
+    }
+
+    /// Every accessibility problem of the current page at the current window size: axe-core's WCAG
+    /// 2.1 AA violations, horizontal overflow, targets under 24×24 px and focus indicators under
+    /// 3:1. Empty when none.
+    pub async fn accessibility_problems(&self) -> Vec<String> {
+        let mut problems: Vec<String> = self
+            .axe_violations()
+            .await
+            .into_iter()
+            .map(|v| format!("axe {v}"))
+            .collect();
+        problems.extend(
+            self.horizontal_overflow()
+                .await
+                .map(|o| format!("overflow: {o}")),
+        );
+        problems.extend(
+            self.small_targets()
+                .await
+                .into_iter()
+                .map(|t| format!("target under 24px: {t}")),
+        );
+        problems.extend(
+            self.focus_problems()
+                .await
+                .into_iter()
+                .map(|f| format!("focus: {f}")),
+        );
+        problems
     }
 
     /// Asserts that the current page has no [`accessibility problems`](Self::accessibility_problems).
@@ -285,6 +486,35 @@ impl Chrome {
         )
         .await;
     }
+}
+
+/// A JavaScript `describe(el)` naming an element for a failure message.
+const DESCRIBE: &str = r#"const describe = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '') +
+    ' "' + (el.textContent || el.value || el.name || '').trim().replace(/\s+/g, ' ').slice(0, 40) + '"';"#;
+
+/// Where `npm ci` puts axe-core: `node_modules/` at the workspace root.
+pub fn axe_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/axe-core/axe.min.js")
+}
+
+/// axe-core's source, read once; `None` when it is not installed.
+pub fn axe_source() -> Option<&'static str> {
+    static SOURCE: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    SOURCE
+        .get_or_init(|| std::fs::read_to_string(axe_path()).ok())
+        .as_deref()
+}
+
+fn strings(value: Value) -> Vec<String> {
+    value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl Drop for Chrome {
