@@ -25,6 +25,8 @@ use crate::config::DemoRpSettings;
 
 const BROWSER_COOKIE: &str = "demo_browser";
 const SESSION_COOKIE: &str = "demo_session";
+/// Set at logout, read once when the browser comes back from the broker's logout.
+const LOGGED_OUT_COOKIE: &str = "demo_logged_out";
 const SESSION_TTL: Duration = Duration::from_secs(3600);
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
@@ -46,54 +48,164 @@ struct DemoSession {
 }
 
 struct Texts {
-    lang: &'static str,
+    lang: Lang,
     title: &'static str,
     skip: &'static str,
     intro: &'static str,
+    logged_in_as: &'static str,
+    someone: &'static str,
+    level: &'static str,
+    logged_in_at: &'static str,
+    acting_for: &'static str,
     received: &'static str,
+    cpr: &'static str,
+    name: &'static str,
+    birthdate: &'static str,
+    nothing_received: &'static str,
+    technical: &'static str,
     claim: &'static str,
     value: &'static str,
     login: &'static str,
     login_high: &'static str,
     logout: &'static str,
+    logged_out: &'static str,
+    logged_out_body: &'static str,
     failed: &'static str,
+    cancelled: &'static str,
+    level_not_reached: &'static str,
+    denied: &'static str,
+    unavailable: &'static str,
+    still_logged_in: &'static str,
 }
 
 static DA: Texts = Texts {
-    lang: "da",
+    lang: Lang::Da,
     title: "Demotjeneste",
     skip: "Gå til indhold",
     intro: "En offentlig demotjeneste, der logger borgere ind gennem NemLog-in (demo).",
-    received: "Oplysninger modtaget fra log-in",
+    logged_in_as: "Du er logget ind som",
+    someone: "en person, hvis navn tjenesten ikke har fået",
+    level: "Sikringsniveau",
+    logged_in_at: "Logget ind",
+    acting_for: "Du handler på vegne af en anden (fuldmagt).",
+    received: "Oplysninger tjenesten har modtaget",
+    cpr: "CPR-nummer",
+    name: "Navn",
+    birthdate: "Fødselsdato",
+    nothing_received: "Tjenesten har ikke fået andre oplysninger om dig.",
+    technical: "Alle oplysninger fra log-in (teknisk)",
     claim: "Oplysning",
     value: "Værdi",
     login: "Log på",
     login_high: "Log på med sikringsniveau Høj",
     logout: "Log af",
+    logged_out: "Du er logget af",
+    logged_out_body: "Du er logget af demotjenesten og NemLog-in. Luk browseren, hvis du bruger en delt computer.",
     failed: "Log-in blev ikke gennemført. Prøv igen.",
+    cancelled: "Du afbrød log-in.",
+    level_not_reached: "Dit log-in nåede ikke det sikringsniveau, du bad om. Se i MitID, hvordan du kan logge på med et højere niveau.",
+    denied: "Log-in blev afvist.",
+    unavailable: "Log-in kunne ikke gennemføres lige nu. Prøv igen om lidt.",
+    still_logged_in: "Du er stadig logget ind med dit tidligere log-in.",
 };
 
 static EN: Texts = Texts {
-    lang: "en",
+    lang: Lang::En,
     title: "Demo service",
     skip: "Skip to content",
     intro: "A demo public service that logs citizens in through NemLog-in (demo).",
-    received: "What the login told us",
+    logged_in_as: "You are logged in as",
+    someone: "a person whose name the service did not receive",
+    level: "Level of assurance",
+    logged_in_at: "Logged in",
+    acting_for: "You are acting on behalf of someone else (power of attorney).",
+    received: "What the service received",
+    cpr: "CPR number",
+    name: "Name",
+    birthdate: "Date of birth",
+    nothing_received: "The service received nothing else about you.",
+    technical: "Everything the login said (technical)",
     claim: "Claim",
     value: "Value",
     login: "Log in",
     login_high: "Log in at assurance level High",
     logout: "Log out",
+    logged_out: "You are logged out",
+    logged_out_body: "You are logged out of the demo service and NemLog-in. Close the browser if you use a shared computer.",
     failed: "The login was not completed. Try again.",
+    cancelled: "You cancelled the login.",
+    level_not_reached: "Your login did not reach the level of assurance you asked for. See MitID for how to log in at a higher level.",
+    denied: "The login was refused.",
+    unavailable: "The login could not be completed just now. Try again in a moment.",
+    still_logged_in: "You are still logged in with your earlier login.",
 };
+
+/// What the page shows of a login: what a service would show, with the raw claims folded away.
+struct Shown {
+    name: Option<String>,
+    level: Option<&'static str>,
+    high: bool,
+    at: Option<String>,
+    acting_for: bool,
+    attributes: Vec<(&'static str, String)>,
+    raw: Vec<(String, String)>,
+}
+
+impl Shown {
+    fn of(claims: &[(String, String)], t: &Texts) -> Shown {
+        let get = |name: &str| {
+            claims
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let loa = get("acr").and_then(|acr| Loa::parse(&acr).ok());
+        let at = get("auth_time")
+            .and_then(|t| t.parse::<i64>().ok())
+            .and_then(|t| time::OffsetDateTime::from_unix_timestamp(t).ok())
+            .map(|at| eid_web::display::local_time(at, t.lang));
+        let mut attributes = Vec::new();
+        if let Some(cpr) = get("cpr") {
+            attributes.push((t.cpr, cpr));
+        }
+        if let Some(name) = get("name") {
+            attributes.push((t.name, name));
+        }
+        if let Some(birthdate) = get("birthdate") {
+            attributes.push((t.birthdate, birthdate));
+        }
+        Shown {
+            name: get("name"),
+            level: loa.map(|l| level_name(l, t.lang)),
+            high: loa == Some(Loa::High),
+            at,
+            acting_for: get("act").is_some(),
+            attributes,
+            raw: claims.to_vec(),
+        }
+    }
+}
+
+/// A level's name in the page's language.
+fn level_name(loa: Loa, lang: Lang) -> &'static str {
+    match (loa, lang) {
+        (Loa::Low, Lang::Da) => "Lav",
+        (Loa::Substantial, Lang::Da) => "Betydelig",
+        (Loa::High, Lang::Da) => "Høj",
+        (Loa::Low, Lang::En) => "Low",
+        (Loa::Substantial, Lang::En) => "Substantial",
+        (Loa::High, Lang::En) => "High",
+    }
+}
 
 #[derive(Template)]
 #[template(path = "demo_rp.html")]
 struct Page<'a> {
     t: &'static Texts,
     csrf: &'a str,
-    claims: Option<Vec<(String, String)>>,
+    login: Option<Shown>,
     error: Option<&'static str>,
+    logged_out: bool,
 }
 
 /// What the demo relying party is built from.
@@ -184,15 +296,25 @@ async fn session(rp: &DemoRp, jar: &CookieJar) -> Option<DemoSession> {
 
 async fn home(State(rp): State<Arc<DemoRp>>, jar: CookieJar, headers: HeaderMap) -> Response {
     let (jar, browser) = browser_cookie(jar, BROWSER_COOKIE, rp.secure, token256);
-    let claims = session(&rp, &jar).await.map(|s| s.claims);
+    let t = texts(&headers);
+    let login = session(&rp, &jar).await.map(|s| Shown::of(&s.claims, t));
+    // Back from the broker's logout: say so, once.
+    let back_from_logout = cookie_value(&jar, LOGGED_OUT_COOKIE).is_some();
+    let logged_out = login.is_none() && back_from_logout;
+    let jar = if back_from_logout {
+        jar.add(removal(LOGGED_OUT_COOKIE, rp.secure))
+    } else {
+        jar
+    };
     let csrf = eid_web::browser::csrf_for(&browser);
     (
         jar,
         render(&Page {
-            t: texts(&headers),
+            t,
             csrf: &csrf,
-            claims,
+            login,
             error: None,
+            logged_out,
         }),
     )
         .into_response()
@@ -221,7 +343,8 @@ async fn login(
         force_login: false,
         max_age: None,
         login_hint: None,
-        ui_locales: Some(texts(&headers).lang.to_owned()),
+        ui_locales: Some(texts(&headers).lang.tag().to_owned()),
+        service_name: None,
     };
     match client.begin(&request).await {
         Ok((url, pending)) => {
@@ -260,15 +383,18 @@ async fn callback(
     let browser = cookie_value(&jar, BROWSER_COOKIE)
         .unwrap_or_default()
         .to_owned();
-    let failed = |jar: CookieJar| {
+    // A failed login leaves an earlier one in place: the page still shows it, with the reason.
+    let earlier = session(&rp, &jar).await.map(|s| Shown::of(&s.claims, t));
+    let failed = |jar: CookieJar, why: &'static str| {
         let csrf = eid_web::browser::csrf_for(&browser);
         (
             jar,
             render(&Page {
                 t,
                 csrf: &csrf,
-                claims: None,
-                error: Some(t.failed),
+                login: earlier,
+                error: Some(why),
+                logged_out: false,
             }),
         )
             .into_response()
@@ -282,7 +408,7 @@ async fn callback(
         .flatten()
         .and_then(|b| serde_json::from_slice(&b).ok());
     let (Some(pending), Some(client)) = (pending, &rp.client) else {
-        return failed(jar);
+        return failed(jar, t.failed);
     };
     let params: Vec<(String, String)> =
         url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
@@ -292,7 +418,7 @@ async fn callback(
         Ok(identity) => identity,
         Err(e) => {
             tracing::info!(error = %e, "demo relying party: login refused");
-            return failed(jar);
+            return failed(jar, explain(&e, t));
         }
     };
     let claims = decode_payload(&identity.id_token);
@@ -336,6 +462,22 @@ async fn callback(
     (jar, Redirect::to("/")).into_response()
 }
 
+/// What a refused login means for the person, from the broker's OAuth error.
+fn explain(e: &eid_oidc::rp::UpstreamError, t: &'static Texts) -> &'static str {
+    match e {
+        eid_oidc::rp::UpstreamError::Refused { error, description } => {
+            match (error.as_str(), description.as_deref()) {
+                ("access_denied", Some("the person cancelled the login")) => t.cancelled,
+                ("access_denied", Some("level of assurance not reached")) => t.level_not_reached,
+                ("access_denied", _) => t.denied,
+                ("temporarily_unavailable", _) => t.unavailable,
+                _ => t.failed,
+            }
+        }
+        _ => t.failed,
+    }
+}
+
 fn decode_payload(jwt: &str) -> serde_json::Map<String, serde_json::Value> {
     use base64::Engine;
     jwt.split('.')
@@ -361,7 +503,12 @@ async fn logout(State(rp): State<Arc<DemoRp>>, jar: CookieJar, body: Bytes) -> R
             .delete(&format!("demo-rp:session:{}", digest_key(c)))
             .await;
     }
-    let jar = jar.add(removal(SESSION_COOKIE, rp.secure));
+    let jar = jar.add(removal(SESSION_COOKIE, rp.secure)).add(cookie(
+        LOGGED_OUT_COOKIE,
+        "1".to_owned(),
+        rp.secure,
+        Some(time::Duration::minutes(10)),
+    ));
     let Ok(mut url) = url::Url::parse(&format!("{}/logout", rp.broker)) else {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };

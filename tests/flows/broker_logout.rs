@@ -606,3 +606,64 @@ async fn a_flow_started_on_one_broker_node_finishes_on_another_sharing_redis() {
     )
     .await;
 }
+
+/// The demo service shows what a service would (who, at which level, when, the released
+/// attributes labelled; the raw claims folded away) and says "you are logged out" after logout.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_service_shows_the_login_as_a_service_would_and_confirms_the_logout() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let demo = stack.url(Component::DemoRp);
+    let broker = stack.url(Component::Broker);
+    let browser = Browser::new();
+    let home = browser.get(&format!("{demo}/"), "http://never").await;
+    let csrf = home.must_input("csrf");
+    let chooser = browser
+        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
+        .await;
+    let user_page = browser
+        .post(
+            &format!("{broker}/login/start"),
+            &[
+                ("tx", &chooser.must_input("tx")),
+                ("csrf", &chooser.must_input("csrf")),
+                ("upstream", "mitid"),
+            ],
+            "http://never",
+        )
+        .await;
+    let methods = enter_user_id(&stack, &browser, &user_page, "mikkel").await;
+    let page = submit_password(&stack, &browser, &methods, "mikkel-demo-pass").await;
+    assert!(page.url.starts_with(demo), "{page:?}");
+    assert!(
+        page.body.contains("Du er logget ind som Mikkel"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<dd>Lav</dd>"),
+        "the level in Danish: {}",
+        page.body
+    );
+    assert!(page.body.contains("<dt>CPR-nummer</dt>"), "{}", page.body);
+    assert!(page.body.contains(" kl. "), "a local time: {}", page.body);
+    assert!(
+        page.body.contains("<details>"),
+        "the raw claims are folded away"
+    );
+    assert!(!page.body.contains("Du er logget af"));
+
+    let csrf = page.must_input("csrf");
+    let after = browser
+        .post(
+            &format!("{demo}/logout"),
+            &[("csrf", &csrf)],
+            "http://never",
+        )
+        .await;
+    assert!(after.url.starts_with(demo), "{after:?}");
+    assert!(after.body.contains("Du er logget af"), "{}", after.body);
+    assert!(!after.body.contains("Mikkel"), "{}", after.body);
+    // Said once: the next visit is the ordinary home page.
+    let again = browser.get(&format!("{demo}/"), "http://never").await;
+    assert!(!again.body.contains("Du er logget af"), "{}", again.body);
+}
