@@ -60,6 +60,33 @@ impl Walk<'_> {
             .await;
     }
 
+    /// Asserts that the field `id` is marked invalid and described by the page's error.
+    async fn assert_tied_to_error(&self, id: &str) {
+        let script = format!(
+            "(function() {{ const el = document.getElementById({id:?}); const error = document.getElementById('form-error'); \
+             return !!el && !!error && el.getAttribute('aria-invalid') === 'true' \
+             && (el.getAttribute('aria-describedby') || '').split(' ').includes('form-error'); }})()"
+        );
+        assert_eq!(
+            self.chrome.eval(&script).await,
+            serde_json::json!(true),
+            "#{id} is not tied to the error on {}",
+            self.chrome.url().await
+        );
+    }
+
+    /// Asserts that the page opened with the focus in a field `selector` matches (`autofocus`).
+    async fn assert_focused(&self, selector: &str) {
+        let script =
+            format!("!!document.activeElement && document.activeElement.matches({selector:?})");
+        assert_eq!(
+            self.chrome.eval(&script).await,
+            serde_json::json!(true),
+            "autofocus in {selector} on {}",
+            self.chrome.url().await
+        );
+    }
+
     async fn wait(&self, condition: &str) {
         self.chrome
             .wait_until(condition, Duration::from_secs(15))
@@ -138,8 +165,9 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
             &format!("{demo}/callback?error=access_denied&state=unknown"),
         )
         .await;
-        walk.visit("idp: activation", &format!("{idp}/activate"))
-            .await;
+        chrome.goto(&format!("{idp}/activate")).await;
+        walk.assert_focused("#cpr").await;
+        walk.check("idp: activation").await;
         chrome
             .fill_and_submit(&[
                 ("cpr", "311290-9995"),
@@ -148,18 +176,24 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
                 ("password", "sofie-pass-1"),
             ])
             .await;
+        walk.assert_tied_to_error("cpr").await;
+        walk.assert_tied_to_error("code").await;
         walk.check("idp: activation error").await;
         // A login through the service: chooser, user id (unknown, then Anna), methods, a wrong
         // password, the right one, and the service's page of the logged-in person.
         walk.to_user_id_page(&demo, true).await;
+        walk.assert_focused("#user_id").await;
         walk.check("idp: user id").await;
         chrome.fill_and_submit(&[("user_id", "nobody")]).await;
+        walk.assert_tied_to_error("user_id").await;
         walk.check("idp: user id (unknown)").await;
         chrome.fill_and_submit(&[("user_id", "anna")]).await;
+        walk.assert_focused("#pw-password, #cd-password").await;
         walk.check("idp: methods").await;
         chrome
             .fill_and_submit(&[("pw-password", "wrong-password")])
             .await;
+        walk.assert_tied_to_error("pw-password").await;
         walk.check("idp: methods (wrong password)").await;
         chrome
             .fill_and_submit(&[("pw-password", "anna-demo-pass")])
@@ -232,6 +266,7 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         walk.check("idp: My MitID (Substantial)").await;
         walk.click("form[action=\"/account/code-display/start\"] button")
             .await;
+        walk.assert_focused("#confirm-code").await;
         walk.check("idp: My MitID, new code display").await;
 
         // A person who cannot reach the level a change needs (Karen: password only).
@@ -274,6 +309,17 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
 
         all.extend(walk.problems);
         pages += walk.pages;
+    }
+    // The favicon every broker and authenticator page names is served.
+    for origin in [&broker, &idp] {
+        chrome.goto(&format!("{origin}/")).await;
+        let icon = chrome
+            .eval(
+                "fetch(document.querySelector('link[rel=icon]').href)\
+                 .then(r => r.status + ' ' + r.headers.get('content-type'))",
+            )
+            .await;
+        assert_eq!(icon, "200 image/svg+xml", "{origin}");
     }
     assert!(pages >= 40, "only {pages} pages walked");
     assert!(

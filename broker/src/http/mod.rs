@@ -48,6 +48,10 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
             "/static/eid.css",
             get(|| async { eid_web::assets::stylesheet() }),
         )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { eid_web::assets::favicon() }),
+        )
         .fallback(error::not_found)
         .with_state(broker);
     platform.finish(routes)

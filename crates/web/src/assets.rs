@@ -17,3 +17,19 @@ pub fn stylesheet() -> Response {
     )
         .into_response()
 }
+
+/// The shared favicon: a small SVG (a person on the blue of the header), served at
+/// `/static/favicon.svg` and named by `<link rel="icon">` in every page's head.
+pub const FAVICON: &str = include_str!("../static/favicon.svg");
+
+/// Serves the favicon.
+pub fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        FAVICON,
+    )
+        .into_response()
+}

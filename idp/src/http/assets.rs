@@ -1,4 +1,4 @@
-//! The stylesheet and the two small scripts, compiled into the binary.
+//! The stylesheet, the favicon and the two small scripts, compiled into the binary.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 pub async fn file(Path(name): Path<String>) -> Response {
     let (body, kind) = match name.as_str() {
         "eid.css" => return eid_web::assets::stylesheet(),
+        "favicon.svg" => return eid_web::assets::favicon(),
         "passkey.js" => (
             include_str!("../../static/passkey.js"),
             "text/javascript; charset=utf-8",
