@@ -261,6 +261,10 @@ pub fn router(platform: &Platform, inputs: Inputs) -> Router {
                 "/static/eid.css",
                 get(|| async { eid_web::assets::stylesheet() }),
             )
+            .route(
+                "/static/favicon.svg",
+                get(|| async { eid_web::assets::favicon() }),
+            )
             .with_state(state),
     )
 }

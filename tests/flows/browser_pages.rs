@@ -310,8 +310,8 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         all.extend(walk.problems);
         pages += walk.pages;
     }
-    // The favicon every broker and authenticator page names is served.
-    for origin in [&broker, &idp] {
+    // The favicon every page names is served.
+    for origin in [&broker, &idp, &demo] {
         chrome.goto(&format!("{origin}/")).await;
         let icon = chrome
             .eval(
