@@ -115,10 +115,11 @@ async fn a_password_only_session_is_sent_to_step_up_for_every_account_change_and
     let answers = try_every_change(&h, &mut client, &account).await;
     assert_eq!(answers.len(), 7);
     for (name, answer) in &answers {
+        // The level as a Danish page names it.
         let level = if name.starts_with("passkey") {
-            "High"
+            "Høj"
         } else {
-            "Substantial"
+            "Betydelig"
         };
         assert_step_up(&h, &mut client, name, answer, level).await;
     }
@@ -135,7 +136,7 @@ async fn a_stale_session_is_sent_to_step_up_for_every_account_change_and_nothing
     let before = h.authenticators(MIKKEL).await.len();
     for (name, answer) in try_every_change(&h, &mut client, &account).await {
         // Mikkel is proofed at Substantial: nothing he can add gives more.
-        assert_step_up(&h, &mut client, name, &answer, "Substantial").await;
+        assert_step_up(&h, &mut client, name, &answer, "Betydelig").await;
     }
     nothing_changed(&h, MIKKEL, before).await;
 }

@@ -30,6 +30,12 @@ pub async fn start_upstream(
         max_age: pending.authn.max_age,
         login_hint: pending.frontend.login_hint().map(str::to_owned),
         ui_locales: Some(pending.lang.tag().to_owned()),
+        // The relying party's display name, for the authenticator's pages (pushed, authenticated).
+        service_name: broker
+            .registry
+            .get(&pending.authn.rp)
+            .map(|rp| rp.rp.name.clone())
+            .filter(|name| eid_oidc::rp::valid_service_name(name)),
     };
     let (url, upstream_pending) = client
         .begin(&request)

@@ -38,6 +38,8 @@ pub fn max_len(name: &str) -> usize {
         // RFC 7636 §4.1: a verifier is 43 to 128 characters; an S256 challenge is 43.
         "code_verifier" | "code_challenge" => 128,
         "code" | "request_uri" | "refresh_token" | "client_secret" | "tx" | "csrf" => 512,
+        // At most MAX_SERVICE_NAME_CHARS characters of up to four bytes.
+        "service_name" => 4 * MAX_SERVICE_NAME_CHARS,
         "redirect_uri" | "post_logout_redirect_uri" => DEFAULT_MAX_LEN,
         "id_token_hint" | "client_assertion" | "logout_token" | "request" | "token" => MAX_JWT_LEN,
         _ => DEFAULT_MAX_LEN,
@@ -48,6 +50,21 @@ pub fn max_len(name: &str) -> usize {
 /// no control characters (so it is safe for every store and the audit log).
 pub fn is_valid_identifier(value: &str) -> bool {
     !value.is_empty() && value.len() <= MAX_IDENTIFIER_LEN && !value.chars().any(char::is_control)
+}
+
+/// The longest `service_name`, in characters.
+pub const MAX_SERVICE_NAME_CHARS: usize = 100;
+
+/// Whether `name` may be shown as a service's name: not blank, at most
+/// [`MAX_SERVICE_NAME_CHARS`] characters, no control or bidirectional-formatting characters (which
+/// could make a page read otherwise than it says). Shared by the sender and the receiver.
+pub fn valid_service_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.chars().count() <= MAX_SERVICE_NAME_CHARS
+        && !name.chars().any(|c| {
+            c.is_control()
+                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+        })
 }
 
 /// Request parameters, each name at most once, all within bounds.
@@ -122,6 +139,19 @@ fn check(name: &str, value: &str) -> Result<(), OAuthError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn service_names_are_printable_and_bounded() {
+        assert!(valid_service_name("Borger.dk – Flyttetjenesten"));
+        assert!(valid_service_name(&"æ".repeat(MAX_SERVICE_NAME_CHARS)));
+        assert!(!valid_service_name(&"x".repeat(MAX_SERVICE_NAME_CHARS + 1)));
+        assert!(!valid_service_name(""));
+        assert!(!valid_service_name("  "));
+        assert!(!valid_service_name("Bank\nNemID"));
+        assert!(!valid_service_name("Bank\u{202E}kd"));
+        assert!(!valid_service_name("Bank\u{200B}"));
+        assert!(max_len("service_name") >= 4 * MAX_SERVICE_NAME_CHARS);
+    }
 
     fn one(name: &str, value: &str) -> Result<RawParams, OAuthError> {
         RawParams::from_pairs([(name.to_owned(), value.to_owned())])

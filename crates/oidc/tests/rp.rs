@@ -82,6 +82,12 @@ struct Op {
     next_code: AtomicUsize,
     /// The last ID token issued.
     issued: Mutex<Option<String>>,
+    /// Advertise a pushed authorization request endpoint (RFC 9126).
+    par: Mutex<bool>,
+    /// Answer pushed requests with this error status instead.
+    par_failure: Mutex<Option<StatusCode>>,
+    /// Pushed requests by request_uri, as received.
+    pushed: Mutex<HashMap<String, HashMap<String, String>>>,
 }
 
 impl Op {
@@ -95,7 +101,19 @@ impl Op {
 
     /// What the provider's /authorize would do after a successful login: a code bound to the request.
     fn authorize(&self, url: &url::Url) -> String {
-        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let mut q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        if let Some(uri) = q.get("request_uri").cloned() {
+            // A pushed request: the browser carries only client_id and request_uri (single use).
+            assert_eq!(q.len(), 2, "{q:?}");
+            let pushed = self
+                .pushed
+                .lock()
+                .unwrap()
+                .remove(&uri)
+                .expect("a pushed request");
+            assert_eq!(pushed.get("client_id"), q.get("client_id"));
+            q = pushed;
+        }
         assert_eq!(
             q.get("code_challenge_method").map(String::as_str),
             Some("S256")
@@ -198,6 +216,9 @@ async fn discovery(State(op): State<Arc<Op>>) -> Response {
     if *op.end_session.lock().unwrap() {
         doc["end_session_endpoint"] = json!(format!("{iss}/logout?x=1"));
     }
+    if *op.par.lock().unwrap() {
+        doc["pushed_authorization_request_endpoint"] = json!(format!("{iss}/par"));
+    }
     Json(doc).into_response()
 }
 
@@ -279,6 +300,44 @@ async fn token(
     .into_response()
 }
 
+async fn par(
+    State(op): State<Arc<Op>>,
+    headers: HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(status) = *op.par_failure.lock().unwrap() {
+        return oauth_error(status, "invalid_request", "refused by the test");
+    }
+    let expected = format!(
+        "Basic {}",
+        STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+    );
+    if headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        != Some(expected.as_str())
+    {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "bad client credentials",
+        );
+    }
+    let uri = format!(
+        "urn:ietf:params:oauth:request_uri:{}",
+        op.pushed.lock().unwrap().len()
+    );
+    op.pushed
+        .lock()
+        .unwrap()
+        .insert(uri.clone(), form.into_iter().collect());
+    (
+        StatusCode::CREATED,
+        Json(json!({"request_uri": uri, "expires_in": 60})),
+    )
+        .into_response()
+}
+
 struct Harness {
     op: Arc<Op>,
     client: UpstreamClient,
@@ -308,6 +367,9 @@ impl Harness {
             jwks_fetches: AtomicUsize::new(0),
             next_code: AtomicUsize::new(1),
             issued: Mutex::new(None),
+            par: Mutex::new(false),
+            par_failure: Mutex::new(None),
+            pushed: Mutex::new(HashMap::new()),
         });
         setup(&op);
         let app = Router::new()
@@ -318,6 +380,7 @@ impl Harness {
             )
             .route("/jwks", get(jwks))
             .route("/token", post(token))
+            .route("/par", post(par))
             .with_state(op.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let client = UpstreamClient::new(config(&issuer)).unwrap();
@@ -389,6 +452,7 @@ async fn begin_builds_the_authorization_request() {
         max_age: Some(600),
         login_hint: Some("karen".into()),
         ui_locales: Some("da en".into()),
+        service_name: Some("Borger.dk".into()),
     };
     let (url, pending) = h.client.begin(&request).await.unwrap();
     assert_eq!(
@@ -411,6 +475,9 @@ async fn begin_builds_the_authorization_request() {
     assert_eq!(q["max_age"], "600");
     assert_eq!(q["login_hint"], "karen");
     assert_eq!(q["ui_locales"], "da en");
+    // Without a pushed request endpoint, the service's name is not sent (it must come
+    // authenticated).
+    assert!(!q.contains_key("service_name"), "{q:?}");
     assert_eq!(pending.upstream, "idp");
     assert_eq!(pending.acr_min, Some(Loa::High));
     assert_eq!(pending.max_age, Some(600));
@@ -838,4 +905,88 @@ fn bad_configuration_is_refused_without_network() {
             "{issuer} {redirect}"
         );
     }
+}
+
+// --- Pushed authorization requests (RFC 9126) ------------------------------------------------------
+
+fn with_par(op: &Op) {
+    *op.par.lock().unwrap() = true;
+}
+
+#[tokio::test]
+async fn when_the_provider_offers_par_the_request_is_pushed_with_the_service_name() {
+    let h = Harness::start_with(with_par).await;
+    let request = UpstreamRequest {
+        acr_min: Some(Loa::Substantial),
+        ui_locales: Some("da".into()),
+        service_name: Some("Borger.dk – Flyt".into()),
+        ..UpstreamRequest::default()
+    };
+    let (url, pending) = h.client.begin(&request).await.unwrap();
+    // The browser is sent with client_id and the request_uri only.
+    assert_eq!(
+        url.as_str().split('?').next(),
+        Some(format!("{}/authorize", h.op.issuer).as_str())
+    );
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q["client_id"], CLIENT_ID);
+    let pushed = h.op.pushed.lock().unwrap()[&q["request_uri"]].clone();
+    assert_eq!(pushed["service_name"], "Borger.dk – Flyt");
+    assert_eq!(pushed["state"], pending.state);
+    assert_eq!(pushed["nonce"], pending.nonce);
+    assert_eq!(pushed["acr_values"], Loa::Substantial.as_uri());
+    assert_eq!(pushed["ui_locales"], "da");
+    assert_eq!(pushed["redirect_uri"], REDIRECT_URI);
+    assert_eq!(pushed["code_challenge_method"], "S256");
+    assert!(!pushed.contains_key("client_secret"));
+
+    // The whole login completes through the pushed request.
+    let code = h.op.authorize(&url);
+    let callback = params(&[
+        ("code", &code),
+        ("state", &pending.state),
+        ("iss", &h.op.issuer),
+    ]);
+    let identity = h.client.complete(&pending, &callback).await.unwrap();
+    assert_eq!(identity.loa, Loa::Substantial);
+}
+
+#[tokio::test]
+async fn a_service_name_unfit_to_show_is_not_sent() {
+    let h = Harness::start_with(with_par).await;
+    for bad in ["x".repeat(101), "  ".into(), "Bank\u{202E}kd".into()] {
+        let request = UpstreamRequest {
+            service_name: Some(bad.clone()),
+            ..substantial()
+        };
+        let (url, _) = h.client.begin(&request).await.unwrap();
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        let pushed = h.op.pushed.lock().unwrap()[&q["request_uri"]].clone();
+        assert!(!pushed.contains_key("service_name"), "{bad:?}");
+    }
+    // Without a name, the request is pushed all the same.
+    let (url, _) = h.client.begin(&substantial()).await.unwrap();
+    assert!(url.query_pairs().any(|(k, _)| k == "request_uri"));
+}
+
+#[tokio::test]
+async fn a_refused_push_is_a_refusal_and_a_failing_one_is_unavailable() {
+    let h = Harness::start_with(|op| {
+        with_par(op);
+        *op.par_failure.lock().unwrap() = Some(StatusCode::BAD_REQUEST);
+    })
+    .await;
+    match h.client.begin(&substantial()).await {
+        Err(UpstreamError::Refused { error, description }) => {
+            assert_eq!(error, "invalid_request");
+            assert_eq!(description.as_deref(), Some("refused by the test"));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    *h.op.par_failure.lock().unwrap() = Some(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(matches!(
+        h.client.begin(&substantial()).await,
+        Err(UpstreamError::Unavailable(_))
+    ));
 }

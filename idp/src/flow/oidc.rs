@@ -6,8 +6,10 @@ use eid_core::{AuditOutcome, PersonStatus};
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
 use eid_oidc::grant::{AccessToken, Grants, Redemption};
+use eid_oidc::params::{MAX_SERVICE_NAME_CHARS, valid_service_name};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams, pkce};
 use serde::Serialize;
+use std::time::Duration;
 use url::Url;
 
 use super::IdpError;
@@ -18,6 +20,126 @@ use crate::state::Idp;
 
 /// Lifetime of ID tokens, seconds.
 pub const ID_TOKEN_TTL: i64 = 300;
+
+/// Prefix of pushed request URIs (RFC 9126).
+pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
+/// Lifetime of a pushed request: it is used once, at once, by the browser the client redirects.
+pub const PAR_TTL: Duration = Duration::from_secs(60);
+
+fn par_key(id: &str) -> String {
+    format!("idp:par:{}", eid_oidc::random::digest_key(id))
+}
+
+/// Resolves a pushed request: `client_id` + `request_uri` stand for the stored parameters, which
+/// are taken (single use) and must belong to that client.
+async fn resolve_par(idp: &Idp, params: &RawParams) -> Result<Option<RawParams>, OAuthError> {
+    let Some(request_uri) = params.get("request_uri") else {
+        return Ok(None);
+    };
+    let id = request_uri
+        .strip_prefix(REQUEST_URI_PREFIX)
+        .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequestUri, "unknown request_uri"))?;
+    let stored = idp.ephemeral.take(&par_key(id)).await?.ok_or_else(|| {
+        OAuthError::new(
+            ErrorCode::InvalidRequestUri,
+            "request_uri unknown, expired or used",
+        )
+    })?;
+    let stored = RawParams::parse(&String::from_utf8_lossy(&stored))?;
+    if stored.get("client_id") != params.get("client_id") {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidRequestUri,
+            "request_uri belongs to another client",
+        ));
+    }
+    Ok(Some(stored))
+}
+
+/// Handles a pushed authorization request (RFC 9126) from a client authenticated with its secret;
+/// audits refusals. Only here is `service_name` (the service the person logs in to, shown on every
+/// page) accepted: it must pass [`valid_service_name`].
+pub async fn push(
+    idp: &Idp,
+    authorization: Option<&str>,
+    form: &RawParams,
+    ip: &str,
+) -> Result<(String, u64), OAuthError> {
+    let result = push_inner(idp, authorization, form).await;
+    if let Err((e, client)) = &result {
+        let mut event = idp
+            .event("par.rejected", AuditOutcome::Failure)
+            .ip(ip)
+            .detail("error", e.code.as_str())
+            .detail("reason", e.description.clone());
+        if let Some(client) = client {
+            event = event.client(client.clone());
+        }
+        idp.audit(event).await?;
+    }
+    result.map_err(|(e, _)| e)
+}
+
+/// The pushed request, or the refusal and the client when it was authenticated.
+async fn push_inner(
+    idp: &Idp,
+    authorization: Option<&str>,
+    form: &RawParams,
+) -> Result<(String, u64), (OAuthError, Option<String>)> {
+    let presented =
+        PresentedCredentials::from_request(authorization, form).map_err(|e| (e, None))?;
+    let client = presented
+        .client_id()
+        .and_then(|id| idp.clients.get(id))
+        .ok_or_else(|| (OAuthError::invalid_client("unknown client"), None))?;
+    authenticate_with_secret(client, &presented).map_err(|e| (e, None))?;
+    let named = |e: OAuthError| (e, Some(client.client_id.clone()));
+    if form.get("request_uri").is_some() {
+        return Err(named(OAuthError::invalid_request(
+            "request_uri is not allowed in a pushed request",
+        )));
+    }
+    if form.get("client_id") != Some(client.client_id.as_str()) {
+        return Err(named(OAuthError::invalid_request(
+            "client_id must be the authenticated client",
+        )));
+    }
+    match validate(form, |_| Some(client)) {
+        Ok(_) => {}
+        Err(AuthorizeRejection::ShowError(e))
+        | Err(AuthorizeRejection::Redirect { error: e, .. }) => return Err(named(e)),
+    }
+    if form
+        .get("service_name")
+        .is_some_and(|name| !valid_service_name(name))
+    {
+        return Err(named(OAuthError::invalid_request(format!(
+            "service_name must be at most {MAX_SERVICE_NAME_CHARS} printable characters"
+        ))));
+    }
+    // Keep only the authorization parameters (not the client's credentials).
+    let kept = form
+        .pairs()
+        .filter(|(k, _)| {
+            !matches!(
+                *k,
+                "client_secret" | "client_assertion" | "client_assertion_type"
+            )
+        })
+        .fold(
+            url::form_urlencoded::Serializer::new(String::new()),
+            |mut s, (k, v)| {
+                s.append_pair(k, v);
+                s
+            },
+        )
+        .finish();
+    let id = eid_oidc::random::token256();
+    idp.ephemeral
+        .put(&par_key(&id), kept.as_bytes(), PAR_TTL)
+        .await
+        .map_err(|e| named(e.into()))?;
+    Ok((format!("{REQUEST_URI_PREFIX}{id}"), PAR_TTL.as_secs()))
+}
 
 /// The answer to an authorization request.
 #[derive(Debug)]
@@ -30,7 +152,12 @@ pub enum AuthorizeOutcome {
     /// log in: the new transaction to continue with.
     Login(Box<LoginTx>),
     /// The session is below the requested level and re-authentication cannot reach it.
-    Completed(Completion),
+    Completed {
+        /// The answer.
+        completion: Completion,
+        /// The service the person logs in to (pushed, else the client's name), for its page.
+        service: Option<String>,
+    },
 }
 
 /// Handles an authorization request.
@@ -41,6 +168,26 @@ pub async fn authorize(
     browser_cookie: &str,
     accept_language: Option<&str>,
 ) -> Result<AuthorizeOutcome, IdpError> {
+    let pushed = match resolve_par(idp, params).await {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            idp.audit(
+                idp.event("authorize.rejected", AuditOutcome::Failure)
+                    .detail("error", e.code.as_str())
+                    .detail("reason", e.description.clone()),
+            )
+            .await?;
+            return Ok(AuthorizeOutcome::ShowError(e));
+        }
+    };
+    // The service's name is taken only from a pushed request, which its client authenticated; one
+    // in a front-channel request is ignored (anyone can craft a link), so the page names the client.
+    let service_name = pushed
+        .as_ref()
+        .and_then(|p| p.get("service_name"))
+        .filter(|name| valid_service_name(name))
+        .map(str::to_owned);
+    let params = pushed.as_ref().unwrap_or(params);
     let req = match validate(params, |id| idp.clients.get(id)) {
         Ok(req) => req,
         Err(AuthorizeRejection::ShowError(e)) => {
@@ -79,9 +226,15 @@ pub async fn authorize(
     if let Some(session) = &usable
         && req.acr_min.is_none_or(|min| session.loa >= min)
     {
-        return Ok(AuthorizeOutcome::Completed(
-            answer_request(idp, &req, session).await?,
-        ));
+        let service = service_name.or_else(|| {
+            idp.clients
+                .get(&req.client_id)
+                .map(|c| c.client_name.clone())
+        });
+        return Ok(AuthorizeOutcome::Completed {
+            completion: answer_request(idp, &req, session).await?,
+            service,
+        });
     }
     if req.prompt == Prompt::None {
         let code = if usable.is_some() {
@@ -99,7 +252,8 @@ pub async fn authorize(
         return Ok(AuthorizeOutcome::Redirect(url));
     }
     let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
-    let tx = LoginTx::new(Purpose::Oidc(Box::new(req)), browser_cookie, lang);
+    let mut tx = LoginTx::new(Purpose::Oidc(Box::new(req)), browser_cookie, lang);
+    tx.service_name = service_name;
     tx.save(idp).await?;
     Ok(AuthorizeOutcome::Login(Box::new(tx)))
 }
@@ -334,6 +488,8 @@ pub fn discovery(idp: &Idp) -> serde_json::Value {
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "jwks_uri": format!("{iss}/jwks"),
         "end_session_endpoint": format!("{iss}/logout"),
+        "pushed_authorization_request_endpoint": format!("{iss}/par"),
+        "require_pushed_authorization_requests": false,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],

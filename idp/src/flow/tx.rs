@@ -47,6 +47,10 @@ pub struct LoginTx {
     /// A step-up login before an account change: the level the login must reach.
     #[serde(default)]
     pub step_up: Option<Loa>,
+    /// The service the person logs in to, as the client named it in a pushed, authenticated
+    /// request (`service_name`, checked by [`eid_oidc::params::valid_service_name`]).
+    #[serde(default)]
+    pub service_name: Option<String>,
 }
 
 fn key(id: &str) -> String {
@@ -66,16 +70,19 @@ impl LoginTx {
             passkey_state: None,
             app_request: None,
             step_up: None,
+            service_name: None,
         }
     }
 
-    /// The client's display name, for pages.
-    pub fn client_name<'a>(&self, idp: &'a Idp) -> Option<&'a str> {
+    /// The name of the service the person logs in to, for every page of the login and the app:
+    /// the one the client pushed (`service_name`), else the client's own display name.
+    pub fn service<'a>(&'a self, idp: &'a Idp) -> Option<&'a str> {
         match &self.purpose {
-            Purpose::Oidc(req) => idp
-                .clients
-                .get(&req.client_id)
-                .map(|c| c.client_name.as_str()),
+            Purpose::Oidc(req) => self.service_name.as_deref().or_else(|| {
+                idp.clients
+                    .get(&req.client_id)
+                    .map(|c| c.client_name.as_str())
+            }),
             Purpose::Account => None,
         }
     }

@@ -44,8 +44,8 @@ fn failure_text(t: &'static Texts, f: Failure) -> &'static str {
     }
 }
 
-/// The response to a completed login.
-pub fn completion_response(completion: Completion, lang: Lang) -> Response {
+/// The response to a completed login; `service` names the service the person logs in to.
+pub fn completion_response(completion: Completion, lang: Lang, service: Option<&str>) -> Response {
     match completion {
         Completion::Redirect(url) => Redirect::to(url.as_str()).into_response(),
         Completion::Account => Redirect::to("/account").into_response(),
@@ -68,6 +68,7 @@ pub fn completion_response(completion: Completion, lang: Lang) -> Response {
                 required: required.name(lang),
                 achieved: Some(achieved.name(lang)),
                 back: back.as_str(),
+                service,
             },
         ),
     }
@@ -173,6 +174,7 @@ async fn methods_page(
                     required: required.name(tx.lang),
                     achieved: best.map(|b| b.name(tx.lang)),
                     back: back.as_str(),
+                    service: tx.service(idp),
                 },
             ));
         }
@@ -188,7 +190,7 @@ async fn methods_page(
             t,
             tx: &tx.id,
             csrf: &tx.csrf,
-            service: tx.client_name(idp),
+            service: tx.service(idp),
             user_id: &user_id,
             methods,
             error,
@@ -211,7 +213,7 @@ fn user_page(idp: &Idp, tx: &LoginTx, error: Option<&'static str>) -> Response {
             t: texts(tx.lang),
             tx: &tx.id,
             csrf: &tx.csrf,
-            service: tx.client_name(idp),
+            service: tx.service(idp),
             error,
             login_hint: &hint,
         },
@@ -279,7 +281,7 @@ async fn answer(
             jar,
             idp,
             session_cookie,
-            completion_response(completion, tx.lang),
+            completion_response(completion, tx.lang, tx.service(idp)),
         )),
         LoginResult::Failed(failure) => {
             methods_page(idp, tx, Some(failure_text(texts(tx.lang), failure))).await
@@ -425,7 +427,7 @@ pub async fn app_start(
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
     let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
-    let service = tx.client_name(&idp).unwrap_or("MitID").to_owned();
+    let service = tx.service(&idp).unwrap_or("MitID").to_owned();
     match app::start(&idp, &mut tx, &service)
         .await
         .map_err(|e| HttpError::new(e, tx.lang))?
@@ -438,6 +440,7 @@ pub async fn app_start(
                 csrf: &tx.csrf,
                 number: req.number,
                 error: None,
+                service: tx.service(&idp),
             },
         )),
         Err(failure) => methods_page(&idp, &tx, Some(failure_text(texts(tx.lang), failure))).await,
@@ -489,6 +492,7 @@ pub async fn app_finish(
                     csrf: &tx.csrf,
                     number,
                     error: Some(t.app_pending),
+                    service: tx.service(&idp),
                 },
             ))
         }

@@ -26,6 +26,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/jwks", get(oidc::jwks))
         .route("/authorize", get(oidc::authorize).post(oidc::authorize))
+        .route("/par", post(oidc::par))
         .route("/token", post(oidc::token))
         .route("/userinfo", get(oidc::userinfo).post(oidc::userinfo))
         .route("/logout", get(logout::logout))

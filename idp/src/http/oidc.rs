@@ -72,9 +72,14 @@ pub async fn authorize(
         AuthorizeOutcome::Login(tx) => {
             (jar, Redirect::to(&format!("/login?tx={}", tx.id))).into_response()
         }
-        AuthorizeOutcome::Completed(completion) => {
-            (jar, completion_response(completion, lang)).into_response()
-        }
+        AuthorizeOutcome::Completed {
+            completion,
+            service,
+        } => (
+            jar,
+            completion_response(completion, lang, service.as_deref()),
+        )
+            .into_response(),
     })
 }
 
@@ -94,6 +99,35 @@ pub(super) fn show_oauth_error(e: &OAuthError, lang: eid_web::Lang) -> Response 
 
 fn oauth_json_error(e: &OAuthError) -> Response {
     eid_web::pages::oauth_json(e, "idp")
+}
+
+/// `POST /par` (RFC 9126): a client authenticated with its secret pushes its authorization
+/// request (with `service_name`); answers `request_uri` and `expires_in`.
+pub async fn par(
+    State(idp): State<Arc<Idp>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = match std::str::from_utf8(&body)
+        .map_err(|_| OAuthError::invalid_request("body is not UTF-8"))
+        .and_then(RawParams::parse)
+    {
+        Ok(form) => form,
+        Err(e) => return oauth_json_error(&e),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match oidc::push(&idp, authorization, &form, &client_ip(&addr)).await {
+        Ok((request_uri, expires_in)) => (
+            StatusCode::CREATED,
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(serde_json::json!({ "request_uri": request_uri, "expires_in": expires_in })),
+        )
+            .into_response(),
+        Err(e) => oauth_json_error(&e),
+    }
 }
 
 /// `POST /token`.

@@ -55,6 +55,8 @@ pub struct AppWaitPage<'a> {
     pub csrf: &'a str,
     pub number: u8,
     pub error: Option<&'static str>,
+    /// The service the person logs in to.
+    pub service: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -64,6 +66,8 @@ pub struct LevelTooLowPage<'a> {
     pub required: &'static str,
     pub achieved: Option<&'static str>,
     pub back: &'a str,
+    /// The service the person logs in to.
+    pub service: Option<&'a str>,
 }
 
 #[derive(Template)]

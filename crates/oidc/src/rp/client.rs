@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use eid_core::{Clock, SystemClock};
 use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreErrorResponseType};
 use openidconnect::{
@@ -18,6 +19,9 @@ use super::id_token::{self, Expected, SignatureError};
 use super::{
     PendingUpstream, UpstreamConfig, UpstreamError, UpstreamIdentity, UpstreamRequest, callback,
 };
+
+/// Largest answer of a pushed authorization request accepted.
+const MAX_PAR_RESPONSE_BYTES: usize = 16 * 1024;
 
 /// Timeout of each HTTP request to the upstream.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -131,6 +135,11 @@ impl UpstreamClient {
     ///
     /// Sends `scope` (`openid` plus the configured scopes), `acr_values` (the minimum level's NSIS URI),
     /// `prompt=login`, `max_age`, `login_hint` and `ui_locales` as the request asks.
+    ///
+    /// When the provider advertises a `pushed_authorization_request_endpoint` (RFC 9126), the
+    /// request is pushed there with `service_name` added (`client_secret_basic`), and the redirect
+    /// carries only `client_id` and the `request_uri`; otherwise it is a plain redirect (without
+    /// `service_name`, which must come authenticated).
     pub async fn begin(
         &self,
         request: &UpstreamRequest,
@@ -169,6 +178,10 @@ impl UpstreamClient {
             }
         }
         let (url, state, nonce) = auth.url();
+        let url = match &provider.par_endpoint {
+            Some(endpoint) => self.push(provider, endpoint, &url, request).await?,
+            None => url,
+        };
         let pending = PendingUpstream {
             upstream: self.inner.config.name.clone(),
             state: state.secret().clone(),
@@ -178,6 +191,97 @@ impl UpstreamClient {
             max_age: request.max_age,
         };
         Ok((url, pending))
+    }
+
+    /// Pushes the request that `url` spells (RFC 9126) with `service_name` added, authenticated with
+    /// `client_secret_basic`; returns the redirect with `client_id` and the `request_uri` only.
+    async fn push(
+        &self,
+        provider: &Provider,
+        endpoint: &Url,
+        url: &Url,
+        request: &UpstreamRequest,
+    ) -> Result<Url, UpstreamError> {
+        let config = &self.inner.config;
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.extend_pairs(url.query_pairs());
+            if let Some(name) = request
+                .service_name
+                .as_deref()
+                .filter(|n| super::valid_service_name(n))
+            {
+                form.append_pair("service_name", name);
+            }
+            form.finish()
+        };
+        // RFC 6749 §2.3.1: both parts form-urlencoded before Base64.
+        let encode =
+            |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            encode(&config.client_id),
+            encode(&config.client_secret)
+        ));
+        let unavailable = |e: reqwest::Error| {
+            UpstreamError::Unavailable(format!("pushed authorization request: {}", chain(&e)))
+        };
+        let mut response = self
+            .inner
+            .http
+            .post(endpoint.clone())
+            .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(reqwest::header::ACCEPT, "application/json")
+            .body(form)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let status = response.status();
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+            if body.len() + chunk.len() > MAX_PAR_RESPONSE_BYTES {
+                return Err(UpstreamError::Unavailable(
+                    "pushed authorization response too large".into(),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        if status.is_server_error() {
+            return Err(UpstreamError::Unavailable(format!(
+                "pushed authorization request: HTTP status {status}"
+            )));
+        }
+        if !status.is_success() {
+            let text = |k: &str| {
+                json.get(k)
+                    .and_then(|v| v.as_str())
+                    .map(|s| s.chars().take(200).collect::<String>())
+            };
+            return Err(UpstreamError::Refused {
+                error: text("error").unwrap_or_else(|| format!("HTTP status {status}")),
+                description: text("error_description"),
+            });
+        }
+        let request_uri = json
+            .get("request_uri")
+            .and_then(|v| v.as_str())
+            .filter(|u| !u.is_empty() && u.len() <= 512 && u.bytes().all(|b| b.is_ascii_graphic()))
+            .ok_or_else(|| {
+                UpstreamError::Unavailable(
+                    "pushed authorization response has no usable request_uri".into(),
+                )
+            })?;
+        let mut redirect = provider.authorization_endpoint.clone();
+        redirect
+            .query_pairs_mut()
+            .append_pair("client_id", &config.client_id)
+            .append_pair("request_uri", request_uri);
+        Ok(redirect)
     }
 
     /// Completes the flow from the callback's query parameters.

@@ -37,6 +37,9 @@ pub(crate) struct ExtraMetadata {
     /// RFC 9207.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     authorization_response_iss_parameter_supported: Option<bool>,
+    /// RFC 9126: where to push authorization requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pushed_authorization_request_endpoint: Option<String>,
 }
 
 impl AdditionalProviderMetadata for ExtraMetadata {}
@@ -72,6 +75,10 @@ pub(crate) struct Provider {
     /// The metadata says `authorization_response_iss_parameter_supported: true`.
     pub iss_parameter_supported: bool,
     pub end_session_endpoint: Option<Url>,
+    /// The authorization endpoint (a pushed request's redirect goes there).
+    pub authorization_endpoint: Url,
+    /// RFC 9126's endpoint, when the provider advertises one: every request is pushed there.
+    pub par_endpoint: Option<Url>,
     jwks_uri: Url,
     keys: ArcSwap<JwksKeys>,
     /// When the JWKS was last fetched because of an unknown `kid`.
@@ -107,6 +114,15 @@ impl Provider {
                 UpstreamError::Discovery(format!("end_session_endpoint is not a URL: {e}"))
             })?),
         };
+        let par_endpoint = match &extra.pushed_authorization_request_endpoint {
+            None => None,
+            Some(s) => Some(Url::parse(s).map_err(|e| {
+                UpstreamError::Discovery(format!(
+                    "pushed_authorization_request_endpoint is not a URL: {e}"
+                ))
+            })?),
+        };
+        let authorization_endpoint = metadata.authorization_endpoint().url().clone();
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(config.client_id.clone()),
@@ -118,12 +134,15 @@ impl Provider {
             upstream = %config.name,
             keys = keys.len(),
             iss_parameter_supported,
+            par = par_endpoint.is_some(),
             "upstream metadata discovered"
         );
         Ok(Provider {
             client,
             iss_parameter_supported,
             end_session_endpoint,
+            authorization_endpoint,
+            par_endpoint,
             jwks_uri,
             keys: ArcSwap::from_pointee(keys),
             last_refresh: tokio::sync::Mutex::new(None),

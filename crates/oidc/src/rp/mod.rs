@@ -31,6 +31,7 @@ use std::fmt;
 use eid_core::Loa;
 use serde::{Deserialize, Serialize};
 
+pub use crate::params::{MAX_SERVICE_NAME_CHARS, valid_service_name};
 pub use client::{HTTP_TIMEOUT, UpstreamClient};
 pub use config::UpstreamConfig;
 pub use discovery::JWKS_REFRESH_MIN_INTERVAL;
@@ -50,6 +51,11 @@ pub struct UpstreamRequest {
     pub login_hint: Option<String>,
     /// `ui_locales`, space-separated language tags.
     pub ui_locales: Option<String>,
+    /// The display name of the service the person logs in to, for the upstream's pages
+    /// (`service_name`). Sent only in a pushed request (RFC 9126), authenticated with the client
+    /// secret, so that nobody can make the upstream name a service of their choosing; never in a
+    /// plain redirect. Must pass [`valid_service_name`], else it is not sent.
+    pub service_name: Option<String>,
 }
 
 /// What must be kept between [`UpstreamClient::begin`] and [`UpstreamClient::complete`] (single use).
