@@ -95,7 +95,7 @@ impl Walk<'_> {
 
     /// From the demo service's home page to the authenticator's user-id page, checking the
     /// broker's identity chooser on the way when it is shown.
-    async fn to_user_id_page(&mut self, demo: &str, check: bool) {
+    async fn open_user_id_page(&mut self, demo: &str, check: bool) {
         self.chrome.goto(&format!("{demo}/")).await;
         self.click("form[action=\"/login\"] button").await;
         self.wait(
@@ -181,7 +181,7 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         walk.check("idp: activation error").await;
         // A login through the service: chooser, user id (unknown, then Anna), methods, a wrong
         // password, the right one, and the service's page of the logged-in person.
-        walk.to_user_id_page(&demo, true).await;
+        walk.open_user_id_page(&demo, true).await;
         walk.assert_focused("#user_id").await;
         walk.check("idp: user id").await;
         chrome.fill_and_submit(&[("user_id", "nobody")]).await;
@@ -282,7 +282,7 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
 
         // A lock-out (Peter: five wrong passwords, then the right one).
         chrome.clear_cookies().await;
-        walk.to_user_id_page(&demo, false).await;
+        walk.open_user_id_page(&demo, false).await;
         chrome.fill_and_submit(&[("user_id", "peter")]).await;
         for _ in 0..5 {
             if chrome
