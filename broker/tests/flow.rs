@@ -526,3 +526,19 @@ async fn a_person_holding_mandates_is_never_answered_as_someone_else_before_choo
         ]
     );
 }
+
+#[tokio::test]
+async fn the_upstream_request_names_the_relying_party_for_the_authenticators_pages() {
+    let h = Harness::new().await;
+    for (rp, name) in [(RP_A, "Service rp-a"), (RP_B, "Service rp-b")] {
+        let mut browser = Client::new();
+        let chooser = h.authorize(&mut browser, rp, &[]).await;
+        assert!(chooser.is_chooser(), "{chooser:?}");
+        let to_upstream = h.choose(&mut browser, &chooser).await;
+        assert_eq!(to_upstream.status, 303, "{to_upstream:?}");
+        let request = h.upstream.requests().pop().unwrap();
+        // The RP's registered display name (the client pushes it, authenticated, to the
+        // authenticator), never anything the browser sent.
+        assert_eq!(request.service_name.as_deref(), Some(name), "{request:?}");
+    }
+}
