@@ -36,6 +36,15 @@ pub struct Texts {
     pub logout_requested_by: &'static str,
     pub logout_confirm_button: &'static str,
     pub start_again: &'static str,
+    pub bad_request_body: &'static str,
+    pub not_found_title: &'static str,
+    pub not_found_body: &'static str,
+    pub not_found_next: &'static str,
+    pub client_error_body: &'static str,
+    pub request_expired_body: &'static str,
+    pub too_many_title: &'static str,
+    pub too_many_body: &'static str,
+    pub reference: &'static str,
 }
 
 /// Danish.
@@ -70,6 +79,15 @@ pub static DA: Texts = Texts {
     logout_requested_by: "Anmodet af",
     logout_confirm_button: "Log af",
     start_again: "Gå tilbage til tjenesten, og start login forfra.",
+    bad_request_body: "Siden fik en anmodning, den ikke kunne forstå.",
+    not_found_title: "Siden findes ikke",
+    not_found_body: "Adressen er forkert, eller siden er flyttet.",
+    not_found_next: "Gå tilbage til tjenesten, du kom fra.",
+    client_error_body: "Tjenesten, du kom fra, bad om log-in på en måde, NemLog-in ikke kan godkende. Det er ikke din fejl.",
+    request_expired_body: "Anmodningen om log-in er udløbet eller allerede brugt.",
+    too_many_title: "For mange log-ins på én gang",
+    too_many_body: "Der er begyndt for mange log-ins fra din browser eller dit netværk. Afslut et af dem, eller vent et par minutter, og prøv igen.",
+    reference: "Fejlreference til support",
 };
 
 /// English.
@@ -104,6 +122,15 @@ pub static EN: Texts = Texts {
     logout_requested_by: "Requested by",
     logout_confirm_button: "Log out",
     start_again: "Go back to the service and start the login again.",
+    bad_request_body: "The page received a request it could not understand.",
+    not_found_title: "This page does not exist",
+    not_found_body: "The address is wrong, or the page has moved.",
+    not_found_next: "Go back to the service you came from.",
+    client_error_body: "The service you came from asked for a login in a way NemLog-in cannot accept. It is not your fault.",
+    request_expired_body: "The login request has expired or was already used.",
+    too_many_title: "Too many logins at once",
+    too_many_body: "Too many logins were begun from your browser or your network. Finish one of them, or wait a few minutes and try again.",
+    reference: "Error reference for support",
 };
 
 /// The texts of a language.

@@ -1,8 +1,8 @@
 //! Where failures become responses: error pages that say what to do next, and OAuth JSON errors.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use eid_oidc::OAuthError;
+use eid_oidc::{ErrorCode, OAuthError};
 use eid_web::Lang;
 
 use super::pages::message;
@@ -93,7 +93,13 @@ impl IntoResponse for HttpError {
             }
             BrokerError::BadRequest(reason) => {
                 tracing::info!(%reason, "bad request");
-                message(StatusCode::BAD_REQUEST, t, t.error_title, "", t.error_next)
+                message(
+                    StatusCode::BAD_REQUEST,
+                    t,
+                    t.error_title,
+                    t.bad_request_body,
+                    t.error_next,
+                )
             }
         }
     }
@@ -104,20 +110,48 @@ pub fn oauth_json(e: &OAuthError) -> Response {
     eid_web::pages::oauth_json(e, "broker")
 }
 
-/// An authorization error that cannot go back to the client: a page.
+/// An authorization error that cannot go back to the client: a page in the person's words (the
+/// OAuth code and description, for the service's developers, go to the log with the page's
+/// reference).
 pub fn oauth_page(e: &OAuthError, lang: Lang) -> Response {
     let t = texts(lang);
-    message(
-        StatusCode::BAD_REQUEST,
-        t,
-        t.error_title,
-        &format!("{}: {}", e.code.as_str(), e.description),
-        t.error_next,
-    )
+    tracing::info!(error = e.code.as_str(), description = %e.description, "authorization refused on a page");
+    let (status, title, body, next) = match e.code {
+        ErrorCode::TemporarilyUnavailable => (
+            StatusCode::BAD_REQUEST,
+            t.too_many_title,
+            t.too_many_body,
+            t.start_again,
+        ),
+        ErrorCode::InvalidRequestUri => (
+            StatusCode::BAD_REQUEST,
+            t.expired_title,
+            t.request_expired_body,
+            t.start_again,
+        ),
+        _ => (
+            StatusCode::BAD_REQUEST,
+            t.error_title,
+            t.client_error_body,
+            t.error_next,
+        ),
+    };
+    message(status, t, title, body, next)
 }
 
-/// Unknown paths.
-pub async fn not_found() -> Response {
-    let t = texts(Lang::default());
-    message(StatusCode::NOT_FOUND, t, t.error_title, "404", t.error_next)
+/// Unknown paths, in the person's language.
+pub async fn not_found(headers: HeaderMap) -> Response {
+    let t = texts(Lang::negotiate(
+        None,
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    ));
+    message(
+        StatusCode::NOT_FOUND,
+        t,
+        t.not_found_title,
+        t.not_found_body,
+        t.not_found_next,
+    )
 }

@@ -4,6 +4,8 @@ use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Response;
 
+use eid_core::Lang;
+
 use crate::texts::Texts;
 
 pub use eid_web::pages::render;
@@ -34,6 +36,8 @@ pub struct MessagePage<'a> {
     pub title: &'a str,
     pub body: &'a str,
     pub next: &'a str,
+    /// For an error: a reference and the local time, for the person to give support.
+    pub reference: Option<(String, String)>,
 }
 
 /// A message page.
@@ -44,6 +48,13 @@ pub fn message(
     body: &str,
     next: &str,
 ) -> Response {
+    let reference = (status.is_client_error() || status.is_server_error()).then(|| {
+        let reference = error_reference();
+        tracing::info!(%reference, status = status.as_u16(), title, "error page shown");
+        let lang = Lang::from_tag(t.lang).unwrap_or_default();
+        let at = eid_web::display::local_time(time::OffsetDateTime::now_utc(), lang);
+        (reference, at)
+    });
     render(
         status,
         &MessagePage {
@@ -51,6 +62,19 @@ pub fn message(
             title,
             body,
             next,
+            reference,
         },
     )
+}
+
+/// A short reference of one error page, logged with it so that support can find what happened
+/// (eight characters a person can read out: no 0/O, 1/I/L).
+fn error_reference() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+    let bytes = eid_oidc::random::token(8);
+    bytes
+        .bytes()
+        .take(8)
+        .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
+        .collect()
 }
