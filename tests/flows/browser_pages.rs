@@ -188,7 +188,8 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         walk.assert_tied_to_error("user_id").await;
         walk.check("idp: user id (unknown)").await;
         chrome.fill_and_submit(&[("user_id", "anna")]).await;
-        walk.assert_focused("#pw-password, #cd-password").await;
+        walk.assert_focused("#pw-password, #cd-password, form[action=\"/login/app/start\"] button")
+            .await;
         walk.check("idp: methods").await;
         chrome
             .fill_and_submit(&[("pw-password", "wrong-password")])
@@ -268,6 +269,36 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
             .await;
         walk.assert_focused("#confirm-code").await;
         walk.check("idp: My MitID, new code display").await;
+
+        // App approval: a pairing code, the app paired in this browser, an app login's waiting
+        // page, and the request as the app shows it.
+        walk.click("form[action=\"/account/app/pairing-code\"] button")
+            .await;
+        walk.check("idp: My MitID, pairing code").await;
+        let pairing_code = chrome
+            .eval("document.getElementById('pairing-code').textContent.trim()")
+            .await;
+        let pairing_code = pairing_code.as_str().expect("pairing code shown");
+        walk.click("form[action=\"/account/logout\"] button").await;
+        chrome.goto(&format!("{idp}/app")).await;
+        chrome
+            .fill_and_submit(&[
+                ("user_id", "anna"),
+                ("pairing_code", pairing_code),
+                ("label", "Test phone"),
+            ])
+            .await;
+        walk.check("idp: app, paired").await;
+        walk.open_user_id_page(&demo, false).await;
+        chrome.fill_and_submit(&[("user_id", "anna")]).await;
+        walk.click("form[action=\"/login/app/start\"] button").await;
+        walk.wait("document.getElementById('number') !== null")
+            .await;
+        walk.check("idp: app approval, waiting").await;
+        chrome.goto(&format!("{idp}/app")).await;
+        walk.wait("document.querySelector('input[name=request]') !== null")
+            .await;
+        walk.check("idp: app, a request to approve").await;
 
         // A person who cannot reach the level a change needs (Karen: password only).
         chrome.clear_cookies().await;

@@ -102,6 +102,19 @@ impl Chrome {
     }
 
     async fn send(&self, session: Option<&str>, method: &str, params: Value) -> Value {
+        match self.try_send(session, method, params).await {
+            Ok(result) => result,
+            Err(error) => panic!("{method} failed: {error}"),
+        }
+    }
+
+    /// A DevTools command; its error (e.g. "Inspected target navigated or closed") as `Err`.
+    async fn try_send(
+        &self,
+        session: Option<&str>,
+        method: &str,
+        params: Value,
+    ) -> Result<Value, Value> {
         let id = self
             .next_id
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -124,9 +137,9 @@ impl Chrome {
             let value: Value = serde_json::from_str(&text).expect("DevTools JSON");
             if value["id"] == json!(id) {
                 if let Some(error) = value.get("error") {
-                    panic!("{method} failed: {error}");
+                    return Err(error.clone());
                 }
-                return value["result"].clone();
+                return Ok(value["result"].clone());
             }
         }
     }
@@ -184,11 +197,20 @@ impl Chrome {
         result["result"]["value"].clone()
     }
 
-    /// Navigates and waits for the page to load.
+    /// Navigates and waits for the new page to load (the old one is marked first, so its own
+    /// `readyState` is never taken for the new page's).
     pub async fn goto(&self, url: &str) {
+        let session = self.session.clone();
+        let _ = self
+            .try_send(
+                Some(&session),
+                "Runtime.evaluate",
+                json!({ "expression": "window.__navigating = true" }),
+            )
+            .await;
         self.call("Page.navigate", json!({ "url": url })).await;
         self.wait_until(
-            "document.readyState === 'complete'",
+            "!window.__navigating && document.readyState === 'complete'",
             Duration::from_secs(15),
         )
         .await;
@@ -209,8 +231,17 @@ impl Chrome {
         let script = format!(
             "(function() {{ try {{ return !!({condition}); }} catch (e) {{ return false; }} }})()"
         );
+        let session = self.session.clone();
         loop {
-            if self.eval(&script).await == json!(true) {
+            // While a page is being replaced an evaluation may fail; that is "not yet".
+            let answer = self
+                .try_send(
+                    Some(&session),
+                    "Runtime.evaluate",
+                    json!({ "expression": script, "returnByValue": true }),
+                )
+                .await;
+            if answer.is_ok_and(|a| a["result"]["value"] == json!(true)) {
                 return;
             }
             assert!(
