@@ -375,7 +375,14 @@ async fn the_checks_find_the_problems_they_look_for() {
         )
         .await;
     let axe = chrome.axe_violations().await.join("\n");
-    for rule in ["html-has-lang", "document-title", "label", "image-alt"] {
+    for rule in [
+        "html-has-lang",
+        "document-title",
+        "label",
+        "image-alt",
+        "landmark-one-main",
+        "page-has-heading-one",
+    ] {
         assert!(axe.contains(rule), "axe did not report {rule}: {axe}");
     }
     let overflow = chrome.horizontal_overflow().await.unwrap_or_default();

@@ -295,9 +295,11 @@ impl Chrome {
         self.call("Network.clearBrowserCookies", json!({})).await;
     }
 
-    /// The WCAG 2.1 A and AA violations axe-core finds on the current page, one line each: rule id,
-    /// impact, help and the selectors of the offending nodes. axe-core is the npm package, pinned in
-    /// the workspace's `package.json`; no rule of this list is written here.
+    /// The WCAG 2.1 A and AA violations axe-core finds on the current page, and those of its
+    /// best-practice rules (one `main` landmark, one `h1`, content in landmarks: what the checks
+    /// written here before axe covered), one line each: rule id, impact, help and the selectors of
+    /// the offending nodes. axe-core is the npm package, pinned in the workspace's `package.json`;
+    /// no rule of this list is written here.
     pub async fn axe_violations(&self) -> Vec<String> {
         let source = axe_source().unwrap_or_else(|| {
             panic!(
@@ -309,7 +311,7 @@ impl Chrome {
             self.eval(&format!("{source}\n;true")).await;
         }
         let script = r#"axe.run(document, {
-                runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+                runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
                 resultTypes: ['violations']
             }).then(r => r.violations.map(v => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
                 v.nodes.map(n => n.target.join(' ') + (n.failureSummary ? ' [' + n.failureSummary.replace(/\s+/g, ' ') + ']' : '')).join('; ')))"#;
