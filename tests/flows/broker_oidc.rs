@@ -658,3 +658,25 @@ async fn relying_parties_may_ask_for_rs256_or_ps256_id_tokens() {
         jsonwebtoken::decode::<serde_json::Value>(id_token, &key, &validation).unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_authenticator_names_the_service_not_the_broker() {
+    let stack = TestStack::builder().start().await.unwrap();
+    let browser = Browser::new();
+    let pkce = Pkce::new();
+    let chooser = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
+    // The broker pushes its request with the service's name; the browser goes on with a
+    // request_uri and the authenticator's user-ID page names the service, not the broker.
+    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    assert_eq!(user_page.status, 200, "{}", user_page.body);
+    assert!(
+        user_page.body.contains("id=\"service\"") && user_page.body.contains("Service A"),
+        "{}",
+        user_page.body
+    );
+    assert!(
+        !user_page.body.contains("NemLog-in (test)"),
+        "{}",
+        user_page.body
+    );
+}
