@@ -11,8 +11,10 @@ pub mod ops;
 pub mod pages;
 pub mod params;
 pub mod platform;
+pub mod qr;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod wording;
 
 /// The page language lives in `eid_core` (protocol logic uses it without HTTP); re-exported here
 /// for the page code.
