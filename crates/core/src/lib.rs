@@ -19,7 +19,7 @@ pub use identity::{Identity, PersonKey};
 pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
 pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
-pub use person::{Authenticator, AuthenticatorKind, Cpr, Person, PersonStatus};
+pub use person::{Authenticator, AuthenticatorKind, Cpr, LabelError, Person, PersonStatus};
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
     RelyingPartyRepository, StoreError, Taken,

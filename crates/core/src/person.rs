@@ -160,7 +160,9 @@ pub struct Authenticator {
     pub person: Uuid,
     /// What it is.
     pub kind: AuthenticatorKind,
-    /// A name the person recognises ("Phone", "YubiKey").
+    /// A name the person gave it ("Kodeviser i skuffen", "YubiKey"), at most
+    /// [`Authenticator::LABEL_MAX`] characters; `""` when none was given (pages then show the kind's
+    /// name in their language).
     pub label: String,
     /// Kind-specific secret material.
     pub secret: Vec<u8>,
@@ -168,6 +170,34 @@ pub struct Authenticator {
     pub created_at: OffsetDateTime,
     /// When it was last used to log in.
     pub last_used_at: Option<OffsetDateTime>,
+}
+
+/// A name the person gave an authenticator that cannot be stored: empty, longer than
+/// [`Authenticator::LABEL_MAX`] characters, or with a control or invisible formatting character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a name is 1 to 40 printable characters")]
+pub struct LabelError;
+
+impl Authenticator {
+    /// The longest name a person may give an authenticator, in characters.
+    pub const LABEL_MAX: usize = 40;
+
+    /// A name the person typed, made storable: surrounding spaces trimmed and inner runs of
+    /// whitespace made one space; refused when empty, longer than [`Self::LABEL_MAX`] characters,
+    /// or holding a control character or an invisible formatting character (bidirectional
+    /// overrides, zero-width characters), which could make a name look like another.
+    pub fn normalise_label(input: &str) -> Result<String, LabelError> {
+        let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
+        if input.chars().any(|c| c.is_control() || invisible(c)) {
+            return Err(LabelError);
+        }
+        let label = input.split_whitespace().collect::<Vec<_>>().join(" ");
+        let n = label.chars().count();
+        if n == 0 || n > Self::LABEL_MAX {
+            return Err(LabelError);
+        }
+        Ok(label)
+    }
 }
 
 impl fmt::Debug for Authenticator {
@@ -209,6 +239,34 @@ mod tests {
             "01019o1234",
         ] {
             assert!(Cpr::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn labels_are_trimmed_bounded_and_printable() {
+        assert_eq!(
+            Authenticator::normalise_label("  Kodeviser   i  skuffen "),
+            Ok("Kodeviser i skuffen".into())
+        );
+        assert_eq!(
+            Authenticator::normalise_label(&"æ".repeat(40)),
+            Ok("æ".repeat(40))
+        );
+        for bad in [
+            String::new(),
+            "   ".into(),
+            "æ".repeat(41),
+            "a\u{0}b".into(),
+            "a\nb".into(),
+            "a\u{7f}b".into(),
+            "a\u{202e}b".into(),
+            "a\u{200b}b".into(),
+        ] {
+            assert_eq!(
+                Authenticator::normalise_label(&bad),
+                Err(LabelError),
+                "{bad:?}"
+            );
         }
     }
 

@@ -179,6 +179,15 @@ pub trait AuthenticatorRepository: Send + Sync {
         person: Uuid,
         id: Uuid,
     ) -> Result<RemoveOutcome, StoreError>;
+    /// Gives the person's authenticator `id` the name `label` (already checked with
+    /// [`Authenticator::normalise_label`](crate::person::Authenticator::normalise_label)); returns
+    /// whether the person holds such an authenticator (another person's is never renamed).
+    async fn rename_authenticator(
+        &self,
+        person: Uuid,
+        id: Uuid,
+        label: &str,
+    ) -> Result<bool, StoreError>;
     /// Records a successful use and, for passkeys, the updated secret (signature counter).
     async fn record_use(
         &self,

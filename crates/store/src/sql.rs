@@ -89,6 +89,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "notifications",
         include_str!("../migrations/sqlite/0004_notifications.sql"),
     ),
+    (
+        5,
+        "authenticator_labels",
+        include_str!("../migrations/sqlite/0005_authenticator_labels.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -112,6 +117,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         4,
         "notifications",
         include_str!("../migrations/postgres/0004_notifications.sql"),
+    ),
+    (
+        5,
+        "authenticator_labels",
+        include_str!("../migrations/postgres/0005_authenticator_labels.sql"),
     ),
 ];
 

@@ -29,6 +29,8 @@ const DELETE_UNLESS_LAST: &str = "DELETE FROM authenticators WHERE id = $2 AND p
 
 const COUNT_ONE: &str = "SELECT COUNT(*) FROM authenticators WHERE id = $2 AND person = $1";
 
+const RENAME: &str = "UPDATE authenticators SET label = $3 WHERE id = $2 AND person = $1";
+
 const RECORD_USE: &str = "UPDATE authenticators SET last_used_us = $2 WHERE id = $1";
 
 const RECORD_USE_WITH_SECRET: &str =
@@ -131,6 +133,25 @@ impl AuthenticatorRepository for SqlDurable {
             };
             tx.commit().await.map_err(map_err)?;
             Ok(outcome)
+        })
+        .await
+    }
+
+    async fn rename_authenticator(
+        &self,
+        person: Uuid,
+        id: Uuid,
+        label: &str,
+    ) -> Result<bool, StoreError> {
+        with_timeout("rename_authenticator", async {
+            let done = sqlx::query(RENAME)
+                .bind(person.to_string())
+                .bind(id.to_string())
+                .bind(label.to_owned())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+            Ok(done.rows_affected() == 1)
         })
         .await
     }

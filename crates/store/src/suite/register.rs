@@ -304,7 +304,8 @@ fn assert_removal(outcome: Result<RemoveOutcome, StoreError>, expected: RemoveOu
 }
 
 /// Everything [`AuthenticatorRepository`] promises: add and list oldest first with every field
-/// intact, unique ids, record use (with and without a new secret), and removal that never removes
+/// intact, unique ids, record use (with and without a new secret), rename (the person's own only),
+/// and removal that never removes
 /// another person's authenticator nor a person's last one, also when removals race on real threads.
 /// `persons` registers the owners (an authenticator belongs to a registered person).
 pub async fn authenticator_repository_behaviour(
@@ -381,6 +382,61 @@ pub async fn authenticator_repository_behaviour(
         .collect();
     assert_eq!(repo.authenticators(pia).await.unwrap(), expected);
     assert!(repo.record_use(Uuid::new_v4(), used, None).await.is_err());
+
+    // Rename: the person's own authenticator only; the name is stored as given (up to the bound,
+    // any printable character), and nothing else of it changes.
+    let renamed = "Kodeviser i skuffen ✓ æøå «40»";
+    assert!(
+        repo.rename_authenticator(pia, code.id, renamed)
+            .await
+            .unwrap()
+    );
+    let longest = "ø".repeat(Authenticator::LABEL_MAX);
+    assert!(
+        repo.rename_authenticator(pia, app.id, &longest)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !repo
+            .rename_authenticator(quinn, code.id, "Quinn's now")
+            .await
+            .unwrap(),
+        "another person's authenticator is not renamed"
+    );
+    assert!(
+        !repo
+            .rename_authenticator(pia, Uuid::new_v4(), "x")
+            .await
+            .unwrap(),
+        "unknown id"
+    );
+    let expected: Vec<Authenticator> = expected
+        .into_iter()
+        .map(|a| match a.id {
+            id if id == code.id => Authenticator {
+                label: renamed.to_owned(),
+                ..a
+            },
+            id if id == app.id => Authenticator {
+                label: longest.clone(),
+                ..a
+            },
+            _ => a,
+        })
+        .collect();
+    assert_eq!(repo.authenticators(pia).await.unwrap(), expected);
+    assert!(repo.authenticators(quinn).await.unwrap().is_empty());
+    let (code, app) = (
+        Authenticator {
+            label: renamed.to_owned(),
+            ..code
+        },
+        Authenticator {
+            label: longest,
+            ..app
+        },
+    );
 
     // Removal: never another person's authenticator, never the last one.
     let quinns = authenticator(quinn, kind, "Quinn's", b"q", t0);
