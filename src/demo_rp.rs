@@ -47,6 +47,7 @@ struct DemoSession {
     sid: Option<String>,
 }
 
+#[derive(serde::Serialize)]
 struct Texts {
     lang: Lang,
     title: &'static str,
@@ -616,4 +617,21 @@ async fn verify_logout_token(rp: &DemoRp, token: &str) -> Result<LogoutClaims, S
         return Err("not a logout token".into());
     }
     Ok(claims)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use eid_web::wording::{mixed, strings, template_words};
+
+    #[test]
+    fn the_demo_service_speaks_one_language_a_page() {
+        let da = strings(&serde_json::to_value(&DA).unwrap());
+        let en = strings(&serde_json::to_value(&EN).unwrap());
+        let found = mixed(&da, &en, &[]);
+        assert!(found.is_empty(), "words in both languages: {found:#?}");
+        let own = template_words(include_str!("../templates/demo_rp.html"), &[]);
+        assert!(own.is_empty(), "the template's own words: {own:?}");
+    }
 }

@@ -4,7 +4,7 @@ use eid_core::Lang;
 
 /// Every text shown on the authenticator's pages (one field a text; the names say where it is used).
 #[allow(missing_docs)]
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct Texts {
     pub lang: &'static str,
     pub service: &'static str,
@@ -388,5 +388,35 @@ pub fn texts(lang: Lang) -> &'static Texts {
     match lang {
         Lang::Da => &DA,
         Lang::En => &EN,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod wording_tests {
+    use super::*;
+    use eid_web::wording::{mixed, strings, template_words};
+
+    /// Words the authenticator's pages share between the languages besides the common ones:
+    /// "passkey", the international term, glossed in brackets after the Danish "adgangsnøgle".
+    const SHARED: &[&str] = &["passkey"];
+
+    #[test]
+    fn danish_pages_hold_no_english_and_english_pages_no_danish() {
+        let da = strings(&serde_json::to_value(&DA).unwrap());
+        let en = strings(&serde_json::to_value(&EN).unwrap());
+        let found = mixed(&da, &en, SHARED);
+        assert!(found.is_empty(), "words in both languages: {found:#?}");
+    }
+
+    #[test]
+    fn templates_take_every_word_from_the_texts() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let html = std::fs::read_to_string(&path).unwrap();
+            let own = template_words(&html, &[]);
+            assert!(own.is_empty(), "{}: {own:?}", path.display());
+        }
     }
 }
