@@ -542,3 +542,43 @@ async fn the_upstream_request_names_the_relying_party_for_the_authenticators_pag
         assert_eq!(request.service_name.as_deref(), Some(name), "{request:?}");
     }
 }
+
+#[tokio::test]
+async fn an_upstream_saying_the_level_was_not_reached_is_passed_on_as_such() {
+    let h = Harness::new().await;
+    let mut browser = Client::new();
+    // The authenticator's refusal when the person cannot reach the level.
+    h.upstream.fail(UpstreamError::Refused {
+        error: "access_denied".into(),
+        description: Some(
+            "level of assurance not reached: the service requires High, the person reaches Low"
+                .into(),
+        ),
+    });
+    let back = h.login(&mut browser, RP_A, &[("acr_values", HIGH)]).await;
+    assert_eq!(back.error_for(RP_A), "access_denied");
+    assert_eq!(
+        back.param("error_description").as_deref(),
+        Some("level of assurance not reached")
+    );
+    // A token below the level says the same.
+    h.upstream.fail(UpstreamError::AcrTooLow {
+        requested: Loa::High,
+        got: Some(Loa::Substantial),
+    });
+    let back = h.login(&mut browser, RP_A, &[("acr_values", HIGH)]).await;
+    assert_eq!(
+        back.param("error_description").as_deref(),
+        Some("level of assurance not reached")
+    );
+    // Any other refusal (a cancel) stays "not completed".
+    h.upstream.fail(UpstreamError::Refused {
+        error: "access_denied".into(),
+        description: Some("the person cancelled the login".into()),
+    });
+    let back = h.login(&mut browser, RP_A, &[]).await;
+    assert_eq!(
+        back.param("error_description").as_deref(),
+        Some("the login was not completed")
+    );
+}

@@ -12,6 +12,10 @@ use crate::oidc::audit::truncated;
 use crate::state::Broker;
 use eid_oidc::rp::{UpstreamError, UpstreamRequest};
 
+/// How an upstream's `access_denied` says the person did not reach the requested level (the
+/// authenticator's `error_description` starts so).
+const LEVEL_NOT_REACHED: &str = "level of assurance not reached";
+
 /// A session cookie to set after a login (rotated at every login).
 pub type NewSessionCookie = Option<String>;
 
@@ -145,13 +149,30 @@ async fn complete_login(
             count(broker, "failure", upstream);
             pending.finish(broker).await?;
             return Ok(match e {
-                // The person cancelled or could not reach the level: the relying party is told.
-                UpstreamError::Refused { .. } | UpstreamError::AcrTooLow { .. } => {
+                // The person could not reach the level (the upstream says so, or its token is
+                // below it): the relying party is told which, so it can explain it.
+                UpstreamError::AcrTooLow { .. } => CallbackOutcome::Answer(
+                    pending.frontend.refuse(broker, Refusal::LevelNotReached)?,
+                    None,
+                ),
+                UpstreamError::Refused {
+                    ref error,
+                    ref description,
+                } if error == "access_denied"
+                    && description
+                        .as_deref()
+                        .is_some_and(|d| d.starts_with(LEVEL_NOT_REACHED)) =>
+                {
                     CallbackOutcome::Answer(
-                        pending.frontend.refuse(broker, Refusal::NotCompleted)?,
+                        pending.frontend.refuse(broker, Refusal::LevelNotReached)?,
                         None,
                     )
                 }
+                // The person cancelled or the login failed otherwise: the relying party is told.
+                UpstreamError::Refused { .. } => CallbackOutcome::Answer(
+                    pending.frontend.refuse(broker, Refusal::NotCompleted)?,
+                    None,
+                ),
                 other => CallbackOutcome::Failed(other.to_string()),
             });
         }

@@ -13,7 +13,8 @@ use uuid::Uuid;
 use super::IdpError;
 use super::session::IdpSession;
 use super::tx::{LoginTx, Purpose};
-use crate::levels::{achieved, amr};
+use super::login::Enrolment;
+use crate::levels::{Advice, achieved, amr};
 use crate::state::Idp;
 
 /// Namespace of the authenticator's codes and tokens in the ephemeral store.
@@ -66,7 +67,32 @@ pub enum Completion {
         achieved: Loa,
         /// The `access_denied` response to the client.
         back: Url,
+        /// What would let the person reach the level.
+        advice: Advice,
     },
+}
+
+/// The start of the `error_description` of the `access_denied` a client gets when the person
+/// cannot reach (or did not reach) the level it asked for; the broker recognises it.
+pub const LEVEL_NOT_REACHED: &str = "level of assurance not reached";
+
+/// The `access_denied` redirect for a level the person did not reach: says which was asked for and
+/// which the person reaches (protocol spelling; nothing about the person beyond the level).
+pub fn level_not_reached(
+    idp: &Idp,
+    req: &AuthorizeRequest,
+    required: Loa,
+    reached: Option<Loa>,
+) -> Result<Url, IdpError> {
+    let reached = reached.map_or("none", Loa::as_word);
+    access_denied(
+        idp,
+        req,
+        &format!(
+            "{LEVEL_NOT_REACHED}: the service requires {}, the person reaches {reached}",
+            required.as_word()
+        ),
+    )
 }
 
 /// The `access_denied` redirect for a request.
@@ -162,6 +188,11 @@ pub async fn complete(
     if let Some(client) = &client {
         event = event.client(client.clone());
     }
+    // The service's own name as the client pushed it (not personal data), so that My MitID can
+    // say where the person logged in.
+    if let Some(service) = &tx.service_name {
+        event = event.detail("service", service.clone());
+    }
     idp.audit(event).await?;
     idp.metrics.inc(
         "idp_logins_total",
@@ -189,22 +220,37 @@ pub async fn answer_request(
 ) -> Result<Completion, IdpError> {
     match req.acr_min {
         Some(required) if session.loa < required => {
+            let advice = match Enrolment::of_person(idp, session.person).await? {
+                Some(enrolment) => {
+                    let levels = &idp.config.levels;
+                    let reaching: Vec<AuthenticatorKind> = enrolment
+                        .methods()
+                        .into_iter()
+                        .filter(|m| achieved(enrolment.person.ial, levels.aal(*m)) >= required)
+                        .collect();
+                    if reaching.is_empty() {
+                        enrolment.advice(levels, required)
+                    } else {
+                        // The person has a method that reaches the level but logged in with another.
+                        Advice::UseMethod(reaching)
+                    }
+                }
+                None => Advice::Unreachable,
+            };
             idp.audit(
                 idp.event("login.level_too_low", AuditOutcome::Failure)
                     .person(session.person)
                     .client(req.client_id.clone())
                     .detail("required", required.as_word())
-                    .detail("achieved", session.loa.as_word()),
+                    .detail("achieved", session.loa.as_word())
+                    .detail("advice", advice.as_word()),
             )
             .await?;
             Ok(Completion::LevelTooLow {
                 required,
                 achieved: session.loa,
-                back: access_denied(
-                    idp,
-                    req,
-                    "the person cannot reach the requested level of assurance",
-                )?,
+                back: level_not_reached(idp, req, required, Some(session.loa))?,
+                advice,
             })
         }
         _ => Ok(Completion::Redirect(issue_code(idp, req, session).await?)),

@@ -1,11 +1,13 @@
 //! The knowledge-based login steps: user ID, password, and code display (password + TOTP).
 
-use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Person, PersonStatus};
+use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Loa, Person, PersonStatus};
 use std::time::Duration;
 
 use super::IdpError;
+use super::account::AccountChange;
 use super::complete::{Completion, complete};
 use super::tx::LoginTx;
+use crate::levels::{Advice, LevelTable, achieved};
 use crate::lockout::{Attempt, Gate};
 use crate::state::Idp;
 use crate::totp;
@@ -70,6 +72,41 @@ impl Enrolment {
     /// The first authenticator of a kind.
     pub fn find(&self, kind: AuthenticatorKind) -> Option<&Authenticator> {
         self.authenticators.iter().find(|a| a.kind == kind)
+    }
+
+    /// Loads a person and their authenticators.
+    pub async fn of_person(idp: &Idp, id: uuid::Uuid) -> Result<Option<Enrolment>, IdpError> {
+        let Some(person) = idp.persons.person(id).await? else {
+            return Ok(None);
+        };
+        let authenticators = idp.authenticators.authenticators(id).await?;
+        Ok(Some(Enrolment {
+            person,
+            authenticators,
+        }))
+    }
+
+    /// The highest level this person's methods reach (`None` without any method).
+    pub fn best(&self, levels: &LevelTable) -> Option<Loa> {
+        self.methods()
+            .into_iter()
+            .map(|m| achieved(self.person.ial, levels.aal(m)))
+            .max()
+    }
+
+    /// What would let this person reach `required` (which none of their methods reaches).
+    pub fn advice(&self, levels: &LevelTable, required: Loa) -> Advice {
+        let has: Vec<AuthenticatorKind> = self.authenticators.iter().map(|a| a.kind).collect();
+        let ial = self.person.ial;
+        levels.advice(ial, &has, self.best(levels), required, |kind| {
+            let change = match kind {
+                AuthenticatorKind::App => AccountChange::PairApp,
+                AuthenticatorKind::CodeDisplay => AccountChange::AddCodeDisplay,
+                AuthenticatorKind::Passkey => AccountChange::EnrolPasskey,
+                AuthenticatorKind::Password => AccountChange::SetPassword,
+            };
+            change.required(ial, levels)
+        })
     }
 
     /// The login methods this person can use.

@@ -6,7 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use eid_core::{AuditOutcome, AuthenticatorKind};
+use eid_core::{AuditOutcome, AuthenticatorKind, Loa};
 use eid_oidc::RawParams;
 use eid_web::Lang;
 use serde::Deserialize;
@@ -17,12 +17,12 @@ use super::pages::{
     AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, StepUpPage, render,
 };
 use super::request::{BROWSER_COOKIE, ClientIp, SESSION_COOKIE, cookie, cookie_value, form};
-use crate::flow::complete::{Completion, access_denied};
+use crate::flow::complete::{Completion, access_denied, level_not_reached};
 use crate::flow::login::{self, Enrolment, Failure, LoginResult};
 use crate::flow::oidc::oidc_request;
 use crate::flow::tx::LoginTx;
 use crate::flow::{IdpError, app, passkey};
-use crate::levels::achieved;
+use crate::levels::{Advice, achieved};
 use crate::state::Idp;
 use crate::texts::{Texts, texts};
 
@@ -61,17 +61,70 @@ pub fn completion_response(completion: Completion, lang: Lang, service: Option<&
             required,
             achieved,
             back,
-        } => render(
-            StatusCode::FORBIDDEN,
-            &LevelTooLowPage {
-                t: texts(lang),
-                required: required.name(lang),
-                achieved: Some(achieved.name(lang)),
-                back: back.as_str(),
-                service,
-            },
-        ),
+            advice,
+        } => level_too_low(lang, service, required, Some(achieved), &advice, &back),
     }
+}
+
+/// The names of authenticator kinds as a list in a sentence ("A, B eller C").
+fn kinds_list(t: &Texts, kinds: &[AuthenticatorKind]) -> String {
+    let names: Vec<&str> = kinds
+        .iter()
+        .map(|k| match k {
+            AuthenticatorKind::App => t.advice_app,
+            AuthenticatorKind::CodeDisplay => t.advice_code_display,
+            AuthenticatorKind::Passkey => t.advice_passkey,
+            AuthenticatorKind::Password => t.advice_password,
+        })
+        .collect();
+    match names.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} {} {last}", rest.join(", "), t.or),
+    }
+}
+
+/// The page for a level the person did not or cannot reach: the level the service needs, the one
+/// the person reaches, and what would reach it for them (with My MitID where that helps).
+fn level_too_low(
+    lang: Lang,
+    service: Option<&str>,
+    required: Loa,
+    achieved: Option<Loa>,
+    advice: &Advice,
+    back: &url::Url,
+) -> Response {
+    let t = texts(lang);
+    let required_name = required.name(lang);
+    let fill = |text: &str, methods: &[AuthenticatorKind]| {
+        text.replace("{required}", required_name)
+            .replace("{methods}", &kinds_list(t, methods))
+    };
+    let (advice, account_link) = match advice {
+        Advice::Add {
+            kinds,
+            self_service: true,
+        } => (fill(t.too_low_next, kinds), true),
+        Advice::Add {
+            kinds,
+            self_service: false,
+        } => (fill(t.too_low_support, kinds), false),
+        Advice::ProveIdentity => (fill(t.too_low_prove, &[]), false),
+        Advice::Unreachable => (fill(t.too_low_unreachable, &[]), false),
+        Advice::UseMethod(kinds) => (fill(t.too_low_use_method, kinds), false),
+    };
+    render(
+        StatusCode::FORBIDDEN,
+        &LevelTooLowPage {
+            t,
+            needs: fill(t.too_low_needs, &[]),
+            reach: achieved.map(|a| t.too_low_body.replace("{achieved}", a.name(lang))),
+            advice,
+            account_link,
+            back: back.as_str(),
+            service,
+        },
+    )
 }
 
 /// Loads the transaction of a form post (browser binding and CSRF checked); CSRF failures are
@@ -146,36 +199,28 @@ async fn methods_page(
     if let Some(req) = oidc_request(tx)
         && let Some(required) = req.acr_min
     {
-        let best = enrolment
-            .methods()
-            .into_iter()
-            .map(|m| achieved(ial, idp.config.levels.aal(m)))
-            .max();
+        let best = enrolment.best(&idp.config.levels);
         if best.is_none_or(|b| b < required) {
             if !tx.finish(idp).await? {
                 return Err(HttpError::new(IdpError::TxExpired, tx.lang));
             }
+            let advice = enrolment.advice(&idp.config.levels, required);
             idp.audit(
                 idp.event("login.level_unreachable", AuditOutcome::Failure)
                     .person(enrolment.person.id)
                     .client(req.client_id.clone())
-                    .detail("required", required.as_word()),
+                    .detail("required", required.as_word())
+                    .detail("advice", advice.as_word()),
             )
             .await?;
-            let back = access_denied(
-                idp,
-                req,
-                "the person cannot reach the requested level of assurance",
-            )?;
-            return Ok(render(
-                StatusCode::FORBIDDEN,
-                &LevelTooLowPage {
-                    t,
-                    required: required.name(tx.lang),
-                    achieved: best.map(|b| b.name(tx.lang)),
-                    back: back.as_str(),
-                    service: tx.service(idp),
-                },
+            let back = level_not_reached(idp, req, required, best)?;
+            return Ok(level_too_low(
+                tx.lang,
+                tx.service(idp),
+                required,
+                best,
+                &advice,
+                &back,
             ));
         }
     }

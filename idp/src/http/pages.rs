@@ -59,12 +59,20 @@ pub struct AppWaitPage<'a> {
     pub service: Option<&'a str>,
 }
 
+/// The service asks for a level the person did not or cannot reach: which level it needs, which the
+/// person reaches, and what would reach it for this person.
 #[derive(Template)]
 #[template(path = "level_too_low.html")]
 pub struct LevelTooLowPage<'a> {
     pub t: &'static Texts,
-    pub required: &'static str,
-    pub achieved: Option<&'static str>,
+    /// "The service requires level …".
+    pub needs: String,
+    /// "You reach level …", when the person has any method.
+    pub reach: Option<String>,
+    /// What would reach the level.
+    pub advice: String,
+    /// Whether My MitID is where to act on the advice.
+    pub account_link: bool,
     pub back: &'a str,
     /// The service the person logs in to.
     pub service: Option<&'a str>,
