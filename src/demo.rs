@@ -98,11 +98,7 @@ pub async fn load_persons(
                 let phc = eid_idp::password::hash(password)
                     .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
                 authenticators
-                    .add_authenticator(&add(
-                        AuthenticatorKind::Password,
-                        "Password",
-                        phc.into_bytes(),
-                    ))
+                    .add_authenticator(&add(AuthenticatorKind::Password, "", phc.into_bytes()))
                     .await?;
             }
             if let Some(secret) = &demo.totp_secret_base32 {
@@ -112,7 +108,7 @@ pub async fn load_persons(
                         format!("{}: person {}: totp_secret_base32", path.display(), demo.id)
                     })?;
                 authenticators
-                    .add_authenticator(&add(AuthenticatorKind::CodeDisplay, "Code display", secret))
+                    .add_authenticator(&add(AuthenticatorKind::CodeDisplay, "", secret))
                     .await?;
             }
         }

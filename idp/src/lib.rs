@@ -3,6 +3,7 @@
 //!
 //! `flow/` holds the protocol logic (no HTTP types); `http/` translates requests and outcomes.
 
+pub mod activity;
 pub mod flow;
 pub mod http;
 pub mod levels;

@@ -83,7 +83,8 @@
       var csrf = reg.dataset.csrf;
       postJson('/account/passkey/options', { csrf: csrf })
         .then(function (opts) { return navigator.credentials.create({ publicKey: decodeOptions(opts.publicKey) }); })
-        .then(function (cred) { return postJson('/account/passkey', { csrf: csrf, label: 'Passkey', credential: encodeCredential(cred) }); })
+        .then(function (cred) { var name = document.getElementById('passkey-label');
+          return postJson('/account/passkey', { csrf: csrf, label: name ? name.value : '', credential: encodeCredential(cred) }); })
         .then(function (res) { window.location.assign(res.redirect); })
         .catch(function (err) { showError(String(err && err.message || err)); });
     });

@@ -29,9 +29,14 @@ fn shown_secret(page: &Reply) -> Option<Vec<u8>> {
     let marker = "id=\"totp-secret\">";
     let start = page.body.find(marker)? + marker.len();
     let end = start + page.body[start..].find('<')?;
+    // Shown in groups of four for typing.
+    let typed: String = page.body[start..end]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     Some(
         data_encoding::BASE32_NOPAD
-            .decode(&page.body.as_bytes()[start..end])
+            .decode(typed.as_bytes())
             .unwrap(),
     )
 }
@@ -54,6 +59,9 @@ fn assert_no_secret(page: &Reply, secret: &[u8]) {
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(shown_secret(page).is_none(), "{}", page.body);
     assert!(!page.body.contains(&eid_idp::totp::secret_base32(secret)));
+    let grouped = eid_web::qr::grouped(&eid_idp::totp::secret_base32(secret));
+    assert!(!page.body.contains(&grouped));
+    assert!(!page.body.contains("<svg"), "no QR code either");
     assert!(!page.body.contains("otpauth://"));
 }
 

@@ -38,16 +38,19 @@ pub enum AccountChange {
     Remove,
     /// Set or change the password.
     SetPassword,
+    /// Rename an authenticator.
+    Rename,
 }
 
 impl AccountChange {
     /// Every change, for tests and tables.
-    pub const ALL: [AccountChange; 5] = [
+    pub const ALL: [AccountChange; 6] = [
         AccountChange::AddCodeDisplay,
         AccountChange::PairApp,
         AccountChange::EnrolPasskey,
         AccountChange::Remove,
         AccountChange::SetPassword,
+        AccountChange::Rename,
     ];
 
     /// A stable name, for audit events and notifications.
@@ -58,6 +61,7 @@ impl AccountChange {
             AccountChange::EnrolPasskey => "enrol_passkey",
             AccountChange::Remove => "remove_authenticator",
             AccountChange::SetPassword => "set_password",
+            AccountChange::Rename => "rename_authenticator",
         }
     }
 
@@ -71,7 +75,8 @@ impl AccountChange {
             AccountChange::SetPassword => levels
                 .aal(AuthenticatorKind::Password)
                 .max(levels.aal(AuthenticatorKind::CodeDisplay)),
-            AccountChange::Remove => Loa::Substantial,
+            // Neither gives a level, but a password alone must not change the others.
+            AccountChange::Remove | AccountChange::Rename => Loa::Substantial,
         }
     }
 

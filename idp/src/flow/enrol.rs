@@ -183,7 +183,8 @@ async fn password_as(
         idp,
         person,
         AuthenticatorKind::Password,
-        "Password",
+        // A password has no name of its own; pages show the kind.
+        "",
         phc.into_bytes(),
         event,
     )
@@ -294,6 +295,35 @@ pub async fn confirm_code_display(
     )
     .await?;
     Ok(true)
+}
+
+/// Gives the person's authenticator `authenticator` the name `label` (checked with
+/// [`eid_core::Authenticator::normalise_label`] by the caller); audited (the kind, never the name)
+/// and notified. Returns whether the person holds such an authenticator.
+pub async fn rename(
+    idp: &Idp,
+    person: Uuid,
+    authenticator: Uuid,
+    label: &str,
+) -> Result<bool, IdpError> {
+    let Some(kind) = idp
+        .authenticators
+        .authenticators(person)
+        .await?
+        .into_iter()
+        .find(|a| a.id == authenticator)
+        .map(|a| a.kind)
+    else {
+        return Ok(false);
+    };
+    let renamed = idp
+        .authenticators
+        .rename_authenticator(person, authenticator, label)
+        .await?;
+    if renamed {
+        account::record(idp, person, "authenticator.renamed", Some(kind), None).await?;
+    }
+    Ok(renamed)
 }
 
 /// Sets the person's password: a new one is added and the old one (if any) removed. If the old one

@@ -7,22 +7,27 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_core::ports::RemoveOutcome;
-use eid_core::{AuditOutcome, AuthenticatorKind, Person};
+use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Person};
 use eid_web::Lang;
 use serde::Deserialize;
 use std::sync::Arc;
 
 use super::error::HttpError;
-use super::pages::{AccountPage, ActivatePage, AuthenticatorView, LoginView, MessagePage, render};
+use super::pages::{
+    AccountPage, ActivatePage, AuthenticatorView, CodeDisplayEnrolment, EventView, MessagePage,
+    TimeView, render,
+};
 use super::request::{
     BROWSER_COOKIE, ClientIp, SESSION_COOKIE, accept_language, browser_cookie, check_csrf,
     client_ip_of, cookie_value, csrf_for, form, removal,
 };
+use crate::activity;
 use crate::flow::account::{self, AccountChange, Permission};
 use crate::flow::enrol::{self, ActivationError};
 use crate::flow::session::IdpSession;
 use crate::flow::tx::{LoginTx, Purpose};
 use crate::flow::{IdpError, app, passkey};
+use crate::levels::achieved;
 use crate::state::Idp;
 use crate::texts::{Texts, texts};
 use crate::totp;
@@ -40,22 +45,6 @@ pub async fn landing(headers: HeaderMap) -> Response {
             link: Some(("/account", t.account_title)),
         },
     )
-}
-
-fn date(t: time::OffsetDateTime) -> String {
-    t.format(&time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute] UTC"
-    ))
-    .unwrap_or_default()
-}
-
-fn kind_name(t: &'static Texts, kind: AuthenticatorKind) -> &'static str {
-    match kind {
-        AuthenticatorKind::Password => t.method_password,
-        AuthenticatorKind::CodeDisplay => t.method_code_display,
-        AuthenticatorKind::App => t.method_app,
-        AuthenticatorKind::Passkey => t.method_passkey,
-    }
 }
 
 /// What the account page shows besides the person's data.
@@ -79,6 +68,46 @@ async fn code_display_secret(idp: &Idp, who: &LoggedIn) -> Result<Option<Vec<u8>
     enrol::pending_code_display(idp, who.person.id, &who.session.sid).await
 }
 
+/// How many of the person's authenticators are of `kind`.
+fn count_of(authenticators: &[Authenticator], kind: AuthenticatorKind) -> usize {
+    authenticators.iter().filter(|a| a.kind == kind).count()
+}
+
+/// The person's authenticators as the page shows them: each with a name (the one the person gave,
+/// else the kind's, numbered among the unnamed of its kind), its kind and level, and local times.
+fn authenticator_views(
+    idp: &Idp,
+    lang: Lang,
+    person: &Person,
+    authenticators: &[Authenticator],
+) -> Vec<AuthenticatorView> {
+    authenticators
+        .iter()
+        .map(|a| {
+            let unnamed: Vec<&Authenticator> = authenticators
+                .iter()
+                .filter(|b| b.kind == a.kind && activity::is_unnamed(&b.label))
+                .collect();
+            let nth = unnamed
+                .iter()
+                .position(|b| b.id == a.id)
+                .map_or(1, |i| i + 1);
+            AuthenticatorView {
+                id: a.id.to_string(),
+                kind: activity::kind_name(lang, a.kind),
+                label: activity::shown_label(lang, a.kind, &a.label, nth, unnamed.len()),
+                renamable: a.kind != AuthenticatorKind::Password,
+                level: achieved(person.ial, idp.config.levels.aal(a.kind)).name(lang),
+                added: TimeView::new(a.created_at, lang),
+                last_used: a.last_used_at.map(|at| TimeView::new(at, lang)),
+            }
+        })
+        .collect()
+}
+
+/// How many of the person's latest audit events My MitID shows.
+const EVENTS_SHOWN: u32 = 10;
+
 async fn account_page(
     idp: &Idp,
     lang: Lang,
@@ -93,49 +122,40 @@ async fn account_page(
         .any(|a| a.kind == AuthenticatorKind::Password);
     let totp_secret = code_display_secret(idp, who).await?;
     let account = person.user_id.clone().unwrap_or_default();
-    let logins = enrol::last_logins(idp, person.id, 10).await?;
+    let events = idp.audit_log.for_person(person.id, EVENTS_SHOWN).await?;
+    let client_name = |id: &str| idp.clients.get(id).map(|c| c.client_name.clone());
+    let w = activity::words(lang);
     let page = AccountPage {
         t,
+        w,
         csrf: &csrf_for(session_cookie),
         name: format!("{} {}", person.given_name, person.family_name),
         user_id: account.clone(),
         notice: extras.notice,
         error: extras.error,
-        authenticators: authenticators
-            .iter()
-            .map(|a| AuthenticatorView {
-                id: a.id.to_string(),
-                kind: kind_name(t, a.kind),
-                label: a.label.clone(),
-                added: date(a.created_at),
-                last_used: a.last_used_at.map_or_else(|| t.never.to_owned(), date),
-            })
-            .collect(),
+        authenticators: authenticator_views(idp, lang, person, &authenticators),
         has_password,
-        totp_uri: totp_secret
-            .as_deref()
-            .map(|s| totp::otpauth_uri(s, t.service, &account))
-            .unwrap_or_default(),
-        totp_secret: totp_secret.as_deref().map(totp::secret_base32),
+        code_display: totp_secret.as_deref().map(|s| CodeDisplayEnrolment {
+            qr_svg: eid_web::qr::svg(&totp::otpauth_uri(s, t.service, &account), w.qr_name),
+            secret: eid_web::qr::grouped(&totp::secret_base32(s)),
+            default_label: activity::default_label(
+                lang,
+                AuthenticatorKind::CodeDisplay,
+                count_of(&authenticators, AuthenticatorKind::CodeDisplay) + 1,
+            ),
+        }),
+        passkey_label: activity::default_label(
+            lang,
+            AuthenticatorKind::Passkey,
+            count_of(&authenticators, AuthenticatorKind::Passkey) + 1,
+        ),
         pairing_code: extras.pairing_code,
-        logins: logins
+        events: events
             .iter()
-            .map(|e| LoginView {
-                when: date(e.at),
-                what: e
-                    .details
-                    .get("method")
-                    .and_then(|m| m.as_str())
-                    .and_then(AuthenticatorKind::from_stored)
-                    .map_or_else(|| e.kind.clone(), |k| kind_name(t, k).to_owned())
-                    + &e.client
-                        .as_deref()
-                        .map(|c| format!(" → {c}"))
-                        .unwrap_or_default(),
-                result: match e.outcome {
-                    AuditOutcome::Success => t.success,
-                    AuditOutcome::Failure => t.failure,
-                },
+            .map(|e| EventView {
+                when: TimeView::new(e.at, lang),
+                what: activity::sentence(lang, e, &client_name),
+                refused: e.outcome == AuditOutcome::Failure,
             })
             .collect(),
     };
@@ -277,6 +297,21 @@ impl AccountForm {
     }
 }
 
+impl AccountForm {
+    /// The account page again with an error message of My MitID's own words.
+    async fn error_w(
+        &self,
+        message: fn(&'static activity::AccountWords) -> &'static str,
+    ) -> Result<Response, HttpError> {
+        let error = Some(message(activity::words(self.lang)));
+        self.page(Extras {
+            error,
+            ..Extras::default()
+        })
+        .await
+    }
+}
+
 /// Notices shown after a redirect.
 #[derive(Debug, Deserialize)]
 pub struct Done {
@@ -301,6 +336,7 @@ pub async fn overview(
                 Some("added") => Some(t.added_ok),
                 Some("removed") => Some(t.removed),
                 Some("password") => Some(t.password_changed),
+                Some("renamed") => Some(activity::words(lang).renamed),
                 _ => None,
             };
             account_page(
@@ -387,10 +423,53 @@ pub async fn code_display_confirm(account: AccountForm) -> Result<Response, Http
     let code = account.form.get("code").unwrap_or_default();
     let who = &account.who;
     let (person, sid) = (who.person.id, who.session.sid.as_str());
-    if enrol::confirm_code_display(&account.idp, person, sid, code, "Code display").await? {
+    // No name given: the kind's name, numbered ("Kodeviser 2"); a bad name is refused.
+    let label = match account.form.get("label") {
+        None => {
+            let held = account.idp.authenticators.authenticators(person).await?;
+            activity::default_label(
+                account.lang,
+                AuthenticatorKind::CodeDisplay,
+                count_of(&held, AuthenticatorKind::CodeDisplay) + 1,
+            )
+        }
+        Some(given) => match Authenticator::normalise_label(given) {
+            Ok(label) => label,
+            Err(_) => return account.error_w(|w| w.bad_name).await,
+        },
+    };
+    if enrol::confirm_code_display(&account.idp, person, sid, code, &label).await? {
         Ok(Redirect::to("/account?done=added").into_response())
     } else {
         account.error(|t| t.wrong_code).await
+    }
+}
+
+/// `POST /account/rename`: gives one of the person's authenticators a name (1 to 40 printable
+/// characters). Needs the same fresh login as other changes; audited (the kind, not the name).
+pub async fn rename(account: AccountForm) -> Result<Response, HttpError> {
+    if let Some(step_up) = account.step_up(AccountChange::Rename).await? {
+        return Ok(step_up);
+    }
+    let no_such = || {
+        HttpError::new(
+            IdpError::BadRequest("no such authenticator".into()),
+            account.lang,
+        )
+    };
+    let id = account
+        .form
+        .get("id")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(no_such)?;
+    let Ok(label) = Authenticator::normalise_label(account.form.get("label").unwrap_or_default())
+    else {
+        return account.error_w(|w| w.bad_name).await;
+    };
+    if enrol::rename(&account.idp, account.who.person.id, id, &label).await? {
+        Ok(Redirect::to("/account?done=renamed").into_response())
+    } else {
+        Err(no_such())
     }
 }
 
@@ -495,7 +574,23 @@ pub async fn passkey_register(
         Ok(person) => person,
         Err(answer) => return Ok(answer),
     };
-    let label = input.label.chars().take(40).collect::<String>();
+    // No name given: "Sikkerhedsnøgle 2"; a bad name is refused before anything is stored.
+    let label = if input.label.trim().is_empty() {
+        let held = idp.authenticators.authenticators(person.id).await?;
+        activity::default_label(
+            accept_language(&headers),
+            AuthenticatorKind::Passkey,
+            count_of(&held, AuthenticatorKind::Passkey) + 1,
+        )
+    } else {
+        match Authenticator::normalise_label(&input.label) {
+            Ok(label) => label,
+            Err(_) => {
+                let w = activity::words(accept_language(&headers));
+                return Ok(json_error(StatusCode::BAD_REQUEST, w.bad_name));
+            }
+        }
+    };
     match passkey::register(&idp, &person, &input.credential, &label).await? {
         Ok(_) => Ok(Json(serde_json::json!({ "redirect": "/account?done=added" })).into_response()),
         Err(reason) => Ok(json_error(StatusCode::BAD_REQUEST, &reason)),

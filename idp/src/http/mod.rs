@@ -48,6 +48,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/account", get(account::overview))
         .route("/account/logout", post(account::logout))
         .route("/account/remove", post(account::remove))
+        .route("/account/rename", post(account::rename))
         .route("/account/password", post(account::set_password))
         .route(
             "/account/code-display/start",

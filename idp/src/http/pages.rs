@@ -91,23 +91,60 @@ pub struct MessagePage<'a> {
 /// One authenticator on the account page.
 pub struct AuthenticatorView {
     pub id: String,
+    /// The kind's name in the page's language ("Kodeviser").
     pub kind: &'static str,
+    /// The name the person gave it, else the kind's name (numbered when there are several).
     pub label: String,
-    pub added: String,
-    pub last_used: String,
+    /// Whether the person may name it (not the password).
+    pub renamable: bool,
+    /// The level of assurance it gives this person, in the page's language.
+    pub level: &'static str,
+    pub added: TimeView,
+    pub last_used: Option<TimeView>,
 }
 
-/// One login on the account page.
-pub struct LoginView {
-    pub when: String,
+/// A time on a page: machine-readable (`<time datetime>`) and as the person reads it.
+pub struct TimeView {
+    /// RFC 3339, UTC.
+    pub iso: String,
+    /// Copenhagen local time in the page's language ([`eid_web::display::local_time`]).
+    pub local: String,
+}
+
+impl TimeView {
+    pub fn new(at: time::OffsetDateTime, lang: eid_web::Lang) -> TimeView {
+        TimeView {
+            iso: at
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            local: eid_web::display::local_time(at, lang),
+        }
+    }
+}
+
+/// One event of the person's history on the account page, as a sentence.
+pub struct EventView {
+    pub when: TimeView,
     pub what: String,
-    pub result: &'static str,
+    /// "Afvist" for a refusal; nothing for a success.
+    pub refused: bool,
+}
+
+/// The code display being added: its QR code and its key for typing.
+pub struct CodeDisplayEnrolment {
+    /// Inline SVG from [`eid_web::qr::svg`] (markup; `None` if it could not be drawn).
+    pub qr_svg: Option<String>,
+    /// The key in groups of four.
+    pub secret: String,
+    /// The name the form suggests ("Kodeviser 2").
+    pub default_label: String,
 }
 
 #[derive(Template)]
 #[template(path = "account.html")]
 pub struct AccountPage<'a> {
     pub t: &'static Texts,
+    pub w: &'static crate::activity::AccountWords,
     pub csrf: &'a str,
     pub name: String,
     pub user_id: String,
@@ -115,10 +152,11 @@ pub struct AccountPage<'a> {
     pub error: Option<&'static str>,
     pub authenticators: Vec<AuthenticatorView>,
     pub has_password: bool,
-    pub totp_secret: Option<String>,
-    pub totp_uri: String,
+    pub code_display: Option<CodeDisplayEnrolment>,
+    /// The name the passkey form suggests ("Sikkerhedsnøgle 2").
+    pub passkey_label: String,
     pub pairing_code: Option<String>,
-    pub logins: Vec<LoginView>,
+    pub events: Vec<EventView>,
 }
 
 #[derive(Template)]
