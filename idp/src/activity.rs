@@ -8,7 +8,7 @@ use eid_core::{AuditEvent, AuditOutcome, AuthenticatorKind, Lang};
 
 /// The words of My MitID that are not on other pages.
 #[allow(missing_docs)]
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize)]
 pub struct AccountWords {
     pub methods_intro: &'static str,
     pub name: &'static str,
@@ -286,7 +286,7 @@ pub fn sentence(
             let required = level(lang, event, "required").unwrap_or(unknown_level);
             if da {
                 format!(
-                    "{} krævede sikringsniveau {required}, som dit MitID ikke kan give",
+                    "{} krævede sikringsniveau {required}, som dit MitID ikke når",
                     service_first()
                 )
             } else {
@@ -412,7 +412,7 @@ mod tests {
             .detail("required", "High");
         assert_eq!(
             sentence(Lang::Da, &e, &names),
-            "En tjeneste krævede sikringsniveau Høj, som dit MitID ikke kan give"
+            "En tjeneste krævede sikringsniveau Høj, som dit MitID ikke når"
         );
     }
 
@@ -439,6 +439,71 @@ mod tests {
                 assert!(s.contains("MitID"), "{s}");
             }
         }
+    }
+
+    /// Every sentence and word this module writes, in one language, as (name, text) pairs.
+    fn everything(lang: Lang) -> Vec<(String, String)> {
+        let mut out =
+            eid_web::wording::strings(&serde_json::to_value(words(lang)).unwrap_or_default());
+        for kind in AuthenticatorKind::ALL {
+            out.push((format!("kind {kind:?}"), kind_name(lang, kind).to_owned()));
+            out.push((
+                format!("method {kind:?}"),
+                method_in_sentence(lang, kind).to_owned(),
+            ));
+        }
+        let kinds = [
+            "login.success",
+            "login.failure",
+            "login.locked_out",
+            "login.level_too_low",
+            "login.level_unreachable",
+            "authenticator.added",
+            "authenticator.removed",
+            "authenticator.renamed",
+            "password.changed",
+            "account.step_up_required",
+            "activation.success",
+            "activation.failure",
+            "logout",
+            "form.csrf_rejected",
+            "app.pairing_failed",
+            "unknown.kind",
+        ];
+        for kind in kinds {
+            for outcome in [AuditOutcome::Success, AuditOutcome::Failure] {
+                for reason in [
+                    "wrong password",
+                    "wrong password or code",
+                    "code already used",
+                    "refused in the app",
+                    "other",
+                ] {
+                    let e = event(kind, outcome)
+                        .detail("reason", reason)
+                        .detail("required", "High")
+                        .detail("achieved", "Low");
+                    out.push((kind.to_owned(), sentence(lang, &e, &|_| None)));
+                    let e = e
+                        .client("x")
+                        .detail("method", "passkey")
+                        .detail("kind", "app");
+                    out.push((kind.to_owned(), sentence(lang, &e, &|_| None)));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn danish_words_stay_danish_and_english_words_english() {
+        // "app", "passkey" and "QR" are used in Danish too.
+        let found = eid_web::wording::mixed(
+            &everything(Lang::Da),
+            &everything(Lang::En),
+            &["app", "passkey", "qr"],
+        );
+        assert!(found.is_empty(), "words in both languages: {found:#?}");
     }
 
     #[test]

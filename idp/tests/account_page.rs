@@ -132,7 +132,7 @@ async fn events_are_sentences_naming_the_service_in_local_time() {
     for sentence in [
         "Log-in afvist: forkert adgangskode",
         "Du loggede på hos Borger.dk med adgangskode",
-        "En tjeneste krævede sikringsniveau Høj, som dit MitID ikke kan give",
+        "En tjeneste krævede sikringsniveau Høj, som dit MitID ikke når",
         "Noget blev afvist på dit MitID",
         "Du loggede på Mit MitID med kodeviser og adgangskode",
     ] {
