@@ -140,3 +140,100 @@ async fn postgres_deleting_a_person_cascades_to_authenticators() {
     }
     temp.drop_db().await.unwrap();
 }
+
+/// Migration 0005: the English default labels stored before people named their authenticators
+/// become "no name" (''), over-long labels are cut to 40 characters, names people gave stay. Its
+/// statements are run again on data written after the migration (they are idempotent).
+async fn labels_migration_tidies_old_labels(db: &SqlDurable, sql: &str) {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    let person = Person {
+        id: Uuid::new_v4(),
+        cpr: Cpr::parse("0202021234").unwrap(),
+        given_name: "Lis".to_owned(),
+        family_name: "Label".to_owned(),
+        birthdate: now.date(),
+        ial: Loa::Low,
+        status: PersonStatus::Active,
+        user_id: None,
+        created_at: now,
+    };
+    db.upsert_person(&person).await.unwrap();
+    let long = "æ".repeat(50);
+    let labels = [
+        "Password",
+        "Code display",
+        "Phone",
+        "Passkey",
+        "Min nøgle",
+        &long,
+    ];
+    for (i, label) in labels.iter().enumerate() {
+        db.add_authenticator(&Authenticator {
+            id: Uuid::new_v4(),
+            person: person.id,
+            kind: AuthenticatorKind::CodeDisplay,
+            label: (*label).to_owned(),
+            secret: b"s".to_vec(),
+            created_at: now + time::Duration::seconds(i64::try_from(i).unwrap()),
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    }
+    let statements: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for statement in statements
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        sqlx::query(sqlx::AssertSqlSafe(statement.to_owned()))
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+    let after: Vec<String> = db
+        .authenticators(person.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.label)
+        .collect();
+    assert_eq!(
+        after,
+        ["", "", "", "", "Min nøgle", &"æ".repeat(40)].map(str::to_owned)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_labels_migration_tidies_old_labels() {
+    let db = SqlDurable::connect_and_migrate("sqlite::memory:")
+        .await
+        .unwrap();
+    labels_migration_tidies_old_labels(
+        &db,
+        include_str!("../migrations/sqlite/0005_authenticator_labels.sql"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_labels_migration_tidies_old_labels() {
+    let Some(server) = postgres_url_or_skip() else {
+        return;
+    };
+    let temp = TempPostgresDb::create(&server).await.unwrap();
+    {
+        let db = SqlDurable::connect_and_migrate(&temp.url).await.unwrap();
+        labels_migration_tidies_old_labels(
+            &db,
+            include_str!("../migrations/postgres/0005_authenticator_labels.sql"),
+        )
+        .await;
+        db.close().await;
+    }
+    temp.drop_db().await.unwrap();
+}
