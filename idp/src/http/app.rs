@@ -108,12 +108,16 @@ pub async fn pair(
         .await?;
         return Err(IdpError::Csrf.into());
     }
-    let label: String = form
-        .get("label")
-        .unwrap_or("Phone")
-        .chars()
-        .take(40)
-        .collect();
+    // The name the person gave the device, within the bounds of every authenticator name; none
+    // or a bad one: the kind's name in the page's language.
+    let label = eid_core::Authenticator::normalise_label(form.get("label").unwrap_or_default())
+        .unwrap_or_else(|_| {
+            crate::activity::default_label(
+                accept_language(&headers),
+                eid_core::AuthenticatorKind::App,
+                1,
+            )
+        });
     match app::pair(
         &idp,
         form.get("user_id").unwrap_or_default(),
