@@ -179,7 +179,13 @@ mod tests {
         // Password only, asked for Substantial: the app or a code display (but adding one needs a
         // Substantial login, which a password cannot give).
         assert_eq!(
-            t.advice(Loa::High, &[Password], Some(Loa::Low), Loa::Substantial, add_needs),
+            t.advice(
+                Loa::High,
+                &[Password],
+                Some(Loa::Low),
+                Loa::Substantial,
+                add_needs
+            ),
             Advice::Add {
                 kinds: vec![App, CodeDisplay],
                 self_service: false

@@ -209,6 +209,15 @@ impl LockoutPolicy {
         Ok(gate)
     }
 
+    /// Whether the person is locked now (checked before they are asked for a secret).
+    pub async fn user_locked(
+        &self,
+        store: &dyn EphemeralStore,
+        user: Uuid,
+    ) -> Result<bool, StoreError> {
+        Ok(store.get(&user_lock(user)).await?.is_some())
+    }
+
     /// Clears the user's failure count after a successful login.
     ///
     /// (Prefer [`begin`](Self::begin) for anything that verifies a secret.)
@@ -222,6 +231,13 @@ impl LockoutPolicy {
 }
 
 impl Attempt {
+    /// How many more failed attempts of the person the policy allows after this one fails (`None`
+    /// for an attempt not tied to a person). The count only grows until a success resets it.
+    pub fn remaining_after_failure(&self, policy: &LockoutPolicy) -> Option<u64> {
+        self.user
+            .map(|(_, n)| policy.max_user_failures.saturating_sub(n))
+    }
+
     /// The attempt failed: locks the user or the address when it was the last one allowed;
     /// returns the gate for the next attempt.
     pub async fn failed(

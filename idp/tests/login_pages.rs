@@ -124,7 +124,10 @@ async fn methods(h: &Harness, browser: &mut Client, page: &Reply, user: &str) ->
 /// The text of the element with `id` (its first text, tags removed).
 fn text_of(page: &Reply, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
-    let start = page.body.find(&marker).unwrap_or_else(|| panic!("no #{id}: {}", page.body));
+    let start = page
+        .body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id}: {}", page.body));
     let rest = &page.body[start..];
     let open_end = rest.find('>').unwrap() + 1;
     let close = rest.find("</p>").unwrap_or(rest.len());
@@ -173,7 +176,10 @@ async fn a_password_only_person_asked_for_substantial_is_told_the_app_or_a_code_
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(!page.body.contains("kan ikke bruges"), "{}", page.body);
     let needed = text_of(&page, "level-needed");
-    assert!(needed.contains("kræver sikringsniveau Betydelig"), "{needed}");
+    assert!(
+        needed.contains("kræver sikringsniveau Betydelig"),
+        "{needed}"
+    );
     assert!(needed.contains("når du sikringsniveau Lav"), "{needed}");
     let advice = text_of(&page, "level-advice");
     assert!(
@@ -209,10 +215,16 @@ async fn a_person_proofed_high_asked_for_high_is_told_a_passkey_in_english_too()
     assert_eq!(page.status, 403, "{}", page.body);
     let needed = text_of(&page, "level-needed");
     assert!(needed.contains("requires assurance level High"), "{needed}");
-    assert!(needed.contains("you reach assurance level Substantial"), "{needed}");
+    assert!(
+        needed.contains("you reach assurance level Substantial"),
+        "{needed}"
+    );
     let advice = text_of(&page, "level-advice");
     assert!(advice.contains("a passkey (security key)"), "{advice}");
-    assert!(!advice.contains("MitID app"), "the app reaches only Substantial: {advice}");
+    assert!(
+        !advice.contains("MitID app"),
+        "the app reaches only Substantial: {advice}"
+    );
     assert!(!page.body.contains("cannot be used"), "{}", page.body);
 }
 
@@ -229,10 +241,16 @@ async fn a_person_proofed_only_at_substantial_is_told_to_have_the_identity_verif
         "{advice}"
     );
     assert!(advice.contains("Borgerservice"), "{advice}");
-    assert!(!advice.contains("adgangsnøgle"), "no authenticator helps: {advice}");
+    assert!(
+        !advice.contains("adgangsnøgle"),
+        "no authenticator helps: {advice}"
+    );
     assert!(href(&page, "to-account").is_none(), "My MitID cannot help");
     let needed = text_of(&page, "level-needed");
-    assert!(needed.contains("når du sikringsniveau Betydelig"), "{needed}");
+    assert!(
+        needed.contains("når du sikringsniveau Betydelig"),
+        "{needed}"
+    );
 }
 
 #[tokio::test]
@@ -250,5 +268,398 @@ async fn a_login_with_a_weaker_method_than_the_person_has_names_the_one_that_rea
     assert!(
         query(&back)["error_description"].starts_with("level of assurance not reached"),
         "{back}"
+    );
+}
+
+// ---- Point 5: the errors of the login steps ----
+
+/// Posts the one password form of a methods page (with a code from the code display if given).
+async fn password_form(
+    h: &Harness,
+    browser: &mut Client,
+    page: &Reply,
+    password: &str,
+    code: Option<&str>,
+) -> Reply {
+    let mut form = vec![
+        ("tx", page.input("tx")),
+        ("csrf", page.input("csrf")),
+        ("password", password.to_owned()),
+    ];
+    if let Some(code) = code {
+        form.push(("code", code.to_owned()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    h.post(browser, "/login/password", &form).await
+}
+
+#[tokio::test]
+async fn a_wrong_password_names_the_password_and_warns_before_the_lock_out() {
+    let h = harness().await;
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[]).await;
+    let page = methods(&h, &mut browser, &page, "anna").await;
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        let answer = password_form(&h, &mut browser, &page, "wrong-password", None).await;
+        assert_eq!(answer.status, 401, "{}", answer.body);
+        answers.push(answer.body);
+    }
+    for body in &answers[..4] {
+        assert!(body.contains("Adgangskoden er forkert."), "{body}");
+        assert!(
+            !body.contains("Bruger-id, adgangskode eller kode"),
+            "{body}"
+        );
+    }
+    assert!(
+        !answers[0].contains("forsøg tilbage"),
+        "no warning while many remain"
+    );
+    assert!(
+        !answers[1].contains("forsøg tilbage"),
+        "no warning while many remain"
+    );
+    assert!(
+        answers[2].contains("Du har 2 forsøg tilbage"),
+        "{}",
+        answers[2]
+    );
+    assert!(
+        answers[3].contains("Du har 1 forsøg tilbage"),
+        "{}",
+        answers[3]
+    );
+    assert!(
+        answers[4].contains("midlertidigt spærret"),
+        "{}",
+        answers[4]
+    );
+
+    // A new login: the locked person is told right after the user ID, and asked for no secret.
+    let mut again = Client::new();
+    let page = open(&h, &mut again, &[]).await;
+    let page = methods(&h, &mut again, &page, "anna").await;
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains("midlertidigt spærret"), "{}", page.body);
+    assert!(!page.body.contains("type=\"password\""), "{}", page.body);
+    let locked_out = h.audited("login.locked_out").await;
+    assert!(!locked_out.is_empty(), "the refusal is audited");
+}
+
+#[tokio::test]
+async fn a_wrong_code_does_not_say_which_of_password_and_code_was_wrong_in_english_too() {
+    let h = harness().await;
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[("ui_locales", "en")]).await;
+    let page = methods(&h, &mut browser, &page, "anna").await;
+    let wrong_code = if h.totp() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let answer = password_form(&h, &mut browser, &page, "anna-pass-1", Some(wrong_code)).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("The password or the code from the code display is wrong."),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("user ID, password or code"),
+        "{}",
+        answer.body
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_user_id_stays_in_the_field_and_links_to_the_activation() {
+    let h = harness().await;
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[]).await;
+    let answer = enter(&h, &mut browser, &page, "nobody.here").await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert!(
+        answer.body.contains("value=\"nobody.here\""),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer
+            .body
+            .contains("<a href=\"/activate\" id=\"activate-link\">aktivér dit MitID</a>"),
+        "{}",
+        answer.body
+    );
+    // What is kept is bounded, and escaped.
+    let long = format!("<b>{}", "x".repeat(300));
+    let answer = enter(&h, &mut browser, &page, &long).await;
+    assert_eq!(answer.status, 401);
+    assert!(!answer.body.contains("<b>x"), "escaped");
+    assert!(!answer.body.contains(&"x".repeat(65)), "bounded");
+}
+
+#[tokio::test]
+async fn an_expired_login_and_an_unknown_page_follow_the_browsers_language() {
+    let h = harness().await;
+    let mut english = Client::new();
+    english
+        .headers
+        .push(("accept-language", "en-GB,en;q=0.9".to_owned()));
+    let expired = h.get(&mut english, "/login?tx=no-such-login").await;
+    assert_eq!(expired.status, 400);
+    assert!(expired.body.contains("lang=\"en\""), "{}", expired.body);
+    assert!(
+        expired.body.contains("Your login has expired"),
+        "{}",
+        expired.body
+    );
+    let posted = h
+        .post(
+            &mut english,
+            "/login/password",
+            &[("tx", "no-such-login"), ("csrf", "x"), ("password", "x")],
+        )
+        .await;
+    assert_eq!(posted.status, 400);
+    assert!(
+        posted.body.contains("Your login has expired"),
+        "{}",
+        posted.body
+    );
+    let missing = h.get(&mut english, "/no-such-page").await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body.contains("Page not found"), "{}", missing.body);
+    assert!(!missing.body.contains(">404<"), "{}", missing.body);
+
+    let mut danish = Client::new();
+    danish.headers.push(("accept-language", "da".to_owned()));
+    let expired = h.get(&mut danish, "/login?tx=no-such-login").await;
+    assert!(
+        expired.body.contains("Dit login er udløbet"),
+        "{}",
+        expired.body
+    );
+    let missing = h.get(&mut danish, "/no-such-page").await;
+    assert!(
+        missing.body.contains("Siden findes ikke"),
+        "{}",
+        missing.body
+    );
+}
+
+// ---- Point 4: the method page ----
+
+#[tokio::test]
+async fn the_method_page_has_one_password_field_and_says_choose_only_with_a_choice() {
+    let h = harness().await;
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[]).await;
+    let page = methods(&h, &mut browser, &page, "anna").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        page.body.matches("type=\"password\"").count(),
+        1,
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches(">Adgangskode</label>").count(), 1);
+    assert!(
+        page.body.contains("<h1>Vælg, hvordan du vil godkende</h1>"),
+        "{}",
+        page.body
+    );
+    // The one form logs in with the code display when a code is given.
+    let done = password_form(&h, &mut browser, &page, "anna-pass-1", Some(&h.totp())).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.unwrap().starts_with(REDIRECT));
+    let success = h.audited("login.success").await;
+    assert_eq!(success.len(), 1);
+    assert_eq!(success[0].details["method"], "code_display");
+
+    // One method only: no "choose".
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[]).await;
+    let page = methods(&h, &mut browser, &page, "karen").await;
+    assert!(!page.body.contains("Vælg"), "{}", page.body);
+    assert!(
+        page.body.contains("<h1>Log på med MitID</h1>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.body.matches("type=\"password\"").count(), 1);
+}
+
+#[tokio::test]
+async fn not_you_starts_over_with_another_user_id_and_help_says_what_to_do() {
+    let h = harness().await;
+    let mut browser = Client::new();
+    let page = open(&h, &mut browser, &[]).await;
+    assert!(page.body.contains("Glemt bruger-id?"), "{}", page.body);
+    let page = methods(&h, &mut browser, &page, "karen").await;
+    assert!(page.body.contains("Ikke dig?"), "{}", page.body);
+    assert!(page.body.contains("Glemt adgangskode?"), "{}", page.body);
+    let restarted = h
+        .post(
+            &mut browser,
+            "/login/restart",
+            &[("tx", &page.input("tx")), ("csrf", &page.input("csrf"))],
+        )
+        .await;
+    assert_eq!(restarted.status, 303, "{}", restarted.body);
+    let user_page = h.get(&mut browser, &restarted.location.unwrap()).await;
+    assert!(
+        user_page.body.contains("name=\"user_id\""),
+        "{}",
+        user_page.body
+    );
+    // The same login goes on with another person.
+    let page = methods(&h, &mut browser, &user_page, "anna").await;
+    assert!(page.body.contains("<strong>anna</strong>"), "{}", page.body);
+
+    let help_link = href(&page, "forgot-password").unwrap();
+    let help = h.get(&mut browser, &help_link).await;
+    assert_eq!(help.status, 200, "{}", help.body);
+    assert!(help.body.contains("CPR-nummer"), "{}", help.body);
+    assert!(help.body.contains("aktiveringskode"), "{}", help.body);
+    assert!(
+        help.body.contains("id=\"back-to-login\""),
+        "back to this login"
+    );
+    let help = h.get(&mut Client::new(), "/help/forgotten?lang=en").await;
+    assert!(
+        help.body.contains("Forgotten your user ID or password?"),
+        "{}",
+        help.body
+    );
+    assert!(
+        !help.body.contains("back-to-login"),
+        "no login of this browser"
+    );
+}
+
+#[tokio::test]
+async fn a_step_up_cannot_change_the_person() {
+    let h = harness().await;
+    let (mut browser, account) = h.password_session("anna", "anna-pass-1").await;
+    let to = h
+        .post(
+            &mut browser,
+            "/account/code-display/start",
+            &[("csrf", &account.input("csrf"))],
+        )
+        .await;
+    let page = h.get(&mut browser, &to.location.unwrap()).await;
+    assert!(page.body.contains("step-up-reason"), "{}", page.body);
+    assert!(!page.body.contains("id=\"not-you\""), "{}", page.body);
+    let refused = h
+        .post(
+            &mut browser,
+            "/login/restart",
+            &[("tx", &page.input("tx")), ("csrf", &page.input("csrf"))],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+}
+
+// ---- Point 10: a live session is offered, not used silently ----
+
+/// Logs Karen in through the client with her password; returns the browser with her session.
+async fn karen_session(h: &Harness) -> Client {
+    let mut browser = Client::new();
+    let page = open(h, &mut browser, &[]).await;
+    let page = methods(h, &mut browser, &page, "karen").await;
+    let done = password_form(h, &mut browser, &page, "karen-pass-1", None).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location.unwrap().starts_with(REDIRECT));
+    browser
+}
+
+#[tokio::test]
+async fn a_live_session_offers_to_continue_or_use_another_method() {
+    let h = harness().await;
+    let mut browser = karen_session(&h).await;
+    let page = open(&h, &mut browser, &[]).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Fortsæt som Karen (adgangskode)"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Brug en anden metode"), "{}", page.body);
+    assert!(!page.body.contains("type=\"password\""), "{}", page.body);
+    let done = h
+        .post(
+            &mut browser,
+            "/login/continue",
+            &[("tx", &page.input("tx")), ("csrf", &page.input("csrf"))],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let location = done.location.unwrap();
+    assert!(
+        location.starts_with(REDIRECT) && location.contains("code="),
+        "{location}"
+    );
+    assert_eq!(h.audited("login.session_continued").await.len(), 1);
+
+    // Another method: the methods of the same person.
+    let page = open(&h, &mut browser, &[("ui_locales", "en")]).await;
+    assert!(
+        page.body.contains("Continue as Karen (password)"),
+        "{}",
+        page.body
+    );
+    let other = h
+        .post(
+            &mut browser,
+            "/login/other",
+            &[("tx", &page.input("tx")), ("csrf", &page.input("csrf"))],
+        )
+        .await;
+    assert_eq!(other.status, 303);
+    let page = h.get(&mut browser, &other.location.unwrap()).await;
+    assert!(page.body.contains("type=\"password\""), "{}", page.body);
+    assert!(!page.body.contains("continue-session"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn prompt_none_stays_silent_and_a_session_below_the_level_is_not_offered() {
+    let h = harness().await;
+    let mut browser = karen_session(&h).await;
+    let silent = h
+        .get(&mut browser, &authorize_path(&[("prompt", "none")]))
+        .await;
+    assert_eq!(silent.status, 303);
+    let location = silent.location.unwrap();
+    assert!(
+        location.starts_with(REDIRECT) && location.contains("code="),
+        "{location}"
+    );
+    // Her session is Low: a Substantial request is no offer to continue.
+    let to_login = h
+        .get(
+            &mut browser,
+            &authorize_path(&[("acr_values", SUBSTANTIAL)]),
+        )
+        .await;
+    let page = h.get(&mut browser, &to_login.location.unwrap()).await;
+    assert!(!page.body.contains("continue-session"), "{}", page.body);
+    // Continuing without an offer (a forged post) answers nothing.
+    let forged = h
+        .post(
+            &mut browser,
+            "/login/continue",
+            &[("tx", &page.input("tx")), ("csrf", &page.input("csrf"))],
+        )
+        .await;
+    assert!(
+        forged
+            .location
+            .as_deref()
+            .is_none_or(|l| !l.contains("code=")),
+        "{forged:?}"
     );
 }

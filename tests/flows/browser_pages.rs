@@ -188,7 +188,7 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         walk.assert_tied_to_error("user_id").await;
         walk.check("idp: user id (unknown)").await;
         chrome.fill_and_submit(&[("user_id", "anna")]).await;
-        walk.assert_focused("#pw-password, #cd-password, form[action=\"/login/app/start\"] button")
+        walk.assert_focused("#pw-password, form[action=\"/login/app/start\"] button")
             .await;
         walk.check("idp: methods").await;
         chrome
@@ -262,7 +262,7 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
         let step = if lang == "da" { 0 } else { 1 };
         let code = crate::idp_account::totp_code(crate::idp_account::ANNA_TOTP, step);
         chrome
-            .fill_and_submit(&[("cd-password", "anna-demo-pass"), ("cd-code", &code)])
+            .fill_and_submit(&[("pw-password", "anna-demo-pass"), ("cd-code", &code)])
             .await;
         walk.check("idp: My MitID (Substantial)").await;
         walk.click("form[action=\"/account/code-display/start\"] button")

@@ -48,7 +48,7 @@ async fn a_person_enrols_a_passkey_in_chromium_and_logs_in_with_it_at_high() {
     chrome.fill_and_submit(&[("user_id", "mikkel")]).await;
     let code = crate::idp_account::totp_code(crate::idp_account::MIKKEL_TOTP, 0);
     chrome
-        .fill_and_submit(&[("cd-password", "mikkel-demo-pass"), ("cd-code", &code)])
+        .fill_and_submit(&[("pw-password", "mikkel-demo-pass"), ("cd-code", &code)])
         .await;
     assert!(
         chrome.url().await.ends_with("/account"),

@@ -228,7 +228,7 @@ async fn unregistered_redirect_uri_shows_an_error_page_and_never_redirects() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn sso_answers_a_second_request_without_a_new_login_and_prompt_login_forces_one() {
+async fn sso_offers_the_session_for_a_second_request_and_prompt_login_forces_a_new_login() {
     let stack = TestStack::builder().start().await.unwrap();
     let browser = Browser::new();
     let first = password_login(
@@ -241,10 +241,32 @@ async fn sso_answers_a_second_request_without_a_new_login_and_prompt_login_force
     )
     .await;
     code_of(&stack, &first);
-    let again = start_login(&stack, &browser, &Pkce::new(), &[]).await;
+    // The live session is offered ("continue as Karen"), and continuing needs no new login.
+    let offer = start_login(&stack, &browser, &Pkce::new(), &[]).await;
+    assert!(
+        offer.body.contains("Fortsæt som Karen (adgangskode)"),
+        "{offer:?}"
+    );
+    let idp = stack.url(Component::Idp);
+    let again = browser
+        .post(
+            &format!("{idp}/login/continue"),
+            &[
+                ("tx", &offer.must_input("tx")),
+                ("csrf", &offer.must_input("csrf")),
+            ],
+            TEST_REDIRECT_URI,
+        )
+        .await;
     assert!(
         again.url.starts_with(TEST_REDIRECT_URI) && again.url.contains("code="),
         "{again:?}"
+    );
+    // Without interaction the session answers at once.
+    let silent = start_login(&stack, &browser, &Pkce::new(), &[("prompt", "none")]).await;
+    assert!(
+        silent.url.starts_with(TEST_REDIRECT_URI) && silent.url.contains("code="),
+        "{silent:?}"
     );
     let forced = start_login(&stack, &browser, &Pkce::new(), &[("prompt", "login")]).await;
     assert_eq!(forced.status, 200);

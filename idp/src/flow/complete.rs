@@ -11,9 +11,9 @@ use url::Url;
 use uuid::Uuid;
 
 use super::IdpError;
+use super::login::Enrolment;
 use super::session::IdpSession;
 use super::tx::{LoginTx, Purpose};
-use super::login::Enrolment;
 use crate::levels::{Advice, achieved, amr};
 use crate::state::Idp;
 

@@ -17,8 +17,25 @@ use crate::totp;
 pub enum Failure {
     /// Unknown user ID.
     UnknownUser,
-    /// Wrong password or code (deliberately not saying which).
+    /// A secret was wrong (the passkey's own refusal is [`Failure::PasskeyRefused`]).
     WrongCredentials,
+    /// The password was wrong (the user ID was accepted already: saying so reveals nothing new).
+    /// `left`: failed attempts left before a lock-out, when few remain.
+    WrongPassword {
+        /// Attempts left before the person is locked, when few remain.
+        left: Option<u64>,
+    },
+    /// The password or the code display's code was wrong (deliberately not saying which: the code
+    /// must not become an oracle for the password).
+    WrongPasswordOrCode {
+        /// Attempts left before the person is locked, when few remain.
+        left: Option<u64>,
+    },
+    /// The code display's code was right but used already.
+    CodeUsed {
+        /// Attempts left before the person is locked, when few remain.
+        left: Option<u64>,
+    },
     /// The user is locked after too many failures.
     UserLocked,
     /// The address is blocked after too many failures.
@@ -165,6 +182,16 @@ pub async fn identify(
             tx.passkey_state = None;
             tx.app_request = None;
             tx.save(idp).await?;
+            // A locked person is told on the next page, before typing a secret again; the user-ID
+            // step already tells a known user ID from an unknown one, so this reveals no more.
+            if idp
+                .config
+                .lockout
+                .user_locked(idp.ephemeral.as_ref(), person.id)
+                .await?
+            {
+                audit_locked_out(idp, Some(person.id), ip, Failure::UserLocked).await?;
+            }
             Ok(None)
         }
         None => {
@@ -182,6 +209,9 @@ pub async fn identify(
     }
 }
 
+/// Failed attempts left before a lock-out from which the person is warned.
+pub const WARN_WHEN_LEFT: u64 = 2;
+
 /// Reports a failed attempt (which may lock), audits and measures it; returns what to tell the
 /// person.
 pub(super) async fn refuse(
@@ -192,6 +222,24 @@ pub(super) async fn refuse(
     ip: &str,
     reason: &str,
 ) -> Result<Failure, IdpError> {
+    Ok(refuse_counted(idp, attempt, enrolment, method, ip, reason)
+        .await?
+        .0)
+}
+
+/// [`refuse`], also returning the failed attempts left before a lock-out when few
+/// ([`WARN_WHEN_LEFT`]) remain.
+async fn refuse_counted(
+    idp: &Idp,
+    attempt: Attempt,
+    enrolment: &Enrolment,
+    method: AuthenticatorKind,
+    ip: &str,
+    reason: &str,
+) -> Result<(Failure, Option<u64>), IdpError> {
+    let left = attempt
+        .remaining_after_failure(&idp.config.lockout)
+        .filter(|n| (1..=WARN_WHEN_LEFT).contains(n));
     let gate = attempt
         .failed(&idp.config.lockout, idp.ephemeral.as_ref())
         .await?;
@@ -209,10 +257,18 @@ pub(super) async fn refuse(
         &[("method", method.as_str())],
     );
     Ok(match gate {
-        Gate::UserLocked => Failure::UserLocked,
-        Gate::IpBlocked => Failure::IpBlocked,
-        Gate::Open => Failure::WrongCredentials,
+        Gate::UserLocked => (Failure::UserLocked, None),
+        Gate::IpBlocked => (Failure::IpBlocked, None),
+        Gate::Open => (Failure::WrongCredentials, left),
     })
+}
+
+/// Names the wrong secret of a refusal that left the gate open.
+fn wrong(failure: (Failure, Option<u64>), name: fn(Option<u64>) -> Failure) -> Failure {
+    match failure {
+        (Failure::WrongCredentials, left) => name(left),
+        (other, _) => other,
+    }
 }
 
 /// Counts an attempt of the person before it is evaluated ([`crate::lockout::LockoutPolicy::begin`]);
@@ -282,7 +338,7 @@ pub async fn with_password(
         )
         .await;
     if !verified {
-        let failure = refuse(
+        let failure = refuse_counted(
             idp,
             attempt,
             &enrolment,
@@ -291,7 +347,9 @@ pub async fn with_password(
             "wrong password",
         )
         .await?;
-        return Ok(LoginResult::Failed(failure));
+        return Ok(LoginResult::Failed(wrong(failure, |left| {
+            Failure::WrongPassword { left }
+        })));
     }
     attempt
         .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())
@@ -345,7 +403,7 @@ pub async fn with_code_display(
         .await;
     let step = totp::verify(&device.secret, code, idp.clock.now().unix_timestamp());
     let (true, Some(step)) = (password_ok, step) else {
-        let failure = refuse(
+        let failure = refuse_counted(
             idp,
             attempt,
             &enrolment,
@@ -354,7 +412,9 @@ pub async fn with_code_display(
             "wrong password or code",
         )
         .await?;
-        return Ok(LoginResult::Failed(failure));
+        return Ok(LoginResult::Failed(wrong(failure, |left| {
+            Failure::WrongPasswordOrCode { left }
+        })));
     };
     let replay_key = format!("idp:totp-used:{}:{step}", device.id);
     let window =
@@ -364,7 +424,7 @@ pub async fn with_code_display(
         .put_if_absent(&replay_key, b"1", window)
         .await?
     {
-        let failure = refuse(
+        let failure = refuse_counted(
             idp,
             attempt,
             &enrolment,
@@ -373,7 +433,9 @@ pub async fn with_code_display(
             "code already used",
         )
         .await?;
-        return Ok(LoginResult::Failed(failure));
+        return Ok(LoginResult::Failed(wrong(failure, |left| {
+            Failure::CodeUsed { left }
+        })));
     }
     attempt
         .succeeded(&idp.config.lockout, idp.ephemeral.as_ref())

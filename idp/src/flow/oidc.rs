@@ -226,15 +226,27 @@ pub async fn authorize(
     if let Some(session) = &usable
         && req.acr_min.is_none_or(|min| session.loa >= min)
     {
-        let service = service_name.or_else(|| {
-            idp.clients
-                .get(&req.client_id)
-                .map(|c| c.client_name.clone())
-        });
-        return Ok(AuthorizeOutcome::Completed {
-            completion: answer_request(idp, &req, session).await?,
-            service,
-        });
+        // Without interaction the session answers at once; with it, the person is offered to
+        // continue as who they are logged in as, or to use another method.
+        if req.prompt == Prompt::None {
+            let service = service_name.or_else(|| {
+                idp.clients
+                    .get(&req.client_id)
+                    .map(|c| c.client_name.clone())
+            });
+            return Ok(AuthorizeOutcome::Completed {
+                completion: answer_request(idp, &req, session).await?,
+                service,
+            });
+        }
+        let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
+        let person = session.person;
+        let mut tx = LoginTx::new(Purpose::Oidc(Box::new(req)), browser_cookie, lang);
+        tx.service_name = service_name;
+        tx.person = Some(person);
+        tx.offer_session = true;
+        tx.save(idp).await?;
+        return Ok(AuthorizeOutcome::Login(Box::new(tx)));
     }
     if req.prompt == Prompt::None {
         let code = if usable.is_some() {
@@ -256,6 +268,56 @@ pub async fn authorize(
     tx.service_name = service_name;
     tx.save(idp).await?;
     Ok(AuthorizeOutcome::Login(Box::new(tx)))
+}
+
+/// The session a transaction offers to continue with ([`LoginTx::offer_session`]), when it still
+/// satisfies the request: the same person, fresh enough for `max_age`, at the level asked for.
+pub async fn offered_session(
+    idp: &Idp,
+    tx: &LoginTx,
+    session_cookie: Option<&str>,
+) -> Result<Option<IdpSession>, IdpError> {
+    let (true, Some(person), Purpose::Oidc(req)) = (tx.offer_session, tx.person, &tx.purpose)
+    else {
+        return Ok(None);
+    };
+    let now = idp.clock.now().unix_timestamp();
+    Ok(IdpSession::find(idp, session_cookie).await?.filter(|s| {
+        s.person == person
+            && req.acr_min.is_none_or(|min| s.loa >= min)
+            && req.max_age.is_none_or(|max| {
+                now.saturating_sub(s.auth_time) <= i64::try_from(max).unwrap_or(i64::MAX)
+            })
+    }))
+}
+
+/// The person chose to continue with their session: ends the transaction and answers the client
+/// from the session (audited). `None` when the session no longer satisfies the request.
+pub async fn continue_session(
+    idp: &Idp,
+    tx: &LoginTx,
+    session_cookie: Option<&str>,
+    ip: &str,
+) -> Result<Option<Completion>, IdpError> {
+    let Some(session) = offered_session(idp, tx, session_cookie).await? else {
+        return Ok(None);
+    };
+    let Purpose::Oidc(req) = &tx.purpose else {
+        return Ok(None);
+    };
+    if !tx.finish(idp).await? {
+        return Err(IdpError::TxExpired);
+    }
+    idp.audit(
+        idp.event("login.session_continued", AuditOutcome::Success)
+            .person(session.person)
+            .client(req.client_id.clone())
+            .ip(ip)
+            .detail("method", session.method.as_str())
+            .detail("loa", session.loa.as_word()),
+    )
+    .await?;
+    Ok(Some(answer_request(idp, req, &session).await?))
 }
 
 /// A successful token response.

@@ -51,6 +51,10 @@ pub struct LoginTx {
     /// request (`service_name`, checked by [`eid_oidc::params::valid_service_name`]).
     #[serde(default)]
     pub service_name: Option<String>,
+    /// The browser has a live session of `person` that satisfies the request: offer to continue
+    /// with it ("Continue as Anna") before the methods.
+    #[serde(default)]
+    pub offer_session: bool,
 }
 
 fn key(id: &str) -> String {
@@ -71,6 +75,7 @@ impl LoginTx {
             app_request: None,
             step_up: None,
             service_name: None,
+            offer_session: false,
         }
     }
 

@@ -14,13 +14,14 @@ use std::sync::Arc;
 
 use super::error::HttpError;
 use super::pages::{
-    AppWaitPage, LevelTooLowPage, LoginMethodsPage, LoginUserPage, MethodView, StepUpPage, render,
+    AppWaitPage, HelpForgottenPage, KnowledgeView, LevelTooLowPage, LoginMethodsPage,
+    LoginUserPage, MethodView, SessionOffer, StepUpPage, render,
 };
 use super::request::{BROWSER_COOKIE, ClientIp, SESSION_COOKIE, cookie, cookie_value, form};
 use crate::flow::complete::{Completion, access_denied, level_not_reached};
 use crate::flow::login::{self, Enrolment, Failure, LoginResult};
-use crate::flow::oidc::oidc_request;
-use crate::flow::tx::LoginTx;
+use crate::flow::oidc::{self, oidc_request};
+use crate::flow::tx::{LoginTx, Purpose};
 use crate::flow::{IdpError, app, passkey};
 use crate::levels::{Advice, achieved};
 use crate::state::Idp;
@@ -32,15 +33,44 @@ pub struct TxQuery {
     tx: String,
 }
 
-fn failure_text(t: &'static Texts, f: Failure) -> &'static str {
+fn failure_text(t: &'static Texts, f: Failure) -> String {
+    let with_left = |text: &str, left: Option<u64>| match left {
+        None => text.to_owned(),
+        Some(1) => format!("{text} {}", t.attempts_left_one),
+        Some(n) => format!("{text} {}", t.attempts_left.replace("{n}", &n.to_string())),
+    };
     match f {
-        Failure::UnknownUser => t.unknown_user,
-        Failure::WrongCredentials => t.wrong_credentials,
-        Failure::UserLocked => t.user_locked,
-        Failure::IpBlocked => t.ip_blocked,
-        Failure::NotEnrolled => t.not_enrolled,
-        Failure::PasskeyRefused => t.passkey_refused,
-        Failure::AppRateLimited => t.app_too_many,
+        Failure::UnknownUser => t.unknown_user.to_owned(),
+        Failure::WrongCredentials => t.wrong_credentials.to_owned(),
+        Failure::WrongPassword { left } => with_left(t.wrong_password, left),
+        Failure::WrongPasswordOrCode { left } => with_left(t.wrong_password_or_code, left),
+        Failure::CodeUsed { left } => with_left(t.code_used, left),
+        Failure::UserLocked => t.user_locked.to_owned(),
+        Failure::IpBlocked => t.ip_blocked.to_owned(),
+        Failure::NotEnrolled => t.not_enrolled.to_owned(),
+        Failure::PasskeyRefused => t.passkey_refused.to_owned(),
+        Failure::AppRateLimited => t.app_too_many.to_owned(),
+    }
+}
+
+/// A method's name inside a sentence ("Fortsæt som Anna (adgangskode)"): lowercased, except a
+/// name that starts with a proper noun (MitID).
+fn in_sentence(name: &str) -> String {
+    if name.starts_with("MitID") {
+        return name.to_owned();
+    }
+    let mut chars = name.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_lowercase().chain(chars).collect()
+    })
+}
+
+fn method_name(t: &'static Texts, m: AuthenticatorKind) -> &'static str {
+    match m {
+        AuthenticatorKind::Password => t.method_password,
+        AuthenticatorKind::CodeDisplay => t.method_code_display,
+        AuthenticatorKind::App => t.method_app,
+        AuthenticatorKind::Passkey => t.method_passkey,
     }
 }
 
@@ -155,17 +185,19 @@ async fn tx_for_form(
 async fn methods_page(
     idp: &Idp,
     tx: &LoginTx,
-    error: Option<&'static str>,
+    error: Option<String>,
+    session_cookie: Option<&str>,
 ) -> Result<Response, HttpError> {
     let t = texts(tx.lang);
     let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
         return Err(HttpError::new(IdpError::TxExpired, tx.lang));
     };
     let ial = enrolment.person.ial;
+    let levels = &idp.config.levels;
     // A step-up login offers only the methods that reach the level the change needs.
     let step_up = tx.step_up;
     let reaches = |m: AuthenticatorKind| {
-        step_up.is_none_or(|required| achieved(ial, idp.config.levels.aal(m)) >= required)
+        step_up.is_none_or(|required| achieved(ial, levels.aal(m)) >= required)
     };
     if let Some(required) = step_up
         && !enrolment.methods().into_iter().any(reaches)
@@ -180,31 +212,22 @@ async fn methods_page(
             },
         ));
     }
-    let methods: Vec<MethodView> = enrolment
+    let offered: Vec<AuthenticatorKind> = enrolment
         .methods()
         .into_iter()
         .filter(|m| reaches(*m))
-        .map(|m| MethodView {
-            kind: m.as_str(),
-            name: match m {
-                AuthenticatorKind::Password => t.method_password,
-                AuthenticatorKind::CodeDisplay => t.method_code_display,
-                AuthenticatorKind::App => t.method_app,
-                AuthenticatorKind::Passkey => t.method_passkey,
-            },
-            level: achieved(ial, idp.config.levels.aal(m)).name(tx.lang),
-        })
         .collect();
+    let level_of = |m: AuthenticatorKind| achieved(ial, levels.aal(m)).name(tx.lang);
     // When no method reaches the level the client requires, say so at once.
     if let Some(req) = oidc_request(tx)
         && let Some(required) = req.acr_min
     {
-        let best = enrolment.best(&idp.config.levels);
+        let best = enrolment.best(levels);
         if best.is_none_or(|b| b < required) {
             if !tx.finish(idp).await? {
                 return Err(HttpError::new(IdpError::TxExpired, tx.lang));
             }
-            let advice = enrolment.advice(&idp.config.levels, required);
+            let advice = enrolment.advice(levels, required);
             idp.audit(
                 idp.event("login.level_unreachable", AuditOutcome::Failure)
                     .person(enrolment.person.id)
@@ -224,6 +247,88 @@ async fn methods_page(
             ));
         }
     }
+    // A live session that satisfies the request is offered first ("Continue as Anna").
+    let session = match oidc::offered_session(idp, tx, session_cookie).await? {
+        Some(session) => Some(SessionOffer {
+            label: t
+                .continue_as
+                .replace("{name}", &enrolment.person.given_name)
+                .replace("{method}", &in_sentence(method_name(t, session.method))),
+            level: session.loa.name(tx.lang),
+        }),
+        None => None,
+    };
+    // A locked person is told before typing a secret again, and offered no form.
+    let locked = idp
+        .config
+        .lockout
+        .user_locked(idp.ephemeral.as_ref(), enrolment.person.id)
+        .await?;
+    let error = match (error, locked) {
+        (Some(error), _) => Some(error),
+        (None, true) => Some(t.user_locked.to_owned()),
+        (None, false) => None,
+    };
+    let has = |k| offered.contains(&k);
+    let knowledge = if locked {
+        None
+    } else {
+        match (
+            has(AuthenticatorKind::Password),
+            has(AuthenticatorKind::CodeDisplay),
+        ) {
+            (false, false) => None,
+            (true, false) => Some(KnowledgeView {
+                name: t.method_password,
+                level: format!("{}: {}", t.level, level_of(AuthenticatorKind::Password)),
+                code: false,
+                code_required: false,
+                autofocus: false,
+            }),
+            (false, true) => Some(KnowledgeView {
+                name: t.method_code_display,
+                level: format!("{}: {}", t.level, level_of(AuthenticatorKind::CodeDisplay)),
+                code: true,
+                code_required: true,
+                autofocus: false,
+            }),
+            (true, true) => Some(KnowledgeView {
+                name: t.method_code_display,
+                level: t
+                    .levels_password_code
+                    .replace("{password}", level_of(AuthenticatorKind::Password))
+                    .replace("{code}", level_of(AuthenticatorKind::CodeDisplay)),
+                code: true,
+                code_required: false,
+                autofocus: false,
+            }),
+        }
+    };
+    let knowledge = knowledge.map(|k| KnowledgeView {
+        autofocus: matches!(
+            offered.first(),
+            Some(AuthenticatorKind::Password | AuthenticatorKind::CodeDisplay)
+        ),
+        ..k
+    });
+    let methods: Vec<MethodView> = if locked {
+        Vec::new()
+    } else {
+        offered
+            .iter()
+            .filter(|m| matches!(m, AuthenticatorKind::Passkey | AuthenticatorKind::App))
+            .map(|m| MethodView {
+                kind: m.as_str(),
+                name: method_name(t, *m),
+                level: level_of(*m),
+            })
+            .collect()
+    };
+    let heading = if session.is_none() && !locked && offered.len() > 1 {
+        t.choose_method
+    } else {
+        t.login_title
+    };
     let user_id = enrolment.person.user_id.clone().unwrap_or_default();
     Ok(render(
         if error.is_some() {
@@ -237,17 +342,27 @@ async fn methods_page(
             csrf: &tx.csrf,
             service: tx.service(idp),
             user_id: &user_id,
+            heading,
             methods,
-            error,
+            knowledge,
+            error: error.as_deref(),
             step_up: step_up.map(|l| l.name(tx.lang)),
+            session,
+            not_you: step_up.is_none() && matches!(tx.purpose, Purpose::Oidc(_)),
+            lang: t.lang,
         },
     ))
 }
 
-fn user_page(idp: &Idp, tx: &LoginTx, error: Option<&'static str>) -> Response {
+/// The user-ID page; `typed` is what the person entered (kept in the field after an error).
+fn user_page(idp: &Idp, tx: &LoginTx, failure: Option<Failure>, typed: Option<&str>) -> Response {
     let hint = oidc_request(tx)
         .and_then(|r| r.login_hint.clone())
         .unwrap_or_default();
+    // What was typed is shown again, bounded like the step that read it.
+    let typed: Option<String> = typed.map(|v| v.trim().chars().take(64).collect());
+    let t = texts(tx.lang);
+    let error = failure.map(|f| failure_text(t, f));
     render(
         if error.is_some() {
             StatusCode::UNAUTHORIZED
@@ -255,12 +370,13 @@ fn user_page(idp: &Idp, tx: &LoginTx, error: Option<&'static str>) -> Response {
             StatusCode::OK
         },
         &LoginUserPage {
-            t: texts(tx.lang),
+            t,
             tx: &tx.id,
             csrf: &tx.csrf,
             service: tx.service(idp),
-            error,
-            login_hint: &hint,
+            error: error.as_deref(),
+            unknown_user: failure == Some(Failure::UnknownUser),
+            login_hint: typed.as_deref().unwrap_or(&hint),
         },
     )
 }
@@ -273,9 +389,9 @@ pub async fn page(
 ) -> Result<Response, HttpError> {
     let tx = LoginTx::load(&idp, &q.tx, cookie_value(&jar, BROWSER_COOKIE)).await?;
     if tx.person.is_some() {
-        methods_page(&idp, &tx, None).await
+        methods_page(&idp, &tx, None, cookie_value(&jar, SESSION_COOKIE)).await
     } else {
-        Ok(user_page(&idp, &tx, None))
+        Ok(user_page(&idp, &tx, None, None))
     }
 }
 
@@ -294,12 +410,105 @@ pub async fn user(
         .map_err(|e| HttpError::new(e, tx.lang))?
     {
         None => Ok(Redirect::to(&format!("/login?tx={}", tx.id)).into_response()),
-        Some(failure) => Ok(user_page(
-            &idp,
-            &tx,
-            Some(failure_text(texts(tx.lang), failure)),
-        )),
+        Some(failure) => Ok(user_page(&idp, &tx, Some(failure), Some(user_id))),
     }
+}
+
+/// `POST /login/restart`: "Not you?" — the same login starts over with another user ID (never in a
+/// step-up, which is bound to the person whose account changes).
+pub async fn restart(
+    State(idp): State<Arc<Idp>>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    if tx.step_up.is_some() || !matches!(tx.purpose, Purpose::Oidc(_)) {
+        return Err(HttpError::new(
+            IdpError::BadRequest("this login cannot change the person".into()),
+            tx.lang,
+        ));
+    }
+    tx.person = None;
+    tx.passkey_state = None;
+    tx.app_request = None;
+    tx.offer_session = false;
+    tx.save(&idp).await?;
+    Ok(Redirect::to(&format!("/login?tx={}", tx.id)).into_response())
+}
+
+/// `POST /login/continue`: the person continues with their live session ("Continue as Anna").
+pub async fn continue_session(
+    State(idp): State<Arc<Idp>>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    let session_cookie = cookie_value(&jar, SESSION_COOKIE);
+    match oidc::continue_session(&idp, &tx, session_cookie, &ip)
+        .await
+        .map_err(|e| HttpError::new(e, tx.lang))?
+    {
+        Some(completion) => Ok(completion_response(completion, tx.lang, tx.service(&idp))),
+        None => {
+            // The session ended or no longer fits: the methods instead.
+            tx.offer_session = false;
+            tx.save(&idp).await?;
+            methods_page(&idp, &tx, None, session_cookie).await
+        }
+    }
+}
+
+/// `POST /login/other`: the person wants another method than their live session's.
+pub async fn other_method(
+    State(idp): State<Arc<Idp>>,
+    ClientIp(ip): ClientIp,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, HttpError> {
+    let form = form(&body)?;
+    let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
+    tx.offer_session = false;
+    tx.save(&idp).await?;
+    Ok(Redirect::to(&format!("/login?tx={}", tx.id)).into_response())
+}
+
+/// The query of the help page: its language, and the login to go back to.
+#[derive(Debug, Deserialize)]
+pub struct HelpQuery {
+    lang: Option<String>,
+    tx: Option<String>,
+}
+
+/// `GET /help/forgotten`: what to do about a forgotten user ID or password.
+pub async fn help_forgotten(
+    State(idp): State<Arc<Idp>>,
+    jar: CookieJar,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<HelpQuery>,
+) -> Response {
+    let lang = match q.lang.as_deref() {
+        Some(tag) if tag.len() <= 8 => Lang::negotiate(Some(tag), None),
+        _ => super::request::accept_language(&headers),
+    };
+    // The way back only to a login of this browser that is still going.
+    let back = match q.tx.as_deref() {
+        Some(id) => LoginTx::load(&idp, id, cookie_value(&jar, BROWSER_COOKIE))
+            .await
+            .ok()
+            .map(|tx| tx.id),
+        None => None,
+    };
+    render(
+        StatusCode::OK,
+        &HelpForgottenPage {
+            t: texts(lang),
+            back: back.as_deref(),
+        },
+    )
 }
 
 fn with_session(jar: CookieJar, idp: &Idp, session_cookie: String, response: Response) -> Response {
@@ -329,7 +538,14 @@ async fn answer(
             completion_response(completion, tx.lang, tx.service(idp)),
         )),
         LoginResult::Failed(failure) => {
-            methods_page(idp, tx, Some(failure_text(texts(tx.lang), failure))).await
+            let session = cookie_value(&jar, SESSION_COOKIE).map(str::to_owned);
+            methods_page(
+                idp,
+                tx,
+                Some(failure_text(texts(tx.lang), failure)),
+                session.as_deref(),
+            )
+            .await
         }
     }
 }
@@ -343,14 +559,25 @@ pub async fn password(
 ) -> Result<Response, HttpError> {
     let form = form(&body)?;
     let tx = tx_for_form(&idp, &jar, &form, &ip).await?;
-    let result = login::with_password(
-        &idp,
-        &tx,
-        form.get("password").unwrap_or_default(),
-        cookie_value(&jar, SESSION_COOKIE),
-        &ip,
-    )
-    .await
+    // One form serves the password alone and with a code from the code display: a code given
+    // makes it a code-display login.
+    let password = form.get("password").unwrap_or_default();
+    let result = match form.get("code").map(str::trim).filter(|c| !c.is_empty()) {
+        Some(code) => {
+            login::with_code_display(
+                &idp,
+                &tx,
+                password,
+                code,
+                cookie_value(&jar, SESSION_COOKIE),
+                &ip,
+            )
+            .await
+        }
+        None => {
+            login::with_password(&idp, &tx, password, cookie_value(&jar, SESSION_COOKIE), &ip).await
+        }
+    }
     .map_err(|e| HttpError::new(e, tx.lang))?;
     answer(&idp, jar, &tx, result).await
 }
@@ -458,7 +685,7 @@ pub async fn passkey(
         }
         LoginResult::Failed(failure) => Ok(json_error(
             StatusCode::UNAUTHORIZED,
-            failure_text(texts(tx.lang), failure),
+            &failure_text(texts(tx.lang), failure),
         )),
     }
 }
@@ -488,7 +715,15 @@ pub async fn app_start(
                 service: tx.service(&idp),
             },
         )),
-        Err(failure) => methods_page(&idp, &tx, Some(failure_text(texts(tx.lang), failure))).await,
+        Err(failure) => {
+            methods_page(
+                &idp,
+                &tx,
+                Some(failure_text(texts(tx.lang), failure)),
+                cookie_value(&jar, SESSION_COOKIE),
+            )
+            .await
+        }
     }
 }
 
@@ -549,9 +784,23 @@ pub async fn app_finish(
                     .detail("reason", "refused in the app"),
             )
             .await?;
-            methods_page(&idp, &tx, Some(t.app_refused)).await
+            methods_page(
+                &idp,
+                &tx,
+                Some(t.app_refused.to_owned()),
+                cookie_value(&jar, SESSION_COOKIE),
+            )
+            .await
         }
-        Err(_) => methods_page(&idp, &tx, Some(t.app_expired)).await,
+        Err(_) => {
+            methods_page(
+                &idp,
+                &tx,
+                Some(t.app_expired.to_owned()),
+                cookie_value(&jar, SESSION_COOKIE),
+            )
+            .await
+        }
     }
 }
 

@@ -41,6 +41,10 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/login/app/status", get(login::app_status))
         .route("/login/app/finish", post(login::app_finish))
         .route("/login/cancel", post(login::cancel))
+        .route("/login/restart", post(login::restart))
+        .route("/login/continue", post(login::continue_session))
+        .route("/login/other", post(login::other_method))
+        .route("/help/forgotten", get(login::help_forgotten))
         .route(
             "/activate",
             get(account::activate_page).post(account::activate),
@@ -66,6 +70,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/app/respond", post(app::respond))
         .route("/static/{file}", get(assets::file))
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(error::localize))
         .with_state(idp);
     platform.finish(routes)
 }

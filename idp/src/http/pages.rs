@@ -13,14 +13,38 @@ pub struct LoginUserPage<'a> {
     pub tx: &'a str,
     pub csrf: &'a str,
     pub service: Option<&'a str>,
-    pub error: Option<&'static str>,
+    pub error: Option<&'a str>,
+    /// The error is an unknown user ID: it links to the activation page.
+    pub unknown_user: bool,
+    /// The field's value: what the person typed, else the client's `login_hint`.
     pub login_hint: &'a str,
 }
 
-/// One login method on the methods page.
+/// One login method on the methods page (the passkey and the app; the password and the code
+/// display share one form, [`KnowledgeView`]).
 pub struct MethodView {
     pub kind: &'static str,
     pub name: &'static str,
+    pub level: &'static str,
+}
+
+/// The one form for the password, alone or with a code from the code display.
+pub struct KnowledgeView {
+    /// The section's heading.
+    pub name: &'static str,
+    /// The level line ("Sikringsniveau: Lav …").
+    pub level: String,
+    /// Whether a code field is shown.
+    pub code: bool,
+    /// Whether the code is required (the password alone is not offered).
+    pub code_required: bool,
+    /// Whether its password field gets the focus (it is the first method).
+    pub autofocus: bool,
+}
+
+/// The offer of a live session: "Continue as Anna (password)".
+pub struct SessionOffer {
+    pub label: String,
     pub level: &'static str,
 }
 
@@ -32,10 +56,28 @@ pub struct LoginMethodsPage<'a> {
     pub csrf: &'a str,
     pub service: Option<&'a str>,
     pub user_id: &'a str,
+    /// "Vælg…" with more than one method, else the login title.
+    pub heading: &'static str,
     pub methods: Vec<MethodView>,
-    pub error: Option<&'static str>,
+    pub knowledge: Option<KnowledgeView>,
+    pub error: Option<&'a str>,
     /// Why a step-up login is asked for, and the level it needs.
     pub step_up: Option<&'static str>,
+    /// A live session to continue with instead of the methods.
+    pub session: Option<SessionOffer>,
+    /// Whether "Not you?" may start over with another user ID (not in a step-up).
+    pub not_you: bool,
+    /// The language of the help page it links to.
+    pub lang: &'static str,
+}
+
+/// What to do about a forgotten user ID or password.
+#[derive(Template)]
+#[template(path = "help_forgotten.html")]
+pub struct HelpForgottenPage<'a> {
+    pub t: &'static Texts,
+    /// The login to go back to, if any.
+    pub back: Option<&'a str>,
 }
 
 /// A step-up login for an account change cannot reach, or did not reach, the level it needs.
