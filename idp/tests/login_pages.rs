@@ -260,6 +260,18 @@ async fn a_login_with_a_weaker_method_than_the_person_has_names_the_one_that_rea
     let page = open(&h, &mut browser, &[("acr_values", SUBSTANTIAL)]).await;
     let page = methods(&h, &mut browser, &page, "anna").await;
     assert_eq!(page.status, 200, "{}", page.body);
+    // Only what reaches the level is offered: the code is required.
+    assert!(
+        page.body.contains("action=\"/login/code-display\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("action=\"/login/password\""),
+        "{}",
+        page.body
+    );
+    // A password alone posted all the same does not pass.
     let after = h.submit_password(&mut browser, &page, "anna-pass-1").await;
     assert_eq!(after.status, 403, "{}", after.body);
     let advice = text_of(&after, "level-advice");

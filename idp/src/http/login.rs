@@ -196,8 +196,11 @@ async fn methods_page(
     let levels = &idp.config.levels;
     // A step-up login offers only the methods that reach the level the change needs.
     let step_up = tx.step_up;
+    // The methods offered reach the level the login needs: the change's (a step-up) or the
+    // client's; the level-too-low page below covers a person none of whose methods does.
+    let needed = step_up.or(oidc_request(tx).and_then(|r| r.acr_min));
     let reaches = |m: AuthenticatorKind| {
-        step_up.is_none_or(|required| achieved(ial, levels.aal(m)) >= required)
+        needed.is_none_or(|required| achieved(ial, levels.aal(m)) >= required)
     };
     if let Some(required) = step_up
         && !enrolment.methods().into_iter().any(reaches)
