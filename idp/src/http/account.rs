@@ -608,6 +608,8 @@ pub async fn activate_page(
         t: texts(accept_language(&headers)),
         csrf: &csrf_for(&browser),
         error: None,
+        cpr: "",
+        user_id: "",
     };
     (jar, render(StatusCode::OK, &page)).into_response()
 }
@@ -664,12 +666,24 @@ pub async fn activate(
                 ActivationError::Locked => t.user_locked,
             };
             let csrf = csrf_for(browser.unwrap_or_default());
+            // The CPR number and the chosen user ID come back (bounded; the template escapes
+            // them), the code and the password never.
+            let kept = |name: &str, max: usize| {
+                let value = form.get(name).unwrap_or_default().trim();
+                if value.chars().count() <= max && !value.chars().any(char::is_control) {
+                    value
+                } else {
+                    ""
+                }
+            };
             Ok(render(
                 StatusCode::BAD_REQUEST,
                 &ActivatePage {
                     t,
                     csrf: &csrf,
                     error: Some(error),
+                    cpr: kept("cpr", 11),
+                    user_id: kept("user_id", 64),
                 },
             ))
         }

@@ -207,6 +207,9 @@ pub struct ActivatePage<'a> {
     pub t: &'static Texts,
     pub csrf: &'a str,
     pub error: Option<&'static str>,
+    /// What the person typed in the fields that are not secret, kept after a refusal.
+    pub cpr: &'a str,
+    pub user_id: &'a str,
 }
 
 /// A pending request as the app shows it.
