@@ -83,14 +83,17 @@ pub async fn authorize(
     })
 }
 
+/// An authorization error that cannot go back to the client: a page in the person's words; the
+/// OAuth code and description, for the client's developers, go to the log.
 pub(super) fn show_oauth_error(e: &OAuthError, lang: eid_web::Lang) -> Response {
     let t = texts(lang);
+    tracing::info!(error = e.code.as_str(), description = %e.description, "authorization refused on a page");
     render(
         StatusCode::BAD_REQUEST,
         &MessagePage {
             t,
             title: t.error_title,
-            body: &format!("{}: {}", e.code.as_str(), e.description),
+            body: t.client_error_body,
             next: t.error_next,
             link: None,
         },
