@@ -248,6 +248,8 @@ pub fn sentence(
                 ("code already used", _, false) => "the code had already been used",
                 ("refused in the app", _, true) => "afvist i MitID-appen",
                 ("refused in the app", _, false) => "refused in the MitID app",
+                ("app request expired", _, true) => "anmodningen til MitID-appen udløb",
+                ("app request expired", _, false) => "the request to the MitID app expired",
                 (_, Some(AuthenticatorKind::Passkey), true) => {
                     "sikkerhedsnøglen blev ikke godkendt"
                 }
@@ -362,6 +364,18 @@ pub fn sentence(
             "Pairing of the MitID app refused"
         }
         .to_owned(),
+        ("app.request_expired", _) => if da {
+            "MitID-appen svarede på en anmodning, der var udløbet"
+        } else {
+            "The MitID app answered a request that had expired"
+        }
+        .to_owned(),
+        ("app.foreign_device", _) => if da {
+            "En anden persons MitID-app forsøgte at svare på din anmodning; det blev afvist"
+        } else {
+            "Another person's MitID app tried to answer your request; it was refused"
+        }
+        .to_owned(),
         (_, AuditOutcome::Success) => if da {
             "Der skete en ændring på dit MitID"
         } else {
@@ -468,6 +482,8 @@ mod tests {
             "logout",
             "form.csrf_rejected",
             "app.pairing_failed",
+            "app.request_expired",
+            "app.foreign_device",
             "unknown.kind",
         ];
         for kind in kinds {
@@ -477,6 +493,7 @@ mod tests {
                     "wrong password or code",
                     "code already used",
                     "refused in the app",
+                    "app request expired",
                     "other",
                 ] {
                     let e = event(kind, outcome)

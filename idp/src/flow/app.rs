@@ -5,7 +5,7 @@
 //! A device is paired by a one-time pairing code made in self-service; the device then holds a
 //! secret (a cookie), of which the authenticator stores only the SHA-256.
 
-use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Person};
+use eid_core::{AuditOutcome, Authenticator, AuthenticatorKind, Loa, Person};
 use eid_oidc::random::{digest_key, token256};
 use ring::rand::SecureRandom;
 use serde::{Deserialize, Serialize};
@@ -58,6 +58,48 @@ pub struct ApprovalRequest {
     pub status: Status,
     /// When it was made (Unix seconds).
     pub created: i64,
+    /// The level the login asks for, shown on the phone so the person can check it.
+    #[serde(default)]
+    pub level: Option<Loa>,
+}
+
+impl ApprovalRequest {
+    /// Seconds left before the request expires, on the authenticator's clock.
+    pub fn seconds_left(&self, idp: &Idp) -> u64 {
+        let ttl = i64::try_from(idp.config.app_request_ttl.as_secs()).unwrap_or(i64::MAX);
+        let left = self
+            .created
+            .saturating_add(ttl)
+            .saturating_sub(idp.clock.now().unix_timestamp());
+        u64::try_from(left).unwrap_or(0)
+    }
+
+    /// Where it stands now: a pending request past its expiry (on the authenticator's clock) is
+    /// expired even while the store still holds it.
+    pub fn status_now(&self, idp: &Idp) -> Status {
+        if self.status == Status::Pending && self.seconds_left(idp) == 0 {
+            Status::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// What the device is told after it answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Approved with the right number.
+    Approved,
+    /// Refused by the person.
+    Refused,
+    /// A wrong number: the request is refused and cannot be retried.
+    WrongNumber,
+    /// The request had already been approved.
+    AlreadyApproved,
+    /// The request had already been refused.
+    AlreadyRefused,
+    /// Expired, unknown or not this device's.
+    Expired,
 }
 
 fn request_key(id: &str) -> String {
@@ -98,6 +140,7 @@ pub async fn start(
     idp: &Idp,
     tx: &mut LoginTx,
     service: &str,
+    level: Option<Loa>,
 ) -> Result<Result<ApprovalRequest, Failure>, IdpError> {
     let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
         return Err(IdpError::TxExpired);
@@ -127,6 +170,7 @@ pub async fn start(
         service: service.to_owned(),
         status: Status::Pending,
         created: idp.clock.now().unix_timestamp(),
+        level,
     };
     save(idp, &req, idp.config.app_request_ttl).await?;
     idp.ephemeral
@@ -146,7 +190,9 @@ pub async fn status(idp: &Idp, tx: &LoginTx) -> Result<Status, IdpError> {
     let Some(id) = &tx.app_request else {
         return Ok(Status::Expired);
     };
-    Ok(load(idp, id).await?.map_or(Status::Expired, |r| r.status))
+    Ok(load(idp, id)
+        .await?
+        .map_or(Status::Expired, |r| r.status_now(idp)))
 }
 
 /// Finishes the login once the app approved. The request is consumed, so it completes one login.
@@ -327,7 +373,7 @@ pub async fn pending_for(idp: &Idp, device: &Device) -> Result<Option<ApprovalRe
     let id = String::from_utf8_lossy(&id).into_owned();
     Ok(load(idp, &id)
         .await?
-        .filter(|r| r.status == Status::Pending))
+        .filter(|r| r.status_now(idp) == Status::Pending))
 }
 
 /// The device's answer: approve with the number the person entered, or refuse. A wrong number
@@ -338,12 +384,32 @@ pub async fn respond(
     request_id: &str,
     approve: bool,
     number: Option<&str>,
-) -> Result<Status, IdpError> {
+) -> Result<Answer, IdpError> {
     let Some(mut req) = load(idp, request_id).await? else {
-        return Ok(Status::Expired);
+        idp.audit(
+            idp.event("app.request_expired", AuditOutcome::Failure)
+                .person(device.person.id)
+                .detail("at", "device"),
+        )
+        .await?;
+        return Ok(Answer::Expired);
     };
-    if req.person != device.person.id || req.status != Status::Pending {
-        return Ok(Status::Expired);
+    if req.person != device.person.id {
+        // Another person's device answering this request: refused and logged for both.
+        idp.audit(
+            idp.event("app.foreign_device", AuditOutcome::Failure)
+                .person(req.person)
+                .detail("device_person", device.person.id.to_string())
+                .detail("device", device.authenticator.id.to_string()),
+        )
+        .await?;
+        return Ok(Answer::Expired);
+    }
+    match req.status {
+        Status::Pending => {}
+        Status::Approved => return Ok(Answer::AlreadyApproved),
+        Status::Refused => return Ok(Answer::AlreadyRefused),
+        Status::Expired => return Ok(Answer::Expired),
     }
     let number_ok = number
         .and_then(|n| n.trim().parse::<u8>().ok())
@@ -362,7 +428,13 @@ pub async fn respond(
         .checked_sub(age)
         .filter(|r| !r.is_zero())
     else {
-        return Ok(Status::Expired);
+        idp.audit(
+            idp.event("app.request_expired", AuditOutcome::Failure)
+                .person(device.person.id)
+                .detail("at", "device"),
+        )
+        .await?;
+        return Ok(Answer::Expired);
     };
     save(idp, &req, remaining).await?;
     idp.ephemeral.delete(&pending_key(device.person.id)).await?;
@@ -371,10 +443,17 @@ pub async fn respond(
             .record_use(device.authenticator.id, idp.clock.now(), None)
             .await?;
     }
+    let answer = if req.status == Status::Approved {
+        Answer::Approved
+    } else if approve {
+        Answer::WrongNumber
+    } else {
+        Answer::Refused
+    };
     idp.audit(
         idp.event(
             "app.response",
-            if req.status == Status::Approved {
+            if answer == Answer::Approved {
                 AuditOutcome::Success
             } else {
                 AuditOutcome::Failure
@@ -383,15 +462,13 @@ pub async fn respond(
         .person(device.person.id)
         .detail(
             "status",
-            if req.status == Status::Approved {
-                "approved"
-            } else if approve {
-                "wrong_number"
-            } else {
-                "refused"
+            match answer {
+                Answer::Approved => "approved",
+                Answer::WrongNumber => "wrong_number",
+                _ => "refused",
             },
         ),
     )
     .await?;
-    Ok(req.status)
+    Ok(answer)
 }

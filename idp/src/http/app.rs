@@ -28,11 +28,14 @@ async fn show(
     notice: Option<&'static str>,
     error: Option<&'static str>,
 ) -> Result<Response, HttpError> {
-    let t = texts(accept_language(headers));
+    let lang = accept_language(headers);
+    let t = texts(lang);
     let device_cookie = cookie_value(&jar, DEVICE_COOKIE).map(str::to_owned);
     match app::device(idp, device_cookie.as_deref()).await? {
         Some(device) => {
             let request = app::pending_for(idp, &device).await?.map(|r| RequestView {
+                level: r.level.map(|l| l.name(lang)),
+                seconds_left: r.seconds_left(idp),
                 id: r.id,
                 service: r.service,
             });
@@ -176,10 +179,12 @@ pub async fn respond(
     )
     .await?;
     let (notice, error) = match status {
-        app::Status::Approved => (Some(t.app_approved), None),
-        app::Status::Refused if approve => (None, Some(t.wrong_code)),
-        app::Status::Refused => (Some(t.app_refused_done), None),
-        _ => (None, Some(t.app_expired_done)),
+        app::Answer::Approved => (Some(t.app_approved), None),
+        app::Answer::WrongNumber => (None, Some(t.app_wrong_number)),
+        app::Answer::Refused => (Some(t.app_refused_done), None),
+        app::Answer::AlreadyApproved => (Some(t.app_already_approved), None),
+        app::Answer::AlreadyRefused => (Some(t.app_already_refused), None),
+        app::Answer::Expired => (None, Some(t.app_expired_done)),
     };
     show(&idp, &headers, jar, notice, error).await
 }

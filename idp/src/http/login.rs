@@ -703,7 +703,16 @@ pub async fn app_start(
     let form = form(&body)?;
     let mut tx = tx_for_form(&idp, &jar, &form, &ip).await?;
     let service = tx.service(&idp).unwrap_or("MitID").to_owned();
-    match app::start(&idp, &mut tx, &service)
+    // The level shown on the phone: the one the login asks for (a step-up's or the client's),
+    // else the one the app reaches for this person.
+    let level = match tx.step_up.or(oidc_request(&tx).and_then(|r| r.acr_min)) {
+        Some(level) => Some(level),
+        None => Enrolment::of_tx(&idp, &tx)
+            .await
+            .map_err(|e| HttpError::new(e, tx.lang))?
+            .map(|e| achieved(e.person.ial, idp.config.levels.aal(AuthenticatorKind::App))),
+    };
+    match app::start(&idp, &mut tx, &service, level)
         .await
         .map_err(|e| HttpError::new(e, tx.lang))?
     {
@@ -714,8 +723,9 @@ pub async fn app_start(
                 tx: &tx.id,
                 csrf: &tx.csrf,
                 number: req.number,
-                error: None,
+                notice: None,
                 service: tx.service(&idp),
+                seconds_left: req.seconds_left(&idp),
             },
         )),
         Err(failure) => {
@@ -763,9 +773,9 @@ pub async fn app_finish(
     {
         Ok(result) => answer(&idp, jar, &tx, result).await,
         Err(app::Status::Pending) => {
-            let number = match &tx.app_request {
-                Some(id) => app::load(&idp, id).await?.map_or(0, |r| r.number),
-                None => 0,
+            let req = match &tx.app_request {
+                Some(id) => app::load(&idp, id).await?,
+                None => None,
             };
             Ok(render(
                 StatusCode::OK,
@@ -773,9 +783,10 @@ pub async fn app_finish(
                     t,
                     tx: &tx.id,
                     csrf: &tx.csrf,
-                    number,
-                    error: Some(t.app_pending),
+                    number: req.as_ref().map_or(0, |r| r.number),
+                    notice: Some(t.app_pending),
                     service: tx.service(&idp),
+                    seconds_left: req.as_ref().map_or(0, |r| r.seconds_left(&idp)),
                 },
             ))
         }
@@ -796,6 +807,15 @@ pub async fn app_finish(
             .await
         }
         Err(_) => {
+            let mut event = idp
+                .event("login.failure", AuditOutcome::Failure)
+                .ip(&ip)
+                .detail("method", "app")
+                .detail("reason", "app request expired");
+            if let Some(person) = tx.person {
+                event = event.person(person);
+            }
+            idp.audit(event).await?;
             methods_page(
                 &idp,
                 &tx,

@@ -96,9 +96,12 @@ pub struct AppWaitPage<'a> {
     pub tx: &'a str,
     pub csrf: &'a str,
     pub number: u8,
-    pub error: Option<&'static str>,
+    /// A neutral note (the request is not approved yet), never an error.
+    pub notice: Option<&'static str>,
     /// The service the person logs in to.
     pub service: Option<&'a str>,
+    /// Seconds before the request expires.
+    pub seconds_left: u64,
 }
 
 /// The service asks for a level the person did not or cannot reach: which level it needs, which the
@@ -216,6 +219,10 @@ pub struct ActivatePage<'a> {
 pub struct RequestView {
     pub id: String,
     pub service: String,
+    /// The level the login asks for, in the page's language.
+    pub level: Option<&'static str>,
+    /// Seconds before the request expires.
+    pub seconds_left: u64,
 }
 
 #[derive(Template)]
