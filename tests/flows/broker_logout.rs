@@ -229,24 +229,7 @@ async fn the_demo_service_logs_in_through_the_broker_and_is_logged_out_by_back_c
     let demo = stack.url(Component::DemoRp);
     let broker = stack.url(Component::Broker);
     let browser = Browser::new();
-    let home = browser.get(&format!("{demo}/"), "http://never").await;
-    let csrf = home.must_input("csrf");
-    let chooser = browser
-        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
-        .await;
-    let user_page = browser
-        .post(
-            &format!("{broker}/login/start"),
-            &[
-                ("tx", &chooser.must_input("tx")),
-                ("csrf", &chooser.must_input("csrf")),
-                ("upstream", "mitid"),
-            ],
-            "http://never",
-        )
-        .await;
-    let methods = enter_user_id(&stack, &browser, &user_page, "mikkel").await;
-    let page = submit_password(&stack, &browser, &methods, "mikkel-demo-pass").await;
+    let page = demo_login(&stack, &browser, "mikkel").await;
     assert!(page.url.starts_with(demo), "{page:?}");
     assert!(page.body.contains("Mikkel"), "{}", page.body);
     assert!(
@@ -613,26 +596,8 @@ async fn a_flow_started_on_one_broker_node_finishes_on_another_sharing_redis() {
 async fn the_demo_service_shows_the_login_as_a_service_would_and_confirms_the_logout() {
     let stack = TestStack::builder().start().await.unwrap();
     let demo = stack.url(Component::DemoRp);
-    let broker = stack.url(Component::Broker);
     let browser = Browser::new();
-    let home = browser.get(&format!("{demo}/"), "http://never").await;
-    let csrf = home.must_input("csrf");
-    let chooser = browser
-        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
-        .await;
-    let user_page = browser
-        .post(
-            &format!("{broker}/login/start"),
-            &[
-                ("tx", &chooser.must_input("tx")),
-                ("csrf", &chooser.must_input("csrf")),
-                ("upstream", "mitid"),
-            ],
-            "http://never",
-        )
-        .await;
-    let methods = enter_user_id(&stack, &browser, &user_page, "mikkel").await;
-    let page = submit_password(&stack, &browser, &methods, "mikkel-demo-pass").await;
+    let page = demo_login(&stack, &browser, "mikkel").await;
     assert!(page.url.starts_with(demo), "{page:?}");
     assert!(
         page.body.contains("Du er logget ind som Mikkel"),
@@ -666,4 +631,28 @@ async fn the_demo_service_shows_the_login_as_a_service_would_and_confirms_the_lo
     // Said once: the next visit is the ordinary home page.
     let again = browser.get(&format!("{demo}/"), "http://never").await;
     assert!(!again.body.contains("Du er logget af"), "{}", again.body);
+}
+
+/// Logs `user` in to the demo service through the broker's chooser and the authenticator's
+/// password: the page the browser ends on.
+async fn demo_login(stack: &TestStack, browser: &Browser, user: &str) -> eid_testkit::client::Page {
+    let (demo, broker) = (stack.url(Component::DemoRp), stack.url(Component::Broker));
+    let home = browser.get(&format!("{demo}/"), "http://never").await;
+    let csrf = home.must_input("csrf");
+    let chooser = browser
+        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
+        .await;
+    let user_page = browser
+        .post(
+            &format!("{broker}/login/start"),
+            &[
+                ("tx", &chooser.must_input("tx")),
+                ("csrf", &chooser.must_input("csrf")),
+                ("upstream", "mitid"),
+            ],
+            "http://never",
+        )
+        .await;
+    let methods = enter_user_id(stack, browser, &user_page, user).await;
+    submit_password(stack, browser, &methods, &format!("{user}-demo-pass")).await
 }

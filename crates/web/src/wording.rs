@@ -145,6 +145,38 @@ pub fn template_words(template: &str, allowed: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// What is wrong with a component's pages: the words its serialised Danish and English `Texts`
+/// share (besides `shared`), and the words any template in `templates` writes itself. Empty when
+/// each page speaks one language and takes every word from the texts.
+pub fn problems(
+    danish: &serde_json::Value,
+    english: &serde_json::Value,
+    shared: &[&str],
+    templates: &std::path::Path,
+) -> Vec<String> {
+    let mut out: Vec<String> = mixed(&strings(danish), &strings(english), shared)
+        .into_iter()
+        .map(|(word, places)| format!("{word:?} in both languages: {places:?}"))
+        .collect();
+    match std::fs::read_dir(templates) {
+        Ok(entries) => {
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                match std::fs::read_to_string(&path) {
+                    Ok(html) => {
+                        let own = template_words(&html, &[]);
+                        if !own.is_empty() {
+                            out.push(format!("{} writes {own:?}", path.display()));
+                        }
+                    }
+                    Err(e) => out.push(format!("{}: {e}", path.display())),
+                }
+            }
+        }
+        Err(e) => out.push(format!("{}: {e}", templates.display())),
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
