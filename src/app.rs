@@ -143,6 +143,7 @@ impl Runtime {
         let config = eid_idp::IdpConfig {
             issuer: listener.issuer(),
             clients: self.settings.idp.clients.clone(),
+            service_namers: self.settings.idp.service_namers.clone(),
             levels: self.settings.idp.levels,
             lockout: self.settings.idp.lockout,
             session_ttl: self.settings.idp.session_ttl,

@@ -95,6 +95,10 @@ pub struct RawClient {
     /// How it authenticates at the token endpoint.
     #[serde(default = "default_auth_method")]
     pub token_endpoint_auth_method: TokenEndpointAuthMethod,
+    /// Whether its pushed requests may name the service a person logs in to (`service_name`):
+    /// only for a broker, whose relying parties' names it vouches for.
+    #[serde(default)]
+    pub may_name_services: bool,
 }
 
 fn default_auth_method() -> TokenEndpointAuthMethod {
@@ -116,6 +120,8 @@ pub struct IdpSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// Registered clients.
     pub clients: Vec<ClientRegistration>,
+    /// The clients that may name services (see [`RawClient::may_name_services`]).
+    pub service_namers: Vec<String>,
 }
 
 impl RawIdpSettings {
@@ -146,6 +152,12 @@ impl RawIdpSettings {
             lockout: self.lockout,
             trusted_proxies: self.trusted_proxies.clone(),
             clients,
+            service_namers: self
+                .clients
+                .iter()
+                .filter(|c| c.may_name_services)
+                .map(|c| c.client_id.clone())
+                .collect(),
         })
     }
 }

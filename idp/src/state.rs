@@ -24,6 +24,10 @@ pub struct IdpConfig {
     pub issuer: String,
     /// Registered OIDC clients (the broker, the eIDAS proxy service).
     pub clients: Vec<ClientRegistration>,
+    /// The clients whose pushed requests may name the service a person logs in to
+    /// (`service_name`): brokers only. Another client's name is ignored and the pages show its
+    /// registered name, so that no client can present itself as another service.
+    pub service_namers: Vec<String>,
     /// Level of each login method.
     pub levels: LevelTable,
     /// Lock-out of failed attempts.

@@ -23,6 +23,7 @@ const SERVICE: &str = "Borger.dk – Flyttetjenesten";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 fn with_clients(config: &mut IdpConfig) {
+    config.service_namers = vec![BROKER.to_owned()];
     config.clients = vec![
         ClientRegistration::new(
             BROKER,
@@ -296,4 +297,20 @@ async fn discovery_advertises_the_pushed_request_endpoint() {
         json["pushed_authorization_request_endpoint"],
         format!("{ISSUER}/par")
     );
+}
+
+/// Only a client allowed to name services (a broker) may: another client pushing a name is shown
+/// under its own registered name, so that it cannot present itself as another service.
+#[tokio::test]
+async fn a_client_that_may_not_name_services_is_shown_by_its_own_name() {
+    let h = Harness::with(with_clients).await;
+    let mut params = authorization_params(OTHER, OTHER_REDIRECT);
+    params.push(("service_name", "Skat.dk"));
+    let mut other = back_channel(OTHER, OTHER_SECRET);
+    let uri = request_uri(&h.post(&mut other, "/par", &params).await);
+    let mut browser = Client::new();
+    let login = user_page(&h, &mut browser, &authorize_path(OTHER, &uri)).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert!(!login.body.contains("Skat.dk"), "{}", login.body);
+    assert!(login.body.contains("Anden klient"), "{}", login.body);
 }

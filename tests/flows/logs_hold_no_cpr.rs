@@ -67,6 +67,7 @@ fn write_config(dir: &std::path::Path, ports: &[u16; 5]) -> std::path::PathBuf {
          client_secret = \"test-client-secret-0123456789\"\n\
          redirect_uris = [\"http://localhost:{broker}/upstream/mitid/callback\"]\n\
          post_logout_redirect_uris = [\"http://localhost:{broker}/logout/done\"]\n\
+         may_name_services = true\n\
          [delegation]\nlisten = \"127.0.0.1:{delegation}\"\npublic_url = \"http://localhost:{delegation}\"\n\
          [eidas_gateway]\nlisten = \"127.0.0.1:{eidas}\"\npublic_url = \"http://localhost:{eidas}\"\n\
          [demo_rp]\nlisten = \"127.0.0.1:{demo}\"\npublic_url = \"http://localhost:{demo}\"\n\

@@ -252,7 +252,7 @@ impl StackBuilder {
              [[idp.clients]]\nclient_id = \"broker\"\nclient_name = \"NemLog-in (test)\"\n\
              client_secret = {TEST_CLIENT_SECRET:?}\n\
              redirect_uris = [\"{broker_public}/upstream/mitid/callback\"]\n\
-             post_logout_redirect_uris = [\"{broker_public}/logout/done\"]\n\
+             post_logout_redirect_uris = [\"{broker_public}/logout/done\"]\nmay_name_services = true\n\
              [[idp.clients]]\nclient_id = \"test-rp\"\nclient_name = \"Test service\"\n\
              client_secret = {TEST_CLIENT_SECRET:?}\nredirect_uris = [{TEST_REDIRECT_URI:?}]\n\
              token_endpoint_auth_method = \"client_secret_post\"",

@@ -116,14 +116,24 @@ async fn push_inner(
             "service_name must be at most {MAX_SERVICE_NAME_CHARS} printable characters"
         ))));
     }
-    // Keep only the authorization parameters (not the client's credentials).
+    // Keep only the authorization parameters (not the client's credentials). A client that may not
+    // name services (only brokers may) loses its `service_name`: the pages then show its own
+    // registered name, so that it cannot present itself as another service.
+    let may_name = idp
+        .config
+        .service_namers
+        .iter()
+        .any(|c| c == &client.client_id);
+    if !may_name && form.get("service_name").is_some() {
+        tracing::info!(client = %client.client_id, "service_name ignored: the client may not name services");
+    }
     let kept = form
         .pairs()
         .filter(|(k, _)| {
             !matches!(
                 *k,
                 "client_secret" | "client_assertion" | "client_assertion_type"
-            )
+            ) && (may_name || *k != "service_name")
         })
         .fold(
             url::form_urlencoded::Serializer::new(String::new()),

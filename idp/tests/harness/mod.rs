@@ -68,6 +68,7 @@ impl Harness {
         let mut config = IdpConfig {
             issuer: ISSUER.into(),
             clients: Vec::new(),
+            service_namers: Vec::new(),
             levels: LevelTable::default(),
             lockout: LockoutPolicy::default(),
             session_ttl: Duration::from_secs(1800),
