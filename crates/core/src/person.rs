@@ -187,8 +187,7 @@ impl Authenticator {
     /// or holding a control character or an invisible formatting character (bidirectional
     /// overrides, zero-width characters), which could make a name look like another.
     pub fn normalise_label(input: &str) -> Result<String, LabelError> {
-        let invisible = |c: char| matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
-        if input.chars().any(|c| c.is_control() || invisible(c)) {
+        if input.chars().any(is_hidden) {
             return Err(LabelError);
         }
         let label = input.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -198,6 +197,29 @@ impl Authenticator {
         }
         Ok(label)
     }
+}
+
+/// Whether a character is unfit for a name people read: a control character, or one that is
+/// invisible or reorders text (Unicode format characters such as bidi overrides, zero-width
+/// characters, soft hyphen, tags; line and paragraph separators), with which a name can pass for
+/// another.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{0600}'..='\u{0605}'
+                | '\u{061C}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 impl fmt::Debug for Authenticator {
@@ -268,6 +290,23 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn names_with_hidden_characters_are_refused_and_ordinary_ones_pass() {
+        for c in [
+            '\u{061C}',
+            '\u{2064}',
+            '\u{00AD}',
+            '\u{E0041}',
+            '\u{2029}',
+            '\u{202E}',
+            '\u{7}',
+        ] {
+            assert!(is_hidden(c), "{:04X}", u32::from(c));
+            assert!(Authenticator::normalise_label(&format!("Kode{c}viser")).is_err());
+        }
+        assert!(!"Borger.dk – Flyttetjenesten, Ærø".chars().any(is_hidden));
     }
 
     #[test]

@@ -61,10 +61,7 @@ pub const MAX_SERVICE_NAME_CHARS: usize = 100;
 pub fn valid_service_name(name: &str) -> bool {
     !name.trim().is_empty()
         && name.chars().count() <= MAX_SERVICE_NAME_CHARS
-        && !name.chars().any(|c| {
-            c.is_control()
-                || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-        })
+        && !name.chars().any(eid_core::person::is_hidden)
 }
 
 /// Request parameters, each name at most once, all within bounds.
