@@ -34,7 +34,6 @@ pub struct Texts {
     pub wrong_credentials: &'static str,
     pub wrong_password: &'static str,
     pub wrong_password_or_code: &'static str,
-    pub code_used: &'static str,
     /// After a wrong secret, when one attempt is left before a lock-out.
     pub attempts_left_one: &'static str,
     /// After a wrong secret, when `{n}` attempts are left before a lock-out.
@@ -222,7 +221,6 @@ pub static DA: Texts = Texts {
     wrong_credentials: "Bruger-id, adgangskode eller kode er forkert. Prøv igen.",
     wrong_password: "Adgangskoden er forkert. Prøv igen.",
     wrong_password_or_code: "Adgangskoden eller koden fra kodeviseren er forkert. Prøv igen.",
-    code_used: "Koden er allerede brugt. Vent på den næste kode i kodeviseren, og prøv igen.",
     attempts_left_one: "Du har 1 forsøg tilbage, før dit MitID bliver spærret i et kvarter.",
     attempts_left: "Du har {n} forsøg tilbage, før dit MitID bliver spærret i et kvarter.",
     unknown_user_link: "aktivér dit MitID",
@@ -392,7 +390,6 @@ pub static EN: Texts = Texts {
     wrong_credentials: "The user ID, password or code is wrong. Try again.",
     wrong_password: "The password is wrong. Try again.",
     wrong_password_or_code: "The password or the code from the code display is wrong. Try again.",
-    code_used: "That code has already been used. Wait for the next code on the code display and try again.",
     attempts_left_one: "You have 1 attempt left before your MitID is locked for a quarter of an hour.",
     attempts_left: "You have {n} attempts left before your MitID is locked for a quarter of an hour.",
     unknown_user_link: "activate your MitID",

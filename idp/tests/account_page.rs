@@ -259,9 +259,17 @@ async fn a_person_renames_their_authenticator_within_bounds_after_a_fresh_login(
         }
         assert_eq!(code_label(&h).await, before, "{bad:?}");
     }
-    // Not an id, or another person's: refused with 400, nothing changed.
+    // Not an id, another person's, or the password (which has no name): refused with 400,
+    // nothing changed.
     let mikkels = id_of(&h, MIKKEL, AuthenticatorKind::CodeDisplay).await;
-    for id in ["not-a-uuid", mikkels.as_str(), "", &"9".repeat(5000)] {
+    let password = id_of(&h, ANNA, AuthenticatorKind::Password).await;
+    for id in [
+        "not-a-uuid",
+        mikkels.as_str(),
+        password.as_str(),
+        "",
+        &"9".repeat(5000),
+    ] {
         let answer = h
             .post(
                 &mut client,
@@ -275,6 +283,7 @@ async fn a_person_renames_their_authenticator_within_bounds_after_a_fresh_login(
         h.authenticators(MIKKEL)
             .await
             .iter()
+            .chain(h.authenticators(ANNA).await.iter())
             .all(|a| a.label != "Mine now")
     );
 

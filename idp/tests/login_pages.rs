@@ -357,6 +357,15 @@ async fn a_wrong_password_names_the_password_and_warns_before_the_lock_out() {
     assert!(!page.body.contains("type=\"password\""), "{}", page.body);
     let locked_out = h.audited("login.locked_out").await;
     assert!(!locked_out.is_empty(), "the refusal is audited");
+    // Whoever submits the user ID again and again adds nothing more to the person's log.
+    let before = h.audited("login.locked_out").await.len();
+    for _ in 0..5 {
+        let mut stranger = Client::new();
+        let page = open(&h, &mut stranger, &[]).await;
+        let page = methods(&h, &mut stranger, &page, "anna").await;
+        assert!(page.body.contains("midlertidigt spærret"), "{}", page.body);
+    }
+    assert_eq!(h.audited("login.locked_out").await.len(), before);
 }
 
 #[tokio::test]
@@ -674,4 +683,40 @@ async fn prompt_none_stays_silent_and_a_session_below_the_level_is_not_offered()
             .is_none_or(|l| !l.contains("code=")),
         "{forged:?}"
     );
+}
+
+/// A spent code with the right password is refused in the same words as a wrong password: the
+/// code must not tell whoever holds a spent one that the password they tried is right.
+#[tokio::test]
+async fn a_spent_code_does_not_confirm_the_password() {
+    let h = Harness::new().await;
+    let (_owner, _account) = h.code_display_session("anna", "anna-pass-1").await;
+    // Within the same time step, someone with the spent code tries passwords.
+    let mut thief = Client::new();
+    let methods = h.start_account_login(&mut thief, "anna").await;
+    let right = h
+        .submit_code_display(&mut thief, &methods, "anna-pass-1")
+        .await;
+    let mut other = Client::new();
+    let methods = h.start_account_login(&mut other, "anna").await;
+    let wrong = h
+        .submit_code_display(&mut other, &methods, "not-annas-pass")
+        .await;
+    assert_ne!(
+        right.location.as_deref(),
+        Some("/account"),
+        "a spent code logs nobody in"
+    );
+    let t = eid_idp::texts::texts(eid_core::Lang::Da);
+    assert!(
+        right.body.contains(t.wrong_password_or_code),
+        "{}",
+        right.body
+    );
+    assert!(
+        wrong.body.contains(t.wrong_password_or_code),
+        "{}",
+        wrong.body
+    );
+    assert_eq!(right.status, wrong.status);
 }

@@ -299,7 +299,8 @@ pub async fn confirm_code_display(
 
 /// Gives the person's authenticator `authenticator` the name `label` (checked with
 /// [`eid_core::Authenticator::normalise_label`] by the caller); audited (the kind, never the name)
-/// and notified. Returns whether the person holds such an authenticator.
+/// and notified. Returns whether the person holds such an authenticator that can be named (a
+/// password has no name: there is only ever one).
 pub async fn rename(
     idp: &Idp,
     person: Uuid,
@@ -311,7 +312,7 @@ pub async fn rename(
         .authenticators(person)
         .await?
         .into_iter()
-        .find(|a| a.id == authenticator)
+        .find(|a| a.id == authenticator && a.kind != AuthenticatorKind::Password)
         .map(|a| a.kind)
     else {
         return Ok(false);

@@ -31,11 +31,6 @@ pub enum Failure {
         /// Attempts left before the person is locked, when few remain.
         left: Option<u64>,
     },
-    /// The code display's code was right but used already.
-    CodeUsed {
-        /// Attempts left before the person is locked, when few remain.
-        left: Option<u64>,
-    },
     /// The user is locked after too many failures.
     UserLocked,
     /// The address is blocked after too many failures.
@@ -184,11 +179,21 @@ pub async fn identify(
             tx.save(idp).await?;
             // A locked person is told on the next page, before typing a secret again; the user-ID
             // step already tells a known user ID from an unknown one, so this reveals no more.
+            // Audited once per lock period: anyone who knows the user ID can submit it again and
+            // again, and must not flood the person's log (My MitID shows the latest events).
             if idp
                 .config
                 .lockout
                 .user_locked(idp.ephemeral.as_ref(), person.id)
                 .await?
+                && idp
+                    .ephemeral
+                    .put_if_absent(
+                        &format!("idp:locked-noted:{}", person.id),
+                        b"1",
+                        std::time::Duration::from_secs(idp.config.lockout.lock_secs.max(1)),
+                    )
+                    .await?
             {
                 audit_locked_out(idp, Some(person.id), ip, Failure::UserLocked).await?;
             }
@@ -433,8 +438,10 @@ pub async fn with_code_display(
             "code already used",
         )
         .await?;
+        // Said like a wrong password or code: "already used" would tell whoever holds a spent
+        // code that the password they tried is right.
         return Ok(LoginResult::Failed(wrong(failure, |left| {
-            Failure::CodeUsed { left }
+            Failure::WrongPasswordOrCode { left }
         })));
     }
     attempt

@@ -44,7 +44,6 @@ fn failure_text(t: &'static Texts, f: Failure) -> String {
         Failure::WrongCredentials => t.wrong_credentials.to_owned(),
         Failure::WrongPassword { left } => with_left(t.wrong_password, left),
         Failure::WrongPasswordOrCode { left } => with_left(t.wrong_password_or_code, left),
-        Failure::CodeUsed { left } => with_left(t.code_used, left),
         Failure::UserLocked => t.user_locked.to_owned(),
         Failure::IpBlocked => t.ip_blocked.to_owned(),
         Failure::NotEnrolled => t.not_enrolled.to_owned(),
