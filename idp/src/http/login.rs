@@ -272,6 +272,11 @@ async fn methods_page(
         (None, false) => None,
     };
     let has = |k| offered.contains(&k);
+    // The one knowledge form takes the focus when it is the first method offered.
+    let autofocus = matches!(
+        offered.first(),
+        Some(AuthenticatorKind::Password | AuthenticatorKind::CodeDisplay)
+    );
     let knowledge = if locked {
         None
     } else {
@@ -285,14 +290,14 @@ async fn methods_page(
                 level: format!("{}: {}", t.level, level_of(AuthenticatorKind::Password)),
                 code: false,
                 code_required: false,
-                autofocus: false,
+                autofocus,
             }),
             (false, true) => Some(KnowledgeView {
                 name: t.method_code_display,
                 level: format!("{}: {}", t.level, level_of(AuthenticatorKind::CodeDisplay)),
                 code: true,
                 code_required: true,
-                autofocus: false,
+                autofocus,
             }),
             (true, true) => Some(KnowledgeView {
                 name: t.method_code_display,
@@ -302,17 +307,10 @@ async fn methods_page(
                     .replace("{code}", level_of(AuthenticatorKind::CodeDisplay)),
                 code: true,
                 code_required: false,
-                autofocus: false,
+                autofocus,
             }),
         }
     };
-    let knowledge = knowledge.map(|k| KnowledgeView {
-        autofocus: matches!(
-            offered.first(),
-            Some(AuthenticatorKind::Password | AuthenticatorKind::CodeDisplay)
-        ),
-        ..k
-    });
     let methods: Vec<MethodView> = if locked {
         Vec::new()
     } else {
