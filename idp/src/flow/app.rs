@@ -105,6 +105,13 @@ pub enum Answer {
 fn request_key(id: &str) -> String {
     format!("idp:app-req:{id}")
 }
+/// The device's answer to a request, written once ([`EphemeralStore::put_if_absent`]): of an
+/// approval and a refusal racing, exactly one is stored, and the other is told it came too late.
+///
+/// [`EphemeralStore::put_if_absent`]: eid_core::EphemeralStore::put_if_absent
+fn answer_key(id: &str) -> String {
+    format!("idp:app-answer:{id}")
+}
 fn pending_key(person: Uuid) -> String {
     format!("idp:app-pending:{person}")
 }
@@ -126,13 +133,30 @@ async fn save(idp: &Idp, req: &ApprovalRequest, ttl: Duration) -> Result<(), Idp
     Ok(())
 }
 
-/// Loads a request by id.
+/// Loads a request by id, with the device's answer if it has given one.
 pub async fn load(idp: &Idp, id: &str) -> Result<Option<ApprovalRequest>, IdpError> {
-    Ok(idp
+    let Some(mut req) = idp
         .ephemeral
         .get(&request_key(id))
         .await?
-        .and_then(|b| serde_json::from_slice(&b).ok()))
+        .and_then(|b| serde_json::from_slice::<ApprovalRequest>(&b).ok())
+    else {
+        return Ok(None);
+    };
+    if let Some(answer) = answer(idp, id).await? {
+        req.status = answer;
+    }
+    Ok(Some(req))
+}
+
+/// The device's answer to request `id`, once given (approved or refused).
+async fn answer(idp: &Idp, id: &str) -> Result<Option<Status>, IdpError> {
+    Ok(idp
+        .ephemeral
+        .get(&answer_key(id))
+        .await?
+        .and_then(|b| serde_json::from_slice::<Status>(&b).ok())
+        .filter(|s| matches!(s, Status::Approved | Status::Refused)))
 }
 
 /// Starts an approval request for the transaction's person; returns it, or `NotEnrolled`.
@@ -195,7 +219,8 @@ pub async fn status(idp: &Idp, tx: &LoginTx) -> Result<Status, IdpError> {
         .map_or(Status::Expired, |r| r.status_now(idp)))
 }
 
-/// Finishes the login once the app approved. The request is consumed, so it completes one login.
+/// Finishes the login once the app approved. The request is taken (atomically), so it completes
+/// one login; the answer it is finished on is the one written once by [`respond`].
 pub async fn finish(
     idp: &Idp,
     tx: &LoginTx,
@@ -214,10 +239,12 @@ pub async fn finish(
     };
     let req: ApprovalRequest =
         serde_json::from_slice(&bytes).map_err(|e| IdpError::BadRequest(e.to_string()))?;
+    let answered = answer(idp, id).await?.unwrap_or(req.status);
+    idp.ephemeral.delete(&answer_key(id)).await?;
     let Some(enrolment) = Enrolment::of_tx(idp, tx).await? else {
         return Err(IdpError::TxExpired);
     };
-    if req.person != enrolment.person.id || req.status != Status::Approved {
+    if req.person != enrolment.person.id || answered != Status::Approved {
         return Ok(Err(Status::Expired));
     }
     let (completion, session_cookie) = complete(
@@ -414,7 +441,7 @@ pub async fn respond(
     let number_ok = number
         .and_then(|n| n.trim().parse::<u8>().ok())
         .is_some_and(|n| n == req.number);
-    req.status = if approve && number_ok {
+    let decided = if approve && number_ok {
         Status::Approved
     } else {
         Status::Refused
@@ -436,7 +463,21 @@ pub async fn respond(
         .await?;
         return Ok(Answer::Expired);
     };
-    save(idp, &req, remaining).await?;
+    // The one transition out of Pending: of two answers in flight (a double tap, two tabs, an
+    // approval racing a wrong number), only the first to be written counts.
+    let written = serde_json::to_vec(&decided).map_err(|e| IdpError::BadRequest(e.to_string()))?;
+    if !idp
+        .ephemeral
+        .put_if_absent(&answer_key(&req.id), &written, remaining)
+        .await?
+    {
+        return Ok(match answer(idp, &req.id).await? {
+            Some(Status::Approved) => Answer::AlreadyApproved,
+            Some(_) => Answer::AlreadyRefused,
+            None => Answer::Expired,
+        });
+    }
+    req.status = decided;
     idp.ephemeral.delete(&pending_key(device.person.id)).await?;
     if req.status == Status::Approved {
         idp.authenticators

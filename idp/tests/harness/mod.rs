@@ -7,8 +7,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use eid_core::{
-    Authenticator, AuthenticatorKind, AuthenticatorRepository, Clock, Cpr, FixedClock, Loa, Person,
-    PersonRepository, PersonStatus,
+    Authenticator, AuthenticatorKind, AuthenticatorRepository, Clock, Cpr, EphemeralStore,
+    FixedClock, Loa, Person, PersonRepository, PersonStatus,
 };
 use eid_idp::{Idp, IdpConfig, IdpDeps, LevelTable, LockoutPolicy};
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
@@ -35,7 +35,7 @@ pub struct Harness {
     pub router: Router,
     pub clock: FixedClock,
     pub durable: Arc<SqlDurable>,
-    pub ephemeral: Arc<MemoryEphemeral>,
+    pub ephemeral: Arc<dyn EphemeralStore>,
 }
 
 /// One fresh ES256 signing key (ID tokens, and hints the tests sign).
@@ -58,13 +58,17 @@ impl Harness {
 
     /// The same with changed settings.
     pub async fn with(tweak: Tweak) -> Harness {
+        Harness::with_store(tweak, Arc::new(MemoryEphemeral::new())).await
+    }
+
+    /// The same on another ephemeral store (one that stages a race, say).
+    pub async fn with_store(tweak: Tweak, ephemeral: Arc<dyn EphemeralStore>) -> Harness {
         let durable = Arc::new(
             SqlDurable::connect_and_migrate("sqlite::memory:")
                 .await
                 .unwrap(),
         );
         let clock = FixedClock::new(time::macros::datetime!(2026-06-01 12:00:00 UTC));
-        let ephemeral = Arc::new(MemoryEphemeral::new());
         let mut config = IdpConfig {
             issuer: ISSUER.into(),
             clients: Vec::new(),
