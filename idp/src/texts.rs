@@ -166,6 +166,8 @@ pub struct Texts {
     pub app_approved: &'static str,
     pub app_refused_done: &'static str,
     pub app_expired_done: &'static str,
+    /// The phone's countdown reached 0: the request is taken off the page.
+    pub app_expired_here: &'static str,
     /// A wrong number refused the request; it cannot be retried.
     pub app_wrong_number: &'static str,
     pub app_already_approved: &'static str,
@@ -337,6 +339,7 @@ pub static DA: Texts = Texts {
     app_approved: "Godkendt. Du kan gå tilbage til log-ind-siden.",
     app_refused_done: "Anmodningen er afvist.",
     app_expired_done: "Anmodningen er udløbet.",
+    app_expired_here: "Tiden løb ud, så anmodningen er udløbet. Vil du stadig logge på, så start forfra i browseren.",
     app_wrong_number: "Tallet var forkert, så anmodningen er afvist. Er det dig, der logger på, så start forfra i browseren.",
     app_already_approved: "Anmodningen er allerede godkendt.",
     app_already_refused: "Anmodningen er allerede afvist.",
@@ -506,6 +509,7 @@ pub static EN: Texts = Texts {
     app_approved: "Approved. You can go back to the login page.",
     app_refused_done: "The request was refused.",
     app_expired_done: "The request has expired.",
+    app_expired_here: "Time ran out, so the request has expired. If you still want to log in, start again in the browser.",
     app_wrong_number: "The number was wrong, so the request is refused. If you are the one logging in, start again in the browser.",
     app_already_approved: "The request has already been approved.",
     app_already_refused: "The request has already been refused.",

@@ -74,6 +74,15 @@ impl ApprovalRequest {
         u64::try_from(left).unwrap_or(0)
     }
 
+    /// A short tag that stands for the request on the app's page, so that the page can tell when
+    /// the request waiting for it changed ([`DeviceStatus`]) without being given the id.
+    pub fn tag(&self) -> String {
+        digest_key(&format!("app-page:{}", self.id))
+            .chars()
+            .take(16)
+            .collect()
+    }
+
     /// Where it stands now: a pending request past its expiry (on the authenticator's clock) is
     /// expired even while the store still holds it.
     pub fn status_now(&self, idp: &Idp) -> Status {
@@ -401,6 +410,28 @@ pub async fn pending_for(idp: &Idp, device: &Device) -> Result<Option<ApprovalRe
     Ok(load(idp, &id)
         .await?
         .filter(|r| r.status_now(idp) == Status::Pending))
+}
+
+/// What the app's page polls: the request waiting for this device (as its [`tag`]) and its seconds
+/// left. Nothing about other devices, the person or the service.
+///
+/// [`tag`]: ApprovalRequest::tag
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceStatus {
+    /// The tag of the pending request, if one waits.
+    pub request: Option<String>,
+    /// Its seconds left (0 when none waits).
+    pub seconds_left: u64,
+}
+
+/// The [`DeviceStatus`] of a paired device: three small store reads, no
+/// durable one.
+pub async fn device_status(idp: &Idp, device: &Device) -> Result<DeviceStatus, IdpError> {
+    let pending = pending_for(idp, device).await?;
+    Ok(DeviceStatus {
+        request: pending.as_ref().map(ApprovalRequest::tag),
+        seconds_left: pending.map_or(0, |r| r.seconds_left(idp)),
+    })
 }
 
 /// The device's answer: approve with the number the person entered, or refuse. A wrong number

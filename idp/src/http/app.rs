@@ -1,8 +1,9 @@
 //! The app's pages on a paired device: pairing, the pending request, approve or refuse.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_core::AuditOutcome;
@@ -35,6 +36,7 @@ async fn show(
         Some(device) => {
             let request = app::pending_for(idp, &device).await?.map(|r| RequestView {
                 level: r.level.map(|l| l.name(lang)),
+                tag: r.tag(),
                 seconds_left: r.seconds_left(idp),
                 id: r.id,
                 service: r.service,
@@ -90,6 +92,32 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     show(&idp, &headers, jar, None, None).await
+}
+
+/// `GET /app/status`: what the app's page asks every two seconds to follow its pending request
+/// without a reload ([`app::DeviceStatus`] as JSON). Authenticated by the device cookie like
+/// `/app`: without a paired device, 401 and nothing else.
+pub async fn status(State(idp): State<Arc<Idp>>, jar: CookieJar) -> Response {
+    let answer = match app::device(&idp, cookie_value(&jar, DEVICE_COOKIE)).await {
+        Ok(Some(device)) => app::device_status(&idp, &device).await.map(Some),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let (status, body) = match answer {
+        Ok(Some(status)) => (StatusCode::OK, serde_json::json!(status)),
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "error": "not_paired" }),
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "app status unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({ "error": "temporarily_unavailable" }),
+            )
+        }
+    };
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 
 /// `POST /app/pair`.

@@ -1,4 +1,4 @@
-//! The stylesheet, the favicon and the two small scripts, compiled into the binary.
+//! The stylesheet, the favicon and the three small scripts, compiled into the binary.
 
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
@@ -15,6 +15,10 @@ pub async fn file(Path(name): Path<String>) -> Response {
         ),
         "app-wait.js" => (
             include_str!("../../static/app-wait.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "app.js" => (
+            include_str!("../../static/app.js"),
             "text/javascript; charset=utf-8",
         ),
         _ => return StatusCode::NOT_FOUND.into_response(),

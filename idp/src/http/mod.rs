@@ -66,6 +66,7 @@ pub fn router(platform: &Platform, idp: Arc<Idp>) -> Router {
         .route("/account/passkey", post(account::passkey_register))
         .route("/account/app/pairing-code", post(account::pairing_code))
         .route("/app", get(app::page))
+        .route("/app/status", get(app::status))
         .route("/app/pair", post(app::pair))
         .route("/app/respond", post(app::respond))
         .route("/static/{file}", get(assets::file))
