@@ -7,7 +7,9 @@ use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
 use eid_oidc::grant::{AccessToken, Grants, Redemption};
 use eid_oidc::params::{MAX_SERVICE_NAME_CHARS, valid_service_name};
-use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams, pkce};
+use eid_oidc::{
+    AuthorizeRequest, ClientRegistration, ErrorCode, OAuthError, Prompt, RawParams, pkce,
+};
 use serde::Serialize;
 use std::time::Duration;
 use url::Url;
@@ -26,12 +28,47 @@ pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
 /// Lifetime of a pushed request: it is used once, at once, by the browser the client redirects.
 pub const PAR_TTL: Duration = Duration::from_secs(60);
 
-fn par_key(id: &str) -> String {
-    format!("idp:par:{}", eid_oidc::random::digest_key(id))
+/// Most audit events per client address and minute for requests refused before their client was
+/// authenticated (at `/par` and `/token`): anyone can send those, and a flood of them must not fill
+/// the audit log. Beyond it they are counted in `idp_unaudited_rejections_total`.
+pub const UNAUTHENTICATED_AUDITS_PER_MINUTE: u64 = 10;
+
+/// A pushed request is stored under its client and its id together, so that only its own client
+/// can even find it: another client presenting the `request_uri` neither uses nor spends it.
+fn par_key(client_id: &str, id: &str) -> String {
+    let bound = format!("{}:{client_id}:{id}", client_id.len());
+    format!("idp:par:{}", eid_oidc::random::digest_key(&bound))
+}
+
+/// Audits the refusal `event` of a request whose client was not authenticated, within
+/// [`UNAUTHENTICATED_AUDITS_PER_MINUTE`] for the address `ip`, without waiting for the disk.
+pub async fn audit_unauthenticated(
+    idp: &Idp,
+    ip: &str,
+    event: eid_core::AuditEvent,
+) -> Result<(), eid_core::StoreError> {
+    let minute = idp.clock.now().unix_timestamp().div_euclid(60);
+    let count = idp
+        .ephemeral
+        .incr(
+            &format!("idp:audit-unauthenticated:{ip}:{minute}"),
+            Duration::from_secs(120),
+        )
+        .await?;
+    if count > UNAUTHENTICATED_AUDITS_PER_MINUTE {
+        idp.metrics.inc(
+            "idp_unaudited_rejections_total",
+            "Requests of no authenticated client refused beyond the per-address audit budget.",
+            &[],
+        );
+        return Ok(());
+    }
+    idp.audit.record_detached(event);
+    Ok(())
 }
 
 /// Resolves a pushed request: `client_id` + `request_uri` stand for the stored parameters, which
-/// are taken (single use) and must belong to that client.
+/// are taken (single use) only by that client.
 async fn resolve_par(idp: &Idp, params: &RawParams) -> Result<Option<RawParams>, OAuthError> {
     let Some(request_uri) = params.get("request_uri") else {
         return Ok(None);
@@ -39,12 +76,22 @@ async fn resolve_par(idp: &Idp, params: &RawParams) -> Result<Option<RawParams>,
     let id = request_uri
         .strip_prefix(REQUEST_URI_PREFIX)
         .ok_or_else(|| OAuthError::new(ErrorCode::InvalidRequestUri, "unknown request_uri"))?;
-    let stored = idp.ephemeral.take(&par_key(id)).await?.ok_or_else(|| {
+    let client_id = params.get("client_id").ok_or_else(|| {
         OAuthError::new(
             ErrorCode::InvalidRequestUri,
-            "request_uri unknown, expired or used",
+            "request_uri without client_id",
         )
     })?;
+    let stored = idp
+        .ephemeral
+        .take(&par_key(client_id, id))
+        .await?
+        .ok_or_else(|| {
+            OAuthError::new(
+                ErrorCode::InvalidRequestUri,
+                "request_uri unknown, expired, used or another client's",
+            )
+        })?;
     let stored = RawParams::parse(&String::from_utf8_lossy(&stored))?;
     if stored.get("client_id") != params.get("client_id") {
         return Err(OAuthError::new(
@@ -56,7 +103,8 @@ async fn resolve_par(idp: &Idp, params: &RawParams) -> Result<Option<RawParams>,
 }
 
 /// Handles a pushed authorization request (RFC 9126) from a client authenticated with its secret;
-/// audits refusals. Only here is `service_name` (the service the person logs in to, shown on every
+/// audits refusals (those before the client is authenticated within the address's budget, see
+/// [`audit_unauthenticated`]). Only here is `service_name` (the service the person logs in to, shown on every
 /// page) accepted: it must pass [`valid_service_name`].
 pub async fn push(
     idp: &Idp,
@@ -66,15 +114,15 @@ pub async fn push(
 ) -> Result<(String, u64), OAuthError> {
     let result = push_inner(idp, authorization, form).await;
     if let Err((e, client)) = &result {
-        let mut event = idp
+        let event = idp
             .event("par.rejected", AuditOutcome::Failure)
             .ip(ip)
             .detail("error", e.code.as_str())
             .detail("reason", e.description.clone());
-        if let Some(client) = client {
-            event = event.client(client.clone());
+        match client {
+            Some(client) => idp.audit(event.client(client.clone())).await?,
+            None => audit_unauthenticated(idp, ip, event).await?,
         }
-        idp.audit(event).await?;
     }
     result.map_err(|(e, _)| e)
 }
@@ -85,13 +133,7 @@ async fn push_inner(
     authorization: Option<&str>,
     form: &RawParams,
 ) -> Result<(String, u64), (OAuthError, Option<String>)> {
-    let presented =
-        PresentedCredentials::from_request(authorization, form).map_err(|e| (e, None))?;
-    let client = presented
-        .client_id()
-        .and_then(|id| idp.clients.get(id))
-        .ok_or_else(|| (OAuthError::invalid_client("unknown client"), None))?;
-    authenticate_with_secret(client, &presented).map_err(|e| (e, None))?;
+    let client = authenticate_client(idp, authorization, form).map_err(|e| (e, None))?;
     let named = |e: OAuthError| (e, Some(client.client_id.clone()));
     if form.get("request_uri").is_some() {
         return Err(named(OAuthError::invalid_request(
@@ -145,7 +187,7 @@ async fn push_inner(
         .finish();
     let id = eid_oidc::random::token256();
     idp.ephemeral
-        .put(&par_key(&id), kept.as_bytes(), PAR_TTL)
+        .put(&par_key(&client.client_id, &id), kept.as_bytes(), PAR_TTL)
         .await
         .map_err(|e| named(e.into()))?;
     Ok((format!("{REQUEST_URI_PREFIX}{id}"), PAR_TTL.as_secs()))
@@ -394,27 +436,39 @@ pub async fn token(
     form: &RawParams,
     ip: &str,
 ) -> Result<TokenResponse, OAuthError> {
-    let result = token_inner(idp, authorization, form).await;
-    let mut event = match &result {
-        Ok((_, grant, client)) => idp
+    let client = match authenticate_client(idp, authorization, form) {
+        Ok(client) => client,
+        Err(e) => {
+            let event = idp
+                .event("token.rejected", AuditOutcome::Failure)
+                .ip(ip)
+                .detail("error", e.code.as_str())
+                .detail("reason", e.description.clone());
+            audit_unauthenticated(idp, ip, event).await?;
+            return Err(e);
+        }
+    };
+    let result = token_inner(idp, client, form).await;
+    let event = match &result {
+        Ok((_, grant)) => idp
             .event("token.issued", AuditOutcome::Success)
-            .person(grant.person)
-            .client(client.clone()),
+            .person(grant.person),
         Err(e) => idp
             .event("token.rejected", AuditOutcome::Failure)
             .detail("error", e.code.as_str())
             .detail("reason", e.description.clone()),
     };
-    event = event.ip(ip);
-    idp.audit(event).await?;
-    result.map(|(response, _, _)| response)
+    idp.audit(event.client(client.client_id.clone()).ip(ip))
+        .await?;
+    result.map(|(response, _)| response)
 }
 
-async fn token_inner(
-    idp: &Idp,
+/// The client a back-channel request authenticates as with its secret.
+fn authenticate_client<'a>(
+    idp: &'a Idp,
     authorization: Option<&str>,
     form: &RawParams,
-) -> Result<(TokenResponse, IdpGrant, String), OAuthError> {
+) -> Result<&'a ClientRegistration, OAuthError> {
     let presented = PresentedCredentials::from_request(authorization, form)?;
     let client_id = presented
         .client_id()
@@ -424,6 +478,14 @@ async fn token_inner(
         .get(client_id)
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     authenticate_with_secret(client, &presented)?;
+    Ok(client)
+}
+
+async fn token_inner(
+    idp: &Idp,
+    client: &ClientRegistration,
+    form: &RawParams,
+) -> Result<(TokenResponse, IdpGrant), OAuthError> {
     if form.get("grant_type") != Some("authorization_code") {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
@@ -522,7 +584,7 @@ async fn token_inner(
         id_token,
         scope: payload.scopes.join(" "),
     };
-    Ok((response, payload, client.client_id.clone()))
+    Ok((response, payload))
 }
 
 /// What userinfo returns for an access token.

@@ -1,20 +1,20 @@
 //! OIDC endpoints: discovery, JWKS, authorize, token, userinfo.
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
+use eid_core::AuditOutcome;
 use eid_oidc::{OAuthError, RawParams};
 use eid_web::params::OAuthParams;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::HttpError;
 use super::login::completion_response;
 use super::pages::{MessagePage, render};
-use super::request::{SESSION_COOKIE, accept_language, browser_cookie, client_ip, cookie_value};
+use super::request::{ClientIp, SESSION_COOKIE, accept_language, browser_cookie, cookie_value};
 use crate::flow::oidc::{self, AuthorizeOutcome};
 use crate::state::Idp;
 use crate::texts::texts;
@@ -104,14 +104,85 @@ fn oauth_json_error(e: &OAuthError) -> Response {
     eid_web::pages::oauth_json(e, "idp")
 }
 
+/// Largest body `/par` reads: an authorization request is a few hundred bytes, well within the
+/// 8 KiB a front-channel request may have; anything larger is refused unread (413).
+pub const PAR_BODY_LIMIT: usize = 16 * 1024;
+
+/// Why a body was not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BodyRefusal {
+    /// Longer than the limit (announced or sent).
+    TooLarge,
+    /// The connection failed while it was sent.
+    Unreadable,
+}
+
+/// Reads at most `limit` bytes of a body; a `Content-Length` over the limit is refused before
+/// anything is read, a longer body as soon as it passes the limit.
+async fn bounded_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: usize,
+) -> Result<Bytes, BodyRefusal> {
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(BodyRefusal::TooLarge);
+    }
+    let mut read = Vec::new();
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|_| BodyRefusal::Unreadable)?;
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > limit {
+                return Err(BodyRefusal::TooLarge);
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(read))
+}
+
 /// `POST /par` (RFC 9126): a client authenticated with its secret pushes its authorization
-/// request (with `service_name`); answers `request_uri` and `expires_in`.
+/// request (with `service_name`); answers `request_uri` and `expires_in`. The body is bounded by
+/// [`PAR_BODY_LIMIT`].
 pub async fn par(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match bounded_body(&headers, body, PAR_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(refusal) => {
+            let (status, e) = match refusal {
+                BodyRefusal::TooLarge => (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    OAuthError::invalid_request(format!(
+                        "the body is larger than {PAR_BODY_LIMIT} bytes"
+                    )),
+                ),
+                BodyRefusal::Unreadable => (
+                    StatusCode::BAD_REQUEST,
+                    OAuthError::invalid_request("the body could not be read"),
+                ),
+            };
+            let event = idp
+                .event("par.rejected", AuditOutcome::Failure)
+                .ip(&ip)
+                .detail("error", e.code.as_str())
+                .detail("reason", e.description.clone());
+            if let Err(store) = oidc::audit_unauthenticated(&idp, &ip, event).await {
+                return oauth_json_error(&store.into());
+            }
+            let mut response = oauth_json_error(&e);
+            *response.status_mut() = status;
+            return response;
+        }
+    };
     let form = match std::str::from_utf8(&body)
         .map_err(|_| OAuthError::invalid_request("body is not UTF-8"))
         .and_then(RawParams::parse)
@@ -122,7 +193,7 @@ pub async fn par(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match oidc::push(&idp, authorization, &form, &client_ip(&addr)).await {
+    match oidc::push(&idp, authorization, &form, &ip).await {
         Ok((request_uri, expires_in)) => (
             StatusCode::CREATED,
             [(header::CACHE_CONTROL, "no-store")],
@@ -136,7 +207,7 @@ pub async fn par(
 /// `POST /token`.
 pub async fn token(
     State(idp): State<Arc<Idp>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -150,7 +221,7 @@ pub async fn token(
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match oidc::token(&idp, authorization, &form, &client_ip(&addr)).await {
+    match oidc::token(&idp, authorization, &form, &ip).await {
         Ok(response) => ([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response(),
         Err(e) => oauth_json_error(&e),
     }

@@ -21,7 +21,7 @@ pub const SESSION_COOKIE: &str = "idp_session";
 /// A paired app device.
 pub const DEVICE_COOKIE: &str = "idp_device";
 
-pub use eid_web::browser::{client_ip, cookie, cookie_value, csrf_for, removal};
+pub use eid_web::browser::{cookie, cookie_value, csrf_for, removal};
 
 /// The client's address as lock-out and rate limits count it: the socket's peer, or behind a
 /// configured reverse proxy the client it reports ([`eid_web::client_addr::client_address`]).
