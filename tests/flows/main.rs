@@ -9,6 +9,7 @@ mod broker_support;
 mod broker_tokens;
 mod browser_pages;
 mod browser_passkey;
+mod browser_support;
 mod cli;
 mod foundation;
 mod hostile_requests;
