@@ -7,6 +7,7 @@ mod broker_logout;
 mod broker_oidc;
 mod broker_support;
 mod broker_tokens;
+mod browser_app;
 mod browser_pages;
 mod browser_passkey;
 mod browser_support;
