@@ -55,7 +55,10 @@
         if (s === null) { later(4000); return; }
         var now = s.request || '';
         if (now === shown) {
-          if (shown && typeof s.seconds_left === 'number' && s.seconds_left < seconds) show(s.seconds_left);
+          // The server's clock decides: the countdown never shows more than it has left.
+          if (shown && typeof s.seconds_left === 'number' && s.seconds_left < seconds) {
+            show(s.seconds_left);
+          }
           later(2000);
         } else if (!now && shown && seconds <= 2) {
           // Gone at the end of its time: expired, told here rather than by a reload.

@@ -104,8 +104,8 @@ async fn resolve_par(idp: &Idp, params: &RawParams) -> Result<Option<RawParams>,
 
 /// Handles a pushed authorization request (RFC 9126) from a client authenticated with its secret;
 /// audits refusals (those before the client is authenticated within the address's budget, see
-/// [`audit_unauthenticated`]). Only here is `service_name` (the service the person logs in to, shown on every
-/// page) accepted: it must pass [`valid_service_name`].
+/// [`audit_unauthenticated`]). Only here is `service_name` (the service the person logs in to,
+/// shown on every page) accepted: it must pass [`valid_service_name`].
 pub async fn push(
     idp: &Idp,
     authorization: Option<&str>,

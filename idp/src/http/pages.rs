@@ -218,7 +218,8 @@ pub struct ActivatePage<'a> {
 /// A pending request as the app shows it.
 pub struct RequestView {
     pub id: String,
-    /// What the page's script compares with `/app/status` ([`crate::flow::app::ApprovalRequest::tag`]).
+    /// What the page's script compares with `/app/status`
+    /// ([`crate::flow::app::ApprovalRequest::tag`]).
     pub tag: String,
     pub service: String,
     /// The level the login asks for, in the page's language.
