@@ -9,20 +9,19 @@ use eid_oidc::rp::UpstreamError;
 use harness::*;
 
 #[tokio::test]
-async fn a_login_through_the_chooser_and_upstream_ends_in_an_id_token_naming_the_person() {
+async fn a_login_through_the_only_upstream_ends_in_an_id_token_naming_the_person() {
     let h = Harness::new().await;
     let anna = h.person("anna", Loa::Substantial);
     h.upstream.answer(anna.clone());
     let mut browser = Client::new();
 
-    let chooser = h.authorize(&mut browser, RP_A, &[]).await;
-    assert!(chooser.is_chooser(), "{chooser:?}");
-    assert!(chooser.body.contains("Service rp-a"), "names the service");
+    // One upstream fits: no chooser, straight to it.
+    let to_upstream = h.authorize(&mut browser, RP_A, &[]).await;
+    assert!(!to_upstream.is_chooser(), "{to_upstream:?}");
+    assert_eq!(to_upstream.status, 303, "{to_upstream:?}");
+    assert!(to_upstream.goes_to(UPSTREAM_AUTHORIZE), "{to_upstream:?}");
     assert!(browser.cookies.contains_key("broker_browser"));
     assert!(!browser.has_session());
-
-    let to_upstream = h.choose(&mut browser, &chooser).await;
-    assert_eq!(to_upstream.status, 303, "{to_upstream:?}");
     let requests = h.upstream.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].acr_min, None);
@@ -75,9 +74,11 @@ async fn a_second_request_with_the_session_is_answered_without_the_chooser() {
     assert_eq!(claims["acr"], SUBSTANTIAL);
     assert_eq!(claims["nonce"], "nonce-rp-b");
 
-    // Another browser has no session and gets the chooser.
+    // Another browser has no session and goes to the upstream.
     let mut other = Client::at("192.0.2.2:50000");
-    assert!(h.authorize(&mut other, RP_B, &[]).await.is_chooser());
+    let elsewhere = h.authorize(&mut other, RP_B, &[]).await;
+    assert!(elsewhere.goes_to(UPSTREAM_AUTHORIZE), "{elsewhere:?}");
+    assert_eq!(h.upstream.requests().len(), 2);
 }
 
 #[tokio::test]
@@ -87,18 +88,13 @@ async fn asking_for_high_over_a_substantial_session_steps_up_at_the_upstream() {
     h.login_as(&mut browser, RP_A, &h.person("anna", Loa::Substantial))
         .await;
 
-    let chooser = h
+    let to_upstream = h
         .authorize(&mut browser, RP_A, &[("acr_values", HIGH)])
         .await;
     assert!(
-        chooser.is_chooser(),
-        "a step-up needs the upstream: {chooser:?}"
+        to_upstream.goes_to(UPSTREAM_AUTHORIZE),
+        "a step-up needs the upstream: {to_upstream:?}"
     );
-    assert!(
-        chooser.body.contains("Høj"),
-        "says which level is needed, in Danish"
-    );
-    let to_upstream = h.choose(&mut browser, &chooser).await;
     let step_up = h.upstream.requests().pop().unwrap();
     assert_eq!(step_up.acr_min, Some(Loa::High));
     assert!(step_up.force_login, "the upstream must authenticate again");
@@ -210,8 +206,7 @@ async fn an_unknown_or_replayed_callback_state_is_an_error_page() {
     assert_eq!(unknown.location, None);
 
     h.upstream.answer(h.person("anna", Loa::Substantial));
-    let chooser = h.authorize(&mut browser, RP_A, &[]).await;
-    let to_upstream = h.choose(&mut browser, &chooser).await;
+    let to_upstream = h.to_upstream(&mut browser, RP_A, &[]).await;
     let state = to_upstream.param("state").unwrap();
 
     // The right state from another browser is no good either, and does not spend the login.
@@ -226,39 +221,6 @@ async fn an_unknown_or_replayed_callback_state_is_an_error_page() {
     assert_eq!(replayed.status, 400, "{replayed:?}");
     assert_eq!(replayed.location, None);
     assert!(!h.audited("upstream.callback_rejected").await.is_empty());
-}
-
-#[tokio::test]
-async fn cancelling_on_the_chooser_is_access_denied_and_needs_the_csrf_token() {
-    let h = Harness::new().await;
-    let mut browser = Client::new();
-    let chooser = h.authorize(&mut browser, RP_A, &[]).await;
-    let tx = chooser.input("tx");
-
-    let forged = h
-        .post(
-            &mut browser,
-            "/login/cancel",
-            &[("tx", &tx), ("csrf", "forged")],
-        )
-        .await;
-    assert!((400..500).contains(&forged.status), "{forged:?}");
-    assert_eq!(forged.location, None);
-    assert_eq!(h.audited("form.csrf_rejected").await.len(), 1);
-
-    let cancelled = h
-        .post(
-            &mut browser,
-            "/login/cancel",
-            &[("tx", &tx), ("csrf", &chooser.input("csrf"))],
-        )
-        .await;
-    assert_eq!(cancelled.error_for(RP_A), "access_denied");
-    assert!(h.upstream.requests().is_empty());
-
-    // The login is over: it can be neither cancelled again nor started.
-    let again = h.choose(&mut browser, &chooser).await;
-    assert!((400..500).contains(&again.status), "{again:?}");
 }
 
 #[tokio::test]
@@ -532,10 +494,7 @@ async fn the_upstream_request_names_the_relying_party_for_the_authenticators_pag
     let h = Harness::new().await;
     for (rp, name) in [(RP_A, "Service rp-a"), (RP_B, "Service rp-b")] {
         let mut browser = Client::new();
-        let chooser = h.authorize(&mut browser, rp, &[]).await;
-        assert!(chooser.is_chooser(), "{chooser:?}");
-        let to_upstream = h.choose(&mut browser, &chooser).await;
-        assert_eq!(to_upstream.status, 303, "{to_upstream:?}");
+        h.to_upstream(&mut browser, rp, &[]).await;
         let request = h.upstream.requests().pop().unwrap();
         // The RP's registered display name (the client pushes it, authenticated, to the
         // authenticator), never anything the browser sent.

@@ -9,7 +9,7 @@ use eid_testkit::oidc::Pkce;
 use eid_testkit::stack::{ADMIN_TOKEN, TEST_REDIRECT_URI};
 use eid_testkit::{Browser, Component, TestStack};
 
-use crate::broker_support::{audit_events, broker_authorize, choose_mitid};
+use crate::broker_support::{audit_events, broker_authorize, choose_mitid, with_eu_upstream};
 
 /// A complete authorization request of `client`, with `replace` overriding parameters.
 fn authorize_form(client: &str, pkce: &Pkce, replace: &[(&str, String)]) -> Vec<(String, String)> {
@@ -48,9 +48,11 @@ async fn post_authorize(stack: &TestStack, form: &[(String, String)]) -> reqwest
 async fn every_authorization_parameter_is_capped_and_an_over_long_one_is_never_redirected() {
     let stack = TestStack::builder().start().await.unwrap();
     let pkce = Pkce::new();
-    // Within bounds, the request reaches the chooser.
+    // Within bounds, the request goes on to the authenticator.
     let ok = post_authorize(&stack, &authorize_form("rp-a", &pkce, &[])).await;
-    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.status(), 303);
+    let to = ok.headers()["location"].to_str().unwrap();
+    assert!(to.starts_with(stack.url(Component::Idp)), "{to}");
     for name in [
         "state",
         "nonce",
@@ -207,7 +209,11 @@ async fn a_client_id_with_a_nul_is_refused_cleanly_and_never_audited() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_browser_may_have_only_so_many_logins_under_way() {
-    let stack = TestStack::builder().start().await.unwrap();
+    // Two upstreams: each login stops at the broker's chooser, never reaching the authenticator.
+    let stack = with_eu_upstream(TestStack::builder())
+        .start()
+        .await
+        .unwrap();
     let browser = Browser::new();
     for _ in 0..eid_broker::login::pending::MAX_PENDING_PER_BROWSER {
         let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
@@ -224,7 +230,8 @@ async fn a_browser_may_have_only_so_many_logins_under_way() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cookieless_logins_are_capped_per_address_and_a_browser_with_one_under_way_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = TestStack::builder()
+    // Two upstreams: each login stops at the broker's chooser, never reaching the authenticator.
+    let stack = with_eu_upstream(TestStack::builder())
         .data_dir(dir.path().to_owned())
         .start()
         .await
@@ -277,7 +284,8 @@ async fn cookieless_logins_are_capped_per_address_and_a_browser_with_one_under_w
 
 #[tokio::test(flavor = "multi_thread")]
 async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
-    let stack = TestStack::builder()
+    // Two upstreams: each login stops at the broker's chooser, never reaching the authenticator.
+    let stack = with_eu_upstream(TestStack::builder())
         .broker_setting("trusted_proxies = [\"127.0.0.1\"]")
         .start()
         .await

@@ -6,7 +6,7 @@ use eid_testkit::oidc::{Pkce, query};
 use eid_testkit::stack::TEST_REDIRECT_URI;
 use eid_testkit::{Browser, Component, TestStack};
 
-use crate::broker_support::{broker_authorize, choose_mitid};
+use crate::broker_support::broker_authorize;
 use crate::support::enter_user_id;
 
 /// Runs one statement on the stack's SQLite database with the `sqlite3` tool; `false` if the tool
@@ -36,8 +36,7 @@ async fn a_store_failure_after_the_upstreams_answer_sends_the_person_back_to_the
         .unwrap();
     let broker = stack.url(Component::Broker).to_owned();
     let browser = Browser::new();
-    let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
-    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    let user_page = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
     let methods = enter_user_id(&stack, &browser, &user_page, "karen").await;
     let callback_prefix = format!("{broker}/upstream/mitid/callback");
     let callback = browser

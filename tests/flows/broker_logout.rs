@@ -160,8 +160,7 @@ async fn logout_ends_both_sessions_and_delivers_a_valid_back_channel_logout_toke
     .await;
     assert_eq!(query(&none.url)["error"], "login_required");
     // And so is the authenticator's session: a new login asks for the user ID again.
-    let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
-    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    let user_page = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
     assert!(
         user_page.input("user_id").is_some() || user_page.body.contains("name=\"user_id\""),
         "{}",
@@ -545,21 +544,9 @@ async fn a_flow_started_on_one_broker_node_finishes_on_another_sharing_redis() {
         .unwrap();
     let browser = Browser::new();
     let pkce = Pkce::new();
-    // The request and the chooser on node A …
-    let chooser = broker_authorize(&a, &browser, "rp-a", &pkce, &[]).await;
-    let start = browser
-        .post_raw(
-            &format!("{}/login/start", b.broker_listen_url()),
-            &[
-                ("tx", &chooser.must_input("tx")),
-                ("csrf", &chooser.must_input("csrf")),
-                ("upstream", "mitid"),
-            ],
-        )
-        .await;
-    // … the choice on node B, the authenticator (node A's), and the callback back on node B.
-    let upstream = start.headers()["location"].to_str().unwrap().to_owned();
-    let user_page = browser.get(&upstream, TEST_REDIRECT_URI).await;
+    // The request on node A (straight on to the only upstream) …
+    let user_page = broker_authorize(&a, &browser, "rp-a", &pkce, &[]).await;
+    // … the authenticator (node A's), and the callback on node B.
     let methods = enter_user_id(&a, &browser, &user_page, "karen").await;
     let idp = a.url(Component::Idp);
     let response = browser
@@ -633,25 +620,14 @@ async fn the_demo_service_shows_the_login_as_a_service_would_and_confirms_the_lo
     assert!(!again.body.contains("Du er logget af"), "{}", again.body);
 }
 
-/// Logs `user` in to the demo service through the broker's chooser and the authenticator's
-/// password: the page the browser ends on.
+/// Logs `user` in to the demo service through the broker (straight on to its only upstream) and
+/// the authenticator's password: the page the browser ends on.
 async fn demo_login(stack: &TestStack, browser: &Browser, user: &str) -> eid_testkit::client::Page {
-    let (demo, broker) = (stack.url(Component::DemoRp), stack.url(Component::Broker));
+    let demo = stack.url(Component::DemoRp);
     let home = browser.get(&format!("{demo}/"), "http://never").await;
     let csrf = home.must_input("csrf");
-    let chooser = browser
-        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
-        .await;
     let user_page = browser
-        .post(
-            &format!("{broker}/login/start"),
-            &[
-                ("tx", &chooser.must_input("tx")),
-                ("csrf", &chooser.must_input("csrf")),
-                ("upstream", "mitid"),
-            ],
-            "http://never",
-        )
+        .post(&format!("{demo}/login"), &[("csrf", &csrf)], "http://never")
         .await;
     let methods = enter_user_id(stack, browser, &user_page, user).await;
     submit_password(stack, browser, &methods, &format!("{user}-demo-pass")).await

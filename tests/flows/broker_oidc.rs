@@ -112,8 +112,9 @@ async fn a_request_for_a_higher_level_than_the_session_steps_up_at_the_upstream(
     .await;
     broker_code(&stack, &redirect);
     // Service B asks for Substantial: the broker must not answer from the Low session.
+    // The only upstream fits: the broker goes straight to it, without a chooser.
     let pkce = Pkce::new();
-    let chooser = broker_authorize(
+    let user_page = broker_authorize(
         &stack,
         &browser,
         "rp-b",
@@ -121,15 +122,10 @@ async fn a_request_for_a_higher_level_than_the_session_steps_up_at_the_upstream(
         &[("acr_values", SUBSTANTIAL)],
     )
     .await;
-    assert_eq!(
-        chooser.status, 200,
-        "step-up shows the chooser again: {chooser:?}"
-    );
     assert!(
-        chooser.body.contains("Betydelig"),
-        "the level in the page's language"
+        user_page.url.starts_with(stack.url(Component::Idp)),
+        "step-up goes to the authenticator: {user_page:?}"
     );
-    let user_page = choose_mitid(&stack, &browser, &chooser).await;
     // The authenticator is asked to authenticate again (prompt=login), not to reuse its session.
     assert!(
         user_page.input("user_id").is_some() || user_page.body.contains("user_id"),
@@ -436,8 +432,7 @@ async fn a_pushed_request_leads_to_a_login() {
     let request_uri = push_request(&stack, "rp-b", &pkce).await;
     let browser = Browser::new();
     let url = pushed_authorize_url(&stack, "rp-b", &request_uri);
-    let chooser = browser.get(&url, TEST_REDIRECT_URI).await;
-    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    let user_page = browser.get(&url, TEST_REDIRECT_URI).await;
     let methods = enter_user_id(&stack, &browser, &user_page, "karen").await;
     let redirect = submit_password(&stack, &browser, &methods, "karen-demo-pass").await;
     let code = broker_code(&stack, &redirect);
@@ -453,10 +448,20 @@ fn urlencode(s: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_chooser_form_needs_its_csrf_token_and_the_callback_its_state() {
-    let stack = TestStack::builder().start().await.unwrap();
+    // Two upstreams, so that the broker shows its chooser.
+    let stack = with_eu_upstream(TestStack::builder())
+        .start()
+        .await
+        .unwrap();
     let broker = stack.url(Component::Broker);
     let browser = Browser::new();
     let chooser = broker_authorize(&stack, &browser, "rp-a", &Pkce::new(), &[]).await;
+    assert!(
+        chooser.body.contains("id=\"choose-mitid\"")
+            && chooser.body.contains("id=\"choose-eidas\""),
+        "{}",
+        chooser.body
+    );
     let refused = browser
         .post_raw(
             &format!("{broker}/login/start"),
@@ -664,10 +669,9 @@ async fn the_authenticator_names_the_service_not_the_broker() {
     let stack = TestStack::builder().start().await.unwrap();
     let browser = Browser::new();
     let pkce = Pkce::new();
-    let chooser = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
     // The broker pushes its request with the service's name; the browser goes on with a
     // request_uri and the authenticator's user-ID page names the service, not the broker.
-    let user_page = choose_mitid(&stack, &browser, &chooser).await;
+    let user_page = broker_authorize(&stack, &browser, "rp-a", &pkce, &[]).await;
     assert_eq!(user_page.status, 200, "{}", user_page.body);
     assert!(
         user_page.body.contains("id=\"service\"") && user_page.body.contains("Service A"),

@@ -3,11 +3,22 @@
 use crate::support::{enter_user_id, submit_password};
 use eid_testkit::client::Page;
 use eid_testkit::oidc::{Pkce, authorize_url};
-use eid_testkit::stack::{TEST_CLIENT_SECRET, TEST_REDIRECT_URI};
+use eid_testkit::stack::{StackBuilder, TEST_CLIENT_SECRET, TEST_REDIRECT_URI};
 use eid_testkit::{Browser, Component, TestStack};
 
-/// Starts an authorization request at the broker; returns where the browser stops (the chooser,
-/// or already back at the client).
+/// A second upstream for the broker, an eIDAS connector that no test reaches (its issuer listens
+/// nowhere): with two upstreams the broker shows its identity chooser instead of going straight to
+/// the authenticator.
+pub fn with_eu_upstream(builder: StackBuilder) -> StackBuilder {
+    builder.toml(&format!(
+        "[[broker.upstreams]]\nname = \"eidas\"\nissuer = \"http://localhost:9\"\n\
+         client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}\nkind = \"eu_eid\""
+    ))
+}
+
+/// Starts an authorization request at the broker; returns where the browser stops: the
+/// authenticator's user-ID page (the broker's only upstream), the chooser (a stack
+/// [`with_eu_upstream`]), or already back at the client.
 pub async fn broker_authorize(
     stack: &TestStack,
     browser: &Browser,
@@ -25,7 +36,8 @@ pub async fn broker_authorize(
     browser.get(&url, TEST_REDIRECT_URI).await
 }
 
-/// Chooses MitID on the chooser; returns the authenticator's user-ID page.
+/// Chooses MitID on the chooser of a stack [`with_eu_upstream`]; returns the authenticator's
+/// user-ID page.
 pub async fn choose_mitid(stack: &TestStack, browser: &Browser, chooser: &Page) -> Page {
     assert_eq!(chooser.status, 200, "{}", chooser.body);
     browser
@@ -52,8 +64,7 @@ pub async fn broker_password_login(
     password: &str,
     extra: &[(&str, &str)],
 ) -> Page {
-    let chooser = broker_authorize(stack, browser, client, pkce, extra).await;
-    let user_page = choose_mitid(stack, browser, &chooser).await;
+    let user_page = broker_authorize(stack, browser, client, pkce, extra).await;
     let methods = enter_user_id(stack, browser, &user_page, user).await;
     submit_password(stack, browser, &methods, password).await
 }

@@ -11,7 +11,11 @@ async fn every_page_a_citizen_meets_passes_axe_and_the_size_and_focus_checks_in_
     let Some(chrome) = Chrome::launch_with_axe().await else {
         return;
     };
-    let stack = TestStack::builder().start().await.unwrap();
+    // A second upstream, so that the broker shows (and the walk checks) its identity chooser.
+    let stack = crate::broker_support::with_eu_upstream(TestStack::builder())
+        .start()
+        .await
+        .unwrap();
     let (idp, broker, demo) = (
         stack.url(Component::Idp).to_owned(),
         stack.url(Component::Broker).to_owned(),

@@ -37,16 +37,24 @@ pub enum Decision {
     LoginRequired,
 }
 
+/// Whether the session's authentication is older than the request's `max_age` at `now`.
+fn too_old(request: &AuthnRequest, session: &SsoSession, now: i64) -> bool {
+    request.max_age.is_some_and(|max| {
+        now.saturating_sub(session.auth_time) > i64::try_from(max).unwrap_or(i64::MAX)
+    })
+}
+
+/// Whether the session is below the request's level.
+fn too_weak(request: &AuthnRequest, session: &SsoSession) -> bool {
+    request.min_loa.is_some_and(|min| session.loa < min)
+}
+
 /// Decides, at `now` (Unix seconds), what a request needs given the browser's session.
 pub fn decide(request: &AuthnRequest, session: Option<&SsoSession>, now: i64) -> Decision {
     let needs = match session {
         None => Some(false),
         Some(s) => {
-            let too_old = request.max_age.is_some_and(|max| {
-                now.saturating_sub(s.auth_time) > i64::try_from(max).unwrap_or(i64::MAX)
-            });
-            let too_weak = request.min_loa.is_some_and(|min| s.loa < min);
-            (request.force || too_old || too_weak).then_some(true)
+            (request.force || too_old(request, s, now) || too_weak(request, s)).then_some(true)
         }
     };
     match needs {
@@ -57,6 +65,13 @@ pub fn decide(request: &AuthnRequest, session: Option<&SsoSession>, now: i64) ->
             step_up,
         },
     }
+}
+
+/// Whether authenticating for `request` only raises `session`'s level (a step-up): the session is
+/// too weak but recent enough, and no new login is forced. A forced or too-old one re-authenticates
+/// from scratch (`prompt=login`, `ForceAuthn`, `max_age=0`), after which anyone may log in.
+pub fn only_raises_level(request: &AuthnRequest, session: &SsoSession, now: i64) -> bool {
+    !request.force && too_weak(request, session) && !too_old(request, session, now)
 }
 
 /// A successful login's effect on the browser's session.
@@ -219,6 +234,27 @@ mod tests {
         assert_eq!(after.session.loa, Loa::Low);
         assert_ne!(after.session.sid, "sid");
         assert!(after.session.rps.is_empty());
+    }
+
+    #[test]
+    fn only_a_weak_recent_unforced_session_is_merely_raised() {
+        let high = AuthnRequest {
+            min_loa: Some(Loa::High),
+            ..request()
+        };
+        let weak = session(Loa::Substantial, 90);
+        assert!(only_raises_level(&high, &weak, 100));
+        assert!(!only_raises_level(&high, &session(Loa::High, 90), 100));
+        let forced = AuthnRequest {
+            force: true,
+            ..high.clone()
+        };
+        assert!(!only_raises_level(&forced, &weak, 100));
+        let fresh = AuthnRequest {
+            max_age: Some(0),
+            ..high
+        };
+        assert!(!only_raises_level(&fresh, &weak, 100));
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod pairwise;
 pub mod release;
 pub mod session;
 
-pub use decision::{AuthnRequest, Decision, decide};
+pub use decision::{AuthnRequest, Decision, decide, only_raises_level};
 pub use login::{Completed, LoginStep, Rejection, complete, next_step};
 pub use release::{Released, release};
 pub use session::SsoSession;

@@ -34,7 +34,7 @@ pub async fn landing(headers: HeaderMap) -> Response {
     message(StatusCode::OK, t, t.service, t.choose_intro, "")
 }
 
-/// The identity chooser for a pending login.
+/// The identity chooser for a pending login: the upstreams that fit it.
 pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
     let t = texts(pending.lang);
     let service = broker
@@ -42,9 +42,9 @@ pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
         .get(&pending.authn.rp)
         .map(|rp| rp.rp.name.clone())
         .unwrap_or_default();
-    let upstreams = broker
-        .upstreams
-        .iter()
+    let upstreams = pending
+        .fitting_upstreams(&broker.upstreams)
+        .into_iter()
         .map(|upstream| {
             let (label, help) = match upstream.kind() {
                 UpstreamKind::National => (t.mitid, t.mitid_help),
@@ -115,10 +115,11 @@ pub async fn start(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let form = parse_form(&body)?;
-    let mut pending = pending_for_form(&broker, &jar, &form, &client_ip(&addr)).await?;
+    let ip = client_ip(&addr);
+    let mut pending = pending_for_form(&broker, &jar, &form, &ip).await?;
     let lang = pending.lang;
     let upstream = form.get("upstream").unwrap_or_default().to_owned();
-    let url = flow::start_upstream(&broker, &mut pending, &upstream)
+    let url = flow::choose_upstream(&broker, &mut pending, &upstream, &ip)
         .await
         .map_err(|e| HttpError::new(e, lang))?;
     Ok(Redirect::to(url.as_str()).into_response())

@@ -1,5 +1,5 @@
-//! The upstream round trip of a login, for every frontend: the person's choice of identity
-//! provider, the callback, the core's completion of the login, and the frontend's answer.
+//! The upstream round trip of a login, for every frontend: its start at the only upstream that
+//! fits or at the person's choice of identity provider, the callback, the core's completion of the login, and the frontend's answer.
 
 use eid_core::AuditOutcome;
 
@@ -19,14 +19,100 @@ const LEVEL_NOT_REACHED: &str = "level of assurance not reached";
 /// A session cookie to set after a login (rotated at every login).
 pub type NewSessionCookie = Option<String>;
 
-/// The person chose an upstream: where to send the browser.
-pub async fn start_upstream(
+/// How a login that needs an upstream begins.
+#[derive(Debug)]
+pub enum Begun {
+    /// One upstream fits: the browser goes straight to it, without the identity chooser.
+    Upstream(url::Url),
+    /// Several fit: the person chooses on the identity chooser (the pending login is saved).
+    Choose(Box<PendingLogin>),
+    /// None fits: the frontend's refusal (audited as `login.refused`).
+    Refused(Answer),
+}
+
+/// Begins a login that needs an upstream ([`crate::login::fit::fitting`]): starts the only
+/// upstream that fits just as if the person had chosen it, offers the chooser when several fit, and
+/// refuses the login when none does.
+pub async fn begin(
+    broker: &Broker,
+    mut pending: PendingLogin,
+    ip: &str,
+) -> Result<Begun, BrokerError> {
+    let fitting: Vec<String> = pending
+        .fitting_upstreams(&broker.upstreams)
+        .iter()
+        .map(|u| u.name().to_owned())
+        .collect();
+    match fitting.as_slice() {
+        [] => {
+            broker
+                .audit(
+                    broker
+                        .event("login.refused", AuditOutcome::Failure)
+                        .client(pending.authn.rp.clone())
+                        .ip(ip)
+                        .detail("reason", "no identity provider fits the login"),
+                )
+                .await?;
+            Ok(Begun::Refused(
+                pending.frontend.refuse(broker, Refusal::NoUpstream)?,
+            ))
+        }
+        [only] => Ok(Begun::Upstream(
+            start_upstream(broker, &mut pending, only).await?,
+        )),
+        _ => {
+            pending.save(broker).await?;
+            Ok(Begun::Choose(Box::new(pending)))
+        }
+    }
+}
+
+/// The person chose `upstream` on the identity chooser: where to send the browser.
+///
+/// The chooser offers only the upstreams that fit, so another name is a forged form: it is refused
+/// and audited, and ends the login (so that one login yields at most one such audit event).
+pub async fn choose_upstream(
+    broker: &Broker,
+    pending: &mut PendingLogin,
+    upstream: &str,
+    ip: &str,
+) -> Result<url::Url, BrokerError> {
+    let fits = pending
+        .fitting_upstreams(&broker.upstreams)
+        .iter()
+        .any(|u| u.name() == upstream);
+    if !fits {
+        let upstream = truncated(upstream, 64);
+        broker
+            .audit(
+                broker
+                    .event("login.start_rejected", AuditOutcome::Failure)
+                    .client(pending.authn.rp.clone())
+                    .ip(ip)
+                    .detail("upstream", upstream.to_owned())
+                    .detail("reason", "the identity provider does not fit the login"),
+            )
+            .await?;
+        pending.finish(broker).await?;
+        return Err(BrokerError::BadRequest(format!(
+            "identity provider {upstream:?} does not fit the login"
+        )));
+    }
+    start_upstream(broker, pending, upstream).await
+}
+
+/// Starts the round trip at `upstream` (one that fits): where to send the browser.
+async fn start_upstream(
     broker: &Broker,
     pending: &mut PendingLogin,
     upstream: &str,
 ) -> Result<url::Url, BrokerError> {
     let client = broker.upstreams.get(upstream).ok_or_else(|| {
-        BrokerError::BadRequest(format!("unknown identity provider {upstream:?}"))
+        BrokerError::BadRequest(format!(
+            "unknown identity provider {:?}",
+            truncated(upstream, 64)
+        ))
     })?;
     let request = UpstreamRequest {
         acr_min: pending.authn.min_loa,

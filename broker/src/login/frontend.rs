@@ -24,6 +24,8 @@ pub enum FrontendRequest {
 pub enum Refusal {
     /// The person cancelled on the identity chooser.
     Cancelled,
+    /// No configured upstream can serve the login ([`super::fit::fitting`]).
+    NoUpstream,
     /// The upstream refused or the person gave up there.
     NotCompleted,
     /// The login did not reach the level the relying party asked for.
@@ -74,6 +76,10 @@ impl FrontendRequest {
                     Refusal::Cancelled => {
                         (ErrorCode::AccessDenied, "the person cancelled the login")
                     }
+                    Refusal::NoUpstream => (
+                        ErrorCode::AccessDenied,
+                        "no identity provider can serve this login",
+                    ),
                     Refusal::NotCompleted => {
                         (ErrorCode::AccessDenied, "the login was not completed")
                     }

@@ -1,7 +1,9 @@
 //! A login from a frontend's request through an upstream and back, for every frontend: the pending
-//! login ([`pending`]), the frontends' requests and answers ([`frontend`]), and the upstream round
-//! trip that hands the person's identity to the core ([`flow`]).
+//! login ([`pending`]), the upstreams that fit it ([`fit`]), the frontends' requests and answers
+//! ([`frontend`]), and the upstream round trip that hands the person's identity to the core
+//! ([`flow`]).
 
+pub mod fit;
 pub mod flow;
 pub mod frontend;
 pub mod pending;

@@ -9,16 +9,19 @@ use eid_core::Lang;
 use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use subtle::ConstantTimeEq;
 
 use super::frontend::FrontendRequest;
 use crate::core::AuthnRequest;
 use crate::oidc::BrokerError;
+use crate::ports::{Upstream, Upstreams};
 use crate::state::Broker;
 use eid_oidc::rp::PendingUpstream;
 
-/// How long a login may wait on the chooser before the person starts it.
+/// How long a login may wait on the chooser before the person starts it (or the broker starts the
+/// only upstream that fits).
 pub const UNSTARTED_TTL: Duration = Duration::from_secs(300);
 /// How long a login may take once the person has chosen an identity provider.
 pub const PENDING_TTL: Duration = Duration::from_secs(900);
@@ -63,6 +66,10 @@ pub struct PendingLogin {
     pub lang: Lang,
     /// Whether a session exists that is too weak or too old (re-authenticate upstream).
     pub step_up: bool,
+    /// For a login that only raises the level of the browser's session: the upstream that vouched
+    /// for the session's person, the only one that fits ([`super::fit::fitting`]).
+    #[serde(default)]
+    pub session_upstream: Option<String>,
     /// The upstream round trip under way.
     pub upstream: Option<PendingUpstream>,
 }
@@ -119,8 +126,14 @@ impl PendingLogin {
             csrf: token256(),
             lang,
             step_up,
+            session_upstream: None,
             upstream: None,
         }
+    }
+
+    /// The upstreams that can serve this login, in chooser order ([`super::fit::fitting`]).
+    pub fn fitting_upstreams<'a>(&self, upstreams: &'a Upstreams) -> Vec<&'a Arc<dyn Upstream>> {
+        super::fit::fitting(upstreams, self.session_upstream.as_deref())
     }
 
     /// Counts a new login of the browser with cookie `browser_cookie` from `address`.

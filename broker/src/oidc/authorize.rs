@@ -12,7 +12,10 @@ use url::Url;
 use super::BrokerError;
 use super::audit::audit_refusal;
 use super::tokens::issue_code;
-use crate::core::{AuthnRequest, Decision, LoginStep, SsoSession, decide, next_step};
+use crate::core::{
+    AuthnRequest, Decision, LoginStep, SsoSession, decide, next_step, only_raises_level,
+};
+use crate::login::flow::{self, Begun};
 use crate::login::pending::{Admission, PendingLogin};
 use crate::login::{Answer, FrontendRequest, Refusal};
 use crate::registry::RegisteredRp;
@@ -28,9 +31,11 @@ pub const PAR_TTL: Duration = Duration::from_secs(60);
 pub enum AuthorizeOutcome {
     /// The client or redirect URI could not be verified: show this error, never redirect.
     ShowError(OAuthError),
-    /// Send the browser back to the client (a code, or an error).
+    /// Send the browser back to the client (a code, or an error), or to the only upstream that
+    /// fits the login ([`flow::begin`]).
     Redirect(Url),
-    /// The person must log in: show the identity chooser for this pending login.
+    /// The person must log in and several upstreams fit: show the identity chooser for this
+    /// pending login.
     Choose(Box<PendingLogin>),
 }
 
@@ -230,15 +235,24 @@ pub async fn authorize(
                 return Ok(AuthorizeOutcome::ShowError(e));
             }
             let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
-            let pending = PendingLogin::new(
+            let session_upstream = session
+                .filter(|s| only_raises_level(&authn, s, broker.now()))
+                .map(|s| s.identity.person.upstream);
+            let mut pending = PendingLogin::new(
                 authn,
                 FrontendRequest::Oidc(Box::new(req)),
                 browser_cookie,
                 lang,
                 step_up,
             );
-            pending.save(broker).await?;
-            Ok(AuthorizeOutcome::Choose(Box::new(pending)))
+            pending.session_upstream = session_upstream;
+            Ok(
+                match flow::begin(broker, pending, &address.to_string()).await? {
+                    Begun::Upstream(url) => AuthorizeOutcome::Redirect(url),
+                    Begun::Choose(pending) => AuthorizeOutcome::Choose(pending),
+                    Begun::Refused(Answer::Redirect(url)) => AuthorizeOutcome::Redirect(url),
+                },
+            )
         }
     }
 }

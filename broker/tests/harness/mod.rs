@@ -35,6 +35,10 @@ pub const ISSUER: &str = "http://localhost:8080";
 pub const UPSTREAM: &str = "idp";
 /// Where the fake upstream "is".
 pub const UPSTREAM_AUTHORIZE: &str = "https://upstream.example/authorize";
+/// The second fake upstream's name (an eIDAS connector), in [`Harness::two_upstreams`].
+pub const EU_UPSTREAM: &str = "eidas";
+/// Where the second fake upstream "is".
+pub const EU_UPSTREAM_AUTHORIZE: &str = "https://eu-upstream.example/authorize";
 /// A relying party with a back-channel logout URI and a post-logout redirect URI.
 pub const RP_A: &str = "rp-a";
 /// A relying party without back-channel logout.
@@ -93,6 +97,9 @@ pub fn expected_sub(rp: &str, subject: &str) -> String {
 
 /// An upstream identity provider whose answer the test sets, recording what it was asked.
 pub struct FakeUpstream {
+    name: &'static str,
+    kind: UpstreamKind,
+    authorize: &'static str,
     answer: Mutex<Result<Identity, UpstreamError>>,
     /// Every request of [`Upstream::begin`], in order.
     pub requests: Mutex<Vec<UpstreamRequest>>,
@@ -102,8 +109,11 @@ pub struct FakeUpstream {
 }
 
 impl FakeUpstream {
-    fn new() -> FakeUpstream {
+    fn new(name: &'static str, kind: UpstreamKind, authorize: &'static str) -> FakeUpstream {
         FakeUpstream {
+            name,
+            kind,
+            authorize,
             answer: Mutex::new(Err(UpstreamError::Refused {
                 error: "access_denied".into(),
                 description: Some("no answer set".into()),
@@ -133,11 +143,11 @@ impl FakeUpstream {
 #[async_trait]
 impl Upstream for FakeUpstream {
     fn name(&self) -> &str {
-        UPSTREAM
+        self.name
     }
 
     fn kind(&self) -> UpstreamKind {
-        UpstreamKind::National
+        self.kind
     }
 
     async fn begin(
@@ -147,10 +157,10 @@ impl Upstream for FakeUpstream {
         self.requests.lock().unwrap().push(request.clone());
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let state = format!("upstream-state-{n}-{}", Uuid::new_v4().simple());
-        let mut url = Url::parse(UPSTREAM_AUTHORIZE).unwrap();
+        let mut url = Url::parse(self.authorize).unwrap();
         url.query_pairs_mut().append_pair("state", &state);
         let pending = PendingUpstream {
-            upstream: UPSTREAM.into(),
+            upstream: self.name.into(),
             state,
             nonce: format!("upstream-nonce-{n}"),
             pkce_verifier: format!("upstream-verifier-{n}"),
@@ -237,7 +247,12 @@ pub struct Harness {
     pub router: Router,
     pub clock: FixedClock,
     pub durable: Arc<SqlDurable>,
+    /// The national fake upstream ([`UPSTREAM`]), the broker's only one unless built otherwise.
     pub upstream: Arc<FakeUpstream>,
+    /// The eIDAS fake upstream ([`EU_UPSTREAM`]), the broker's second in [`Harness::two_upstreams`].
+    pub eu_upstream: Arc<FakeUpstream>,
+    /// How many upstreams the broker has.
+    pub upstreams: usize,
     pub notifier: Arc<RecordingNotifier>,
     pub mandates: Arc<FakeMandates>,
 }
@@ -251,8 +266,24 @@ fn test_keys() -> KeySet {
 }
 
 impl Harness {
-    /// The broker with [`RP_A`] and [`RP_B`] registered and the fake upstream as its only one.
+    /// The broker with [`RP_A`], [`RP_B`] and [`RP_C`] registered and the national fake upstream as
+    /// its only one.
     pub async fn new() -> Harness {
+        Harness::with_upstreams(true, false).await
+    }
+
+    /// The broker with the national and the eIDAS fake upstreams, in that order.
+    pub async fn two_upstreams() -> Harness {
+        Harness::with_upstreams(true, true).await
+    }
+
+    /// The broker without any upstream.
+    pub async fn no_upstreams() -> Harness {
+        Harness::with_upstreams(false, false).await
+    }
+
+    /// The broker with the national fake upstream if `national`, then the eIDAS one if `eu`.
+    async fn with_upstreams(national: bool, eu: bool) -> Harness {
         let durable = Arc::new(
             SqlDurable::connect_and_migrate("sqlite::memory:")
                 .await
@@ -287,7 +318,24 @@ impl Harness {
                 .replace_nanosecond(0)
                 .unwrap(),
         );
-        let upstream = Arc::new(FakeUpstream::new());
+        let upstream = Arc::new(FakeUpstream::new(
+            UPSTREAM,
+            UpstreamKind::National,
+            UPSTREAM_AUTHORIZE,
+        ));
+        let eu_upstream = Arc::new(FakeUpstream::new(
+            EU_UPSTREAM,
+            UpstreamKind::EuEid,
+            EU_UPSTREAM_AUTHORIZE,
+        ));
+        let mut wired: Vec<Arc<dyn Upstream>> = Vec::new();
+        if national {
+            wired.push(upstream.clone());
+        }
+        if eu {
+            wired.push(eu_upstream.clone());
+        }
+        let upstreams = wired.len();
         let notifier = Arc::new(RecordingNotifier::default());
         let mandates = Arc::new(FakeMandates::default());
         let metrics = Metrics::new("broker");
@@ -306,7 +354,7 @@ impl Harness {
             audit: AuditWriter::spawn(durable.clone(), 16),
             clock: Arc::new(clock.clone()),
             keys: KeyStore::from_key_set(test_keys()),
-            upstreams: Upstreams::new(vec![upstream.clone()]),
+            upstreams: Upstreams::new(wired),
             mandates: mandates.clone(),
             logout: notifier.clone(),
             pairwise: PairwiseKey::new(&PAIRWISE).unwrap(),
@@ -326,6 +374,8 @@ impl Harness {
             clock,
             durable,
             upstream,
+            eu_upstream,
+            upstreams,
             notifier,
             mandates,
         }
@@ -371,49 +421,82 @@ impl Harness {
             .await
     }
 
-    /// Chooses the fake upstream on a chooser page: the broker's redirect to it.
+    /// Chooses the national fake upstream on a chooser page: the broker's redirect to it.
     pub async fn choose(&self, client: &mut Client, chooser: &Reply) -> Reply {
+        self.choose_upstream(client, chooser, UPSTREAM).await
+    }
+
+    /// Chooses `upstream` on a chooser page.
+    pub async fn choose_upstream(
+        &self,
+        client: &mut Client,
+        chooser: &Reply,
+        upstream: &str,
+    ) -> Reply {
         self.post(
             client,
             "/login/start",
             &[
                 ("tx", &chooser.input("tx")),
                 ("csrf", &chooser.input("csrf")),
-                ("upstream", UPSTREAM),
+                ("upstream", upstream),
             ],
         )
         .await
     }
 
-    /// Comes back from the fake upstream (whose redirect is `to_upstream`) to the callback.
+    /// Comes back from the national fake upstream (whose redirect is `to_upstream`) to the callback.
     pub async fn callback(&self, client: &mut Client, to_upstream: &Reply) -> Reply {
         let state = to_upstream.param("state").expect("the upstream's state");
         self.callback_with_state(client, &state).await
     }
 
-    /// The callback with `state` and a code.
+    /// The national upstream's callback with `state` and a code.
     pub async fn callback_with_state(&self, client: &mut Client, state: &str) -> Reply {
+        self.callback_of(client, UPSTREAM, state).await
+    }
+
+    /// The callback of `upstream` with `state` and a code.
+    pub async fn callback_of(&self, client: &mut Client, upstream: &str, state: &str) -> Reply {
         let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("state", state)
             .append_pair("code", "x")
             .finish();
-        self.get(client, &format!("/upstream/{UPSTREAM}/callback?{query}"))
+        self.get(client, &format!("/upstream/{upstream}/callback?{query}"))
             .await
     }
 
-    /// A whole login from `rp` through the chooser and the fake upstream answering as it was set:
-    /// the broker's final answer (a redirect to the relying party).
-    pub async fn login(&self, client: &mut Client, rp: &str, extra: &[(&str, &str)]) -> Reply {
-        let chooser = self.authorize(client, rp, extra).await;
-        assert_eq!(chooser.status, 200, "expected the chooser: {chooser:?}");
-        let to_upstream = self.choose(client, &chooser).await;
+    /// An authorization request from `rp` that needs a login, on to the national fake upstream:
+    /// the broker's redirect there, straight from `/authorize` when it is the only upstream, else
+    /// through the chooser.
+    pub async fn to_upstream(
+        &self,
+        client: &mut Client,
+        rp: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let first = self.authorize(client, rp, extra).await;
+        let to_upstream = if self.upstreams > 1 {
+            assert!(first.is_chooser(), "expected the chooser: {first:?}");
+            self.choose(client, &first).await
+        } else {
+            assert!(
+                !first.is_chooser(),
+                "one upstream needs no chooser: {first:?}"
+            );
+            first
+        };
         assert!(
-            to_upstream
-                .location
-                .as_deref()
-                .is_some_and(|l| l.starts_with(UPSTREAM_AUTHORIZE)),
+            to_upstream.goes_to(UPSTREAM_AUTHORIZE),
             "expected a redirect to the upstream: {to_upstream:?}"
         );
+        to_upstream
+    }
+
+    /// A whole login from `rp` through the national fake upstream answering as it was set: the
+    /// broker's final answer (a redirect to the relying party).
+    pub async fn login(&self, client: &mut Client, rp: &str, extra: &[(&str, &str)]) -> Reply {
+        let to_upstream = self.to_upstream(client, rp, extra).await;
         self.callback(client, &to_upstream).await
     }
 
@@ -498,6 +581,8 @@ impl BrokerClient for Client {
 pub trait BrokerReply {
     /// Whether this is the identity chooser.
     fn is_chooser(&self) -> bool;
+    /// Whether this redirects to an upstream's authorization endpoint `authorize`.
+    fn goes_to(&self, authorize: &str) -> bool;
     /// A query parameter of the redirect target (a relative one resolved against [`ISSUER`]).
     fn param(&self, name: &str) -> Option<String>;
     /// Whether this redirects to `rp`'s redirect URI.
@@ -511,6 +596,14 @@ pub trait BrokerReply {
 impl BrokerReply for Reply {
     fn is_chooser(&self) -> bool {
         self.status == 200 && self.body.contains("action=\"/login/start\"")
+    }
+
+    fn goes_to(&self, authorize: &str) -> bool {
+        matches!(self.status, 302 | 303 | 307)
+            && self
+                .location
+                .as_deref()
+                .is_some_and(|l| l.starts_with(&format!("{authorize}?")))
     }
 
     fn param(&self, name: &str) -> Option<String> {

@@ -202,14 +202,8 @@ fn main() -> anyhow::Result<()> {
         // One real login gives the browser a live SSO session.
         let browser = Browser::new();
         let pkce = Pkce::new();
-        let chooser = browser.get(&authorize_url(&broker, "rp-a", TEST_REDIRECT_URI, &pkce, &[]), TEST_REDIRECT_URI).await;
-        let user_page = browser
-            .post(
-                &format!("{broker}/login/start"),
-                &[("tx", &chooser.must_input("tx")), ("csrf", &chooser.must_input("csrf")), ("upstream", "mitid")],
-                TEST_REDIRECT_URI,
-            )
-            .await;
+        // The broker's only upstream fits: it goes straight on to the authenticator's user-ID page.
+        let user_page = browser.get(&authorize_url(&broker, "rp-a", TEST_REDIRECT_URI, &pkce, &[]), TEST_REDIRECT_URI).await;
         let idp = stack.url(Component::Idp).to_owned();
         let methods = browser
             .post(
