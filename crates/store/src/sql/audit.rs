@@ -1,26 +1,36 @@
 //! [`AuditLog`] on [`SqlDurable`]: table `audit_events`. Text is stored as
 //! [`AuditText`](crate::audit_text::AuditText): escaped and bounded, so no event can fail a batch.
 
-use super::{SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{Backend, SqlDurable, from_micros, map_err, micros, with_timeout};
 use crate::audit_text::{
     AuditText, MAX_CLIENT_BYTES, MAX_IP_BYTES, MAX_NAME_BYTES, storable_details,
 };
 use async_trait::async_trait;
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, StoreError};
-use sqlx::any::{Any, AnyArguments, AnyRow};
-use sqlx::query::Query;
-use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
-use std::sync::OnceLock;
+use sqlx::Row;
+use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-const COLUMNS: &str = "id, at_us, component, kind, outcome, person, client, ip, details";
-const PARAMS_PER_ROW: usize = 9;
+/// One statement inserts a whole batch: the rows travel as one JSON array parameter (each row an
+/// array: id, at_us, component, kind, outcome, person, client, ip, details) that the database unpacks itself. A batch of any size is then one
+/// round trip (one hop to SQLite's worker thread, one message to PostgreSQL) and, run outside an
+/// explicit transaction, one implicit transaction: one commit, one WAL sync. Rows are inserted in
+/// array order, so `seq` follows the batch. Re-appending an event whose id is already stored is a
+/// no-op (`ON CONFLICT (id) DO NOTHING`), so a caller may safely retry a batch whose commit outcome
+/// it did not learn.
+const INSERT_SQLITE: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
+     person, client, ip, details) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
+     json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
+     json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
+     json_extract(value, '$[8]') FROM json_each($1) WHERE true ORDER BY key \
+     ON CONFLICT (id) DO NOTHING";
 
-/// Batches are inserted in multi-row statements of these sizes (largest first), so a batch costs a
-/// few round trips and at most four distinct prepared statements. 64 rows × 9 parameters stays far
-/// below both SQLite's and PostgreSQL's parameter limits.
-const CHUNK_SIZES: [usize; 4] = [64, 16, 4, 1];
+/// [`INSERT_SQLITE`] for PostgreSQL.
+const INSERT_POSTGRES: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
+     person, client, ip, details) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, \
+     r->>6, r->>7, r->>8 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS b(r, n) \
+     ORDER BY n ON CONFLICT (id) DO NOTHING";
 
 const SELECT_FOR_PERSON: &str = "SELECT id, at_us, component, kind, outcome, person, client, ip, \
      details FROM audit_events WHERE person = $1 ORDER BY at_us DESC, seq DESC LIMIT $2";
@@ -29,59 +39,29 @@ const SELECT_BY_KIND_SINCE: &str = "SELECT id, at_us, component, kind, outcome, 
      ip, details FROM audit_events WHERE kind = $1 AND at_us >= $2 \
      ORDER BY at_us DESC, seq DESC LIMIT $3";
 
-/// `INSERT … VALUES ($1…$9), ($10…$18), … ON CONFLICT (id) DO NOTHING` for `rows` rows.
-///
-/// Re-appending an event with an id already stored is a no-op, so a caller may safely retry a
-/// batch whose commit outcome it did not learn.
-fn insert_sql(rows: usize) -> String {
-    let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..PARAMS_PER_ROW {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&(row * PARAMS_PER_ROW + col + 1).to_string());
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING");
-    sql
-}
-
-/// The insert statement for a chunk of `CHUNK_SIZES[i]` rows, built once per process.
-fn insert_statement(i: usize) -> SqlStr {
-    static STATEMENTS: OnceLock<Vec<SqlStr>> = OnceLock::new();
-    let all = STATEMENTS.get_or_init(|| {
-        CHUNK_SIZES
-            .iter()
-            .map(|&n| AssertSqlSafe(std::sync::Arc::<str>::from(insert_sql(n))).into_sql_str())
-            .collect()
-    });
-    // `i` always indexes CHUNK_SIZES, which has as many entries as `all`.
-    all[i].clone()
-}
-
-fn bind_event<'q>(
-    q: Query<'q, Any, AnyArguments>,
-    e: &AuditEvent,
-) -> Result<Query<'q, Any, AnyArguments>, StoreError> {
-    let details = storable_details(&e.details)
-        .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
+/// The rows of a batch as one JSON array of arrays, in the order [`INSERT_SQLITE`] reads them.
+/// Text columns are [`AuditText`] (escaped and bounded), so the database stores exactly what a
+/// per-row insert would.
+fn batch_json(events: &[AuditEvent]) -> Result<String, StoreError> {
     let text = |s: &str, max| AuditText::new(s, max).into_string();
-    Ok(q.bind(e.id.to_string())
-        .bind(micros(e.at))
-        .bind(text(&e.component, MAX_NAME_BYTES))
-        .bind(text(&e.kind, MAX_NAME_BYTES))
-        .bind(e.outcome.as_str())
-        .bind(e.person.map(|p| p.to_string()))
-        .bind(e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)))
-        .bind(e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)))
-        .bind(details))
+    let mut rows = Vec::with_capacity(events.len());
+    for e in events {
+        let details = storable_details(&e.details)
+            .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
+        rows.push(serde_json::json!([
+            e.id.to_string(),
+            micros(e.at),
+            text(&e.component, MAX_NAME_BYTES),
+            text(&e.kind, MAX_NAME_BYTES),
+            e.outcome.as_str(),
+            e.person.map(|p| p.to_string()),
+            e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)),
+            e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)),
+            details,
+        ]));
+    }
+    serde_json::to_string(&rows)
+        .map_err(|err| StoreError::Backend(format!("audit batch not serialisable: {err}")))
 }
 
 fn decode(row: &AnyRow) -> Result<AuditEvent, StoreError> {
@@ -113,24 +93,18 @@ impl AuditLog for SqlDurable {
         if events.is_empty() {
             return Ok(());
         }
+        let rows = batch_json(events)?;
+        let sql = match self.backend {
+            Backend::Sqlite => INSERT_SQLITE,
+            Backend::Postgres => INSERT_POSTGRES,
+        };
         with_timeout("audit append", async {
-            let mut tx = self.pool.begin().await.map_err(map_err)?;
-            let mut rest = events;
-            while !rest.is_empty() {
-                let (i, &size) = CHUNK_SIZES
-                    .iter()
-                    .enumerate()
-                    .find(|&(_, &n)| n <= rest.len())
-                    .unwrap_or((CHUNK_SIZES.len() - 1, &1));
-                let (chunk, tail) = rest.split_at(size);
-                let mut q = sqlx::query(insert_statement(i));
-                for event in chunk {
-                    q = bind_event(q, event)?;
-                }
-                q.execute(&mut *tx).await.map_err(map_err)?;
-                rest = tail;
-            }
-            tx.commit().await.map_err(map_err)
+            sqlx::query(sql)
+                .bind(rows)
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+            Ok(())
         })
         .await
     }
@@ -180,16 +154,6 @@ impl AuditLog for SqlDurable {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn insert_sql_numbers_parameters_row_by_row() {
-        assert_eq!(
-            insert_sql(2),
-            "INSERT INTO audit_events (id, at_us, component, kind, outcome, person, client, ip, \
-             details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9), ($10, $11, $12, $13, $14, $15, \
-             $16, $17, $18) ON CONFLICT (id) DO NOTHING"
-        );
-    }
 
     #[test]
     fn micros_round_trip() {
