@@ -60,6 +60,15 @@ impl SpVerificationKey {
         Err(BindingError::BadCertificate("unsupported key type"))
     }
 
+    /// A key given by its ring bytes (PKCS#1 `RSAPublicKey` DER, or the uncompressed P-256
+    /// point), e.g. our own key store's public key.
+    pub fn from_public_key(kind: PublicKeyKind, bytes: &[u8]) -> SpVerificationKey {
+        SpVerificationKey {
+            kind,
+            key: bytes.to_vec(),
+        }
+    }
+
     /// The key's kind.
     pub fn kind(&self) -> PublicKeyKind {
         self.kind
