@@ -286,7 +286,9 @@ fn dtds_entities_and_oversized_or_deep_documents_are_refused() {
         ),
     );
     assert!(AuthnRequest::parse(&shallow).is_ok());
-    let many = request(ATTRS, &"<samlp:Extensions/>".repeat(5000));
+    // Within the size bound but over the node bound.
+    let many = request(ATTRS, &"<a/>".repeat(5000));
+    assert!(many.len() < 64 * 1024);
     assert_eq!(AuthnRequest::parse(&many), Err(MessageError::TooLarge));
     let refs = format!(
         r#"<samlp:RequestedAuthnContext Comparison="minimum">{}</samlp:RequestedAuthnContext>"#,

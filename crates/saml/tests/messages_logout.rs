@@ -62,16 +62,15 @@ fn our_logout_request_reads_back() {
 #[test]
 fn a_logout_request_past_its_not_on_or_after_is_refused() {
     let mut out = request_out();
-    out.not_on_or_after = out.issue_instant + Duration::seconds(10);
+    let window = Duration::minutes(5);
+    let now = out.issue_instant + Duration::minutes(1);
+    // Fresh by its IssueInstant, but its NotOnOrAfter (plus the skew) has passed.
+    out.not_on_or_after = out.issue_instant - Duration::minutes(5);
     let req = LogoutRequest::parse(&out.to_xml()).unwrap();
-    assert_eq!(
-        req.check(
-            out.issue_instant + Duration::minutes(1),
-            Duration::seconds(30),
-            SLO
-        ),
-        Err(MessageError::Stale)
-    );
+    assert_eq!(req.check(now, window, SLO), Err(MessageError::Stale));
+    out.not_on_or_after = out.issue_instant - Duration::minutes(4) + Duration::seconds(1);
+    let req = LogoutRequest::parse(&out.to_xml()).unwrap();
+    req.check(now, window, SLO).unwrap();
 }
 
 #[test]

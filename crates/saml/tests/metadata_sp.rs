@@ -266,6 +266,17 @@ fn keys_are_checked_and_bounded() {
         SpMetadata::parse(&garbage),
         Err(MetadataError::BadCertificate(_))
     ));
+    // Encryption certificates are X.509 too.
+    let keys = format!(
+        "{}{}",
+        key(Some("signing"), &rsa),
+        key(Some("encryption"), "bm90IGEgY2VydA==")
+    );
+    let garbage = oiosaml("", &keys, ENDPOINTS);
+    assert!(matches!(
+        SpMetadata::parse(&garbage),
+        Err(MetadataError::BadCertificate(_))
+    ));
     let not_b64 = oiosaml("", &key(Some("signing"), "!!!"), ENDPOINTS);
     assert!(matches!(
         SpMetadata::parse(&not_b64),
