@@ -359,6 +359,12 @@ fn our_signed_urls_round_trip_through_our_verifier_for_every_alg() {
         .unwrap();
         let query = url.strip_prefix("https://sp.example.dk/slo?").unwrap();
         assert!(query.starts_with("x=1&SAMLResponse="));
+        // Form encoding as pysaml2's quote_plus writes it, so that re-encoding receivers
+        // rebuild the same signed octets.
+        assert!(
+            query.contains("&RelayState=a+b%2Bc%26d%3D%C3%A9%2F%3F&SigAlg="),
+            "{query}"
+        );
         let msg = decode_redirect(query, MessageKind::Response).unwrap();
         assert_eq!(msg.relay_state(), Some(&relay));
         assert_eq!(msg.verify(std::slice::from_ref(public)).unwrap(), xml);

@@ -24,6 +24,15 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Form-encodes a value we send: as above, with a space as `+`. This is exactly Python's
+/// `quote_plus` (pysaml2) and close to Java's `URLEncoder` (OpenSAML): receivers that rebuild
+/// the signed octets by re-encoding (pysaml2 does) then get our octets back.
+fn encode_value(value: &str) -> String {
+    utf8_percent_encode(value, QUERY_VALUE)
+        .to_string()
+        .replace("%20", "+")
+}
+
 /// A signature algorithm accepted for the Redirect binding's detached signature. SHA-1 and DSA
 /// are not among them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,23 +266,20 @@ pub fn signed_redirect_url<E: std::fmt::Display>(
 ) -> Result<String, BindingError> {
     let mut query = unsigned_query(kind, xml, relay_state);
     query.push_str("&SigAlg=");
-    query.extend(utf8_percent_encode(alg.uri(), QUERY_VALUE));
+    query.push_str(&encode_value(alg.uri()));
     let signature = sign(query.as_bytes()).map_err(|e| BindingError::Signing(e.to_string()))?;
     query.push_str("&Signature=");
-    query.extend(utf8_percent_encode(
-        &STANDARD.encode(signature),
-        QUERY_VALUE,
-    ));
+    query.push_str(&encode_value(&STANDARD.encode(signature)));
     join_url(destination, &query)
 }
 
 fn unsigned_query(kind: MessageKind, xml: &str, relay_state: Option<&RelayState>) -> String {
     let deflated = miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 6);
     let mut query = format!("{}=", kind.parameter());
-    query.extend(utf8_percent_encode(&STANDARD.encode(deflated), QUERY_VALUE));
+    query.push_str(&encode_value(&STANDARD.encode(deflated)));
     if let Some(relay) = relay_state {
         query.push_str("&RelayState=");
-        query.extend(utf8_percent_encode(relay.as_str(), QUERY_VALUE));
+        query.push_str(&encode_value(relay.as_str()));
     }
     query
 }
