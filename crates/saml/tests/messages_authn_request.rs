@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 use eid_core::Loa;
+use eid_core::relying_party::{AssertionConsumer, SamlSp};
 use eid_saml::messages::{
-    AcsRef, AuthnClassRef, AuthnRequest, Comparison, MessageError, StatusCode,
+    AcsRef, AuthnClassRef, AuthnRequest, BINDING_POST, BINDING_REDIRECT, Comparison, MessageError,
+    StatusCode,
 };
 use proptest::prelude::*;
 use time::macros::datetime;
@@ -178,6 +180,85 @@ fn acs_by_index_default_and_never_both() {
     assert_eq!(
         parse(&bad, ""),
         Err(MessageError::BadAttribute("AssertionConsumerServiceIndex"))
+    );
+}
+
+fn sp() -> SamlSp {
+    let acs = |index, binding: &str, location: &str, is_default| AssertionConsumer {
+        location: location.into(),
+        binding: binding.into(),
+        index,
+        is_default,
+    };
+    SamlSp {
+        entity_id: "https://sp.example.dk/saml".into(),
+        acs: vec![
+            acs(
+                0,
+                BINDING_REDIRECT,
+                "https://sp.example.dk/saml/acs-redirect",
+                false,
+            ),
+            acs(1, BINDING_POST, "https://sp.example.dk/saml/acs", true),
+            acs(2, BINDING_POST, "https://sp.example.dk/saml/acs2", false),
+        ],
+        slo: vec![],
+        signing_certificates: vec![],
+        encryption_certificate: None,
+    }
+}
+
+#[test]
+fn the_acs_is_only_ever_one_from_the_metadata_and_by_post() {
+    let sp = sp();
+    assert_eq!(parse(ATTRS, "").unwrap().acs_in(&sp).unwrap().index, 1);
+    let by_index = ATTRS.replace(
+        r#"AssertionConsumerServiceURL="https://sp.example.dk/saml/acs""#,
+        r#"AssertionConsumerServiceIndex="2""#,
+    );
+    assert_eq!(parse(&by_index, "").unwrap().acs_in(&sp).unwrap().index, 2);
+    let default = ATTRS.replace(
+        r#"AssertionConsumerServiceURL="https://sp.example.dk/saml/acs""#,
+        "",
+    );
+    assert_eq!(parse(&default, "").unwrap().acs_in(&sp).unwrap().index, 1);
+    for unknown in [
+        r#"AssertionConsumerServiceURL="https://evil.example/acs""#,
+        r#"AssertionConsumerServiceURL="https://sp.example.dk/saml/acs/""#,
+        r#"AssertionConsumerServiceIndex="9""#,
+    ] {
+        let attrs = ATTRS.replace(
+            r#"AssertionConsumerServiceURL="https://sp.example.dk/saml/acs""#,
+            unknown,
+        );
+        assert_eq!(
+            parse(&attrs, "").unwrap().acs_in(&sp),
+            Err(MessageError::UnknownAcs),
+            "{unknown}"
+        );
+    }
+    let mut no_default = sp.clone();
+    no_default.acs[1].is_default = false;
+    assert_eq!(
+        parse(&default, "").unwrap().acs_in(&no_default),
+        Err(MessageError::UnknownAcs)
+    );
+    let redirect_acs = ATTRS.replace(
+        r#"AssertionConsumerServiceURL="https://sp.example.dk/saml/acs""#,
+        r#"AssertionConsumerServiceIndex="0""#,
+    );
+    let redirect_acs = redirect_acs.replace(
+        r#" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST""#,
+        "",
+    );
+    assert_eq!(
+        parse(&redirect_acs, "").unwrap().acs_in(&sp),
+        Err(MessageError::Unsupported("ACS binding"))
+    );
+    let artifact = ATTRS.replace("bindings:HTTP-POST", "bindings:HTTP-Artifact");
+    assert_eq!(
+        parse(&artifact, "").unwrap().acs_in(&sp),
+        Err(MessageError::Unsupported("ProtocolBinding"))
     );
 }
 

@@ -7,6 +7,7 @@ use super::xml::{
 use super::{MAX_MESSAGE_BYTES, MessageError, NS_ASSERTION, NS_PROTOCOL};
 use eid_core::Loa;
 use eid_core::loa::{NSIS_LOA_PREFIX, NSIS_PREFIX_WITHOUT_LOA};
+use eid_core::relying_party::{AssertionConsumer, SamlSp};
 use time::OffsetDateTime;
 
 /// The most `AuthnContextClassRef`s we read.
@@ -176,6 +177,29 @@ impl AuthnRequest {
     ) -> Result<(), MessageError> {
         super::check_issue_instant(self.issue_instant, now, window)?;
         super::check_destination(self.destination.as_deref(), endpoint)
+    }
+
+    /// The assertion consumer service the Response goes to, always one from the SP's metadata:
+    /// the URL matched exactly, or the index, or the default. It must use HTTP-POST (the only
+    /// binding we answer by), and a `ProtocolBinding`, if given, must be HTTP-POST too.
+    pub fn acs_in<'a>(&self, sp: &'a SamlSp) -> Result<&'a AssertionConsumer, MessageError> {
+        if self
+            .protocol_binding
+            .as_deref()
+            .is_some_and(|b| b != super::BINDING_POST)
+        {
+            return Err(MessageError::Unsupported("ProtocolBinding"));
+        }
+        let acs = match &self.acs {
+            AcsRef::Url(url) => sp.acs.iter().find(|a| a.location == *url),
+            AcsRef::Index(index) => sp.acs.iter().find(|a| a.index == *index),
+            AcsRef::Default => sp.acs.iter().find(|a| a.is_default),
+        }
+        .ok_or(MessageError::UnknownAcs)?;
+        if acs.binding != super::BINDING_POST {
+            return Err(MessageError::Unsupported("ACS binding"));
+        }
+        Ok(acs)
     }
 
     /// The lowest NSIS level the request accepts: `None` if it names no NSIS level. NSIS levels

@@ -89,6 +89,10 @@ pub enum MessageError {
     /// `Destination` is not the endpoint that received the message.
     #[error("Destination is not this endpoint")]
     WrongDestination,
+    /// The requested assertion consumer service is not in the SP's metadata. Never answer
+    /// such a request with a Response: show an error page.
+    #[error("the assertion consumer service is not in the service's metadata")]
+    UnknownAcs,
     /// An NSIS level requested with a comparison other than `minimum` (OIO-SP-06).
     #[error("an NSIS level must be requested with Comparison=\"minimum\"")]
     ComparisonNotMinimum,
