@@ -42,7 +42,7 @@ impl MessageKind {
 
 /// An opaque `RelayState`, at most 80 bytes, echoed back to the party that sent it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RelayState(String);
+pub struct RelayState(pub(crate) String);
 
 impl RelayState {
     /// Checks the length bound (at most 80 bytes).

@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 /// A message received by HTTP-POST: decoded, bounded, not yet trusted (its enveloped signature
-/// is checked by the XML signature verifier).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// is checked by the XML signature verifier). Its `Debug` shows sizes only.
+#[derive(Clone, PartialEq, Eq)]
 pub struct PostMessage {
     /// Which parameter carried it.
     pub kind: MessageKind,
@@ -19,6 +19,19 @@ pub struct PostMessage {
     pub xml: String,
     /// The `RelayState`, if one was posted.
     pub relay_state: Option<RelayState>,
+}
+
+impl std::fmt::Debug for PostMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostMessage")
+            .field("kind", &self.kind)
+            .field("xml_bytes", &self.xml.len())
+            .field(
+                "relay_state_bytes",
+                &self.relay_state.as_ref().map(|r| r.0.len()),
+            )
+            .finish()
+    }
 }
 
 /// Decodes the posted `SAMLRequest` or `SAMLResponse` field (base64, line breaks allowed) and

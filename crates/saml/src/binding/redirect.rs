@@ -110,8 +110,9 @@ struct DetachedSignature {
     signed_octets: Vec<u8>,
 }
 
-/// A message received by the Redirect binding: inflated, bounded, not yet trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A message received by the Redirect binding: inflated, bounded, not yet trusted. Its `Debug`
+/// shows sizes only (the XML may name a person).
+#[derive(Clone, PartialEq, Eq)]
 pub struct RedirectMessage {
     kind: MessageKind,
     xml: String,
@@ -186,6 +187,20 @@ pub fn decode_redirect(
         relay_state,
         signature,
     })
+}
+
+impl std::fmt::Debug for RedirectMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedirectMessage")
+            .field("kind", &self.kind)
+            .field("xml_bytes", &self.xml.len())
+            .field(
+                "relay_state_bytes",
+                &self.relay_state.as_ref().map(|r| r.0.len()),
+            )
+            .field("signed", &self.signature.is_some())
+            .finish()
+    }
 }
 
 impl RedirectMessage {
