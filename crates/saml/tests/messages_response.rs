@@ -185,6 +185,26 @@ fn a_success_response_holds_exactly_the_one_encrypted_assertion_and_no_signature
 }
 
 #[test]
+fn the_level_attribute_is_only_the_one_from_the_login() {
+    let mut a = assertion("Anna");
+    a.attributes.push(AssertionAttribute {
+        name: eid_saml::attributes::NSIS_LOA.into(),
+        values: vec!["High".into()],
+    });
+    let xml = a.to_xml();
+    let doc = Document::parse(&xml).unwrap();
+    let loa: Vec<_> = elems(&doc, "Attribute")
+        .into_iter()
+        .filter(|n| n.attribute("Name") == Some(eid_saml::attributes::NSIS_LOA))
+        .collect();
+    assert_eq!(loa.len(), 1);
+    assert_eq!(
+        loa[0].children().find(|n| n.is_element()).unwrap().text(),
+        Some("Substantial")
+    );
+}
+
+#[test]
 fn only_an_encrypted_assertion_is_inserted() {
     assert!(EncryptedAssertion::from_encrypted_xml("<saml:Assertion/>".into()).is_none());
     assert!(EncryptedAssertion::from_encrypted_xml("text".into()).is_none());

@@ -216,7 +216,8 @@ pub struct Assertion {
     pub session_index: String,
     /// The level of the login: the AuthnContextClassRef and the `nsis/loa` attribute.
     pub loa: Loa,
-    /// Attributes after `specVersion` and `nsis/loa`, which are always sent first.
+    /// Attributes after `specVersion` and `nsis/loa`, which are always sent first (from
+    /// [`Assertion::loa`]; the same names here are left out, so each attribute occurs once).
     pub attributes: Vec<AssertionAttribute>,
 }
 
@@ -284,7 +285,12 @@ impl Assertion {
             .open("saml:AttributeStatement", &[]);
         write_attribute(&mut w, attributes::SPEC_VERSION, &[OIOSAML_SPEC_VERSION]);
         write_attribute(&mut w, attributes::NSIS_LOA, &[self.loa.as_word()]);
-        for attribute in &self.attributes {
+        let written = [attributes::SPEC_VERSION, attributes::NSIS_LOA];
+        for attribute in self
+            .attributes
+            .iter()
+            .filter(|a| !written.contains(&a.name.as_str()))
+        {
             write_attribute(&mut w, &attribute.name, &attribute.values);
         }
         w.close("saml:AttributeStatement")
