@@ -27,7 +27,7 @@ fn cert(name: &str) -> Vec<u8> {
 }
 
 fn sp_rsa() -> Vec<u8> {
-    cert("binding-sp-rsa.crt.pem")
+    cert("binding-sp-rsa.crt")
 }
 
 fn query_param<'a>(query: &'a str, name: &str) -> &'a str {
@@ -74,10 +74,10 @@ fn pss_and_ecdsa_signed_requests_verify() {
     pss.verify_with_certificates(&[sp_rsa()]).unwrap();
     let ec = decode_redirect(&fixture("binding-authn-ecdsa.txt"), MessageKind::Request).unwrap();
     // pysaml2's side (`cryptography`) sends a DER ECDSA signature; the key store's is r‖s.
-    ec.verify_with_certificates(&[cert("binding-sp-ec.crt.pem")])
+    ec.verify_with_certificates(&[cert("binding-sp-ec.crt")])
         .unwrap();
     // The SP's RSA and EC certificates together: each SigAlg finds its key.
-    ec.verify_with_certificates(&[sp_rsa(), cert("binding-sp-ec.crt.pem")])
+    ec.verify_with_certificates(&[sp_rsa(), cert("binding-sp-ec.crt")])
         .unwrap();
 }
 
@@ -102,7 +102,7 @@ fn a_signature_by_another_key_is_refused() {
     )
     .unwrap();
     assert_eq!(
-        msg.verify_with_certificates(&[cert("binding-other-rsa.crt.pem")]),
+        msg.verify_with_certificates(&[cert("binding-other-rsa.crt")]),
         Err(BindingError::BadSignature)
     );
     assert_eq!(msg.verify(&[]), Err(BindingError::NoKey));
@@ -416,7 +416,7 @@ fn certificates_with_unsupported_keys_or_garbage_are_refused() {
         Err(BindingError::BadCertificate(_))
     ));
     assert_eq!(
-        SpVerificationKey::from_certificate_der(&cert("binding-sp-ec.crt.pem"))
+        SpVerificationKey::from_certificate_der(&cert("binding-sp-ec.crt"))
             .unwrap()
             .kind(),
         PublicKeyKind::EcP256

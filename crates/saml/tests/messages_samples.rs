@@ -46,11 +46,8 @@ fn writes_samples_for_the_independent_checks() {
         valid_until: now + Duration::days(7),
         sso_url: format!("{broker}/sso"),
         slo_url: format!("{broker}/slo"),
-        signing_certificates: vec![
-            cert("binding-sp-rsa.crt.pem"),
-            cert("binding-other-rsa.crt.pem"),
-        ],
-        encryption_certificate: cert("binding-sp-rsa.crt.pem"),
+        signing_certificates: vec![cert("binding-sp-rsa.crt"), cert("binding-other-rsa.crt")],
+        encryption_certificate: cert("binding-sp-rsa.crt"),
     };
     write("idp-metadata.xml", &md.to_xml());
 

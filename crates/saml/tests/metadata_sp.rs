@@ -57,8 +57,8 @@ const ENDPOINTS: &str = r#"
 fn good() -> String {
     let keys = format!(
         "{}{}",
-        key(None, &b64("binding-sp-rsa.crt.pem")),
-        key(Some("signing"), &b64("binding-sp-ec.crt.pem"))
+        key(None, &b64("binding-sp-rsa.crt")),
+        key(Some("signing"), &b64("binding-sp-ec.crt"))
     );
     oiosaml(
         r#"AuthnRequestsSigned="true" WantAssertionsSigned="1""#,
@@ -78,22 +78,13 @@ fn pysaml2_sp_metadata_is_read_into_the_registration() {
     assert_eq!(md.acs[0].location, "https://sp.example.dk/saml/acs");
     let bindings: Vec<_> = md.slo.iter().map(|s| s.binding.as_str()).collect();
     assert_eq!(bindings, [BINDING_REDIRECT, BINDING_POST, BINDING_SOAP]);
-    assert_eq!(
-        md.signing_certificates,
-        vec![cert("binding-sp-rsa.crt.pem")]
-    );
-    assert_eq!(
-        md.encryption_certificates,
-        vec![cert("binding-sp-rsa.crt.pem")]
-    );
+    assert_eq!(md.signing_certificates, vec![cert("binding-sp-rsa.crt")]);
+    assert_eq!(md.encryption_certificates, vec![cert("binding-sp-rsa.crt")]);
     let sp = md.to_saml_sp().unwrap();
     assert_eq!(sp.entity_id, md.entity_id);
     assert!(sp.acs[0].is_default);
     assert_eq!(sp.slo.len(), 3);
-    assert_eq!(
-        sp.encryption_certificate,
-        Some(cert("binding-sp-rsa.crt.pem"))
-    );
+    assert_eq!(sp.encryption_certificate, Some(cert("binding-sp-rsa.crt")));
 }
 
 #[test]
@@ -102,15 +93,9 @@ fn an_oiosaml_sp_with_rollover_keys_and_several_endpoints_is_read() {
     // A key without `use` is for both; the second signing key is the rollover key.
     assert_eq!(
         md.signing_certificates,
-        vec![
-            cert("binding-sp-rsa.crt.pem"),
-            cert("binding-sp-ec.crt.pem")
-        ]
+        vec![cert("binding-sp-rsa.crt"), cert("binding-sp-ec.crt")]
     );
-    assert_eq!(
-        md.encryption_certificates,
-        vec![cert("binding-sp-rsa.crt.pem")]
-    );
+    assert_eq!(md.encryption_certificates, vec![cert("binding-sp-rsa.crt")]);
     assert_eq!(md.default_acs().unwrap().index, 1);
     assert_eq!(md.valid_until, Some(datetime!(2027-01-01 00:00:00 UTC)));
     assert_eq!(
@@ -131,7 +116,7 @@ fn an_oiosaml_sp_with_rollover_keys_and_several_endpoints_is_read() {
 fn the_default_acs_follows_saml_metadata_2_2_3() {
     let no_flags = oiosaml(
         "",
-        &key(None, &b64("binding-sp-rsa.crt.pem")),
+        &key(None, &b64("binding-sp-rsa.crt")),
         &ENDPOINTS.replace(r#" isDefault="true""#, ""),
     );
     assert_eq!(
@@ -144,7 +129,7 @@ fn the_default_acs_follows_saml_metadata_2_2_3() {
     );
     let first_false = oiosaml(
         "",
-        &key(None, &b64("binding-sp-rsa.crt.pem")),
+        &key(None, &b64("binding-sp-rsa.crt")),
         &ENDPOINTS
             .replace(r#" isDefault="true""#, "")
             .replace(r#"index="0""#, r#"index="0" isDefault="false""#),
@@ -197,7 +182,7 @@ fn metadata_without_a_usable_sp_descriptor_is_refused() {
 
 #[test]
 fn endpoints_are_checked_and_bounded() {
-    let keys = key(None, &b64("binding-sp-rsa.crt.pem"));
+    let keys = key(None, &b64("binding-sp-rsa.crt"));
     let no_acs = oiosaml("", &keys, "");
     assert_eq!(SpMetadata::parse(&no_acs), Err(MetadataError::NoAcs));
     let dup = oiosaml(
@@ -258,7 +243,7 @@ fn endpoints_are_checked_and_bounded() {
 
 #[test]
 fn keys_are_checked_and_bounded() {
-    let rsa = b64("binding-sp-rsa.crt.pem");
+    let rsa = b64("binding-sp-rsa.crt");
     let bad_use = oiosaml("", &key(Some("both"), &rsa), ENDPOINTS);
     assert_eq!(SpMetadata::parse(&bad_use), Err(MetadataError::BadKeyUse));
     let garbage = oiosaml("", &key(Some("signing"), "bm90IGEgY2VydA=="), ENDPOINTS);
@@ -322,11 +307,8 @@ fn our_idp_metadata_has_the_oiosaml_shape() {
         valid_until: datetime!(2026-12-07 10:00:00 UTC),
         sso_url: "https://broker.example.dk/saml/sso".into(),
         slo_url: "https://broker.example.dk/saml/slo".into(),
-        signing_certificates: vec![
-            cert("binding-sp-rsa.crt.pem"),
-            cert("binding-other-rsa.crt.pem"),
-        ],
-        encryption_certificate: cert("binding-sp-rsa.crt.pem"),
+        signing_certificates: vec![cert("binding-sp-rsa.crt"), cert("binding-other-rsa.crt")],
+        encryption_certificate: cert("binding-sp-rsa.crt"),
     };
     let xml = md.to_xml();
     let doc = Document::parse(&xml).unwrap();
@@ -380,9 +362,9 @@ fn our_idp_metadata_has_the_oiosaml_shape() {
     assert_eq!(
         keys,
         [
-            ("signing", cert("binding-sp-rsa.crt.pem")),
-            ("signing", cert("binding-other-rsa.crt.pem")),
-            ("encryption", cert("binding-sp-rsa.crt.pem")),
+            ("signing", cert("binding-sp-rsa.crt")),
+            ("signing", cert("binding-other-rsa.crt")),
+            ("encryption", cert("binding-sp-rsa.crt")),
         ]
     );
     // Schema order of IDPSSODescriptor: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
