@@ -254,6 +254,19 @@ pub struct AssertionConsumer {
     pub binding: String,
     /// Its index in the metadata.
     pub index: u16,
+    /// Whether the metadata marks it as the default (`isDefault="true"`).
+    pub is_default: bool,
+}
+
+/// One single logout endpoint of a SAML service provider, from its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleLogoutService {
+    /// The binding URI (HTTP-Redirect, HTTP-POST or SOAP).
+    pub binding: String,
+    /// Where LogoutRequests go.
+    pub location: String,
+    /// Where LogoutResponses go, when not to `location`.
+    pub response_location: Option<String>,
 }
 
 /// How a SAML 2.0 service provider integrates (registered from its metadata by the SAML
@@ -264,6 +277,8 @@ pub struct SamlSp {
     pub entity_id: String,
     /// Its assertion consumer services.
     pub acs: Vec<AssertionConsumer>,
+    /// Its single logout endpoints, one per binding at most.
+    pub slo: Vec<SingleLogoutService>,
     /// Certificates (DER) whose keys sign its requests.
     pub signing_certificates: Vec<Vec<u8>>,
     /// The certificate (DER) whose key assertions are encrypted to.

@@ -6,6 +6,10 @@
 
 use eid_core::Loa;
 
+pub mod binding;
+pub mod messages;
+pub mod metadata;
+
 /// OIOSAML 3 attribute names (NameFormat `uri`).
 pub mod attributes {
     /// Profile version: `OIO-SAML-3.0`.
