@@ -130,6 +130,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
 #[derive(Clone)]
 pub struct SqlDurable {
     pool: AnyPool,
+    /// Where audit batches are appended: on an SQLite file, a pool of its own with one connection,
+    /// so that its page cache stays warm (SQLite drops a connection's cache whenever another one
+    /// wrote, and the writes here would otherwise rotate over the pool's connections, each reading
+    /// back the index pages the previous one changed); elsewhere the shared pool.
+    appender: AnyPool,
     backend: Backend,
     redacted_url: String,
 }
@@ -168,11 +173,27 @@ impl SqlDurable {
                 ))
             })?
             .map_err(|e| with_context(map_err(e), &redacted_url))?;
+        let appender = Self::open_appender(&pool, &url, &redacted_url)?;
         Ok(SqlDurable {
             pool,
+            appender,
             backend,
             redacted_url,
         })
+    }
+
+    /// The pool audit appends go through (see the field's doc): lazy, so it connects on the first
+    /// append.
+    fn open_appender(pool: &AnyPool, url: &str, redacted_url: &str) -> Result<AnyPool, StoreError> {
+        let (options, url, backend) = Self::options(url)?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if backend != Backend::Sqlite || in_memory {
+            return Ok(pool.clone());
+        }
+        options
+            .max_connections(1)
+            .connect_lazy(&url)
+            .map_err(|e| with_context(map_err(e), redacted_url))
     }
 
     /// Like [`connect`](Self::connect) but opens no connection yet: the pool connects on first use,
@@ -184,8 +205,10 @@ impl SqlDurable {
         let pool = options
             .connect_lazy(&url)
             .map_err(|e| with_context(map_err(e), &redacted_url))?;
+        let appender = Self::open_appender(&pool, &url, &redacted_url)?;
         Ok(SqlDurable {
             pool,
+            appender,
             backend,
             redacted_url,
         })
@@ -281,8 +304,14 @@ impl SqlDurable {
         &self.pool
     }
 
+    /// The pool audit appends go through.
+    pub(crate) fn appender(&self) -> &AnyPool {
+        &self.appender
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
+        self.appender.close().await;
         self.pool.close().await;
     }
 }

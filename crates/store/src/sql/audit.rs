@@ -101,7 +101,7 @@ impl AuditLog for SqlDurable {
         with_timeout("audit append", async {
             sqlx::query(sql)
                 .bind(rows)
-                .execute(&self.pool)
+                .execute(self.appender())
                 .await
                 .map_err(map_err)?;
             Ok(())
