@@ -64,7 +64,10 @@ impl AuditEvent {
     /// A new event at `at`, with an empty details object.
     pub fn new(at: OffsetDateTime, component: &str, kind: &str, outcome: AuditOutcome) -> Self {
         AuditEvent {
-            id: Uuid::new_v4(),
+            // Time-ordered (UUIDv7: milliseconds, then 74 random bits): consecutive events land
+            // at the end of the id index instead of on a random page each, so a batch of audit
+            // events dirties a few index pages, not one per event.
+            id: Uuid::now_v7(),
             at,
             component: component.to_owned(),
             kind: kind.to_owned(),
