@@ -6,6 +6,10 @@
 
 use eid_core::Loa;
 
+pub mod dsig;
+pub mod enc;
+pub mod xml;
+
 /// OIOSAML 3 attribute names (NameFormat `uri`).
 pub mod attributes {
     /// Profile version: `OIO-SAML-3.0`.
