@@ -240,7 +240,9 @@ pub fn encrypt_element(
 }
 
 /// Decrypts a `saml:EncryptedAssertion` element (from a document parsed with
-/// [`crate::xml::Document::parse`]) with `key`, and returns the plaintext element as text.
+/// [`crate::xml::Document::parse`]) with `key`, and returns the `saml:Assertion` it held as a
+/// standalone document (namespaces in scope declared on it), to be verified with
+/// [`crate::dsig::verify`] and `Expected::Root(QName::ASSERTION)`.
 pub fn decrypt(
     encrypted: Element<'_, '_>,
     key: &DecryptionKey,
@@ -263,7 +265,20 @@ pub fn decrypt(
             max: crate::xml::MAX_XML_BYTES,
         }));
     }
-    String::from_utf8(plaintext).map_err(|_| EncError::Xml(XmlError::NotUtf8))
+    // bergshamra puts the plaintext where the EncryptedData was: take the one assertion out of the
+    // EncryptedAssertion, with the namespaces in scope there.
+    let replaced = String::from_utf8(plaintext).map_err(|_| EncError::Xml(XmlError::NotUtf8))?;
+    let doc = Document::parse(&replaced)?;
+    let mut inner = doc
+        .root()
+        .children()
+        .filter(|c| !c.is(xenc("EncryptedKey")));
+    match (inner.next(), inner.next()) {
+        (Some(assertion), None) if assertion.is(QName::ASSERTION) => Ok(assertion.to_xml()),
+        _ => Err(EncError::Malformed(
+            "the plaintext is not exactly one assertion",
+        )),
+    }
 }
 
 fn xenc(local: &'static str) -> QName {
