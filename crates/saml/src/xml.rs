@@ -198,10 +198,7 @@ impl<'a> Document<'a> {
         if has_doctype(xml) {
             return Err(XmlError::Doctype);
         }
-        let parser = uppsala::Parser::new()
-            .with_forbid_dtd(true)
-            .with_forbid_entities(true)
-            .with_max_depth(limits.max_depth);
+        let parser = parser(limits);
         let inner = match std::panic::catch_unwind(|| parser.parse(xml)) {
             Ok(Ok(doc)) => doc,
             Ok(Err(e)) => return Err(classify(&e.to_string(), limits)),
@@ -272,6 +269,14 @@ impl<'a> Document<'a> {
         }
         Ok(())
     }
+}
+
+/// The parser, configured to refuse DTDs and entity declarations and to bound the depth.
+fn parser(limits: Limits) -> uppsala::Parser {
+    uppsala::Parser::new()
+        .with_forbid_dtd(true)
+        .with_forbid_entities(true)
+        .with_max_depth(limits.max_depth)
 }
 
 /// A `<!DOCTYPE` anywhere before the document element (case-sensitive, as XML is).
@@ -413,13 +418,17 @@ mod tests {
     }
 
     #[test]
-    fn the_parser_itself_refuses_a_doctype_that_the_precheck_missed() {
-        // Exercise the parser configuration without the textual pre-check.
-        let parser = uppsala::Parser::new().with_forbid_dtd(true);
-        assert!(
-            parser
-                .parse("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>")
-                .is_err()
+    fn the_parser_itself_refuses_a_doctype_and_deep_nesting() {
+        // The parser configuration alone, without the textual pre-check and the tree walk.
+        let p = parser(Limits::MESSAGE);
+        assert!(p.parse("<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>").is_err());
+        assert!(p.parse("<!DOCTYPE a><a/>").is_err());
+        let n = MAX_DEPTH as usize + 1;
+        let deep = format!("{}{}", "<a>".repeat(n), "</a>".repeat(n));
+        assert!(p.parse(&deep).is_err());
+        assert_eq!(
+            classify("DOCTYPE declarations are not allowed", Limits::MESSAGE),
+            XmlError::Doctype
         );
     }
 

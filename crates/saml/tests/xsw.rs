@@ -11,7 +11,8 @@ use dsig_support::*;
 use eid_saml::dsig::{self, DsigError, Expected, SignatureAlg};
 use eid_saml::xml::{QName, XmlError};
 
-const EVIL_NAME_ID: &str = "https://data.gov.dk/model/core/eid/person/uuid/66666666-6666-4666-8666-666666666666";
+const EVIL_NAME_ID: &str =
+    "https://data.gov.dk/model/core/eid/person/uuid/66666666-6666-4666-8666-666666666666";
 
 /// A signed assertion (RSA-SHA256) without an XML declaration, and its key.
 fn signed() -> (String, std::sync::Arc<eid_keys::SigningKey>) {
@@ -36,8 +37,13 @@ fn evil(signed: &str, id: &str) -> String {
 
 fn verify_assertion(xml: &str) -> Result<String, DsigError> {
     let (_, key) = signed();
-    dsig::verify(xml, Expected::Only(QName::ASSERTION), &pinned(&key), &policy())
-        .map(|v| v.element().attr("ID").unwrap_or_default().to_owned())
+    dsig::verify(
+        xml,
+        Expected::Only(QName::ASSERTION),
+        &pinned(&key),
+        &policy(),
+    )
+    .map(|v| v.element().attr("ID").unwrap_or_default().to_owned())
 }
 
 fn assert_refused(name: &str, xml: &str, check: impl Fn(&DsigError) -> bool) {
@@ -82,7 +88,11 @@ fn xsw5_signature_moved_into_the_evil_assertion_original_appended() {
     let original_unsigned = format!("{before}{after}");
     let e = evil(&s, "_evil");
     let e = e.replacen("</saml:Issuer>", &format!("</saml:Issuer>{sig}"), 1);
-    assert_refused("XSW5", &response(&format!("{e}{original_unsigned}")), unexpected);
+    assert_refused(
+        "XSW5",
+        &response(&format!("{e}{original_unsigned}")),
+        unexpected,
+    );
 }
 
 #[test]
@@ -127,12 +137,19 @@ fn xsw8_original_in_an_object_of_the_signature_evil_keeps_the_id() {
 fn signed_request() -> (String, std::sync::Arc<eid_keys::SigningKey>) {
     let key = key(SignatureAlg::RsaSha256);
     let xml = authn_request("_req1", "https://sp.example.dk/acs");
-    let s = dsig::sign_enveloped(&xml, "_req1", &key, SignatureAlg::RsaSha256, &cert(&key)).unwrap();
+    let s =
+        dsig::sign_enveloped(&xml, "_req1", &key, SignatureAlg::RsaSha256, &cert(&key)).unwrap();
     (strip_decl(&s).to_owned(), key)
 }
 
 fn verify_request(xml: &str, key: &eid_keys::SigningKey) -> Result<String, DsigError> {
-    dsig::verify(xml, Expected::Root(QName::AUTHN_REQUEST), &pinned(key), &policy()).map(|v| {
+    dsig::verify(
+        xml,
+        Expected::Root(QName::AUTHN_REQUEST),
+        &pinned(key),
+        &policy(),
+    )
+    .map(|v| {
         v.element()
             .attr("AssertionConsumerServiceURL")
             .unwrap_or_default()
@@ -157,9 +174,15 @@ fn xsw1_evil_request_with_the_original_inside_its_signature() {
         1,
     );
     let (eb, _, ea) = split(&s);
-    let xml = evil_request(&format!("{eb}{ea}"))
-        .replacen("</saml:Issuer>", &format!("</saml:Issuer>{sig}"), 1);
-    assert!(matches!(verify_request(&xml, &key), Err(DsigError::UnexpectedElement(_))));
+    let xml = evil_request(&format!("{eb}{ea}")).replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer>{sig}"),
+        1,
+    );
+    assert!(matches!(
+        verify_request(&xml, &key),
+        Err(DsigError::UnexpectedElement(_))
+    ));
 }
 
 #[test]
@@ -172,7 +195,10 @@ fn xsw2_evil_request_with_the_original_beside_its_signature() {
         &format!("</saml:Issuer>{original_unsigned}{sig}"),
         1,
     );
-    assert!(matches!(verify_request(&xml, &key), Err(DsigError::UnexpectedElement(_))));
+    assert!(matches!(
+        verify_request(&xml, &key),
+        Err(DsigError::UnexpectedElement(_))
+    ));
 }
 
 #[test]
@@ -188,19 +214,28 @@ fn a_wrapped_request_in_extensions_is_not_read_the_root_is_and_its_reference_doe
         &format!("</saml:Issuer>{sig}<samlp:Extensions>{genuine}</samlp:Extensions>"),
         1,
     );
-    assert!(matches!(verify_request(&xml, &key), Err(DsigError::WrongReference)));
+    assert!(matches!(
+        verify_request(&xml, &key),
+        Err(DsigError::WrongReference)
+    ));
     // Give the root the genuine ID too: the signed element's name differs, so the digest fails.
     let same_id = xml
         .replacen("ID=\"_evil\"", "ID=\"_x\"", 1)
         .replacen("ID=\"_req1\"", "ID=\"_y\"", 1)
         .replacen("ID=\"_x\"", "ID=\"_req1\"", 1);
-    assert!(matches!(verify_request(&same_id, &key), Err(DsigError::Invalid)));
+    assert!(matches!(
+        verify_request(&same_id, &key),
+        Err(DsigError::Invalid)
+    ));
 }
 
 #[test]
 fn the_signed_request_verifies_and_reads_its_own_acs() {
     let (s, key) = signed_request();
-    assert_eq!(verify_request(&s, &key).unwrap(), "https://sp.example.dk/acs");
+    assert_eq!(
+        verify_request(&s, &key).unwrap(),
+        "https://sp.example.dk/acs"
+    );
     assert!(matches!(
         verify_request(&evil_request(&s), &key),
         Err(DsigError::WrongReference)
@@ -220,11 +255,7 @@ fn signature_stripping_is_refused() {
 fn a_comment_inside_the_name_id_is_refused_at_parse() {
     // Canonicalisation drops comments, so the signature would still verify: the parser refuses.
     let (s, _) = signed();
-    let injected = s.replacen(
-        "uuid/0f8e3c8e",
-        "uuid/<!-- -->0f8e3c8e",
-        1,
-    );
+    let injected = s.replacen("uuid/0f8e3c8e", "uuid/<!-- -->0f8e3c8e", 1);
     assert_refused("comment", &injected, |e| {
         matches!(e, DsigError::Xml(XmlError::Comment))
     });
@@ -314,15 +345,20 @@ fn dtds_external_entities_and_entity_expansion_are_refused() {
         });
     }
     // An undeclared entity (no DTD to declare it) is simply malformed.
-    assert_refused("undeclared entity", &s.replacen("Substantial", "&xxe;", 1), |e| {
-        matches!(e, DsigError::Xml(XmlError::Malformed(_)))
-    });
+    assert_refused(
+        "undeclared entity",
+        &s.replacen("Substantial", "&xxe;", 1),
+        |e| matches!(e, DsigError::Xml(XmlError::Malformed(_))),
+    );
 }
 
 #[test]
 fn oversized_and_deeply_nested_documents_are_refused() {
     let (s, _) = signed();
-    let padding = format!("<samlp:Extensions>{}</samlp:Extensions>", " ".repeat(256 * 1024));
+    let padding = format!(
+        "<samlp:Extensions>{}</samlp:Extensions>",
+        " ".repeat(256 * 1024)
+    );
     assert_refused("oversized", &response(&format!("{padding}{s}")), |e| {
         matches!(e, DsigError::Xml(XmlError::TooLarge { .. }))
     });
@@ -361,12 +397,16 @@ fn a_missing_or_invalid_id_is_refused() {
 #[test]
 fn the_reference_must_name_the_element() {
     let (s, _) = signed();
-    assert_refused("other URI", &s.replacen("URI=\"#_a1\"", "URI=\"#_other\"", 1), |e| {
-        matches!(e, DsigError::WrongReference)
-    });
-    assert_refused("whole document", &s.replacen("URI=\"#_a1\"", "URI=\"\"", 1), |e| {
-        matches!(e, DsigError::WrongReference)
-    });
+    assert_refused(
+        "other URI",
+        &s.replacen("URI=\"#_a1\"", "URI=\"#_other\"", 1),
+        |e| matches!(e, DsigError::WrongReference),
+    );
+    assert_refused(
+        "whole document",
+        &s.replacen("URI=\"#_a1\"", "URI=\"\"", 1),
+        |e| matches!(e, DsigError::WrongReference),
+    );
 }
 
 #[test]
@@ -387,8 +427,15 @@ fn signature_structure_rules() {
         1,
     );
     assert_refused("no enveloped transform", &no_enveloped, malformed);
+    let not_enveloped = s.replacen(
+        "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
+        "http://www.w3.org/2001/10/xml-exc-c14n#",
+        1,
+    );
+    assert_refused("first transform not enveloped", &not_enveloped, malformed);
     let (_, sig, _) = split(&s);
-    let reference = &sig[sig.find("<ds:Reference").unwrap()..sig.find("</ds:Reference>").unwrap() + 15];
+    let reference =
+        &sig[sig.find("<ds:Reference").unwrap()..sig.find("</ds:Reference>").unwrap() + 15];
     let two_refs = s.replacen(reference, &format!("{reference}{reference}"), 1);
     assert_refused("two references", &two_refs, malformed);
     let hmac_len = s.replacen(
@@ -409,7 +456,9 @@ fn two_signatures_on_the_element_or_too_many_in_the_document_are_refused() {
         "<samlp:Extensions>{}</samlp:Extensions>{s}",
         sig.repeat(4)
     ));
-    assert_refused("many", &many, |e| matches!(e, DsigError::MultipleSignatures));
+    assert_refused("many", &many, |e| {
+        matches!(e, DsigError::MultipleSignatures)
+    });
 }
 
 #[test]
