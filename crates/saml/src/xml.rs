@@ -399,10 +399,37 @@ impl<'d, 'a> Element<'d, 'a> {
         })
     }
 
-    /// The element's subtree as XML text, with the namespace declarations in scope, so it stands
-    /// alone as a document (e.g. to encrypt it).
+    /// The element's subtree as XML text that stands alone: the namespace declarations in scope
+    /// from its ancestors are declared on it (e.g. to encrypt it, or to read a decrypted one).
     pub fn to_xml(&self) -> String {
-        self.doc.node_to_xml(self.id)
+        let mut out = uppsala::Document::new();
+        let Some(copy) = out.import_subtree(self.doc, self.id) else {
+            return String::new();
+        };
+        let root = out.root();
+        out.append_child(root, copy);
+        let mut inherited: Vec<(String, String)> = Vec::new();
+        for ancestor in self.doc.ancestors(self.id) {
+            if let Some(e) = self.doc.element(ancestor) {
+                for (prefix, uri) in &e.namespace_declarations {
+                    if !inherited.iter().any(|(p, _)| p == prefix.as_ref()) {
+                        inherited.push((prefix.to_string(), uri.to_string()));
+                    }
+                }
+            }
+        }
+        if let Some(e) = out.element_mut(copy) {
+            for (prefix, uri) in inherited {
+                if !e
+                    .namespace_declarations
+                    .iter()
+                    .any(|(p, _)| p.as_ref() == prefix)
+                {
+                    e.namespace_declarations.push((prefix.into(), uri.into()));
+                }
+            }
+        }
+        out.to_xml()
     }
 }
 
@@ -508,6 +535,21 @@ mod tests {
             Err(XmlError::Malformed(_))
         ));
         assert!(Document::parse("").is_err());
+    }
+
+    #[test]
+    fn to_xml_stands_alone_with_the_namespaces_of_its_ancestors() {
+        let doc = Document::parse(
+            r#"<p:r xmlns:p="urn:p" xmlns:q="urn:q" xmlns="urn:d"><p:a q:x="1"><b/></p:a></p:r>"#,
+        )
+        .expect("parses");
+        let a = doc.root().children().next().expect("a");
+        let xml = a.to_xml();
+        let alone = Document::parse(&xml).expect("stands alone");
+        assert!(alone.root().is(QName::new("urn:p", "a")));
+        assert_eq!(alone.root().attr_ns("urn:q", "x"), Some("1"));
+        let b = alone.root().children().next().expect("b");
+        assert_eq!(b.namespace(), Some("urn:d"));
     }
 
     #[test]

@@ -211,3 +211,103 @@ fn a_document_signed_by_xmlsec1_verifies_with_ours_and_a_tampered_one_does_not()
         ));
     }
 }
+
+#[test]
+fn an_xmlsec1_rsa_sha1_signature_is_refused_by_the_policy() {
+    if !xmlsec1_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(SignatureAlg::RsaSha256);
+    let cert_file = write(dir.path(), "signer-cert.pem", &cert_pem(&cert(&key)));
+    let template = xmlsec1_template("http://www.w3.org/2000/09/xmldsig#rsa-sha1").replace(
+        "http://www.w3.org/2001/04/xmlenc#sha256",
+        "http://www.w3.org/2000/09/xmldsig#sha1",
+    );
+    let tmpl = write(dir.path(), "template.xml", &template);
+    let key_and_cert = format!(
+        "{},{}",
+        fixture("rsa-3072.pem").to_str().unwrap(),
+        cert_file
+    );
+    let mut args = vec!["--sign"];
+    args.extend(ID_ATTR);
+    args.extend(["--privkey-pem", &key_and_cert, &tmpl]);
+    let (ok, out, err) = xmlsec1(&args);
+    assert!(ok, "xmlsec1 could not sign with rsa-sha1: {err}");
+    assert!(matches!(
+        dsig::verify(
+            &out,
+            Expected::Only(QName::ASSERTION),
+            &pinned(&key),
+            &policy()
+        ),
+        Err(DsigError::AlgorithmNotAllowed(_))
+    ));
+}
+
+#[test]
+fn an_assertion_encrypted_by_xmlsec1_decrypts_with_ours_and_still_verifies() {
+    if !xmlsec1_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sp_pem = pem("rsa-enc.pem");
+    let sp = SigningKey::from_pem(&sp_pem, Alg::RS256).unwrap();
+    let sp_cert = write(
+        dir.path(),
+        "sp-cert.pem",
+        &cert_pem(&dsig::certificate_for(&sp, "sp").unwrap()),
+    );
+    let (signed, key) = signed_assertion(SignatureAlg::RsaSha256);
+    let data = write(
+        dir.path(),
+        "data.xml",
+        &response(&format!(
+            "<saml:EncryptedAssertion>{}</saml:EncryptedAssertion>",
+            strip_decl(&signed)
+        )),
+    );
+    for (data_uri, session) in [
+        ("http://www.w3.org/2009/xmlenc11#aes256-gcm", "aes-256"),
+        ("http://www.w3.org/2001/04/xmlenc#aes256-cbc", "aes-256"),
+    ] {
+        let template = write(
+            dir.path(),
+            "enc-template.xml",
+            &format!(
+                r#"<xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Type="http://www.w3.org/2001/04/xmlenc#Element"><xenc:EncryptionMethod Algorithm="{data_uri}"/><ds:KeyInfo><xenc:EncryptedKey><xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo><xenc:CipherData><xenc:CipherValue/></xenc:CipherData></xenc:EncryptedData>"#
+            ),
+        );
+        let (ok, out, err) = xmlsec1(&[
+            "--encrypt",
+            "--pubkey-cert-pem",
+            &sp_cert,
+            "--session-key",
+            session,
+            "--xml-data",
+            &data,
+            "--node-name",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            &template,
+        ]);
+        assert!(ok, "{data_uri}: xmlsec1 could not encrypt: {err}");
+        assert!(!out.contains("Substantial"), "{data_uri}: not encrypted");
+        let doc = eid_saml::xml::Document::parse(strip_decl(&out)).unwrap();
+        let ea = doc
+            .root()
+            .child(QName::ENCRYPTED_ASSERTION)
+            .unwrap()
+            .unwrap();
+        let decryption = enc::DecryptionKey::from_pem(&sp_pem).unwrap();
+        let plain = enc::decrypt(ea, &decryption, &enc::DecryptPolicy::default())
+            .unwrap_or_else(|e| panic!("{data_uri}: {e}"));
+        dsig::verify(
+            &plain,
+            Expected::Root(QName::ASSERTION),
+            &pinned(&key),
+            &policy(),
+        )
+        .unwrap_or_else(|e| panic!("{data_uri}: {e}"));
+    }
+}
