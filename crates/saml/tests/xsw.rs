@@ -473,3 +473,53 @@ fn no_pinned_keys_is_an_error_not_a_pass() {
         Err(DsigError::PinnedKey(_))
     ));
 }
+
+#[test]
+fn a_logout_request_is_protected_the_same_way() {
+    let key = key(SignatureAlg::RsaSha256);
+    let xml = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_lo1" Version="2.0" IssueInstant="2026-11-30T10:00:00Z" Destination="https://broker.example.dk/saml/slo"><saml:Issuer>https://sp.example.dk</saml:Issuer><saml:NameID>https://data.gov.dk/model/core/eid/person/uuid/0f8e3c8e</saml:NameID><samlp:SessionIndex>s1</samlp:SessionIndex></samlp:LogoutRequest>"#;
+    let s = dsig::sign_enveloped(xml, "_lo1", &key, SignatureAlg::RsaSha256, &cert(&key)).unwrap();
+    let s = strip_decl(&s).to_owned();
+    let expected = Expected::Root(QName::LOGOUT_REQUEST);
+    assert!(dsig::verify(&s, expected, &pinned(&key), &policy()).is_ok());
+    // XSW1: an evil request whose signature carries the genuine one in an Object.
+    let (before, sig, after) = split(&s);
+    let genuine = format!("{before}{after}");
+    let evil = genuine
+        .replace("SessionIndex>s1<", "SessionIndex>s2<")
+        .replacen("ID=\"_lo1\"", "ID=\"_evil\"", 1);
+    let xsw1 = evil.replacen(
+        "</saml:Issuer>",
+        &format!(
+            "</saml:Issuer>{}",
+            sig.replacen(
+                "</ds:Signature>",
+                &format!("<ds:Object>{genuine}</ds:Object></ds:Signature>"),
+                1
+            )
+        ),
+        1,
+    );
+    assert!(matches!(
+        dsig::verify(&xsw1, expected, &pinned(&key), &policy()),
+        Err(DsigError::UnexpectedElement(_))
+    ));
+    // Stripped, tampered, and signed by another key.
+    assert!(matches!(
+        dsig::verify(&genuine, expected, &pinned(&key), &policy()),
+        Err(DsigError::Unsigned)
+    ));
+    assert!(matches!(
+        dsig::verify(
+            &s.replace(">s1<", ">s2<"),
+            expected,
+            &pinned(&key),
+            &policy()
+        ),
+        Err(DsigError::Invalid)
+    ));
+    assert!(matches!(
+        dsig::verify(&s, expected, &pinned(&other_key()), &policy()),
+        Err(DsigError::Invalid)
+    ));
+}
