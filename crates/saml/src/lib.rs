@@ -7,8 +7,11 @@
 use eid_core::Loa;
 
 pub mod binding;
+pub mod dsig;
+pub mod enc;
 pub mod messages;
 pub mod metadata;
+pub mod xml;
 
 /// OIOSAML 3 attribute names (NameFormat `uri`).
 pub mod attributes {
