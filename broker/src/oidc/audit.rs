@@ -57,7 +57,15 @@ pub(crate) async fn audit_refusal(
         ),
         None => event,
     };
-    broker.audit.record_detached(event);
+    if broker.audit.record_detached(event).is_err() {
+        // The audit log is not keeping up: this refusal goes uncounted in the log, like those over
+        // the budget, but counted here.
+        broker.metrics.inc(
+            "broker_unaudited_rejections_total",
+            "Requests of no registered client refused beyond the audit budget.",
+            &[],
+        );
+    }
     Ok(())
 }
 

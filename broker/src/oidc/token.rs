@@ -366,12 +366,15 @@ async fn client_credentials(
         exp,
         iat: now,
     };
-    let grant_id = eid_oidc::random::token(16);
-    let access = access_token(broker, &grant_id, &rp.rp.id, scopes.clone(), subject).await?;
-    // It releases no personal data: the event need not be durable before the answer.
+    // It releases no personal data: the event need not be durable before the answer, but it must
+    // be queued. When the audit log is not keeping up, the client is told to come back shortly
+    // (503 with Retry-After) before any token exists.
     broker
         .audit
-        .record_detached(issued_event(broker, rp, ip, "client_credentials"));
+        .record_detached(issued_event(broker, rp, ip, "client_credentials"))
+        .map_err(|e| OAuthError::new(ErrorCode::TemporarilyUnavailable, e.to_string()))?;
+    let grant_id = eid_oidc::random::token(16);
+    let access = access_token(broker, &grant_id, &rp.rp.id, scopes.clone(), subject).await?;
     Ok(TokenResponse {
         access_token: access,
         token_type: "Bearer",

@@ -594,6 +594,33 @@ async fn client_credentials_grant_no_requested_scope() {
 }
 
 #[tokio::test]
+async fn client_credentials_are_refused_with_temporarily_unavailable_while_the_audit_log_lags() {
+    let h = harness().await;
+    h.audit.hanging.store(true, Ordering::SeqCst);
+    let grant = [("grant_type", "client_credentials")];
+    let mut issued = 0;
+    let refusal = loop {
+        match h.token("svc", &grant).await {
+            Ok(_) => issued += 1,
+            Err(e) => break e,
+        }
+        assert!(issued <= 1_000, "the audit queue never filled");
+        // Let the writer take its first batch.
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(
+        refusal.code,
+        ErrorCode::TemporarilyUnavailable,
+        "{refusal:?}"
+    );
+    // Bounded by the writer's queue (16 × 8) and the batch it holds, whatever the load.
+    assert!(
+        issued <= 16 * 9,
+        "{issued} tokens issued while nothing was written"
+    );
+}
+
+#[tokio::test]
 async fn offline_access_is_granted_only_to_a_client_registered_for_it_that_may_refresh() {
     let rp = |grants: &[&str], offline_access: bool| -> eid_core::OidcClient {
         let doc: eid_core::RpRegistration = serde_json::from_value(serde_json::json!({

@@ -8,10 +8,12 @@
 //! refuses for one of its events is split until that event alone fails ([`commit`]), so one bad
 //! request cannot fail everyone's audit.
 //!
-//! A detached record that finds the queue full goes to an unbounded overflow queue, which a second
-//! task forwards, in order, into the bounded one. [`AuditWriter::flush`] sends its marker through
-//! that overflow queue too, so the marker reaches the writer after every event enqueued before it,
-//! by either path.
+//! There is one queue, and it is bounded: an acknowledged record waits for room (back-pressure on
+//! the handler, which is waiting for its commit anyway); a detached record that finds the queue
+//! full is refused with [`Backlog`], and its caller pushes back (a 503 with `Retry-After`) or, for
+//! events it may drop, counts it. No path grows memory without bound under overload.
+//! [`AuditWriter::flush`] sends its marker through the same queue, so it reaches the writer after
+//! every event enqueued before it.
 
 use eid_core::{AuditEvent, AuditLog, StoreError};
 use std::sync::Arc;
@@ -43,12 +45,20 @@ impl Job {
     }
 }
 
+/// A detached record was refused: the writer's queue is full (the durable store is not keeping up),
+/// or the writer has stopped. The event was not recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the audit log is not keeping up; try again shortly")]
+pub struct Backlog;
+
+/// How many batches the queue holds: room for bursts of detached records while a batch commits.
+const QUEUED_BATCHES: usize = 8;
+
 /// Handle to the writer task. Cloning is cheap; the task ends once every handle is dropped and the
 /// events already queued are written.
 #[derive(Clone)]
 pub struct AuditWriter {
     tx: mpsc::Sender<Job>,
-    overflow: mpsc::UnboundedSender<Job>,
 }
 
 impl std::fmt::Debug for AuditWriter {
@@ -61,14 +71,13 @@ impl std::fmt::Debug for AuditWriter {
 
 impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime. `max_batch` (at least 1) bounds the
-    /// events per `append`; the queue holds four batches, after which `record` waits (back-pressure).
+    /// events per `append`; the queue holds [`QUEUED_BATCHES`] batches, after which `record` waits
+    /// (back-pressure) and `record_detached` is refused.
     pub fn spawn(log: Arc<dyn AuditLog>, max_batch: usize) -> AuditWriter {
         let max_batch = max_batch.max(1);
-        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
-        let (overflow, overflow_rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(QUEUED_BATCHES));
         tokio::spawn(run(log, rx, max_batch));
-        tokio::spawn(forward(overflow_rx, tx.clone()));
-        AuditWriter { tx, overflow }
+        AuditWriter { tx }
     }
 
     /// Records `event` and returns once the batch holding it is committed, with that batch's error
@@ -85,18 +94,21 @@ impl AuditWriter {
         acked.await.map_err(|_| stopped())?
     }
 
-    /// Records `event` without waiting for the commit; a failure is logged as a warning. For
-    /// events that do not guard a release of data. Never blocks and never drops the event for a
-    /// full queue: it then waits in the overflow queue.
-    pub fn record_detached(&self, event: AuditEvent) {
+    /// Records `event` without waiting for the commit; a failed commit is logged as a warning.
+    /// For events that do not guard a release of data. Never blocks: when the queue is full the
+    /// event is refused with [`Backlog`] (and a warning naming it), and the caller must not answer
+    /// as if it were recorded.
+    pub fn record_detached(&self, event: AuditEvent) -> Result<(), Backlog> {
         match self.tx.try_send(Job::detached(event)) {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(job)) => {
-                if let Err(mpsc::error::SendError(job)) = self.overflow.send(job) {
-                    job.lost("audit writer stopped");
-                }
+                job.lost("audit queue full");
+                Err(Backlog)
             }
-            Err(mpsc::error::TrySendError::Closed(job)) => job.lost("audit writer stopped"),
+            Err(mpsc::error::TrySendError::Closed(job)) => {
+                job.lost("audit writer stopped");
+                Err(Backlog)
+            }
         }
     }
 
@@ -106,7 +118,7 @@ impl AuditWriter {
     /// For orderly shutdown, and for tests that read back what they recorded.
     pub async fn flush(&self) {
         let (done, flushed) = oneshot::channel();
-        if self.overflow.send(Job::Flush(done)).is_ok() {
+        if self.tx.send(Job::Flush(done)).await.is_ok() {
             // An error means the marker was dropped: the writer stopped, nothing more will commit.
             let _ = flushed.await;
         }
@@ -129,16 +141,6 @@ fn copy_err(e: &StoreError) -> StoreError {
         StoreError::Backend(m) => StoreError::Backend(m.clone()),
         StoreError::Corrupt(m) => StoreError::Corrupt(m.clone()),
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
-    }
-}
-
-/// Moves overflowed jobs, in order, into the writer's queue as room appears. Ends once every handle
-/// is gone and the overflow is drained, dropping its sender so the writer can end too.
-async fn forward(mut overflow: mpsc::UnboundedReceiver<Job>, tx: mpsc::Sender<Job>) {
-    while let Some(job) = overflow.recv().await {
-        if let Err(mpsc::error::SendError(job)) = tx.send(job).await {
-            job.lost("audit writer stopped");
-        }
     }
 }
 

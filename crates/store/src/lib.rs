@@ -23,7 +23,7 @@ pub mod suite;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use audit_writer::AuditWriter;
+pub use audit_writer::{AuditWriter, Backlog};
 pub use memory::{MemoryEphemeral, MemoryLimits};
 pub use redis::RedisEphemeral;
 pub use sql::{Backend, SqlDurable};

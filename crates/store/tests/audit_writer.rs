@@ -153,7 +153,7 @@ async fn writer_propagates_a_failed_commit_to_every_waiter() {
         }
     }
     // Detached records on a broken log only warn.
-    writer.record_detached(event(person, 99));
+    writer.record_detached(event(person, 99)).unwrap();
 }
 
 #[tokio::test]
@@ -162,14 +162,11 @@ async fn writer_detached_records_are_written_and_task_ends_with_last_handle() {
     let url = format!("sqlite://{}", dir.path().join("audit.db").display());
     let db = SqlDurable::connect_and_migrate(&url).await.unwrap();
     let log: Arc<Counting<SqlDurable>> = Arc::new(Counting::new(db.clone()));
-    // A tiny queue, so that detached records also take the "queue full" path.
-    let writer = AuditWriter::spawn(log.clone(), 1);
+    let writer = AuditWriter::spawn(log.clone(), 4);
     let person = Uuid::new_v4();
     for i in 0..20 {
-        writer.record_detached(event(person, i));
+        writer.record_detached(event(person, i)).unwrap();
     }
-    // An acknowledged record after them; the queue is FIFO, but the overflow went through tasks,
-    // so wait for the count instead of relying on order.
     writer.record(event(person, 20)).await.unwrap();
     let clone = writer.clone();
     drop(writer);
@@ -185,6 +182,79 @@ async fn writer_detached_records_are_written_and_task_ends_with_last_handle() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(db.for_person(person, 100).await.unwrap().len(), 21);
+}
+
+/// Holds every append until the test opens the gate: the writer's queue then fills.
+struct Gated<L> {
+    inner: L,
+    gate: tokio::sync::Semaphore,
+}
+
+#[async_trait]
+impl<L: AuditLog> AuditLog for Gated<L> {
+    async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        let _permit = self.gate.acquire().await.unwrap();
+        self.inner.append(events).await
+    }
+    async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.for_person(person, limit).await
+    }
+    async fn by_kind_since(
+        &self,
+        kind: &str,
+        since: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        self.inner.by_kind_since(kind, since, limit).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_refuses_detached_records_beyond_its_bounded_queue_and_keeps_what_it_took() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("audit.db").display());
+    let db = SqlDurable::connect_and_migrate(&url).await.unwrap();
+    let log = Arc::new(Gated {
+        inner: db.clone(),
+        gate: tokio::sync::Semaphore::new(0),
+    });
+    let max_batch = 2;
+    let writer = AuditWriter::spawn(log.clone(), max_batch);
+    let person = Uuid::new_v4();
+    // With every commit held, the queue (8 batches) and the one batch taken for commit fill; then
+    // every further detached record is refused, whatever the offered load.
+    let mut accepted = Vec::new();
+    let mut refused = 0;
+    for i in 0..1_000 {
+        let e = event(person, i);
+        let id = e.id;
+        match writer.record_detached(e) {
+            Ok(()) => accepted.push(id),
+            Err(eid_store::Backlog) => refused += 1,
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        accepted.len() <= max_batch * 9,
+        "the queue held {} events",
+        accepted.len()
+    );
+    assert!(refused >= 1_000 - max_batch * 9);
+    // Once the log keeps up again, everything that was accepted is written.
+    log.gate.add_permits(1_000);
+    writer.flush().await;
+    let mut stored: Vec<Uuid> = db
+        .for_person(person, 2_000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    stored.sort();
+    accepted.sort();
+    assert_eq!(stored, accepted);
+    // And detached records are taken again.
+    writer.record_detached(event(person, 1_000)).unwrap();
 }
 
 /// Delays every append, so that a reader that does not wait for the writer sees too little.
@@ -221,13 +291,13 @@ async fn writer_flush_waits_for_every_detached_record_before_it() {
         let writer = AuditWriter::spawn(Arc::new(Slow(db.clone())), max_batch);
         let person = Uuid::new_v4();
         let mut ids: Vec<Uuid> = (0..60)
-            .map(|i| {
+            .filter_map(|i| {
                 let e = event(person, i);
                 let id = e.id;
-                writer.record_detached(e);
-                id
+                writer.record_detached(e).ok().map(|()| id)
             })
             .collect();
+        assert!(ids.len() >= 16, "round {round}: the queue took too few");
         writer.flush().await;
         let mut stored: Vec<Uuid> = db
             .for_person(person, 1000)
@@ -238,7 +308,10 @@ async fn writer_flush_waits_for_every_detached_record_before_it() {
             .collect();
         stored.sort();
         ids.sort();
-        assert_eq!(stored, ids, "round {round}: all 60 readable after flush");
+        assert_eq!(
+            stored, ids,
+            "round {round}: all accepted readable after flush"
+        );
     }
 }
 
@@ -254,17 +327,23 @@ async fn writer_flush_covers_records_from_other_handles_and_tasks() {
         .map(|t| {
             let handle = writer.clone();
             tokio::spawn(async move {
+                let mut accepted = 0;
                 for i in 0..25 {
-                    handle.record_detached(event(person, t * 100 + i));
+                    if handle.record_detached(event(person, t * 100 + i)).is_ok() {
+                        accepted += 1;
+                    }
                 }
+                accepted
             })
         })
         .collect();
+    let mut accepted = 0;
     for task in tasks {
-        task.await.unwrap();
+        accepted += task.await.unwrap();
     }
+    assert!(accepted >= 32, "the queue took too few: {accepted}");
     writer.flush().await;
-    assert_eq!(db.for_person(person, 1000).await.unwrap().len(), 100);
+    assert_eq!(db.for_person(person, 1000).await.unwrap().len(), accepted);
 }
 
 #[tokio::test]
@@ -279,7 +358,8 @@ async fn writer_flush_returns_when_idle_and_when_commits_fail() {
 
     let broken = AuditWriter::spawn(Arc::new(Broken), 1);
     for i in 0..10 {
-        broken.record_detached(event(Uuid::new_v4(), i));
+        // Refused or failed later: either way, only warned about.
+        let _ = broken.record_detached(event(Uuid::new_v4(), i));
     }
     tokio::time::timeout(Duration::from_secs(5), broken.flush())
         .await

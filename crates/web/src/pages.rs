@@ -23,6 +23,10 @@ pub fn oauth_json(e: &OAuthError, realm: &'static str) -> Response {
     let mut response = (status, Json(e.to_json())).into_response();
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Overload or a store outage: come back shortly (RFC 9110 §10.2.3).
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if status == StatusCode::UNAUTHORIZED {
         let challenge = if e.code == ErrorCode::InvalidToken {
             HeaderValue::from_static("Bearer error=\"invalid_token\"")
@@ -47,5 +51,16 @@ mod tests {
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         let r = oauth_json(&OAuthError::invalid_grant("used"), "idp");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
+    }
+
+    #[test]
+    fn temporarily_unavailable_is_503_with_retry_after() {
+        let r = oauth_json(
+            &OAuthError::new(ErrorCode::TemporarilyUnavailable, "busy"),
+            "broker",
+        );
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
     }
 }

@@ -63,7 +63,14 @@ pub async fn audit_unauthenticated(
         );
         return Ok(());
     }
-    idp.audit.record_detached(event);
+    if idp.audit.record_detached(event).is_err() {
+        // The audit log is not keeping up: counted like the refusals over the budget.
+        idp.metrics.inc(
+            "idp_unaudited_rejections_total",
+            "Requests of no authenticated client refused beyond the per-address audit budget.",
+            &[],
+        );
+    }
     Ok(())
 }
 
