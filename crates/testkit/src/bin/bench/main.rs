@@ -1,5 +1,6 @@
 //! `bench`: the built `eidbroker` measured out of process, as an operator runs it (DESIGN.md §10,
-//! issue 14). It builds nothing: run `cargo build --release -p eidbroker -p eid-testkit` first.
+//! issue 14). It builds nothing: `cargo build --release -p eidbroker` first, on its own (built
+//! together with this crate, Cargo would unify features into the measured binary).
 //!
 //! It starts `./target/release/eidbroker serve` with the demo configuration (or `--config`) and a
 //! fresh data directory on the real disk, every broker thread pinned to CPU 0 (`taskset` on the
