@@ -385,3 +385,30 @@ pub async fn run(
         .map_or(seconds, |d| d.saturating_duration_since(measure_from));
     Ok((all, window))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_follow_the_rule_of_oidc_loadgen() {
+        let st = Stats {
+            lat_us: (1..=100).map(|i| i * 1000).collect(),
+            ..Stats::default()
+        };
+        assert_eq!(st.percentile_ms(50.0), Some(51.0));
+        assert_eq!(st.percentile_ms(99.0), Some(100.0));
+        assert_eq!(st.percentile_ms(100.0), Some(100.0));
+        assert_eq!(Stats::default().percentile_ms(99.0), None);
+    }
+
+    #[test]
+    fn error_kinds_are_bounded() {
+        let mut st = Stats::default();
+        for i in 0..100 {
+            st.error(format!("kind {i}"));
+        }
+        assert_eq!(st.errors.len(), 33);
+        assert_eq!(st.errors.get("(other error kinds)"), Some(&68));
+    }
+}

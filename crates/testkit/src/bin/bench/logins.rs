@@ -257,3 +257,31 @@ fn session_of(
         refresh_token,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r#"<main><form method="post" action="/login/code"><input type="hidden" name="tx" value="wrong"></form>
+<form method="post" action="/login/password"><input type="hidden" name="tx" value="t&amp;1">
+<input type="hidden" name="csrf" value="c&quot;2"><input type="password" name="password"></form></main>"#;
+
+    #[test]
+    fn the_hidden_inputs_of_the_named_form_are_read_and_unescaped() {
+        let fields = form_fields(PAGE, "/login/password", None).unwrap_or_default();
+        assert_eq!(
+            fields,
+            vec![
+                ("tx".to_owned(), "t&1".to_owned()),
+                ("csrf".to_owned(), "c\"2".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_page_without_the_form_or_the_marker_gives_none() {
+        assert!(form_fields(PAGE, "/login/user", None).is_none());
+        assert!(form_fields(PAGE, "/login/password", Some("value=\"mitid\"")).is_none());
+        assert!(form_fields("<form action=\"/login/user\"", "/login/user", None).is_some());
+    }
+}

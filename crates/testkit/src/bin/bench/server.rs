@@ -41,18 +41,9 @@ impl ServerSpec {
         if self.port_base == 8080 {
             return Ok(self.config.clone());
         }
-        let mut text = std::fs::read_to_string(&self.config)
+        let text = std::fs::read_to_string(&self.config)
             .with_context(|| format!("reading {}", self.config.display()))?;
-        for (port, offset) in DEMO_PORTS {
-            let moved = self
-                .port_base
-                .checked_add(offset)
-                .context("--port-base too high")?;
-            for host in ["localhost", "127.0.0.1"] {
-                text = text.replace(&format!("{host}:{port}\""), &format!("{host}:{moved}\""));
-                text = text.replace(&format!("{host}:{port}/"), &format!("{host}:{moved}/"));
-            }
-        }
+        let text = move_ports(text, self.port_base)?;
         let path = self.data_dir.join("eidbroker.toml");
         std::fs::write(&path, text)?;
         Ok(path)
@@ -136,6 +127,18 @@ impl ServerSpec {
     }
 }
 
+/// The configuration text with the demo listeners' ports moved to `base` + their offset.
+fn move_ports(mut text: String, base: u16) -> anyhow::Result<String> {
+    for (port, offset) in DEMO_PORTS {
+        let moved = base.checked_add(offset).context("--port-base too high")?;
+        for host in ["localhost", "127.0.0.1"] {
+            text = text.replace(&format!("{host}:{port}\""), &format!("{host}:{moved}\""));
+            text = text.replace(&format!("{host}:{port}/"), &format!("{host}:{moved}/"));
+        }
+    }
+    Ok(text)
+}
+
 /// A running broker process (stopped on drop).
 #[derive(Debug)]
 pub struct Server {
@@ -190,11 +193,15 @@ pub fn clock_ticks() -> f64 {
 
 /// utime + stime of a process, all its threads, in ticks.
 pub fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// utime + stime from the text of `/proc/<pid>/stat`.
+fn stat_ticks(stat: &str) -> Option<u64> {
     // The command name may hold spaces and parentheses: fields count from after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
     let fields: Vec<&str> = rest.split(' ').collect();
-    // utime and stime are fields 14 and 15 of stat(5); `rest` starts at field 3.
+    // utime and stime are fields 14 and 15 of proc(5); `rest` starts at field 3.
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(utime + stime)
@@ -237,4 +244,35 @@ pub fn fs_type(path: &Path) -> Option<String> {
         })
         .max_by_key(|(len, _)| *len)
         .map(|(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_read_after_a_command_name_with_spaces_and_parentheses() {
+        let stat = "4242 (tokio (rt) 1) S 1 4242 4242 0 -1 4194560 120 0 0 0 700 55 0 0 20 0 9 0";
+        assert_eq!(stat_ticks(stat), Some(755));
+        assert_eq!(stat_ticks("4242 (x) S 1"), None);
+        assert_eq!(stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn the_demo_listeners_move_with_the_port_base_and_nothing_else_does() {
+        let text = r#"listen = "127.0.0.1:8080"
+public_url = "http://localhost:8080"
+issuer = "http://localhost:8081"
+redirect_uris = ["http://localhost:8080/upstream/mitid/callback"]
+listen = "127.0.0.1:8090"
+memory_max_entries = 18080"#;
+        let moved = move_ports(text.to_owned(), 18080).unwrap_or_default();
+        assert!(moved.contains(r#"listen = "127.0.0.1:18080""#));
+        assert!(moved.contains(r#"public_url = "http://localhost:18080""#));
+        assert!(moved.contains(r#"issuer = "http://localhost:18081""#));
+        assert!(moved.contains("http://localhost:18080/upstream/mitid/callback"));
+        assert!(moved.contains(r#"listen = "127.0.0.1:18090""#));
+        assert!(moved.contains("memory_max_entries = 18080"));
+        assert!(move_ports(text.to_owned(), 65530).is_err());
+    }
 }
