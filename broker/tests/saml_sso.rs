@@ -37,6 +37,19 @@ async fn a_saml_login_answers_with_a_signed_and_encrypted_assertion() {
     let mut client = Client::new();
     let request = Request::new(&h);
     let back = saml_login(&h, &mut client, &request.redirect()).await;
+    // An auto-submitting form: the script is a file (no inline script), a button without it.
+    assert!(
+        back.body
+            .contains("<script src=\"/static/saml-post.js\"></script>")
+    );
+    assert!(back.body.contains("<noscript>"));
+    assert!(back.body.contains("Fortsæt til tjenesten"));
+    let script = h.get(&mut Client::new(), "/static/saml-post.js").await;
+    assert!(
+        script
+            .body
+            .contains("getElementById(\"saml-post\").submit()")
+    );
     let answered = read(&back, &cert);
     assert_eq!(answered.action, ACS);
     assert_eq!(answered.relay_state.as_deref(), Some("relay-1"));
@@ -95,7 +108,20 @@ async fn an_oidc_session_serves_a_saml_service_without_a_new_login() {
     assert!(answered.has_status("Success"));
     assert_eq!(answered.name_id(), expected_name_id("anna"));
     assert_eq!(h.upstream.requests().len(), before, "no new login");
-    // The session records the service (for logout).
+    // The session records the service (for logout), and the SessionIndex is its sid there.
+    let session = eid_broker::core::SsoSession::find(
+        h.broker.ephemeral.as_ref(),
+        client
+            .cookies
+            .get(eid_broker::http::SESSION_COOKIE)
+            .map(String::as_str),
+    )
+    .await
+    .unwrap()
+    .expect("the session");
+    assert_eq!(session.rps, vec![RP_A.to_owned(), SP.to_owned()]);
+    let index = format!("SessionIndex=\"{}\"", session.sid_for(SP));
+    assert!(answered.assertion.as_deref().unwrap().contains(&index));
     let again = h.get(&mut client, &Request::new(&h).redirect()).await;
     assert!(is_post(&again));
 }
@@ -310,6 +336,14 @@ async fn an_unknown_issuer_is_refused() {
     request.issuer = "https://unknown.example/sp".into();
     let reply = h.get(&mut client, &request.redirect()).await;
     assert_refused(&h, &reply, "unknown issuer").await;
+    assert!(reply.body.contains("lang=\"da\""));
+    // In the person's language.
+    let mut english = Client::new();
+    english.headers.push(("accept-language", "en".into()));
+    request.id = format!("{}-2", request.id);
+    let reply = h.get(&mut english, &request.redirect()).await;
+    assert_eq!(reply.status, 400);
+    assert!(reply.body.contains("lang=\"en\""), "{reply:?}");
 }
 
 #[tokio::test]
@@ -332,4 +366,27 @@ async fn the_metadata_is_signed_and_names_the_sso_service() {
     assert!(reply.body.contains("WantAuthnRequestsSigned=\"true\""));
     assert!(reply.body.contains("use=\"encryption\""));
     assert!(reply.body.contains("validUntil=\""));
+}
+
+#[tokio::test]
+async fn cancelling_on_the_chooser_is_answered_authn_failed() {
+    let h = Harness::two_upstreams().await;
+    let cert = broker_certificate(&h).await;
+    let mut client = Client::new();
+    let chooser = h.get(&mut client, &Request::new(&h).redirect()).await;
+    assert!(chooser.is_chooser(), "{chooser:?}");
+    assert!(chooser.body.contains("SAML service"), "the service's name");
+    let cancelled = h
+        .post(
+            &mut client,
+            "/login/cancel",
+            &[
+                ("tx", &chooser.input("tx")),
+                ("csrf", &chooser.input("csrf")),
+            ],
+        )
+        .await;
+    let answered = read(&cancelled, &cert);
+    assert!(answered.has_status("AuthnFailed"), "{}", answered.response);
+    assert!(answered.assertion.is_none());
 }
