@@ -390,3 +390,34 @@ async fn cancelling_on_the_chooser_is_answered_authn_failed() {
     assert!(answered.has_status("AuthnFailed"), "{}", answered.response);
     assert!(answered.assertion.is_none());
 }
+
+#[tokio::test]
+async fn a_verified_request_the_broker_cannot_serve_is_told_so_at_its_acs() {
+    let h = Harness::new().await;
+    let cert = broker_certificate(&h).await;
+    let mut client = Client::new();
+    let mut exact = Request::new(&h);
+    exact.min_level = Some(HIGH);
+    exact.comparison = "exact";
+    let answered = read(&h.get(&mut client, &exact.redirect()).await, &cert);
+    assert_eq!(answered.action, ACS);
+    assert!(
+        answered.has_status("NoAuthnContext"),
+        "{}",
+        answered.response
+    );
+    let mut transient = Request::new(&h);
+    transient.name_id_format = Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient");
+    let answered = read(&h.get(&mut client, &transient.redirect()).await, &cert);
+    assert!(
+        answered.has_status("RequestUnsupported"),
+        "{}",
+        answered.response
+    );
+    let mut persistent = Request::new(&h);
+    persistent.name_id_format = Some("urn:oasis:names:tc:SAML:2.0:nameid-format:persistent");
+    let reply = h.get(&mut client, &persistent.redirect()).await;
+    assert!(reply.goes_to(UPSTREAM_AUTHORIZE), "{reply:?}");
+    assert!(h.upstream.requests().len() == 1);
+    assert_eq!(h.audited("saml.rejected").await.len(), 2);
+}

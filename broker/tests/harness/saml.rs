@@ -96,6 +96,10 @@ pub struct Request {
     pub force: bool,
     pub passive: bool,
     pub min_level: Option<&'static str>,
+    /// `Comparison` of the RequestedAuthnContext.
+    pub comparison: &'static str,
+    /// `NameIDPolicy/@Format`, if any.
+    pub name_id_format: Option<&'static str>,
 }
 
 impl Request {
@@ -111,6 +115,8 @@ impl Request {
             force: false,
             passive: false,
             min_level: None,
+            comparison: "minimum",
+            name_id_format: None,
         }
     }
 
@@ -140,12 +146,17 @@ impl Request {
             .min_level
             .map(|l| {
                 format!(
-                    r#"<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>{l}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#
+                    r#"<samlp:RequestedAuthnContext Comparison="{}"><saml:AuthnContextClassRef>{l}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
+                    self.comparison
                 )
             })
             .unwrap_or_default();
+        let policy = self
+            .name_id_format
+            .map(|f| format!(r#"<samlp:NameIDPolicy Format="{f}" AllowCreate="true"/>"#))
+            .unwrap_or_default();
         format!(
-            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" {attrs}><saml:Issuer>{}</saml:Issuer>{context}</samlp:AuthnRequest>"#,
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" {attrs}><saml:Issuer>{}</saml:Issuer>{policy}{context}</samlp:AuthnRequest>"#,
             self.issuer
         )
     }
