@@ -2,7 +2,7 @@
 //! then encrypted for the service (OIOSAML 3), or a status saying why not; carried by an
 //! auto-submitting form to the ACS from the service's metadata.
 
-use eid_core::{AuditOutcome, Loa};
+use eid_core::AuditOutcome;
 use eid_saml::attributes;
 use eid_saml::binding::{MessageKind, PostForm, RelayState};
 use eid_saml::dsig::sign_enveloped;
@@ -173,13 +173,9 @@ pub async fn answer(
                 .event("saml.response_issued", AuditOutcome::Success)
                 .person(released.audit_id)
                 .client(sp.rp.id.clone())
-                .detail("loa", level_word(released.level)),
+                .detail("loa", released.level.as_word()),
         )
         .await?;
     let new_rp = session.served(&sp.rp.id);
     Ok((page(req, &xml), new_rp))
-}
-
-fn level_word(loa: Loa) -> &'static str {
-    loa.as_word()
 }
