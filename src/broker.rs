@@ -213,6 +213,14 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
     )
     .await
     .context("loading the registry")?;
+    let now = time::OffsetDateTime::now_utc();
+    let saml = settings
+        .saml_service_providers
+        .iter()
+        .map(|sp| sp.register(now))
+        .collect::<Result<Vec<_>, _>>()
+        .context("registering the SAML service providers")?;
+    broker.registry.set_saml(saml);
     Ok(broker)
 }
 

@@ -20,6 +20,13 @@ pub fn open_key_store(settings: &Settings, component: Component) -> anyhow::Resu
         if generated {
             tracing::info!(component = component.name(), dir = %dir.display(), "generated a demo ES256 signing key");
         }
+        // The broker's SAML IdP signs with RSA (OIOSAML 3); only needed once a service uses it.
+        if saml_needs_rsa(settings, component)
+            && eid_keys::ensure_active(&dir, Alg::RS256)
+                .with_context(|| format!("generating a demo RS256 key in {}", dir.display()))?
+        {
+            tracing::info!(component = component.name(), dir = %dir.display(), "generated a demo RS256 signing key for SAML");
+        }
     }
     let store = KeyStore::open(&dir, settings.key_entries(component)).with_context(|| {
         format!(
@@ -36,5 +43,17 @@ pub fn open_key_store(settings: &Settings, component: Component) -> anyhow::Resu
             component.name()
         );
     }
+    if saml_needs_rsa(settings, component) && store.signing_key(Alg::RS256).is_none() {
+        anyhow::bail!(
+            "the broker has SAML service providers but no active RS256 signing key in {}: run \
+             `eidbroker keygen --component broker --alg RS256`",
+            dir.display()
+        );
+    }
     Ok(store)
+}
+
+/// Whether `component` is the broker with SAML service providers (which need an RSA key).
+fn saml_needs_rsa(settings: &Settings, component: Component) -> bool {
+    component == Component::Broker && !settings.broker.saml_service_providers.is_empty()
 }

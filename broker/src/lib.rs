@@ -14,6 +14,7 @@ pub mod login;
 pub mod oidc;
 pub mod ports;
 pub mod registry;
+pub mod saml;
 pub mod settings;
 pub mod state;
 #[cfg(test)]

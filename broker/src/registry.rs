@@ -3,6 +3,7 @@
 //! every node converges.
 
 use arc_swap::ArcSwap;
+use eid_core::relying_party::SamlSp;
 use eid_core::{
     GrantType, InvalidRegistration, OidcClient, Protocol, RelyingParty, RelyingPartyRepository,
     RpRegistration, SigningAlg, StoreError,
@@ -88,13 +89,124 @@ pub fn prepare(doc: RpRegistration) -> Result<RegisteredRp, InvalidRegistration>
     })
 }
 
+/// A registered SAML service provider, ready for the request paths.
+#[derive(Debug)]
+pub struct RegisteredSp {
+    /// The typed registration (its id is the entity ID).
+    pub rp: RelyingParty,
+    /// Its SAML integration (the [`Protocol::Saml`] of `rp`).
+    pub sp: SamlSp,
+    /// How assertions are encrypted for it.
+    pub encryption: eid_saml::enc::EncryptOptions,
+}
+
+/// A SAML service provider as configured: its metadata document and what the broker adds.
+#[derive(Debug, Clone)]
+pub struct SamlSpConfig<'a> {
+    /// The metadata XML.
+    pub metadata: &'a str,
+    /// The name shown to citizens.
+    pub name: &'a str,
+    /// The sector of its pairwise identifiers.
+    pub sector: &'a str,
+    /// The attributes it may receive (`cpr`, `name`, `birthdate`).
+    pub release: &'a [String],
+    /// Encrypt with AES-256-CBC rather than AES-256-GCM (for a service that supports only CBC).
+    pub aes_cbc: bool,
+}
+
+/// Reads a SAML service provider's registration from its metadata; `now` checks `validUntil`.
+pub fn prepare_saml(
+    config: &SamlSpConfig<'_>,
+    now: time::OffsetDateTime,
+) -> Result<RegisteredSp, InvalidRegistration> {
+    let metadata = eid_saml::metadata::SpMetadata::parse(config.metadata).map_err(|e| {
+        InvalidRegistration {
+            client_id: config.name.to_owned(),
+            problem: format!("metadata: {e}"),
+        }
+    })?;
+    let bad = |problem: String| InvalidRegistration {
+        client_id: metadata.entity_id.clone(),
+        problem,
+    };
+    metadata
+        .check_valid(now)
+        .map_err(|e| bad(format!("metadata: {e}")))?;
+    let sp = metadata
+        .to_saml_sp()
+        .map_err(|e| bad(format!("metadata: {e}")))?;
+    let Some(encryption_certificate) = &sp.encryption_certificate else {
+        return Err(bad("metadata: no encryption certificate".into()));
+    };
+    eid_saml::enc::RecipientKey::from_certificate(encryption_certificate)
+        .map_err(|e| bad(format!("metadata: encryption certificate: {e}")))?;
+    if config.name.trim().is_empty() {
+        return Err(bad("name is empty".into()));
+    }
+    if config.sector.trim().is_empty() {
+        return Err(bad("sector is empty".into()));
+    }
+    let release = config
+        .release
+        .iter()
+        .map(|c| {
+            eid_core::Attribute::from_name(c)
+                .ok_or_else(|| bad(format!("unknown attribute {c:?} in release")))
+        })
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()?;
+    let encryption = eid_saml::enc::EncryptOptions {
+        data: if config.aes_cbc {
+            eid_saml::enc::DataAlg::Aes256Cbc
+        } else {
+            eid_saml::enc::DataAlg::Aes256Gcm
+        },
+        ..Default::default()
+    };
+    Ok(RegisteredSp {
+        rp: RelyingParty {
+            id: sp.entity_id.clone(),
+            name: config.name.to_owned(),
+            sector: config.sector.to_owned(),
+            subject_type: eid_core::SubjectType::Pairwise,
+            release,
+            representation: false,
+            protocol: Protocol::Saml(sp.clone()),
+        },
+        sp,
+        encryption,
+    })
+}
+
 /// The snapshot of all registrations.
 #[derive(Default)]
 pub struct Registry {
     snapshot: ArcSwap<HashMap<String, Arc<RegisteredRp>>>,
+    saml: ArcSwap<HashMap<String, Arc<RegisteredSp>>>,
 }
 
 impl Registry {
+    /// The SAML service provider of an entity ID.
+    pub fn saml(&self, entity_id: &str) -> Option<Arc<RegisteredSp>> {
+        self.saml.load().get(entity_id).cloned()
+    }
+
+    /// Replaces the SAML service providers (registered from configured metadata at start).
+    pub fn set_saml(&self, sps: Vec<RegisteredSp>) {
+        let map = sps
+            .into_iter()
+            .map(|sp| (sp.rp.id.clone(), Arc::new(sp)))
+            .collect();
+        self.saml.store(Arc::new(map));
+    }
+
+    /// The name shown to citizens of a relying party of either protocol.
+    pub fn service_name(&self, id: &str) -> Option<String> {
+        self.get(id)
+            .map(|rp| rp.rp.name.clone())
+            .or_else(|| self.saml(id).map(|sp| sp.rp.name.clone()))
+    }
+
     /// The registration of a client id.
     pub fn get(&self, client_id: &str) -> Option<Arc<RegisteredRp>> {
         self.snapshot.load().get(client_id).cloned()

@@ -55,6 +55,9 @@ pub struct RawBrokerSettings {
     /// Upstream identity providers, in chooser order.
     #[serde(default)]
     pub upstreams: Vec<RawUpstream>,
+    /// SAML service providers, each from its metadata file.
+    #[serde(default)]
+    pub saml_service_providers: Vec<RawSamlSp>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
     #[serde(default)]
     pub trusted_proxies: Vec<IpAddr>,
@@ -71,8 +74,82 @@ impl Default for RawBrokerSettings {
             pairwise_secret_file: None,
             relying_parties: Vec::new(),
             upstreams: Vec::new(),
+            saml_service_providers: Vec::new(),
             trusted_proxies: Vec::new(),
         }
+    }
+}
+
+/// A SAML service provider, as written: its metadata file and what the broker adds to it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSamlSp {
+    /// The SP's metadata (an `EntityDescriptor` with one SAML 2.0 `SPSSODescriptor`).
+    pub metadata: PathBuf,
+    /// The name shown to citizens.
+    pub name: String,
+    /// The sector of its pairwise identifiers.
+    pub sector: String,
+    /// Attributes it may receive (`cpr`, `name`, `birthdate`).
+    #[serde(default)]
+    pub release: Vec<String>,
+    /// Encrypt its assertions with AES-256-CBC (only for a service that cannot do AES-256-GCM).
+    #[serde(default)]
+    pub aes_cbc: bool,
+}
+
+/// A SAML service provider's validated settings: its metadata read, and parsed once at
+/// validation (so that `check-config` names a bad file).
+#[derive(Debug, Clone)]
+pub struct SamlSpSettings {
+    /// The metadata XML.
+    pub metadata: String,
+    /// The name shown to citizens.
+    pub name: String,
+    /// The sector.
+    pub sector: String,
+    /// Released attributes.
+    pub release: Vec<String>,
+    /// AES-256-CBC rather than GCM.
+    pub aes_cbc: bool,
+}
+
+impl SamlSpSettings {
+    /// The registration, with the metadata's `validUntil` checked at `now`.
+    pub fn register(
+        &self,
+        now: time::OffsetDateTime,
+    ) -> Result<crate::registry::RegisteredSp, eid_core::InvalidRegistration> {
+        crate::registry::prepare_saml(
+            &crate::registry::SamlSpConfig {
+                metadata: &self.metadata,
+                name: &self.name,
+                sector: &self.sector,
+                release: &self.release,
+                aes_cbc: self.aes_cbc,
+            },
+            now,
+        )
+    }
+}
+
+impl RawSamlSp {
+    /// Reads and checks the metadata; `field` is its path (`saml_service_providers[0]`).
+    fn validate(&self, field: &str) -> Result<SamlSpSettings, SettingsError> {
+        let metadata_field = format!("{field}.metadata");
+        let metadata = std::fs::read_to_string(&self.metadata)
+            .map_err(|e| invalid(&metadata_field, format!("{}: {e}", self.metadata.display())))?;
+        let settings = SamlSpSettings {
+            metadata,
+            name: self.name.clone(),
+            sector: self.sector.clone(),
+            release: self.release.clone(),
+            aes_cbc: self.aes_cbc,
+        };
+        settings
+            .register(time::OffsetDateTime::now_utc())
+            .map_err(|e| invalid(&metadata_field, format!("{}: {e}", self.metadata.display())))?;
+        Ok(settings)
     }
 }
 
@@ -134,6 +211,8 @@ pub struct BrokerSettings {
     pub relying_parties: Vec<PathBuf>,
     /// Upstream identity providers, in chooser order.
     pub upstreams: Vec<UpstreamSettings>,
+    /// SAML service providers, their metadata read and checked.
+    pub saml_service_providers: Vec<SamlSpSettings>,
     /// Reverse proxies whose `X-Forwarded-For` says who the client is (for per-address limits).
     pub trusted_proxies: Vec<IpAddr>,
 }
@@ -251,6 +330,12 @@ impl RawBrokerSettings {
                 ));
             }
         }
+        let saml_service_providers = self
+            .saml_service_providers
+            .iter()
+            .enumerate()
+            .map(|(i, sp)| sp.validate(&format!("saml_service_providers[{i}]")))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(BrokerSettings {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
@@ -262,6 +347,7 @@ impl RawBrokerSettings {
                 .unwrap_or_else(|| data_dir.join("broker").join("pairwise.secret")),
             relying_parties: self.relying_parties.clone(),
             upstreams,
+            saml_service_providers,
             trusted_proxies: self.trusted_proxies.clone(),
         })
     }
@@ -354,6 +440,23 @@ mod tests {
         raw.upstreams = vec![upstream()];
         let s = raw.validate(Path::new("d"), true).unwrap();
         assert_eq!(s.upstreams[0].issuer, "http://localhost:8081");
+        let bad_metadata = std::env::temp_dir().join(format!(
+            "broker-settings-bad-metadata-{}.xml",
+            std::process::id()
+        ));
+        std::fs::write(&bad_metadata, "<not-metadata/>").unwrap();
+        raw.saml_service_providers = vec![RawSamlSp {
+            metadata: bad_metadata.clone(),
+            name: "SP".into(),
+            sector: "s".into(),
+            release: Vec::new(),
+            aes_cbc: false,
+        }];
+        let err = raw.validate(Path::new("d"), true).unwrap_err();
+        std::fs::remove_file(&bad_metadata).ok();
+        assert_eq!(err.field, "saml_service_providers[0].metadata");
+        assert!(err.problem.contains(&bad_metadata.display().to_string()));
+        raw.saml_service_providers.clear();
         assert!(s.admin_token_sha256.is_some());
     }
 

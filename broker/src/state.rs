@@ -92,6 +92,8 @@ pub struct Broker {
     pub clock: Arc<dyn Clock>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Certificates of the SAML signing keys.
+    pub saml_certificates: crate::saml::idp::CertificateCache,
 }
 
 impl Broker {
@@ -110,6 +112,7 @@ impl Broker {
             keys: deps.keys,
             clock: deps.clock,
             metrics: deps.metrics,
+            saml_certificates: Default::default(),
         };
         broker
             .registry

@@ -45,6 +45,9 @@ pub struct Texts {
     pub too_many_title: &'static str,
     pub too_many_body: &'static str,
     pub reference: &'static str,
+    pub saml_post_title: &'static str,
+    pub saml_post_body: &'static str,
+    pub saml_post_button: &'static str,
 }
 
 /// Danish.
@@ -88,6 +91,9 @@ pub static DA: Texts = Texts {
     too_many_title: "For mange log-ins på én gang",
     too_many_body: "Der er begyndt for mange log-ins fra din browser eller dit netværk. Afslut et af dem, eller vent et par minutter, og prøv igen.",
     reference: "Fejlreference til support",
+    saml_post_title: "Sender dig tilbage til tjenesten",
+    saml_post_body: "Du sendes nu videre til tjenesten. Sker det ikke af sig selv, så tryk på knappen.",
+    saml_post_button: "Fortsæt til tjenesten",
 };
 
 /// English.
@@ -131,6 +137,9 @@ pub static EN: Texts = Texts {
     too_many_title: "Too many logins at once",
     too_many_body: "Too many logins were begun from your browser or your network. Finish one of them, or wait a few minutes and try again.",
     reference: "Error reference for support",
+    saml_post_title: "Taking you back to the service",
+    saml_post_body: "You are now being sent on to the service. If nothing happens, press the button.",
+    saml_post_button: "Continue to the service",
 };
 
 /// The texts of a language.

@@ -39,8 +39,7 @@ pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
     let t = texts(pending.lang);
     let service = broker
         .registry
-        .get(&pending.authn.rp)
-        .map(|rp| rp.rp.name.clone())
+        .service_name(&pending.authn.rp)
         .unwrap_or_default();
     let upstreams = pending
         .fitting_upstreams(&broker.upstreams)
@@ -210,5 +209,6 @@ pub async fn callback(
 fn respond(jar: CookieJar, answer: Answer) -> Response {
     match answer {
         Answer::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
+        Answer::Post(page) => (jar, super::saml::post_page(&page)).into_response(),
     }
 }

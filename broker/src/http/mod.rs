@@ -6,6 +6,7 @@ mod error;
 mod login;
 mod oidc;
 mod pages;
+mod saml;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -39,6 +40,12 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route("/login/start", post(login::start))
         .route("/login/cancel", post(login::cancel))
         .route("/upstream/{name}/callback", get(login::callback))
+        .route(crate::saml::METADATA_PATH, get(saml::metadata))
+        .route(
+            crate::saml::SSO_PATH,
+            get(saml::sso_redirect).post(saml::sso_post),
+        )
+        .route(crate::saml::POST_SCRIPT_PATH, get(saml::post_script))
         .route("/admin/relying-parties", get(admin::list))
         .route(
             "/admin/relying-parties/{client_id}",

@@ -123,8 +123,7 @@ async fn start_upstream(
         // The relying party's display name, for the authenticator's pages (pushed, authenticated).
         service_name: broker
             .registry
-            .get(&pending.authn.rp)
-            .map(|rp| rp.rp.name.clone())
+            .service_name(&pending.authn.rp)
             .filter(|name| eid_oidc::rp::valid_service_name(name)),
     };
     let (url, upstream_pending) = client
@@ -266,7 +265,7 @@ async fn complete_login(
     if !pending.finish(broker).await? {
         return Ok(CallbackOutcome::Failed("replayed callback".into()));
     }
-    let Some(rp) = broker.registry.get(&pending.authn.rp) else {
+    let Some(rp) = pending.frontend.relying_party(broker, &pending.authn.rp) else {
         return Ok(CallbackOutcome::Failed("client vanished".into()));
     };
     // Identity resolution: the same person continues their session (whose level never goes
@@ -275,7 +274,7 @@ async fn complete_login(
     let Completed { after, step } = complete(
         broker.mandates.as_ref(),
         &pending.authn,
-        &rp.rp,
+        rp.rp(),
         existing,
         identity,
         broker.clock.now(),

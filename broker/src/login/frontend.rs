@@ -8,15 +8,39 @@ use url::Url;
 
 use crate::core::SsoSession;
 use crate::oidc::BrokerError;
-use crate::registry::RegisteredRp;
+use crate::registry::{RegisteredRp, RegisteredSp};
+use crate::saml::{PostPage, SamlRequest};
 use crate::state::Broker;
+use eid_core::RelyingParty;
+use std::sync::Arc;
 
-/// The request of the frontend that began a login (the SAML issue adds `Saml`).
+/// The request of the frontend that began a login.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FrontendRequest {
     /// An OpenID Connect authorization request.
     Oidc(Box<AuthorizeRequest>),
+    /// A verified SAML AuthnRequest.
+    Saml(Box<SamlRequest>),
+}
+
+/// A registered relying party of either protocol.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    /// An OIDC client.
+    Oidc(Arc<RegisteredRp>),
+    /// A SAML service provider.
+    Saml(Arc<RegisteredSp>),
+}
+
+impl Registered {
+    /// Its typed registration.
+    pub fn rp(&self) -> &RelyingParty {
+        match self {
+            Registered::Oidc(rp) => &rp.rp,
+            Registered::Saml(sp) => &sp.rp,
+        }
+    }
 }
 
 /// Why a login ends without releasing anything to the relying party.
@@ -42,6 +66,8 @@ pub enum Refusal {
 pub enum Answer {
     /// Send the browser to this URL (an OIDC redirect with a code or an error).
     Redirect(Url),
+    /// Post a SAML message to the service with an auto-submitting form.
+    Post(Box<PostPage>),
 }
 
 impl FrontendRequest {
@@ -49,6 +75,15 @@ impl FrontendRequest {
     pub fn login_hint(&self) -> Option<&str> {
         match self {
             FrontendRequest::Oidc(req) => req.login_hint.as_deref(),
+            FrontendRequest::Saml(_) => None,
+        }
+    }
+
+    /// The registration of the relying party `id` in this frontend's protocol.
+    pub fn relying_party(&self, broker: &Broker, id: &str) -> Option<Registered> {
+        match self {
+            FrontendRequest::Oidc(_) => broker.registry.get(id).map(Registered::Oidc),
+            FrontendRequest::Saml(_) => broker.registry.saml(id).map(Registered::Saml),
         }
     }
 
@@ -57,14 +92,21 @@ impl FrontendRequest {
     pub async fn answer(
         &self,
         broker: &Broker,
-        rp: &RegisteredRp,
+        rp: &Registered,
         session: &mut SsoSession,
     ) -> Result<Answer, BrokerError> {
-        match self {
-            FrontendRequest::Oidc(req) => {
+        match (self, rp) {
+            (FrontendRequest::Oidc(req), Registered::Oidc(rp)) => {
                 let (url, _) = crate::oidc::authorize::answer(broker, rp, req, session).await?;
                 Ok(Answer::Redirect(url))
             }
+            (FrontendRequest::Saml(req), Registered::Saml(sp)) => {
+                let (page, _) = crate::saml::response::answer(broker, sp, req, session).await?;
+                Ok(Answer::Post(Box::new(page)))
+            }
+            _ => Err(BrokerError::BadRequest(
+                "the relying party speaks another protocol".into(),
+            )),
         }
     }
 
@@ -103,6 +145,10 @@ impl FrontendRequest {
                 )
                 .map_err(|e| BrokerError::BadRequest(e.to_string()))?;
                 Ok(Answer::Redirect(url))
+            }
+            FrontendRequest::Saml(req) => {
+                let page = crate::saml::response::refuse(broker, req, refusal)?;
+                Ok(Answer::Post(Box::new(page)))
             }
         }
     }

@@ -325,7 +325,9 @@ mod tests {
     fn a_pending_login_stays_small_even_with_every_parameter_at_its_cap() {
         use eid_oidc::params::max_len;
         let mut p = pending();
-        let FrontendRequest::Oidc(request) = &mut p.frontend;
+        let FrontendRequest::Oidc(request) = &mut p.frontend else {
+            unreachable!("an OIDC login")
+        };
         request.state = Some("s".repeat(max_len("state")));
         request.nonce = Some("n".repeat(max_len("nonce")));
         request.login_hint = Some("h".repeat(max_len("login_hint")));

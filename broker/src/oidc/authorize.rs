@@ -191,9 +191,9 @@ pub async fn authorize(
             .await?;
             if let LoginStep::ChooseRepresentation(_) = step {
                 // As after a login (see `login::flow`): no choice page yet, never someone else.
-                let Answer::Redirect(url) = FrontendRequest::Oidc(Box::new(req))
+                let refused = FrontendRequest::Oidc(Box::new(req))
                     .refuse(broker, Refusal::RepresentationUnavailable)?;
-                return Ok(AuthorizeOutcome::Redirect(url));
+                return Ok(outcome_of(refused));
             }
             let (url, new_rp) = answer(broker, &rp, &req, &mut session).await?;
             if new_rp {
@@ -250,10 +250,21 @@ pub async fn authorize(
                 match flow::begin(broker, pending, &address.to_string()).await? {
                     Begun::Upstream(url) => AuthorizeOutcome::Redirect(url),
                     Begun::Choose(pending) => AuthorizeOutcome::Choose(pending),
-                    Begun::Refused(Answer::Redirect(url)) => AuthorizeOutcome::Redirect(url),
+                    Begun::Refused(answer) => outcome_of(answer),
                 },
             )
         }
+    }
+}
+
+/// An OIDC request's refusal as an outcome (an OIDC frontend answers only with redirects).
+fn outcome_of(answer: Answer) -> AuthorizeOutcome {
+    match answer {
+        Answer::Redirect(url) => AuthorizeOutcome::Redirect(url),
+        Answer::Post(_) => AuthorizeOutcome::ShowError(OAuthError::new(
+            ErrorCode::ServerError,
+            "an OIDC request was answered in another protocol",
+        )),
     }
 }
 

@@ -29,6 +29,8 @@ use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
+pub mod saml;
+
 /// The broker's public origin in these tests.
 pub const ISSUER: &str = "http://localhost:8080";
 /// The fake upstream's name (also the upstream of [`Identity::for_test`]).
@@ -261,6 +263,7 @@ fn test_keys() -> KeySet {
     let pem = eid_keys::generate_pem(Alg::ES256, 0).unwrap();
     KeySet::from_keys(vec![
         SigningKey::from_pem(pem.as_bytes(), Alg::ES256).unwrap(),
+        saml::broker_key(),
     ])
     .unwrap()
 }
@@ -368,7 +371,7 @@ impl Harness {
             checks: Vec::new(),
         };
         let router = eid_broker::router(&platform, broker.clone());
-        Harness {
+        let harness = Harness {
             broker,
             router,
             clock,
@@ -378,7 +381,9 @@ impl Harness {
             upstreams,
             notifier,
             mandates,
-        }
+        };
+        saml::register(&harness);
+        harness
     }
 
     /// A person `subject` authenticated at `loa` now, with a fresh audit key.
