@@ -113,10 +113,13 @@ pub struct DecryptPolicy {
 }
 
 impl Default for DecryptPolicy {
-    /// AES-256-GCM and AES-256-CBC; both RSA-OAEP forms.
+    /// AES-256-GCM only, both RSA-OAEP forms. CBC is unauthenticated: a peer that needs it is
+    /// configured for it alone, never beside GCM, because the `EncryptionMethod` is not
+    /// authenticated and a GCM ciphertext relabelled as CBC would meet the CBC padding oracle
+    /// (Jager–Somorovsky's backwards-compatibility attack on XML Encryption).
     fn default() -> Self {
         DecryptPolicy {
-            data: DataAlg::ALL.to_vec(),
+            data: vec![DataAlg::Aes256Gcm],
             key_transport: KeyTransport::ALL.to_vec(),
         }
     }
@@ -260,24 +263,23 @@ pub fn decrypt(
     let plaintext = guarded(|| bergshamra::decrypt_to_bytes(&ctx, &xml))
         .ok_or(EncError::Decrypt)?
         .map_err(|_| EncError::Decrypt)?;
+    // From here on every failure is the same `Decrypt`: telling a plaintext that is too long,
+    // not UTF-8, not XML or not one assertion apart would be a decryption oracle for whoever
+    // chose the ciphertext (Jager–Somorovsky).
     if plaintext.len() > crate::xml::MAX_XML_BYTES {
-        return Err(EncError::Xml(XmlError::TooLarge {
-            max: crate::xml::MAX_XML_BYTES,
-        }));
+        return Err(EncError::Decrypt);
     }
     // bergshamra puts the plaintext where the EncryptedData was: take the one assertion out of the
     // EncryptedAssertion, with the namespaces in scope there.
-    let replaced = String::from_utf8(plaintext).map_err(|_| EncError::Xml(XmlError::NotUtf8))?;
-    let doc = Document::parse(&replaced)?;
+    let replaced = String::from_utf8(plaintext).map_err(|_| EncError::Decrypt)?;
+    let doc = Document::parse(&replaced).map_err(|_| EncError::Decrypt)?;
     let mut inner = doc
         .root()
         .children()
         .filter(|c| !c.is(xenc("EncryptedKey")));
     match (inner.next(), inner.next()) {
         (Some(assertion), None) if assertion.is(QName::ASSERTION) => Ok(assertion.to_xml()),
-        _ => Err(EncError::Malformed(
-            "the plaintext is not exactly one assertion",
-        )),
+        _ => Err(EncError::Decrypt),
     }
 }
 

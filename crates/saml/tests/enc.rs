@@ -47,7 +47,11 @@ fn every_algorithm_pair_round_trips_and_the_signature_survives() {
                 .child(QName::ENCRYPTED_ASSERTION)
                 .unwrap()
                 .unwrap();
-            let plain = enc::decrypt(ea, &decryption, &DecryptPolicy::default())
+            let only_this = DecryptPolicy {
+                data: vec![data],
+                ..DecryptPolicy::default()
+            };
+            let plain = enc::decrypt(ea, &decryption, &only_this)
                 .unwrap_or_else(|e| panic!("{options:?}: {e}"));
             let v = dsig::verify(
                 &plain,
@@ -59,6 +63,25 @@ fn every_algorithm_pair_round_trips_and_the_signature_survives() {
             assert_eq!(v.id(), "_a1");
         }
     }
+}
+
+#[test]
+fn the_default_policy_refuses_cbc_so_gcm_cannot_be_downgraded_to_it() {
+    let (_, decryption) = sp_keys();
+    let (response, _) = encrypted_response(EncryptOptions {
+        data: DataAlg::Aes256Cbc,
+        key_transport: KeyTransport::RsaOaepMgf1p,
+    });
+    let doc = Document::parse(&response).unwrap();
+    let ea = doc
+        .root()
+        .child(QName::ENCRYPTED_ASSERTION)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        enc::decrypt(ea, &decryption, &DecryptPolicy::default()),
+        Err(EncError::AlgorithmNotAllowed(_))
+    ));
 }
 
 #[test]
@@ -169,6 +192,27 @@ fn structure_rules_refuse_cipher_references_key_agreement_and_extra_data() {
     assert!(matches!(
         enc::decrypt(doc.root(), &decryption, &DecryptPolicy::default()),
         Err(EncError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_plaintext_that_is_not_one_assertion_fails_like_a_bad_ciphertext() {
+    // No decryption oracle: after the cipher, every failure is the same detail-free error.
+    let (recipient, decryption) = sp_keys();
+    let not_an_assertion =
+        r#"<saml:Issuer xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion">x</saml:Issuer>"#;
+    let encrypted =
+        enc::encrypt_element(not_an_assertion, &recipient, EncryptOptions::default()).unwrap();
+    let response = response(&encrypted);
+    let doc = Document::parse(&response).unwrap();
+    let ea = doc
+        .root()
+        .child(QName::ENCRYPTED_ASSERTION)
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        enc::decrypt(ea, &decryption, &DecryptPolicy::default()),
+        Err(EncError::Decrypt)
     ));
 }
 
