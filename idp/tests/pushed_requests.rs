@@ -10,7 +10,9 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use base64::Engine;
 use eid_idp::IdpConfig;
-use eid_idp::flow::oidc::UNAUTHENTICATED_AUDITS_PER_MINUTE;
+use eid_idp::flow::oidc::{
+    UNAUTHENTICATED_AUDITS_PER_MINUTE, UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL,
+};
 use eid_oidc::{ClientRegistration, TokenEndpointAuthMethod};
 use harness::{Client, Harness, Reply};
 
@@ -278,4 +280,37 @@ async fn a_request_uri_presented_by_another_client_is_refused_and_not_spent() {
 
 fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn the_audit_budget_counts_an_ipv6_network_once_and_all_addresses_together() {
+    let h = Harness::with(with_clients).await;
+    let params = authorization_params(BROKER, BROKER_REDIRECT);
+    // Varying the address inside one /64 does not buy a new budget.
+    for host in 1..=UNAUTHENTICATED_AUDITS_PER_MINUTE + 5 {
+        let mut attacker = back_channel(BROKER, "wrong", &format!("[2001:db8:0:1::{host:x}]:4000"));
+        assert_eq!(push(&h, &mut attacker, &params).await.status, 401);
+    }
+    assert_eq!(
+        h.audited("par.rejected").await.len() as u64,
+        UNAUTHENTICATED_AUDITS_PER_MINUTE
+    );
+    // Many networks together stop at the overall budget.
+    let networks = UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL / UNAUTHENTICATED_AUDITS_PER_MINUTE + 2;
+    for network in 0..networks {
+        let mut attacker = back_channel(
+            BROKER,
+            "wrong",
+            &format!("10.{}.{}.1:4000", network / 256, network % 256),
+        );
+        for _ in 0..UNAUTHENTICATED_AUDITS_PER_MINUTE {
+            assert_eq!(push(&h, &mut attacker, &params).await.status, 401);
+        }
+        // Let the writer keep up (its bounded queue would refuse a faster flood, counted too).
+        h.idp.audit.flush().await;
+    }
+    assert_eq!(
+        h.audited("par.rejected").await.len() as u64,
+        UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL
+    );
 }

@@ -89,13 +89,7 @@ fn browser_count_key(browser_cookie: &str) -> String {
 /// The counter of an address, apart for browsers with a login under way (`known`) and the rest.
 /// IPv6 addresses count per /64 (one subscriber's network, whose addresses cost nothing to vary).
 fn address_count_key(address: IpAddr, known: bool) -> String {
-    let bucket = match address.to_canonical() {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    };
+    let bucket = eid_web::client_addr::network_bucket(address);
     let kind = if known { "known" } else { "new" };
     format!("broker:pending-per-address:{kind}:{bucket}")
 }

@@ -33,6 +33,10 @@ pub const PAR_TTL: Duration = Duration::from_secs(60);
 /// the audit log. Beyond it they are counted in `idp_unaudited_rejections_total`.
 pub const UNAUTHENTICATED_AUDITS_PER_MINUTE: u64 = 10;
 
+/// Most such audit events per minute from all addresses together: addresses (an IPv6 /64 holds
+/// 2^64) must not multiply the budget into a flood of the audit log.
+pub const UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL: u64 = 600;
+
 /// A pushed request is stored under its client and its id together, so that only its own client
 /// can even find it: another client presenting the `request_uri` neither uses nor spends it.
 fn par_key(client_id: &str, id: &str) -> String {
@@ -41,21 +45,37 @@ fn par_key(client_id: &str, id: &str) -> String {
 }
 
 /// Audits the refusal `event` of a request whose client was not authenticated, within
-/// [`UNAUTHENTICATED_AUDITS_PER_MINUTE`] for the address `ip`, without waiting for the disk.
+/// [`UNAUTHENTICATED_AUDITS_PER_MINUTE`] for the network of the address `ip` (an IPv6 /64) and
+/// [`UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL`] in all, without waiting for the disk.
 pub async fn audit_unauthenticated(
     idp: &Idp,
     ip: &str,
     event: eid_core::AuditEvent,
 ) -> Result<(), eid_core::StoreError> {
     let minute = idp.clock.now().unix_timestamp().div_euclid(60);
+    let network = ip
+        .parse::<std::net::IpAddr>()
+        .map_or_else(|_| ip.to_owned(), eid_web::client_addr::network_bucket);
     let count = idp
         .ephemeral
         .incr(
-            &format!("idp:audit-unauthenticated:{ip}:{minute}"),
+            &format!("idp:audit-unauthenticated:{network}:{minute}"),
             Duration::from_secs(120),
         )
         .await?;
-    if count > UNAUTHENTICATED_AUDITS_PER_MINUTE {
+    let in_all = if count > UNAUTHENTICATED_AUDITS_PER_MINUTE {
+        0
+    } else {
+        idp.ephemeral
+            .incr(
+                &format!("idp:audit-unauthenticated:all:{minute}"),
+                Duration::from_secs(120),
+            )
+            .await?
+    };
+    if count > UNAUTHENTICATED_AUDITS_PER_MINUTE
+        || in_all > UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL
+    {
         idp.metrics.inc(
             "idp_unaudited_rejections_total",
             "Requests of no authenticated client refused beyond the per-address audit budget.",
