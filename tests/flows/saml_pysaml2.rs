@@ -106,7 +106,7 @@ impl PySp {
             python,
             dir: tempfile::tempdir().unwrap(),
         };
-        sp.step(&["setup", sp.path(), SP, ACS]);
+        sp.step("setup", &[SP, ACS]);
         sp
     }
 
@@ -114,13 +114,20 @@ impl PySp {
         self.dir.path().to_str().unwrap()
     }
 
-    fn step(&self, args: &[&str]) -> String {
-        let mut all = vec![SP_SCRIPT];
-        all.extend(args.iter().take(1));
-        all.push(self.path());
-        all.extend(args.iter().skip(2));
+    /// Whether pysaml2 refuses a posted `SAMLResponse`.
+    fn refuses(&self, saml_response: &str) -> bool {
+        let file = self.dir.path().join("refused.b64");
+        std::fs::write(&file, saml_response).unwrap();
+        let args = [SP_SCRIPT, "acs", self.path(), file.to_str().unwrap()];
+        !run(&self.python, &args).unwrap().0
+    }
+
+    /// Runs `sp.py COMMAND DIR ARGS…`; returns its output (the test fails if pysaml2 refuses).
+    fn step(&self, command: &str, args: &[&str]) -> String {
+        let mut all = vec![SP_SCRIPT, command, self.path()];
+        all.extend(args);
         let (ok, out, err) = run(&self.python, &all).unwrap();
-        assert!(ok, "sp.py {args:?} failed:\n{err}");
+        assert!(ok, "sp.py {command} failed:\n{err}");
         out
     }
 
@@ -140,7 +147,7 @@ impl PySp {
 
     /// A signed Redirect AuthnRequest: (URL, request ID).
     fn authn_request(&self) -> (String, String) {
-        let out: Value = serde_json::from_str(&self.step(&["authn", ""])).unwrap();
+        let out: Value = serde_json::from_str(&self.step("authn", &[])).unwrap();
         (
             out["url"].as_str().unwrap().to_owned(),
             out["id"].as_str().unwrap().to_owned(),
@@ -151,7 +158,7 @@ impl PySp {
     fn acs(&self, saml_response: &str) -> Value {
         let file = self.dir.path().join("response.b64");
         std::fs::write(&file, saml_response).unwrap();
-        let out = self.step(&["acs", "", file.to_str().unwrap()]);
+        let out = self.step("acs", &[file.to_str().unwrap()]);
         serde_json::from_str(&out).unwrap()
     }
 }
@@ -166,6 +173,10 @@ fn posted_response(page: &Page) -> String {
     );
     assert_eq!(page.input("RelayState").as_deref(), Some("pysaml2-relay"));
     page.must_input("SAMLResponse")
+}
+
+fn response_xml_of(saml_response: &str) -> String {
+    String::from_utf8(STANDARD.decode(saml_response).unwrap()).unwrap()
 }
 
 fn cert_pem(b64: &str) -> String {
@@ -283,9 +294,13 @@ async fn a_pysaml2_service_logs_in_through_the_broker_and_gets_single_sign_on() 
         "OIO-SAML-3.0"
     );
 
+    // The strict settings bite: an answer to a request the service never sent is refused.
+    let unsolicited = response_xml_of(&saml_response).replace(&request_id, "_not-sent-by-the-sp");
+    assert!(sp.refuses(&STANDARD.encode(unsolicited)));
+
     // xmlsec1 (acceptance (a)): the EncryptedAssertion decrypts with the service's key, and its
     // signature verifies with the certificate of the broker's metadata, and no longer once altered.
-    let response_xml = String::from_utf8(STANDARD.decode(&saml_response).unwrap()).unwrap();
+    let response_xml = response_xml_of(&saml_response);
     assert!(response_xml.contains("EncryptedAssertion"));
     assert!(
         !response_xml.contains("1503459992"),
