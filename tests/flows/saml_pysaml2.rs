@@ -154,6 +154,13 @@ impl PySp {
         )
     }
 
+    /// A signed POST-binding AuthnRequest: (form action, `SAMLRequest`, request ID).
+    fn posted_authn_request(&self) -> (String, String, String) {
+        let out: Value = serde_json::from_str(&self.step("authn-post", &[])).unwrap();
+        let field = |name: &str| out[name].as_str().unwrap().to_owned();
+        (field("action"), field("saml_request"), field("id"))
+    }
+
     /// What pysaml2 read from a posted `SAMLResponse` (it fails on anything it refuses).
     fn acs(&self, saml_response: &str) -> Value {
         let file = self.dir.path().join("response.b64");
@@ -331,6 +338,22 @@ async fn a_pysaml2_service_logs_in_through_the_broker_and_gets_single_sign_on() 
     assert_eq!(second["in_response_to"], second_id.as_str());
     assert_eq!(second["name_id"], name_id);
     assert!(!second["session_index"].as_str().unwrap_or("").is_empty());
+
+    // The POST binding, with pysaml2's enveloped XML signature: answered at once as well.
+    let (action, saml_request, third_id) = sp.posted_authn_request();
+    let page = browser
+        .post(
+            &action,
+            &[
+                ("SAMLRequest", &saml_request),
+                ("RelayState", "pysaml2-relay"),
+            ],
+            ACS,
+        )
+        .await;
+    let third = sp.acs(&posted_response(&page));
+    assert_eq!(third["in_response_to"], third_id.as_str());
+    assert_eq!(third["name_id"], name_id);
 }
 
 #[tokio::test(flavor = "multi_thread")]

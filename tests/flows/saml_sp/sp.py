@@ -4,10 +4,12 @@ unsolicited responses refused, assertions encrypted to its own key.
 
     sp.py setup DIR ENTITY_ID ACS     keys, certificates and DIR/sp-metadata.xml
     sp.py authn DIR                   a signed Redirect AuthnRequest: prints {"url", "id"}
+    sp.py authn-post DIR              a signed (enveloped) POST AuthnRequest: prints {"action", "saml_request", "id"}
     sp.py acs DIR RESPONSE_FILE       verifies a POSTed SAMLResponse: prints what it says as JSON
 
 DIR/idp-metadata.xml (the broker's /saml/metadata) must exist before `authn`.
 """
+import base64
 import json
 import os
 import subprocess
@@ -79,6 +81,18 @@ def outstanding_file(directory):
     return os.path.join(directory, "outstanding.json")
 
 
+def remember(directory, request_id):
+    """Keeps the request ID: pysaml2 accepts only answers to outstanding requests."""
+    try:
+        with open(outstanding_file(directory)) as f:
+            outstanding = json.load(f)
+    except FileNotFoundError:
+        outstanding = {}
+    outstanding[request_id] = "/"
+    with open(outstanding_file(directory), "w") as f:
+        json.dump(outstanding, f)
+
+
 def authn(directory):
     client = Saml2Client(config(directory, with_idp=True))
     idp = next(iter(client.metadata.identity_providers()))
@@ -91,15 +105,27 @@ def authn(directory):
         digest_alg=DIGEST_SHA256,
     )
     url = dict(info["headers"])["Location"]
-    try:
-        with open(outstanding_file(directory)) as f:
-            outstanding = json.load(f)
-    except FileNotFoundError:
-        outstanding = {}
-    outstanding[request_id] = "/"
-    with open(outstanding_file(directory), "w") as f:
-        json.dump(outstanding, f)
+    remember(directory, request_id)
     print(json.dumps({"url": url, "id": request_id}))
+
+
+def authn_post(directory):
+    client = Saml2Client(config(directory, with_idp=True))
+    idp = next(iter(client.metadata.identity_providers()))
+    destination = client.sso_location(idp, BINDING_HTTP_POST)
+    request_id, request = client.create_authn_request(
+        destination,
+        binding=BINDING_HTTP_POST,
+        sign=True,
+        sign_alg=SIG_RSA_SHA256,
+        digest_alg=DIGEST_SHA256,
+    )
+    remember(directory, request_id)
+    print(json.dumps({
+        "action": destination,
+        "saml_request": base64.b64encode(str(request).encode()).decode(),
+        "id": request_id,
+    }))
 
 
 def acs(directory, response_file):
@@ -139,6 +165,8 @@ if __name__ == "__main__":
         setup(directory, sys.argv[3], sys.argv[4])
     elif command == "authn":
         authn(directory)
+    elif command == "authn-post":
+        authn_post(directory)
     elif command == "acs":
         acs(directory, sys.argv[3])
     else:
