@@ -22,4 +22,5 @@ mod idp_password;
 mod idp_totp;
 mod logs_hold_no_cpr;
 mod redis_ephemeral;
+mod saml_pysaml2;
 mod support;

@@ -35,6 +35,16 @@ pub struct StackBuilder {
     broker_extra: String,
     upstream_issuer: Option<String>,
     extra_relying_parties: String,
+    saml_service_providers: Vec<SamlSp>,
+}
+
+/// A SAML service provider registered at the broker of a test stack.
+#[derive(Debug, Clone)]
+struct SamlSp {
+    metadata: String,
+    name: String,
+    sector: String,
+    release: Vec<String>,
 }
 
 /// The broker registrations of a test stack: two relying parties in different sectors and the demo
@@ -73,6 +83,7 @@ impl Default for StackBuilder {
             broker_extra: String::new(),
             upstream_issuer: None,
             extra_relying_parties: String::new(),
+            saml_service_providers: Vec::new(),
         }
     }
 }
@@ -136,6 +147,24 @@ impl StackBuilder {
         self.extra_relying_parties.push_str("[[relying_party]]\n");
         self.extra_relying_parties.push_str(table);
         self.extra_relying_parties.push('\n');
+        self
+    }
+
+    /// Registers a SAML service provider at the broker from its metadata XML, in `sector`, released
+    /// `release` (`cpr`, `name`, `birthdate`). The broker then also gets an RS256 key.
+    pub fn saml_service_provider(
+        mut self,
+        metadata: &str,
+        name: &str,
+        sector: &str,
+        release: &[&str],
+    ) -> Self {
+        self.saml_service_providers.push(SamlSp {
+            metadata: metadata.to_owned(),
+            name: name.to_owned(),
+            sector: sector.to_owned(),
+            release: release.iter().map(|r| (*r).to_owned()).collect(),
+        });
         self
     }
 
@@ -211,6 +240,12 @@ impl StackBuilder {
                 eid_keys::Alg::ES256,
             )?;
         }
+        if !self.saml_service_providers.is_empty() {
+            eid_keys::ensure_active(
+                &data_dir.join("keys").join(Component::Broker.name()),
+                eid_keys::Alg::RS256,
+            )?;
+        }
         let pairwise_file = data_dir.join("broker").join("pairwise.secret");
         if !pairwise_file.exists() {
             std::fs::create_dir_all(data_dir.join("broker"))?;
@@ -258,6 +293,19 @@ impl StackBuilder {
              token_endpoint_auth_method = \"client_secret_post\"",
             self.idp_extra
         )?;
+        for (i, sp) in self.saml_service_providers.iter().enumerate() {
+            let file = temp.path().join(format!("saml-sp-{i}.xml"));
+            std::fs::write(&file, &sp.metadata)?;
+            writeln!(
+                toml,
+                "[[broker.saml_service_providers]]\nmetadata = {:?}\nname = {:?}\nsector = {:?}\n\
+                 release = {:?}",
+                file.display().to_string(),
+                sp.name,
+                sp.sector,
+                sp.release
+            )?;
+        }
         toml.push_str(&self.extra_toml);
         let settings = config::from_toml_str(&toml, "testkit", &[])?;
         let mut components = self.components.clone();
