@@ -137,7 +137,37 @@ impl LogoutNotifier for HttpLogoutNotifier {
             .map(|r| r.status().is_success())
             .unwrap_or(false)
     }
+
+    async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
+        let reply = self
+            .http
+            .post(uri)
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header(
+                "SOAPAction",
+                "http://www.oasis-open.org/committees/security",
+            )
+            .body(envelope.to_owned())
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())?;
+        if reply
+            .content_length()
+            .is_some_and(|n| n > MAX_SOAP_REPLY_BYTES as u64)
+        {
+            return None;
+        }
+        let bytes = reply.bytes().await.ok()?;
+        if bytes.len() > MAX_SOAP_REPLY_BYTES {
+            return None;
+        }
+        String::from_utf8(bytes.to_vec()).ok()
+    }
 }
+
+/// The largest SOAP reply to a back-channel LogoutRequest we read.
+pub const MAX_SOAP_REPLY_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
