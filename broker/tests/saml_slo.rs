@@ -276,3 +276,24 @@ async fn oidc_logout_reaches_a_saml_service_by_soap() {
         "{delivered:?}"
     );
 }
+
+#[tokio::test]
+async fn a_relying_party_not_reached_makes_a_partial_logout() {
+    let h = Harness::new().await;
+    saml::register_with_slo(&h, &["redirect"]);
+    let cert = broker_certificate(&h).await;
+    let mut client = Client::new();
+    let anna = h.person("anna", Loa::Substantial);
+    h.login_as(&mut client, RP_A, &anna).await;
+    // rp-b registered no back-channel URI: it cannot be told.
+    h.authorize(&mut client, harness::RP_B, &[])
+        .await
+        .code_for(harness::RP_B);
+    let back = h.get(&mut client, &Request::new(&h).redirect()).await;
+    let answered = read(&back, &cert);
+    let index = session_index(answered.assertion.as_deref().unwrap());
+    let logout = Logout::new(&h, &answered.name_id(), &index);
+    let answer = read_logout(&h.get(&mut client, &logout.redirect()).await, &cert);
+    assert!(answer.is(StatusCode::PartialLogout), "{}", answer.xml);
+    assert!(needs_login(&h, &mut client).await, "the session has ended");
+}
