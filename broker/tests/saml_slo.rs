@@ -297,3 +297,33 @@ async fn a_relying_party_not_reached_makes_a_partial_logout() {
     assert!(answer.is(StatusCode::PartialLogout), "{}", answer.xml);
     assert!(needs_login(&h, &mut client).await, "the session has ended");
 }
+
+#[tokio::test]
+async fn an_unsigned_soap_answer_does_not_count_as_reached() {
+    let h = Harness::new().await;
+    saml::register_with_slo(&h, &["redirect", "soap"]);
+    h.notifier
+        .soap_unsigned
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let cert = broker_certificate(&h).await;
+    let mut client = Client::new();
+    let anna = h.person("anna", Loa::Substantial);
+    let code = h.login_as(&mut client, RP_A, &anna).await;
+    let (id_token, _) = h.id_token(RP_A, &code).await;
+    read(
+        &h.get(&mut client, &Request::new(&h).redirect()).await,
+        &cert,
+    );
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("id_token_hint", &id_token)
+        .finish();
+    h.get(&mut client, &format!("/logout?{query}")).await;
+    assert_eq!(h.notifier.soap().len(), 1);
+    let delivered = h.audited("logout.backchannel").await;
+    let to_sp: Vec<_> = delivered
+        .iter()
+        .filter(|e| e.client.as_deref() == Some(saml::SP))
+        .collect();
+    assert_eq!(to_sp.len(), 1);
+    assert_eq!(to_sp[0].outcome, eid_core::AuditOutcome::Failure);
+}

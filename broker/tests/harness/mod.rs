@@ -202,6 +202,8 @@ pub struct RecordingNotifier {
     /// `(uri, SOAP envelope)` of each SAML back-channel logout; the test service answers each
     /// with a signed Success LogoutResponse ([`saml::soap_reply`]).
     pub soap: Mutex<Vec<(String, String)>>,
+    /// Whether the test service answers SOAP logouts with an unsigned LogoutResponse.
+    pub soap_unsigned: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingNotifier {
@@ -231,7 +233,8 @@ impl LogoutNotifier for RecordingNotifier {
             .lock()
             .unwrap()
             .push((uri.to_owned(), envelope.to_owned()));
-        saml::soap_reply(envelope)
+        let signed = !self.soap_unsigned.load(std::sync::atomic::Ordering::SeqCst);
+        saml::soap_reply(envelope, signed)
     }
 }
 

@@ -521,9 +521,9 @@ pub fn read_logout(reply: &Reply, broker_cert: &[u8]) -> LogoutAnswer {
     }
 }
 
-/// The test service's answer to the broker's SOAP LogoutRequest: a signed Success
-/// LogoutResponse (its request's signature is not checked here; the tests do).
-pub fn soap_reply(envelope: &str) -> Option<String> {
+/// The test service's answer to the broker's SOAP LogoutRequest: a Success LogoutResponse,
+/// signed when `signed` (its request's signature is not checked here; the tests do).
+pub fn soap_reply(envelope: &str, signed: bool) -> Option<String> {
     let request = soap_body(envelope);
     let doc = Document::parse(&request).ok()?;
     let id = doc.root().attr("ID")?.to_owned();
@@ -537,6 +537,9 @@ pub fn soap_reply(envelope: &str) -> Option<String> {
         status: eid_saml::messages::StatusCode::Success,
     }
     .to_xml();
+    if !signed {
+        return Some(soap_envelope(&xml));
+    }
     let key = sp_key();
     let cert = dsig::certificate_for(&key, "test sp").unwrap();
     let signed =
