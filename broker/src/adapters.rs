@@ -139,7 +139,7 @@ impl LogoutNotifier for HttpLogoutNotifier {
     }
 
     async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
-        let reply = self
+        let mut reply = self
             .http
             .post(uri)
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
@@ -158,11 +158,15 @@ impl LogoutNotifier for HttpLogoutNotifier {
         {
             return None;
         }
-        let bytes = reply.bytes().await.ok()?;
-        if bytes.len() > MAX_SOAP_REPLY_BYTES {
-            return None;
+        // Read in chunks, so that a reply without a length cannot grow past the bound.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = reply.chunk().await.ok()? {
+            if bytes.len() + chunk.len() > MAX_SOAP_REPLY_BYTES {
+                return None;
+            }
+            bytes.extend_from_slice(&chunk);
         }
-        String::from_utf8(bytes.to_vec()).ok()
+        String::from_utf8(bytes).ok()
     }
 }
 

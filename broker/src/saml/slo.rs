@@ -514,3 +514,48 @@ fn acknowledged(sp: &RegisteredSp, request_id: &str, body: &str) -> bool {
             && r.status == Some(StatusCode::Success)
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const REQUEST: &str =
+        r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_1"/>"#;
+
+    #[test]
+    fn the_soap_body_must_hold_exactly_one_expected_message() {
+        let one = soap_envelope(REQUEST);
+        let read = soap_body(&one, QName::LOGOUT_REQUEST).unwrap();
+        assert!(read.contains("LogoutRequest"));
+        assert!(
+            soap_body(&one, QName::LOGOUT_RESPONSE).is_err(),
+            "another message"
+        );
+        let two = soap_envelope(&format!("{REQUEST}{REQUEST}"));
+        assert!(
+            soap_body(&two, QName::LOGOUT_REQUEST).is_err(),
+            "two messages"
+        );
+        let bodies = format!(
+            r#"<s:Envelope xmlns:s="{NS_SOAP}"><s:Body>{REQUEST}</s:Body><s:Body/></s:Envelope>"#
+        );
+        assert!(
+            soap_body(&bodies, QName::LOGOUT_REQUEST).is_err(),
+            "two bodies"
+        );
+        assert!(
+            soap_body(REQUEST, QName::LOGOUT_REQUEST).is_err(),
+            "no envelope"
+        );
+        let doctype = format!("<!DOCTYPE x [<!ENTITY e \"e\">]>{one}");
+        assert!(soap_body(&doctype, QName::LOGOUT_REQUEST).is_err(), "a DTD");
+    }
+
+    #[test]
+    fn the_envelope_drops_an_xml_declaration() {
+        let wrapped = soap_envelope(&format!("<?xml version=\"1.0\"?>\n{REQUEST}"));
+        assert!(!wrapped.contains("<?xml"));
+        assert!(soap_body(&wrapped, QName::LOGOUT_REQUEST).is_ok());
+    }
+}
