@@ -37,7 +37,11 @@ async fn needs_login(h: &Harness, client: &mut Client) -> bool {
 }
 
 async fn soap(h: &Harness, envelope: String) -> harness::Reply {
-    let request = axum::http::Request::post("/saml/slo/soap")
+    soap_to(h, "/saml/slo/soap", envelope).await
+}
+
+async fn soap_to(h: &Harness, path: &str, envelope: String) -> harness::Reply {
+    let request = axum::http::Request::post(path)
         .header("content-type", "text/xml; charset=utf-8")
         .body(Body::from(envelope))
         .unwrap();
@@ -115,6 +119,26 @@ async fn a_soap_logout_ends_the_session_with_a_signed_soap_answer() {
         answer.response.in_response_to.as_deref(),
         Some(logout.id.as_str())
     );
+    assert!(needs_login(&h, &mut client).await);
+}
+
+#[tokio::test]
+async fn soap_to_the_slo_url_named_in_our_metadata_works_too() {
+    let h = Harness::new().await;
+    saml::register_with_slo(&h, &["soap"]);
+    let cert = broker_certificate(&h).await;
+    let mut client = Client::new();
+    let (name_id, index) = saml_session(&h, &mut client, "anna").await;
+    // Addressed to the SOAP URL but sent to the other one: refused.
+    let mut misaddressed = Logout::new(&h, &name_id, &index);
+    misaddressed.destination = Some(SLO_SOAP_BROKER.into());
+    let reply = soap_to(&h, "/saml/slo", misaddressed.soap_signed(&saml::sp_key())).await;
+    assert!(read_logout(&reply, &cert).is(StatusCode::Requester));
+    assert!(!needs_login(&h, &mut client).await);
+    let logout = Logout::new(&h, &name_id, &index);
+    let reply = soap_to(&h, "/saml/slo", logout.soap_signed(&saml::sp_key())).await;
+    let answer = read_logout(&reply, &cert);
+    assert!(answer.is(StatusCode::Success), "{}", answer.xml);
     assert!(needs_login(&h, &mut client).await);
 }
 

@@ -225,13 +225,17 @@ pub async fn slo_redirect(
     respond_slo(broker, jar, headers, incoming).await
 }
 
-/// `POST /saml/slo`: a LogoutRequest by the HTTP-POST binding.
+/// `POST /saml/slo`: a LogoutRequest by the HTTP-POST binding, or by SOAP (`text/xml`; our
+/// metadata names this URL for the SOAP binding too).
 pub async fn slo_post(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
+    if is_xml(&headers) {
+        return soap_logout(broker, body, false).await;
+    }
     let fields = posted_fields(&body);
     let incoming = fields.as_ref().map(|(request, relay)| Incoming::Post {
         request,
@@ -259,6 +263,26 @@ pub async fn slo_soap(
     State(broker): State<Arc<Broker>>,
     body: Bytes,
 ) -> Result<Response, HttpError> {
+    soap_logout(broker, body, true).await
+}
+
+/// Whether a request carries XML (a SOAP message) rather than a form.
+fn is_xml(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim();
+            m.eq_ignore_ascii_case("text/xml") || m.eq_ignore_ascii_case("application/soap+xml")
+        })
+}
+
+async fn soap_logout(
+    broker: Arc<Broker>,
+    body: Bytes,
+    at_soap_path: bool,
+) -> Result<Response, HttpError> {
     let lang = Lang::Da;
     let fault = |reason: &SsoRejection| {
         tracing::info!(reason = %reason, "SAML SOAP request refused");
@@ -272,7 +296,11 @@ pub async fn slo_soap(
     let Ok(text) = std::str::from_utf8(&body) else {
         return Ok(fault(&SsoRejection::NoRequest));
     };
-    let outcome = handle_slo(&broker, SloIncoming::Soap(text), None)
+    let incoming = SloIncoming::Soap {
+        body: text,
+        at_soap_path,
+    };
+    let outcome = handle_slo(&broker, incoming, None)
         .await
         .map_err(|e| HttpError::new(e, lang))?;
     Ok(match outcome {

@@ -51,8 +51,14 @@ const REQUEST_VALIDITY: time::Duration = time::Duration::minutes(5);
 pub enum SloIncoming<'a> {
     /// HTTP-Redirect or HTTP-POST, from the browser.
     Front(Incoming<'a>),
-    /// The SOAP binding: the request body.
-    Soap(&'a str),
+    /// The SOAP binding: the request body, and whether it came to [`SOAP_PATH`] (else to
+    /// [`SLO_PATH`], where our metadata names the SOAP binding too).
+    Soap {
+        /// The request body.
+        body: &'a str,
+        /// Whether it was sent to [`SOAP_PATH`].
+        at_soap_path: bool,
+    },
 }
 
 /// What the single logout service answers.
@@ -229,7 +235,7 @@ fn receive(
                 binding: Binding::Post,
             })
         }
-        SloIncoming::Soap(body) => {
+        SloIncoming::Soap { body, .. } => {
             if body.len() > eid_saml::messages::MAX_MESSAGE_BYTES {
                 return Err(no_issuer(SsoRejection::Message(MessageError::TooLarge)));
             }
@@ -269,6 +275,12 @@ pub async fn slo(
     accept_language: Option<&str>,
 ) -> Result<SloOutcome, BrokerError> {
     let lang = Lang::negotiate(None, accept_language);
+    let endpoint = match incoming {
+        SloIncoming::Soap {
+            at_soap_path: true, ..
+        } => soap_url(broker),
+        _ => slo_url(broker),
+    };
     let received = match receive(broker, incoming) {
         Ok(r) => r,
         Err((rejection, issuer)) => {
@@ -282,10 +294,6 @@ pub async fn slo(
         relay_state,
         binding,
     } = received;
-    let endpoint = match binding {
-        Binding::Soap => soap_url(broker),
-        _ => slo_url(broker),
-    };
     let has_index = if request.session_indexes.is_empty() {
         Err(MessageError::MissingElement("SessionIndex"))
     } else {
