@@ -137,7 +137,41 @@ impl LogoutNotifier for HttpLogoutNotifier {
             .map(|r| r.status().is_success())
             .unwrap_or(false)
     }
+
+    async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
+        let mut reply = self
+            .http
+            .post(uri)
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header(
+                "SOAPAction",
+                "http://www.oasis-open.org/committees/security",
+            )
+            .body(envelope.to_owned())
+            .send()
+            .await
+            .ok()
+            .filter(|r| r.status().is_success())?;
+        if reply
+            .content_length()
+            .is_some_and(|n| n > MAX_SOAP_REPLY_BYTES as u64)
+        {
+            return None;
+        }
+        // Read in chunks, so that a reply without a length cannot grow past the bound.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = reply.chunk().await.ok()? {
+            if bytes.len() + chunk.len() > MAX_SOAP_REPLY_BYTES {
+                return None;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        String::from_utf8(bytes).ok()
+    }
 }
+
+/// The largest SOAP reply to a back-channel LogoutRequest we read.
+pub const MAX_SOAP_REPLY_BYTES: usize = 64 * 1024;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

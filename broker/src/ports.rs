@@ -84,4 +84,12 @@ impl Upstreams {
 pub trait LogoutNotifier: Send + Sync {
     /// POSTs `logout_token` to `uri`; whether the relying party acknowledged it.
     async fn deliver(&self, uri: &str, logout_token: &str) -> bool;
+
+    /// POSTs a SOAP envelope (a signed SAML LogoutRequest) to a service's SOAP single logout
+    /// endpoint `uri`; the reply body when it answered with a success status (the broker checks
+    /// the LogoutResponse in it). By default nothing is sent.
+    async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
+        let _ = (uri, envelope);
+        None
+    }
 }

@@ -10,6 +10,8 @@ use crate::ports::LogoutNotifier;
 pub struct RecordingNotifier {
     /// `(uri, logout_token)` of each delivery.
     pub delivered: Mutex<Vec<(String, String)>>,
+    /// `(uri, SOAP envelope)` of each SAML back-channel logout (not acknowledged: no reply).
+    pub soap: Mutex<Vec<(String, String)>>,
 }
 
 #[async_trait]
@@ -20,5 +22,13 @@ impl LogoutNotifier for RecordingNotifier {
             .unwrap_or_else(|p| p.into_inner())
             .push((uri.to_owned(), logout_token.to_owned()));
         true
+    }
+
+    async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
+        self.soap
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((uri.to_owned(), envelope.to_owned()));
+        None
     }
 }

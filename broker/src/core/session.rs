@@ -176,6 +176,44 @@ impl SsoSession {
         Ok(session)
     }
 
+    /// Ends the session whose id is `sid` (found through its `sid` entry, as SAML single logout
+    /// addresses it); returns it. Nothing happens when it is unknown or has expired.
+    pub async fn end_by_sid(
+        store: &dyn EphemeralStore,
+        sid: &str,
+    ) -> Result<Option<SsoSession>, StoreError> {
+        let Some(digest) = store.get(&sid_key(sid)).await? else {
+            return Ok(None);
+        };
+        let key = format!("broker:sso:{}", String::from_utf8_lossy(&digest));
+        let session = store
+            .get(&key)
+            .await?
+            .and_then(|b| serde_json::from_slice::<SsoSession>(&b).ok())
+            .filter(|s| s.sid == sid);
+        if session.is_some() {
+            store.delete(&key).await?;
+        }
+        store.delete(&sid_key(sid)).await?;
+        Ok(session)
+    }
+
+    /// The session whose id is `sid`, without ending it.
+    pub async fn find_by_sid(
+        store: &dyn EphemeralStore,
+        sid: &str,
+    ) -> Result<Option<SsoSession>, StoreError> {
+        let Some(digest) = store.get(&sid_key(sid)).await? else {
+            return Ok(None);
+        };
+        let digest = String::from_utf8_lossy(&digest).into_owned();
+        Ok(store
+            .get(&format!("broker:sso:{digest}"))
+            .await?
+            .and_then(|b| serde_json::from_slice::<SsoSession>(&b).ok())
+            .filter(|s| s.sid == sid))
+    }
+
     /// Whether the session `sid` is still alive (not logged out, not expired).
     pub async fn is_alive(store: &dyn EphemeralStore, sid: &str) -> Result<bool, StoreError> {
         Ok(store.get(&sid_key(sid)).await?.is_some())

@@ -46,6 +46,11 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
             get(saml::sso_redirect).post(saml::sso_post),
         )
         .route(crate::saml::POST_SCRIPT_PATH, get(saml::post_script))
+        .route(
+            crate::saml::SLO_PATH,
+            get(saml::slo_redirect).post(saml::slo_post),
+        )
+        .route(crate::saml::slo::SOAP_PATH, post(saml::slo_soap))
         .route("/admin/relying-parties", get(admin::list))
         .route(
             "/admin/relying-parties/{client_id}",

@@ -326,11 +326,31 @@ struct LogoutToken<'a> {
     events: serde_json::Value,
 }
 
-/// Delivers a logout token to every relying party of the session with a back-channel URI, in
-/// parallel, each within [`BACKCHANNEL_TIMEOUT`]; every delivery is audited. Each token carries the
-/// session's `sid` towards its relying party.
+/// Tells every relying party of the session that it ended, by back-channel (see [`send_logouts`]).
 pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
-    let deliveries = session.rps.iter().filter_map(|client_id| {
+    send_logouts(broker, session, None).await;
+}
+
+/// Delivers a logout token to every OIDC relying party of the session with a back-channel URI,
+/// and a signed LogoutRequest by SOAP to every SAML service with a SOAP endpoint
+/// ([`crate::saml::slo::notify_sp`]), in parallel, each within [`BACKCHANNEL_TIMEOUT`]; every
+/// delivery is audited. Each carries the session's `sid` towards its relying party. `except` (the
+/// relying party that asked for the logout) is left out. Returns whether every other relying
+/// party was reached.
+pub async fn send_logouts(broker: &Broker, session: &SsoSession, except: Option<&str>) -> bool {
+    let others = || session.rps.iter().filter(|id| Some(id.as_str()) != except);
+    let unreachable_oidc = others()
+        .filter_map(|id| broker.registry.get(id))
+        .filter(|rp| rp.oidc.backchannel_logout_uri.is_none())
+        .count();
+    let saml = others()
+        .filter_map(|id| broker.registry.saml(id))
+        .map(|sp| async move {
+            let delivered = crate::saml::slo::notify_sp(broker, &sp, session).await;
+            audit_delivery(broker, session, &sp.rp.id, delivered).await;
+            delivered
+        });
+    let deliveries = others().filter_map(|client_id| {
         let rp = broker.registry.get(client_id)?;
         let uri = rp.oidc.backchannel_logout_uri.clone()?;
         Some(async move {
@@ -357,22 +377,32 @@ pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
                 }
                 None => false,
             };
-            let outcome = if delivered {
-                AuditOutcome::Success
-            } else {
-                AuditOutcome::Failure
-            };
-            let _ = broker
-                .audit(
-                    broker
-                        .event("logout.backchannel", outcome)
-                        .person(session.identity.audit_id)
-                        .client(rp.rp.id.clone()),
-                )
-                .await;
+            audit_delivery(broker, session, &rp.rp.id, delivered).await;
+            delivered
         })
     });
-    futures::future::join_all(deliveries).await;
+    let (oidc, saml) = futures::future::join(
+        futures::future::join_all(deliveries),
+        futures::future::join_all(saml),
+    )
+    .await;
+    unreachable_oidc == 0 && oidc.into_iter().chain(saml).all(|d| d)
+}
+
+async fn audit_delivery(broker: &Broker, session: &SsoSession, rp: &str, delivered: bool) {
+    let outcome = if delivered {
+        AuditOutcome::Success
+    } else {
+        AuditOutcome::Failure
+    };
+    let _ = broker
+        .audit(
+            broker
+                .event("logout.backchannel", outcome)
+                .person(session.identity.audit_id)
+                .client(rp.to_owned()),
+        )
+        .await;
 }
 
 #[cfg(test)]

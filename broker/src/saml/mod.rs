@@ -5,6 +5,7 @@
 
 pub mod idp;
 pub mod response;
+pub mod slo;
 pub mod sso;
 
 use eid_core::{Lang, Loa};
@@ -19,7 +20,8 @@ use crate::state::Broker;
 pub const METADATA_PATH: &str = "/saml/metadata";
 /// The single sign-on service (Redirect and POST bindings).
 pub const SSO_PATH: &str = "/saml/sso";
-/// The single logout service named in our metadata (served with the logout issue).
+/// The single logout service named in our metadata (HTTP-Redirect and HTTP-POST; SOAP at
+/// [`slo::SOAP_PATH`]).
 pub const SLO_PATH: &str = "/saml/slo";
 /// The script that submits the POST-binding form (no inline script under the CSP).
 pub const POST_SCRIPT_PATH: &str = "/static/saml-post.js";
@@ -93,6 +95,9 @@ pub enum SsoRejection {
     /// No SAMLRequest parameter, or the body is not a form.
     #[error("no SAML request")]
     NoRequest,
+    /// The service registered no front-channel single logout endpoint to answer at.
+    #[error("the service has no single logout endpoint")]
+    NoSloEndpoint,
 }
 
 impl SsoRejection {

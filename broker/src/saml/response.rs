@@ -177,5 +177,7 @@ pub async fn answer(
         )
         .await?;
     let new_rp = session.served(&sp.rp.id);
+    // The way back from the SessionIndex to the session, for the service's LogoutRequest.
+    super::slo::remember_index(broker, &sp.rp.id, session).await?;
     Ok((page(req, &xml), new_rp))
 }

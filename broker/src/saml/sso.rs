@@ -136,7 +136,7 @@ fn receive(
 
 /// Audits a refusal: a registered service is named (and the write awaited); anything else is
 /// unauthenticated noise, budgeted (see [`audit_refusal`]).
-async fn audit_rejected(
+pub(super) async fn audit_rejected(
     broker: &Broker,
     issuer: Option<&str>,
     reason: String,

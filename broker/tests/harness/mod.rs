@@ -199,9 +199,19 @@ impl Upstream for FakeUpstream {
 pub struct RecordingNotifier {
     /// `(uri, logout_token)` of each delivery.
     pub delivered: Mutex<Vec<(String, String)>>,
+    /// `(uri, SOAP envelope)` of each SAML back-channel logout; the test service answers each
+    /// with a signed Success LogoutResponse ([`saml::soap_reply`]).
+    pub soap: Mutex<Vec<(String, String)>>,
+    /// Whether the test service answers SOAP logouts with an unsigned LogoutResponse.
+    pub soap_unsigned: std::sync::atomic::AtomicBool,
 }
 
 impl RecordingNotifier {
+    /// The SOAP deliveries so far.
+    pub fn soap(&self) -> Vec<(String, String)> {
+        self.soap.lock().unwrap().clone()
+    }
+
     /// The deliveries so far.
     pub fn delivered(&self) -> Vec<(String, String)> {
         self.delivered.lock().unwrap().clone()
@@ -216,6 +226,15 @@ impl LogoutNotifier for RecordingNotifier {
             .unwrap()
             .push((uri.to_owned(), logout_token.to_owned()));
         true
+    }
+
+    async fn deliver_soap(&self, uri: &str, envelope: &str) -> Option<String> {
+        self.soap
+            .lock()
+            .unwrap()
+            .push((uri.to_owned(), envelope.to_owned()));
+        let signed = !self.soap_unsigned.load(std::sync::atomic::Ordering::SeqCst);
+        saml::soap_reply(envelope, signed)
     }
 }
 
