@@ -1,10 +1,11 @@
 //! Signed assertions per second through the ring signer (RSA-3072, RSA-SHA256), beside one
 //! RSA-3072 signature per second through ring alone. A measurement, never a timed assertion: run
 //! it in release with
-//! `cargo test --release -p eid-saml --test dsig_bench -- --ignored --nocapture`
+//! `cargo run --release -p eid-saml --example dsig_bench`
 //! and compare with `openssl speed -seconds 5 rsa3072` on the same machine.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+#[path = "../tests/dsig_support/mod.rs"]
 mod dsig_support;
 
 use std::time::{Duration, Instant};
@@ -24,9 +25,7 @@ fn rate(mut f: impl FnMut()) -> f64 {
     f64::from(n) / start.elapsed().as_secs_f64()
 }
 
-#[test]
-#[ignore = "a measurement; run by hand in release"]
-fn signed_assertions_per_second() {
+fn main() {
     let alg = SignatureAlg::RsaSha256;
     let key = key(alg);
     let cert = cert(&key);
