@@ -96,15 +96,13 @@ impl AuditWriter {
 
     /// Records `event` without waiting for the commit; a failed commit is logged as a warning.
     /// For events that do not guard a release of data. Never blocks: when the queue is full the
-    /// event is refused with [`Backlog`] (and a warning naming it), and the caller must not answer
-    /// as if it were recorded.
+    /// event is refused with [`Backlog`], and the caller must not answer as if it were recorded (it
+    /// answers 503 or counts the refusal: no log line per refused event, which under overload would
+    /// only move the flood into the log).
     pub fn record_detached(&self, event: AuditEvent) -> Result<(), Backlog> {
         match self.tx.try_send(Job::detached(event)) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(job)) => {
-                job.lost("audit queue full");
-                Err(Backlog)
-            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(Backlog),
             Err(mpsc::error::TrySendError::Closed(job)) => {
                 job.lost("audit writer stopped");
                 Err(Backlog)
