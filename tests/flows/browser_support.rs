@@ -87,15 +87,14 @@ impl<'a> Walk<'a> {
     }
 
     /// Asserts that the page opened with the focus in a field `selector` matches (`autofocus`).
+    /// Waits for it: the browser applies `autofocus` at a rendering step after the load, which
+    /// on a busy machine may come after the page reports itself loaded.
     pub async fn assert_focused(&self, selector: &str) {
         let script =
             format!("!!document.activeElement && document.activeElement.matches({selector:?})");
-        assert_eq!(
-            self.chrome.eval(&script).await,
-            serde_json::json!(true),
-            "autofocus in {selector} on {}",
-            self.chrome.url().await
-        );
+        self.chrome
+            .wait_until(&script, Duration::from_secs(5))
+            .await;
     }
 
     pub async fn wait(&self, condition: &str) {
