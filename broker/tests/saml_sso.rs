@@ -239,6 +239,14 @@ async fn a_request_signed_with_another_key_is_refused() {
         .post(&mut client, "/saml/sso", &[("SAMLRequest", &field)])
         .await;
     assert_refused(&h, &reply, "signature:").await;
+    // The issuer was only claimed: the refusals are not written as the service's events (anyone
+    // could name it), but as budgeted noise with the claimed issuer as a detail.
+    let rejected = h.audited("saml.rejected").await;
+    assert_eq!(rejected.len(), 2);
+    for event in rejected {
+        assert_eq!(event.client, None, "{event:?}");
+        assert_eq!(event.details["claimed_issuer"], saml::SP, "{event:?}");
+    }
 }
 
 fn replace_param(path: &str, name: &str, value: Option<&str>) -> String {

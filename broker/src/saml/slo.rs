@@ -31,7 +31,7 @@ use eid_saml::xml::{Document, QName};
 use std::sync::Arc;
 
 use super::idp::{SIGNATURE_ALG, signing_key};
-use super::sso::{Incoming, audit_rejected};
+use super::sso::{Incoming, audit_rejected, audit_unverified};
 use super::{CLOCK_SKEW, PostPage, REQUEST_ID_TTL, SLO_PATH, SsoRejection, entity_id};
 use crate::core::SsoSession;
 use crate::core::release::subject_for;
@@ -284,7 +284,7 @@ pub async fn slo(
     let received = match receive(broker, incoming) {
         Ok(r) => r,
         Err((rejection, issuer)) => {
-            audit_rejected(broker, issuer.as_deref(), rejection.reason()).await?;
+            audit_unverified(broker, issuer.as_deref(), rejection.reason()).await?;
             return Ok(SloOutcome::Refused(rejection));
         }
     };

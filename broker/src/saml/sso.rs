@@ -157,6 +157,25 @@ pub(super) async fn audit_rejected(
     Ok(())
 }
 
+/// Audits a refusal of a message whose signature was not verified: whoever sent it, its issuer is
+/// only claimed, so it is never written as that service's event nor awaited; it is budgeted
+/// unauthenticated noise (see [`audit_refusal`]), the claimed issuer a truncated detail.
+pub(super) async fn audit_unverified(
+    broker: &Broker,
+    claimed_issuer: Option<&str>,
+    reason: String,
+) -> Result<(), BrokerError> {
+    let event = broker
+        .event("saml.rejected", AuditOutcome::Failure)
+        .detail("reason", reason);
+    let event = match claimed_issuer {
+        Some(i) => event.detail("claimed_issuer", truncated(i, 64).to_owned()),
+        None => event,
+    };
+    audit_refusal(broker, None, event).await?;
+    Ok(())
+}
+
 /// Handles an AuthnRequest from the browser with cookie `browser_cookie` at `address`.
 pub async fn sso(
     broker: &Broker,
@@ -174,7 +193,7 @@ pub async fn sso(
     } = match receive(broker, incoming) {
         Ok(received) => received,
         Err((rejection, issuer)) => {
-            audit_rejected(broker, issuer.as_deref(), rejection.reason()).await?;
+            audit_unverified(broker, issuer.as_deref(), rejection.reason()).await?;
             return Ok(SsoOutcome::Refused(rejection));
         }
     };
