@@ -374,6 +374,13 @@ async fn the_metadata_is_signed_and_names_the_sso_service() {
     assert!(reply.body.contains("WantAuthnRequestsSigned=\"true\""));
     assert!(reply.body.contains("use=\"encryption\""));
     assert!(reply.body.contains("validUntil=\""));
+    // Unauthenticated, so not an RSA signature per request: the same signed document is served
+    // again, and signed anew (with a fresh validUntil) only after an hour.
+    let again = h.get(&mut client, "/saml/metadata").await;
+    assert_eq!(again.body, reply.body);
+    h.clock.advance(time::Duration::minutes(61));
+    let later = h.get(&mut client, "/saml/metadata").await;
+    assert_ne!(later.body, reply.body);
 }
 
 #[tokio::test]

@@ -17,11 +17,25 @@ pub const SIGNATURE_ALG: SignatureAlg = SignatureAlg::RsaSha256;
 /// The subject of our certificates.
 const CERTIFICATE_SUBJECT: &str = "eID broker SAML IdP";
 
+/// How long a signed metadata document is served before it is signed again (with a fresh
+/// `validUntil`); a key change signs it again at once.
+const METADATA_RESIGN: time::Duration = time::Duration::hours(1);
+
 /// Certificates of our RSA keys by key id, made once per key (their bytes must not change
-/// between the metadata and a signature's `KeyInfo`).
+/// between the metadata and a signature's `KeyInfo`), and our signed metadata: `/saml/metadata`
+/// is unauthenticated, and must not cost an RSA signature per request.
 #[derive(Debug, Default)]
 pub struct CertificateCache {
     by_kid: Mutex<HashMap<String, Vec<u8>>>,
+    metadata: Mutex<Option<SignedMetadata>>,
+}
+
+/// A signed metadata document, with the keys it names and when it was signed.
+#[derive(Debug)]
+struct SignedMetadata {
+    kids: Vec<String>,
+    signed_at: time::OffsetDateTime,
+    xml: String,
 }
 
 impl CertificateCache {
@@ -56,17 +70,34 @@ pub fn signing_key(broker: &Broker) -> Result<(Arc<SigningKey>, Vec<u8>), Broker
 
 /// Our metadata, signed with the active key: the active and next RSA keys as signing keys (so
 /// that services trust the next key before it signs), and the active key as encryption key.
+/// Served from the cache while the same keys are current, re-signed every [`METADATA_RESIGN`].
 pub fn metadata(broker: &Broker) -> Result<String, BrokerError> {
     let (key, active) = signing_key(broker)?;
-    let mut signing_certificates = vec![active.clone()];
     let now = broker.clock.now();
-    for next in broker.keys.current().keys() {
-        if next.alg().kind() == Alg::RS256.kind()
-            && next.state() == KeyState::Next
-            && next.is_valid_at(now)
-        {
-            signing_certificates.push(broker.saml_certificates.certificate(next)?);
+    let next_keys: Vec<Arc<SigningKey>> = broker
+        .keys
+        .current()
+        .keys()
+        .iter()
+        .filter(|next| {
+            next.alg().kind() == Alg::RS256.kind()
+                && next.state() == KeyState::Next
+                && next.is_valid_at(now)
+        })
+        .cloned()
+        .collect();
+    let kids: Vec<String> = std::iter::once(key.kid().to_owned())
+        .chain(next_keys.iter().map(|k| k.kid().to_owned()))
+        .collect();
+    let cache = &broker.saml_certificates.metadata;
+    if let Some(cached) = cache.lock().ok().as_deref().and_then(Option::as_ref) {
+        if cached.kids == kids && now - cached.signed_at < METADATA_RESIGN {
+            return Ok(cached.xml.clone());
         }
+    }
+    let mut signing_certificates = vec![active.clone()];
+    for next in &next_keys {
+        signing_certificates.push(broker.saml_certificates.certificate(next)?);
     }
     let id = new_message_id();
     let unsigned = IdpMetadata {
@@ -81,6 +112,14 @@ pub fn metadata(broker: &Broker) -> Result<String, BrokerError> {
         encryption_certificate: active.clone(),
     }
     .to_xml();
-    sign_enveloped(&unsigned, &id, &key, SIGNATURE_ALG, &active)
-        .map_err(|e| BrokerError::Keys(e.to_string()))
+    let xml = sign_enveloped(&unsigned, &id, &key, SIGNATURE_ALG, &active)
+        .map_err(|e| BrokerError::Keys(e.to_string()))?;
+    if let Ok(mut cached) = cache.lock() {
+        *cached = Some(SignedMetadata {
+            kids,
+            signed_at: now,
+            xml: xml.clone(),
+        });
+    }
+    Ok(xml)
 }
