@@ -90,10 +90,11 @@ pub fn metadata(broker: &Broker) -> Result<String, BrokerError> {
         .chain(next_keys.iter().map(|k| k.kid().to_owned()))
         .collect();
     let cache = &broker.saml_certificates.metadata;
-    if let Some(cached) = cache.lock().ok().as_deref().and_then(Option::as_ref) {
-        if cached.kids == kids && now - cached.signed_at < METADATA_RESIGN {
-            return Ok(cached.xml.clone());
-        }
+    if let Some(cached) = cache.lock().ok().as_deref().and_then(Option::as_ref)
+        && cached.kids == kids
+        && now - cached.signed_at < METADATA_RESIGN
+    {
+        return Ok(cached.xml.clone());
     }
     let mut signing_certificates = vec![active.clone()];
     for next in &next_keys {
