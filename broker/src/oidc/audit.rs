@@ -42,14 +42,6 @@ pub(crate) async fn audit_refusal(
             Duration::from_secs(120),
         )
         .await?;
-    if count > UNREGISTERED_AUDITS_PER_MINUTE {
-        broker.metrics.inc(
-            "broker_unaudited_rejections_total",
-            "Requests of no registered client refused beyond the audit budget.",
-            &[],
-        );
-        return Ok(());
-    }
     let event = match client {
         Some(id) => event.detail(
             "unregistered_client",
@@ -57,9 +49,11 @@ pub(crate) async fn audit_refusal(
         ),
         None => event,
     };
-    if broker.audit.record_detached(event).is_err() {
-        // The audit log is not keeping up: this refusal goes uncounted in the log, like those over
-        // the budget, but counted here.
+    // Beyond the budget, or when the audit log is not keeping up (its queue is full), the refusal
+    // goes unwritten and is counted instead.
+    let recorded =
+        count <= UNREGISTERED_AUDITS_PER_MINUTE && broker.audit.record_detached(event).is_ok();
+    if !recorded {
         broker.metrics.inc(
             "broker_unaudited_rejections_total",
             "Requests of no registered client refused beyond the audit budget.",

@@ -73,18 +73,12 @@ pub async fn audit_unauthenticated(
             )
             .await?
     };
-    if count > UNAUTHENTICATED_AUDITS_PER_MINUTE
-        || in_all > UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL
-    {
-        idp.metrics.inc(
-            "idp_unaudited_rejections_total",
-            "Requests of no authenticated client refused beyond the per-address audit budget.",
-            &[],
-        );
-        return Ok(());
-    }
-    if idp.audit.record_detached(event).is_err() {
-        // The audit log is not keeping up: counted like the refusals over the budget.
+    // Beyond either budget, or when the audit log is not keeping up (its queue is full), the
+    // refusal goes unwritten and is counted instead.
+    let recorded = count <= UNAUTHENTICATED_AUDITS_PER_MINUTE
+        && in_all <= UNAUTHENTICATED_AUDITS_PER_MINUTE_IN_ALL
+        && idp.audit.record_detached(event).is_ok();
+    if !recorded {
         idp.metrics.inc(
             "idp_unaudited_rejections_total",
             "Requests of no authenticated client refused beyond the per-address audit budget.",
