@@ -39,6 +39,27 @@ fn each_algorithm_signs_and_verifies_and_the_signature_follows_the_issuer() {
     }
 }
 
+/// Exclusive C14N alone leaves out the `xs` binding that `xsi:type="xs:string"` uses; the
+/// signature names it in the transform's PrefixList, so rebinding `xs` breaks the signature.
+#[test]
+fn the_xs_binding_of_attribute_value_types_is_signed() {
+    let (signed, key) = signed_assertion(SignatureAlg::RsaSha256);
+    let rebound = signed.replacen(
+        "xmlns:xs=\"http://www.w3.org/2001/XMLSchema\"",
+        "xmlns:xs=\"urn:example:not-xml-schema\"",
+        1,
+    );
+    assert_ne!(rebound, signed);
+    let refused = dsig::verify(
+        &rebound,
+        Expected::Only(QName::ASSERTION),
+        &pinned(&key),
+        &policy(),
+    );
+    assert!(refused.is_err(), "a rebound xs prefix still verified");
+    assert!(signed.contains("PrefixList=\"xs\""), "{signed}");
+}
+
 #[test]
 fn a_signed_assertion_inside_a_response_verifies_as_the_only_assertion() {
     let (signed, key) = signed_assertion(SignatureAlg::RsaSha256);

@@ -416,10 +416,11 @@ fn signature_structure_rules() {
     let object = s.replacen("</ds:Signature>", "<ds:Object/></ds:Signature>", 1);
     assert_refused("Object", &object, malformed);
     let xpath = s.replacen(
-        "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>",
-        "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><ds:XPath>1</ds:XPath></ds:Transform>",
+        "</ds:Transforms>",
+        "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><ds:XPath>1</ds:XPath></ds:Transform></ds:Transforms>",
         1,
     );
+    assert_ne!(xpath, s);
     assert_refused("XPath transform", &xpath, malformed);
     let no_enveloped = s.replacen(
         "<ds:Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"/>",

@@ -65,7 +65,10 @@ pub fn sign_enveloped(
         .filter(|first| first.is(QName::ISSUER))
         .map(|issuer| issuer.node_id());
 
-    let template = signature_template(element_id, alg, certificate_der);
+    // Exclusive C14N leaves out a namespace used only inside attribute values (`xsi:type=
+    // "xs:string"`); naming `xs` in the transform's PrefixList puts its binding under the digest.
+    let prefixes = xml.contains("xmlns:xs=").then_some("xs");
+    let template = signature_template(element_id, alg, certificate_der, prefixes);
     let template_doc = uppsala::parse(&template)
         .map_err(|e| DsigError::Signing(format!("signature template: {e}")))?;
     let template_root = template_doc
@@ -116,14 +119,26 @@ fn find_by_id(doc: &Document<'_>, id: &str) -> Result<NodeId, DsigError> {
     Ok(first)
 }
 
-fn signature_template(element_id: &str, alg: SignatureAlg, certificate_der: &[u8]) -> String {
-    // `element_id` passed `is_valid_id` (an NCName): nothing to escape.
+fn signature_template(
+    element_id: &str,
+    alg: SignatureAlg,
+    certificate_der: &[u8],
+    inclusive_prefixes: Option<&str>,
+) -> String {
+    // `element_id` passed `is_valid_id` (an NCName) and the prefixes are ours: nothing to escape.
+    let reference_c14n = match inclusive_prefixes {
+        Some(list) => format!(
+            "<ds:Transform Algorithm=\"{EXC_C14N}\"><ec:InclusiveNamespaces \
+xmlns:ec=\"{EXC_C14N}\" PrefixList=\"{list}\"/></ds:Transform>"
+        ),
+        None => format!("<ds:Transform Algorithm=\"{EXC_C14N}\"/>"),
+    };
     format!(
         "<ds:Signature xmlns:ds=\"{ds}\"><ds:SignedInfo>\
 <ds:CanonicalizationMethod Algorithm=\"{c14n}\"/>\
 <ds:SignatureMethod Algorithm=\"{sig}\"/>\
 <ds:Reference URI=\"#{element_id}\"><ds:Transforms>\
-<ds:Transform Algorithm=\"{env}\"/><ds:Transform Algorithm=\"{c14n}\"/>\
+<ds:Transform Algorithm=\"{env}\"/>{reference_c14n}\
 </ds:Transforms><ds:DigestMethod Algorithm=\"{dig}\"/><ds:DigestValue></ds:DigestValue>\
 </ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue>\
 <ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>\
