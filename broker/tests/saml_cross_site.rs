@@ -14,18 +14,16 @@ use eid_core::Loa;
 use eid_saml::binding::MAX_POSTED_REQUEST_BASE64;
 use eid_saml::messages::StatusCode;
 use harness::saml::{self, Logout, Request, SSO, broker_certificate, read, read_logout};
-use harness::{
-    BrokerClient, BrokerReply, Client, Harness, RP_A, Reply, UPSTREAM_AUTHORIZE,
-};
+use harness::{BrokerClient, BrokerReply, Client, Harness, RP_A, Reply, UPSTREAM_AUTHORIZE};
 use tower::ServiceExt;
 
 /// The fields of our re-post page, checked to post them to our SSO service marked as a re-post.
 fn repost_fields(reply: &Reply) -> Vec<(String, String)> {
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(
-        reply
-            .body
-            .contains(&format!("<form id=\"saml-post\" method=\"post\" action=\"{SSO}\">")),
+        reply.body.contains(&format!(
+            "<form id=\"saml-post\" method=\"post\" action=\"{SSO}\">"
+        )),
         "not our re-post page: {reply:?}"
     );
     assert!(
@@ -97,9 +95,7 @@ async fn a_posted_request_without_our_cookies_is_posted_back_once_unread() {
     assert!(h.audited("saml.rejected").await.is_empty());
     // In English too.
     let mut english = Client::new();
-    english
-        .headers
-        .push(("accept-language", "en".to_owned()));
+    english.headers.push(("accept-language", "en".to_owned()));
     let reply = post_fields(&h, &mut english, "/saml/sso", &fields).await;
     assert!(reply.body.contains("Your login continues"), "{reply:?}");
 }
@@ -303,7 +299,11 @@ async fn a_posted_logout_without_our_cookies_touches_no_cookie() {
     let (name_id, index) = saml_session(&h, &mut browser, &cert).await;
     let logout = Logout::new(&h, &name_id, &index);
     let reply = h
-        .post(&mut browser, "/saml/slo", &[("SAMLRequest", &logout.posted())])
+        .post(
+            &mut browser,
+            "/saml/slo",
+            &[("SAMLRequest", &logout.posted())],
+        )
         .await;
     assert!(read_logout(&reply, &cert).is(StatusCode::Success));
     assert!(!browser.has_session());
