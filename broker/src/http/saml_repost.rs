@@ -141,4 +141,50 @@ mod tests {
         let longest = "A".repeat(MAX_POSTED_REQUEST_BASE64);
         assert!(needs_repost(&jar, b"", &longest, None));
     }
+
+    mod properties {
+        use super::*;
+        use askama::Template as _;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            /// Whatever a service posts, only a bounded base64 request and a bounded RelayState
+            /// are ever echoed, and never a body that carries the re-post marker.
+            #[test]
+            fn only_bounded_base64_is_echoed_and_a_repost_never_bounces(
+                request in "\\PC{0,40}|[A-Za-z0-9+/=\r\n]{1,40}",
+                relay in proptest::option::of("\\PC{0,100}"),
+                body in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let jar = CookieJar::new();
+                if needs_repost(&jar, &body, &request, relay.as_deref()) {
+                    prop_assert!(echoable_request(&request));
+                    let relay_len = relay.as_ref().map_or(0, String::len);
+                    prop_assert!(relay_len <= MAX_RELAY_STATE_BYTES);
+                }
+                let mut marked = body.clone();
+                marked.extend_from_slice(b"&reposted=1");
+                prop_assert!(!needs_repost(&jar, &marked, &request, relay.as_deref()));
+            }
+
+            /// An echoed RelayState adds no markup to the page: it stays inside its attribute.
+            #[test]
+            fn an_echoed_relay_state_adds_no_markup(relay in "\\PC{0,80}") {
+                let html = |relay: &str| {
+                    let fields =
+                        [("SAMLRequest", REQUEST), ("RelayState", relay), (REPOSTED_FIELD, "1")];
+                    let page = RepostTemplate {
+                        t: texts(Lang::En),
+                        action: "https://b.example/saml/sso",
+                        fields: &fields,
+                    };
+                    page.render().unwrap()
+                };
+                let tags = |page: &str| page.matches('<').count() + page.matches('"').count();
+                prop_assert_eq!(tags(&html(&relay)), tags(&html("")));
+            }
+        }
+    }
 }
