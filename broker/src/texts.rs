@@ -48,6 +48,9 @@ pub struct Texts {
     pub saml_post_title: &'static str,
     pub saml_post_body: &'static str,
     pub saml_post_button: &'static str,
+    pub saml_repost_title: &'static str,
+    pub saml_repost_body: &'static str,
+    pub saml_repost_button: &'static str,
 }
 
 /// Danish.
@@ -94,6 +97,9 @@ pub static DA: Texts = Texts {
     saml_post_title: "Sender dig tilbage til tjenesten",
     saml_post_body: "Du sendes nu videre til tjenesten. Sker det ikke af sig selv, så tryk på knappen.",
     saml_post_button: "Fortsæt til tjenesten",
+    saml_repost_title: "Dit log-in fortsætter",
+    saml_repost_body: "Et øjeblik, dit log-in fortsætter. Sker det ikke af sig selv, så tryk på knappen.",
+    saml_repost_button: "Fortsæt",
 };
 
 /// English.
@@ -140,6 +146,9 @@ pub static EN: Texts = Texts {
     saml_post_title: "Taking you back to the service",
     saml_post_body: "You are now being sent on to the service. If nothing happens, press the button.",
     saml_post_button: "Continue to the service",
+    saml_repost_title: "Your login continues",
+    saml_repost_body: "One moment, your login continues. If nothing happens, press the button.",
+    saml_repost_button: "Continue",
 };
 
 /// The texts of a language.

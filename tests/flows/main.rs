@@ -10,6 +10,7 @@ mod broker_tokens;
 mod browser_app;
 mod browser_pages;
 mod browser_passkey;
+mod browser_saml;
 mod browser_support;
 mod cli;
 mod foundation;

@@ -7,6 +7,7 @@ mod login;
 mod oidc;
 mod pages;
 mod saml;
+mod saml_repost;
 
 use axum::Router;
 use axum::routing::{get, post, put};

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::error::HttpError;
 use super::login::chooser;
 use super::pages::{message, render};
+use super::saml_repost;
 use super::{BROWSER_COOKIE, SESSION_COOKIE};
 use crate::core::SsoSession;
 use crate::saml::slo::{SloIncoming, SloOutcome, slo as handle_slo, soap_envelope};
@@ -159,7 +160,9 @@ pub async fn sso_redirect(
     respond(broker, addr, jar, headers, incoming).await
 }
 
-/// `POST /saml/sso`: an AuthnRequest by the HTTP-POST binding.
+/// `POST /saml/sso`: an AuthnRequest by the HTTP-POST binding. One that came from another site
+/// without our cookies is first posted back to us through our own page
+/// ([`super::saml_repost`]), so that single sign-on sees the session.
 pub async fn sso_post(
     State(broker): State<Arc<Broker>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
@@ -168,6 +171,18 @@ pub async fn sso_post(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let fields = posted_fields(&body);
+    if let Some((request, relay)) = fields
+        .as_ref()
+        .filter(|(r, relay)| saml_repost::needs_repost(&jar, &body, r, relay.as_deref()))
+    {
+        let lang = Lang::negotiate(None, accept_language(&headers));
+        return Ok(saml_repost::repost_page(
+            &broker,
+            lang,
+            request,
+            relay.as_deref(),
+        ));
+    }
     let incoming = fields.as_ref().map(|(request, relay)| Incoming::Post {
         request,
         relay_state: relay.as_deref(),
@@ -192,14 +207,15 @@ async fn respond_slo(
     )
     .await
     .map_err(|e| HttpError::new(e, lang))?;
-    // The browser's cookie goes once its session is gone (ended here, or never there).
-    let gone = SsoSession::find(
-        broker.ephemeral.as_ref(),
-        cookie_value(&jar, SESSION_COOKIE),
-    )
-    .await
-    .map_err(|e| HttpError::new(e.into(), lang))?
-    .is_none();
+    // The browser's cookie goes once its session is gone (ended here, or never there). A request
+    // without it (a cross-site POST: `SameSite=Lax` keeps it back) says nothing about the session
+    // the browser holds, which may live on: then no cookie is touched.
+    let cookie = cookie_value(&jar, SESSION_COOKIE);
+    let gone = cookie.is_some()
+        && SsoSession::find(broker.ephemeral.as_ref(), cookie)
+            .await
+            .map_err(|e| HttpError::new(e.into(), lang))?
+            .is_none();
     let jar = if gone && !matches!(outcome, SloOutcome::Refused(_)) {
         jar.add(removal(SESSION_COOKIE, broker.config.secure_cookies))
     } else {
