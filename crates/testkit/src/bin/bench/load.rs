@@ -27,6 +27,9 @@ pub enum Scenario {
     ClientCredentials,
     /// Refresh grant, each worker following its own rotating refresh token.
     Refresh,
+    /// A signed SAML AuthnRequest (HTTP-Redirect) with a live SSO session → the auto-post page
+    /// with a signed and encrypted assertion.
+    Saml,
 }
 
 impl Scenario {
@@ -35,6 +38,7 @@ impl Scenario {
             Scenario::AuthCode => "authcode",
             Scenario::ClientCredentials => "cc",
             Scenario::Refresh => "refresh",
+            Scenario::Saml => "saml",
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct Target {
     pub redirect_uri: String,
     /// `Basic …` of the client that runs the scenario.
     pub basic: HeaderValue,
+    /// The SAML service provider (the SAML scenario).
+    pub saml: Option<Arc<crate::saml::BenchSp>>,
 }
 
 impl Target {
@@ -258,6 +264,33 @@ async fn authcode(
     Ok(())
 }
 
+async fn saml_login(
+    t: &Target,
+    c: &mut Conn,
+    cookie: &HeaderValue,
+    rng: &SystemRandom,
+) -> Result<(), String> {
+    let sp = t.saml.as_ref().ok_or("no SAML service configured")?;
+    let req = Request::builder()
+        .uri(sp.request_path(rng)?)
+        .header(HOST, t.host.clone())
+        .header(COOKIE, cookie.clone())
+        .body(Full::new(Bytes::new()))
+        .map_err(|e| e.to_string())?;
+    let r = c.send(req).await.map_err(|e| format!("sso {e}"))?;
+    if r.status != StatusCode::OK {
+        return Err(format!(
+            "sso_status_{}: {}",
+            r.status.as_u16(),
+            snip(&r.body)
+        ));
+    }
+    if !crate::saml::is_response_page(&r.body) {
+        return Err(format!("sso_not_a_response_page: {}", snip(&r.body)));
+    }
+    Ok(())
+}
+
 async fn token_grant(
     t: &Target,
     c: &mut Conn,
@@ -315,6 +348,7 @@ async fn worker(
         }
         let result = match scenario {
             Scenario::AuthCode => authcode(&t, &mut conn, &cookie, &rng).await,
+            Scenario::Saml => saml_login(&t, &mut conn, &cookie, &rng).await,
             Scenario::ClientCredentials => token_grant(
                 &t,
                 &mut conn,

@@ -13,6 +13,7 @@
 mod load;
 mod logins;
 mod memory;
+mod saml;
 mod server;
 
 use anyhow::{Context, bail};
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 const USAGE: &str = "\
 bench [--bin ./target/release/eidbroker] [--config config/default.toml] [--data-dir DIR]
       [--ephemeral redis://127.0.0.1:6379] [--durable postgres://postgres@127.0.0.1:5432/DB]
-      [--scenarios authcode,cc,refresh] [--concurrency 50] [--seconds 10] [--warmup 2]
+      [--scenarios authcode,cc,refresh,saml] [--concurrency 50] [--seconds 10] [--warmup 2]
       [--port-base 8080] [--server-cpu 0] [--load-cpu 1] [--admin-token T] [--allow-tmpfs]
 bench --memory [--sessions 2000] [--ephemeral redis://127.0.0.1:6379] [...]
 
@@ -70,6 +71,7 @@ fn options() -> anyhow::Result<Options> {
             Scenario::AuthCode,
             Scenario::ClientCredentials,
             Scenario::Refresh,
+            Scenario::Saml,
         ],
         concurrency: 50,
         seconds: 10.0,
@@ -98,6 +100,7 @@ fn options() -> anyhow::Result<Options> {
                         "authcode" => Ok(Scenario::AuthCode),
                         "cc" => Ok(Scenario::ClientCredentials),
                         "refresh" => Ok(Scenario::Refresh),
+                        "saml" => Ok(Scenario::Saml),
                         other => bail!("unknown scenario {other:?} (authcode, cc, refresh)"),
                     })
                     .collect::<anyhow::Result<_>>()?
@@ -215,7 +218,15 @@ async fn run(o: Options) -> anyhow::Result<()> {
             data_dir.display()
         );
     }
+    let (saml_sp, saml_section) = if o.scenarios.contains(&Scenario::Saml) && !o.memory {
+        let broker_url = format!("http://localhost:{}", o.port_base);
+        let (sp, section) = saml::BenchSp::create(&broker_url, &data_dir)?;
+        (Some(Arc::new(sp)), Some(section))
+    } else {
+        (None, None)
+    };
     let spec = ServerSpec {
+        extra_config: saml_section,
         bin: o.bin.clone(),
         config: o.config.clone(),
         data_dir: data_dir.clone(),
@@ -241,7 +252,7 @@ async fn run(o: Options) -> anyhow::Result<()> {
         if redis.is_some() {
             spec.start_with("keys", None, None).await?.stop();
         }
-        measure(&spec, &o).await
+        measure(&spec, &o, saml_sp).await
     };
     if let Some(url) = redis {
         memory::purge_prefix(url, &spec.redis_prefix).await.ok();
@@ -258,7 +269,11 @@ fn redact_url(url: &str) -> &str {
     }
 }
 
-async fn measure(spec: &ServerSpec, o: &Options) -> anyhow::Result<()> {
+async fn measure(
+    spec: &ServerSpec,
+    o: &Options,
+    saml_sp: Option<Arc<saml::BenchSp>>,
+) -> anyhow::Result<()> {
     let mut server = spec.start("bench").await?;
     let broker = spec.broker_url();
     let http = reqwest::Client::builder()
@@ -293,12 +308,13 @@ async fn measure(spec: &ServerSpec, o: &Options) -> anyhow::Result<()> {
             token_path: path_of("token_endpoint")?,
             redirect_uri: rp.redirect_uri.clone(),
             basic: Target::basic_auth(client.0, client.1)?,
+            saml: saml_sp.clone(),
         }))
     };
     let wants_sessions = o
         .scenarios
         .iter()
-        .any(|s| matches!(s, Scenario::AuthCode | Scenario::Refresh));
+        .any(|s| matches!(s, Scenario::AuthCode | Scenario::Refresh | Scenario::Saml));
     let mut sessions = Vec::new();
     if wants_sessions {
         let t = Instant::now();
@@ -316,7 +332,7 @@ async fn measure(spec: &ServerSpec, o: &Options) -> anyhow::Result<()> {
     for &scenario in &o.scenarios {
         let (client, inputs): ((&str, &str), Vec<WorkerInput>) = match scenario {
             Scenario::ClientCredentials => (CC_CLIENT, vec![WorkerInput::default(); o.concurrency]),
-            Scenario::AuthCode => (
+            Scenario::AuthCode | Scenario::Saml => (
                 (&rp.client_id, &rp.client_secret),
                 sessions
                     .iter()
@@ -368,7 +384,7 @@ async fn measure(spec: &ServerSpec, o: &Options) -> anyhow::Result<()> {
         let broker_cpu = secs(start.broker, end.broker);
         let flows = stats.flows;
         let window_s = window.as_secs_f64().max(1e-9);
-        let line = json!({
+        let mut line = json!({
             "scenario": scenario.name(),
             "ephemeral": o.ephemeral.as_deref().unwrap_or("(config)"),
             "durable": o.durable.as_deref().map_or("(config)", redact_url),
@@ -388,6 +404,19 @@ async fn measure(spec: &ServerSpec, o: &Options) -> anyhow::Result<()> {
             "postgres_cpu_s": r3(secs(start.postgres, end.postgres)),
             "loadgen_cpu_util": r3(secs(start.own, end.own) / wall),
         });
+        if scenario == Scenario::Saml {
+            // The reference of issue 15: RSA signatures per second of `openssl speed` for the
+            // same key size on the same core, measured now (the broker is idle meanwhile).
+            // `openssl speed` divides by its CPU (user) time, so the like-for-like figure of
+            // the broker is its flows per second of its own CPU; on an otherwise idle core the
+            // two agree with the wall-clock rates (`ratio_wall`).
+            let openssl = saml::openssl_sign_rate(&o.server_cpu)?;
+            let per_cpu_s = flows as f64 / broker_cpu.max(1e-9);
+            line["openssl_rsa_sign_per_cpu_s"] = json!(r3(openssl));
+            line["flows_per_broker_cpu_s"] = json!(r3(per_cpu_s));
+            line["ratio_to_openssl_sign"] = json!(r3(per_cpu_s / openssl));
+            line["ratio_wall"] = json!(r3(flows as f64 / window_s / openssl));
+        }
         println!("{line}");
     }
     server.stop();

@@ -19,6 +19,8 @@ pub struct ServerSpec {
     pub ephemeral: Option<String>,
     pub durable: Option<String>,
     pub redis_prefix: String,
+    /// TOML appended to the configuration (e.g. the SAML scenario's service provider).
+    pub extra_config: Option<String>,
 }
 
 /// The demo listeners' ports and where each moves with `--port-base` (broker first).
@@ -35,15 +37,17 @@ impl ServerSpec {
         format!("http://localhost:{}", self.port_base.saturating_add(1))
     }
 
-    /// The configuration file to start with: the given one, or, with another port base, a copy
-    /// whose demo listeners, public URLs and upstream issuer are moved (written to the data dir).
+    /// The configuration file to start with: the given one, or a copy (written to the data dir)
+    /// whose demo listeners, public URLs and upstream issuer are moved to another port base and
+    /// that ends with `extra_config`.
     fn config_file(&self) -> anyhow::Result<PathBuf> {
-        if self.port_base == 8080 {
+        if self.port_base == 8080 && self.extra_config.is_none() {
             return Ok(self.config.clone());
         }
         let text = std::fs::read_to_string(&self.config)
             .with_context(|| format!("reading {}", self.config.display()))?;
-        let text = move_ports(text, self.port_base)?;
+        let mut text = move_ports(text, self.port_base)?;
+        text.push_str(self.extra_config.as_deref().unwrap_or(""));
         let path = self.data_dir.join("eidbroker.toml");
         std::fs::write(&path, text)?;
         Ok(path)
