@@ -271,7 +271,37 @@ fn children<'a, 'i>(
     Ok(found)
 }
 
-/// An endpoint URL attribute: absolute `https://` or `http://`, no fragment.
+/// Whether `url` is `http://` to a loopback host (`localhost`, `127.0.0.1`, `[::1]`, any port):
+/// the only plain-HTTP endpoints accepted (development and tests), as for OIDC redirect URIs.
+fn is_loopback_http(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    if authority.contains('@') {
+        return false;
+    }
+    let host = match authority.strip_prefix("[::1]") {
+        Some(port) => return port.is_empty() || is_port(port),
+        None => authority.split_once(':').map_or(authority, |(host, port)| {
+            if is_port(&format!(":{port}")) {
+                host
+            } else {
+                ""
+            }
+        }),
+    };
+    matches!(host, "localhost" | "127.0.0.1")
+}
+
+/// `:digits` (1 to 5 of them).
+fn is_port(s: &str) -> bool {
+    s.strip_prefix(':')
+        .is_some_and(|p| (1..=5).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// An endpoint URL attribute: absolute `https://` (`http://` only to a loopback host), no
+/// fragment. An assertion must never travel in clear text to a service on the network.
 fn location(
     node: Node<'_, '_>,
     attr: &'static str,
@@ -280,7 +310,7 @@ fn location(
     let Some(url) = opt_attr(node, attr)? else {
         return Ok(None);
     };
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+    let ok = (url.starts_with("https://") || is_loopback_http(&url))
         && !url.contains('#')
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {

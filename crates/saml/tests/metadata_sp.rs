@@ -199,6 +199,12 @@ fn endpoints_are_checked_and_bounded() {
         "/relative/acs",
         "https://sp.example.dk/acs#frag",
         "https://sp.example.dk/a cs",
+        // Plain HTTP only to a loopback host: an assertion never crosses a network in clear.
+        "http://sp.example.dk/saml/acs",
+        "http://localhost.evil.example/acs",
+        "http://localhost@evil.example/acs",
+        "http://127.0.0.1.evil.example/acs",
+        "http://localhost:99999999/acs",
     ] {
         let doc = oiosaml(
             "",
@@ -210,6 +216,19 @@ fn endpoints_are_checked_and_bounded() {
             Err(MetadataError::BadLocation("AssertionConsumerService")),
             "{bad}"
         );
+    }
+    for loopback in [
+        "http://localhost/acs",
+        "http://localhost:8090/saml/acs",
+        "http://127.0.0.1:1/acs",
+        "http://[::1]:8080/acs",
+    ] {
+        let doc = oiosaml(
+            "",
+            &keys,
+            &ENDPOINTS.replace("https://sp.example.dk/saml/acs\"", &format!("{loopback}\"")),
+        );
+        assert!(SpMetadata::parse(&doc).is_ok(), "{loopback}");
     }
     let bad_slo = oiosaml(
         "",
