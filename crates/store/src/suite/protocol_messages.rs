@@ -194,7 +194,7 @@ where
     // Re-appending a committed batch (a retry whose outcome was not learnt) adds nothing.
     store
         .append_with_messages(
-            &[response_event.clone()],
+            std::slice::from_ref(&response_event),
             &[linked(&assertion, &response_event)],
         )
         .await
