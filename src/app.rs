@@ -131,6 +131,7 @@ impl Runtime {
             ephemeral: self.ephemeral.clone(),
             relying_parties: self.durable.clone(),
             audit: self.audit.clone(),
+            protocol_messages: self.durable.clone(),
             keys,
             clock: self.clock.clone(),
             metrics: self.metrics[&Component::Broker].clone(),
@@ -302,6 +303,13 @@ pub async fn serve(
         .broker
         .clone()
         .map(crate::broker::spawn_registry_refresh);
+    let retention = runtime.broker.is_some().then(|| {
+        crate::broker::spawn_retention(
+            &runtime.settings.broker,
+            runtime.durable.clone(),
+            runtime.clock.clone(),
+        )
+    });
     shutdown.await;
     tracing::info!("shutting down: draining requests");
     let _ = stop_tx.send(true);
@@ -315,7 +323,7 @@ pub async fn serve(
         }
     }
     sighup.abort();
-    if let Some(task) = registry_refresh {
+    for task in [registry_refresh, retention].into_iter().flatten() {
         task.abort();
     }
     for task in key_reloader {

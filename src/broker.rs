@@ -7,7 +7,8 @@ use eid_broker::ports::{Upstream, Upstreams};
 use eid_broker::settings::BrokerSettings;
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
-    Clock, EphemeralStore, NoMandates, RelyingParty, RelyingPartyRepository, RpRegistration,
+    Clock, EphemeralStore, NoMandates, ProtocolMessageLog, RelyingParty, RelyingPartyRepository,
+    RpRegistration,
 };
 use eid_keys::KeyStore;
 use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
@@ -115,6 +116,8 @@ pub struct Inputs<'a> {
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
     /// The audit writer.
     pub audit: AuditWriter,
+    /// The kept protocol messages (read by operators).
+    pub protocol_messages: Arc<dyn ProtocolMessageLog>,
     /// The broker's key store.
     pub keys: KeyStore,
     /// The clock.
@@ -135,6 +138,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
         ephemeral,
         relying_parties: repo,
         audit,
+        protocol_messages,
         keys,
         clock,
         metrics,
@@ -206,6 +210,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             logout: Arc::new(logout),
             pairwise,
             audit,
+            protocol_messages,
             keys,
             clock,
             metrics,
@@ -240,4 +245,21 @@ pub fn spawn_registry_refresh(broker: Arc<Broker>) -> tokio::task::JoinHandle<()
             }
         }
     })
+}
+
+/// Deletes expired signed protocol messages (`broker.protocol_message_retention_days`) every
+/// [`retention::EVERY`](eid_store::retention::EVERY), in bounded batches. Every broker node may run
+/// it: the deletes are idempotent.
+pub fn spawn_retention(
+    settings: &BrokerSettings,
+    messages: Arc<dyn ProtocolMessageLog>,
+    clock: Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    use eid_store::retention::{EVERY, ProtocolMessages, Retention, Rule};
+    Retention::new(vec![Rule {
+        name: "protocol_messages",
+        keep: settings.protocol_message_retention,
+        records: Arc::new(ProtocolMessages(messages)),
+    }])
+    .spawn(clock, EVERY)
 }

@@ -61,6 +61,9 @@ pub struct RawBrokerSettings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (addresses).
     #[serde(default)]
     pub trusted_proxies: Vec<IpAddr>,
+    /// How many days signed SAML messages are kept (NemLog-in's logging rule: 180).
+    #[serde(default = "default_protocol_message_retention_days")]
+    pub protocol_message_retention_days: u32,
 }
 
 impl Default for RawBrokerSettings {
@@ -76,6 +79,7 @@ impl Default for RawBrokerSettings {
             upstreams: Vec::new(),
             saml_service_providers: Vec::new(),
             trusted_proxies: Vec::new(),
+            protocol_message_retention_days: default_protocol_message_retention_days(),
         }
     }
 }
@@ -165,6 +169,13 @@ fn default_refresh_ttl() -> u64 {
     28_800
 }
 
+fn default_protocol_message_retention_days() -> u32 {
+    180
+}
+
+/// The longest retention accepted (a hundred years: any longer is a typing error).
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// An upstream identity provider of the broker, as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -215,6 +226,8 @@ pub struct BrokerSettings {
     pub saml_service_providers: Vec<SamlSpSettings>,
     /// Reverse proxies whose `X-Forwarded-For` says who the client is (for per-address limits).
     pub trusted_proxies: Vec<IpAddr>,
+    /// How long signed SAML messages are kept.
+    pub protocol_message_retention: time::Duration,
 }
 
 /// One upstream identity provider.
@@ -287,6 +300,12 @@ impl RawBrokerSettings {
                 return Err(invalid(field, "must be at least 1"));
             }
         }
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.protocol_message_retention_days) {
+            return Err(invalid(
+                "protocol_message_retention_days",
+                format!("must be between 1 and {MAX_RETENTION_DAYS}"),
+            ));
+        }
         let admin_token = read_secret(&self.admin_token, &self.admin_token_file, "admin_token")?;
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("admin_token", "shorter than 16 characters"));
@@ -349,6 +368,9 @@ impl RawBrokerSettings {
             upstreams,
             saml_service_providers,
             trusted_proxies: self.trusted_proxies.clone(),
+            protocol_message_retention: time::Duration::days(i64::from(
+                self.protocol_message_retention_days,
+            )),
         })
     }
 }
@@ -415,6 +437,7 @@ mod tests {
             Path::new("data/broker/pairwise.secret")
         );
         assert!(s.admin_token_sha256.is_none());
+        assert_eq!(s.protocol_message_retention, time::Duration::days(180));
         let err = RawBrokerSettings::default()
             .validate(Path::new("data"), false)
             .unwrap_err();
@@ -458,6 +481,34 @@ mod tests {
         assert!(err.problem.contains(&bad_metadata.display().to_string()));
         raw.saml_service_providers.clear();
         assert!(s.admin_token_sha256.is_some());
+    }
+
+    #[test]
+    fn protocol_messages_are_kept_at_least_a_day() {
+        for (days, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_RETENTION_DAYS, true),
+            (u32::MAX, false),
+        ] {
+            let raw = RawBrokerSettings {
+                protocol_message_retention_days: days,
+                ..RawBrokerSettings::default()
+            };
+            match raw.validate(Path::new("d"), true) {
+                Ok(s) => {
+                    assert!(ok, "{days}");
+                    assert_eq!(
+                        s.protocol_message_retention,
+                        time::Duration::days(i64::from(days))
+                    );
+                }
+                Err(e) => {
+                    assert!(!ok, "{days}");
+                    assert_eq!(e.field, "protocol_message_retention_days");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! The broker's configuration and everything its flows draw on.
 
 use eid_core::{
-    AuditEvent, AuditOutcome, Clock, EphemeralStore, MandateLookup, RelyingPartyRepository,
-    StoreError,
+    AuditEvent, AuditOutcome, Clock, EphemeralStore, MandateLookup, ProtocolMessage,
+    ProtocolMessageLog, RelyingPartyRepository, StoreError,
 };
 use eid_keys::KeyStore;
 use eid_store::audit_writer::AuditWriter;
@@ -48,8 +48,10 @@ pub struct BrokerDeps {
     pub ephemeral: Arc<dyn EphemeralStore>,
     /// The durable relying-party registry.
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
-    /// Writing the audit log.
+    /// Writing the audit log (and the signed protocol messages, with their events).
     pub audit: AuditWriter,
+    /// Reading the kept protocol messages (operators).
+    pub protocol_messages: Arc<dyn ProtocolMessageLog>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// Signing keys.
@@ -84,8 +86,10 @@ pub struct Broker {
     pub logout: Arc<dyn LogoutNotifier>,
     /// Pairwise identifier key.
     pub pairwise: PairwiseKey,
-    /// Writing the audit log.
+    /// Writing the audit log (and the signed protocol messages, with their events).
     pub audit: AuditWriter,
+    /// Reading the kept protocol messages (operators).
+    pub protocol_messages: Arc<dyn ProtocolMessageLog>,
     /// Signing keys.
     pub keys: KeyStore,
     /// The clock.
@@ -109,6 +113,7 @@ impl Broker {
             logout: deps.logout,
             pairwise: deps.pairwise,
             audit: deps.audit,
+            protocol_messages: deps.protocol_messages,
             keys: deps.keys,
             clock: deps.clock,
             metrics: deps.metrics,
@@ -130,7 +135,17 @@ impl Broker {
     /// the log counts as unavailable, so that the caller's own failure path (restoring a redeemed
     /// code) runs before the request times out.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), StoreError> {
-        tokio::time::timeout(AUDIT_DEADLINE, self.audit.record(event))
+        self.audit_with(event, Vec::new()).await
+    }
+
+    /// [`audit`](Self::audit), with the signed protocol `messages` of the same act committed in
+    /// the same transaction.
+    pub async fn audit_with(
+        &self,
+        event: AuditEvent,
+        messages: Vec<ProtocolMessage>,
+    ) -> Result<(), StoreError> {
+        tokio::time::timeout(AUDIT_DEADLINE, self.audit.record_with(event, messages))
             .await
             .map_err(|_| {
                 StoreError::Unavailable("the audit log did not acknowledge in time".into())

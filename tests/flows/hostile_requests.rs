@@ -37,6 +37,7 @@ const ROUTES: &[(Component, &str, &str)] = &[
     (Component::Broker, "GET", "/admin/relying-parties/rp%00a"),
     (Component::Broker, "PUT", "/admin/relying-parties/rp-a"),
     (Component::Broker, "DELETE", "/admin/relying-parties/x%00"),
+    (Component::Broker, "GET", "/admin/protocol-messages"),
     (Component::Idp, "GET", "/"),
     (Component::Idp, "GET", "/authorize"),
     (Component::Idp, "POST", "/authorize"),

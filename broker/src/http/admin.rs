@@ -19,7 +19,7 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-async fn authorized(broker: &Broker, headers: &HeaderMap) -> Result<(), Response> {
+pub(super) async fn authorized(broker: &Broker, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = broker.config.admin_token_sha256 else {
         return Err(error(StatusCode::NOT_FOUND, "the admin API is disabled"));
     };

@@ -1,6 +1,7 @@
 //! HTTP: thin handlers translating requests into flow calls and outcomes into responses.
 
 mod admin;
+mod admin_messages;
 pub use admin::registration_from_json;
 mod error;
 mod login;
@@ -52,6 +53,7 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
             get(saml::slo_redirect).post(saml::slo_post),
         )
         .route(crate::saml::slo::SOAP_PATH, post(saml::slo_soap))
+        .route("/admin/protocol-messages", get(admin_messages::list))
         .route("/admin/relying-parties", get(admin::list))
         .route(
             "/admin/relying-parties/{client_id}",

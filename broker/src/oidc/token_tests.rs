@@ -180,6 +180,11 @@ async fn harness() -> Harness {
             logout: Arc::new(crate::testing::RecordingNotifier::default()),
             pairwise: PairwiseKey::new(&[7; 32]).unwrap(),
             audit: AuditWriter::spawn(audit.clone(), 16),
+            protocol_messages: Arc::new(
+                SqlDurable::connect_and_migrate("sqlite::memory:")
+                    .await
+                    .unwrap(),
+            ),
             keys,
             clock: Arc::new(SystemClock),
             metrics: eid_web::Metrics::new("broker"),

@@ -1,8 +1,10 @@
 //! The SAML 2.0 frontend towards service providers (the OIOSAML 3 IdP profile): our metadata
 //! ([`idp`]), the single sign-on service receiving AuthnRequests ([`sso`]) and the Response that
-//! answers them ([`response`]). Plain functions; no HTTP types. The login itself is the
+//! answers them ([`response`]), single logout ([`slo`]), and the signed messages kept as evidence
+//! ([`evidence`]). Plain functions; no HTTP types. The login itself is the
 //! protocol-neutral core's, as for OIDC.
 
+pub mod evidence;
 pub mod idp;
 pub mod response;
 pub mod slo;

@@ -166,14 +166,18 @@ pub async fn answer(
     let encrypted = EncryptedAssertion::from_encrypted_xml(encrypted)
         .ok_or_else(|| keys_error("the encryption produced no EncryptedAssertion"))?;
     let xml = envelope(broker, req, now).success_xml(&encrypted);
+    // The signed assertion is kept as evidence (the form our published key verifies), in the
+    // same commit as the event.
+    let kept = super::evidence::assertion(broker, req, &assertion.id, signed, session);
     // Audited before anything is released: a failure here releases nothing.
     broker
-        .audit(
+        .audit_with(
             broker
                 .event("saml.response_issued", AuditOutcome::Success)
                 .person(released.audit_id)
                 .client(sp.rp.id.clone())
                 .detail("loa", released.level.as_word()),
+            kept,
         )
         .await?;
     let new_rp = session.served(&sp.rp.id);

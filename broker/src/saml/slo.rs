@@ -127,7 +127,7 @@ pub async fn remember_index(
 
 /// The single element child of a SOAP envelope's `Body` (serialised to stand alone), which must
 /// be `expected`.
-fn soap_body(xml: &str, expected: QName) -> Result<String, SsoRejection> {
+pub(super) fn soap_body(xml: &str, expected: QName) -> Result<String, SsoRejection> {
     let malformed = || SsoRejection::Message(MessageError::Malformed);
     let doc = Document::parse(xml).map_err(|_| malformed())?;
     let envelope = doc.root();
@@ -326,6 +326,8 @@ pub async fn slo(
         audit_rejected(broker, Some(&sp.rp.id), rejection.reason()).await?;
         return answer.respond(broker, StatusCode::Requester);
     }
+    // Accepted: kept as evidence, as it came.
+    super::evidence::logout_request(broker, &sp.rp.id, &request.id, incoming);
     let mut status = StatusCode::Success;
     let mut ended_any = false;
     for index in &request.session_indexes {
@@ -433,7 +435,7 @@ impl Answer<'_> {
             sign_enveloped(&xml, &out.id, &key, SIGNATURE_ALG, &certificate)
                 .map_err(|e| keys_error(e.to_string()))
         };
-        match (binding, destination) {
+        let outcome = match (binding, destination) {
             (Binding::Redirect, Some(url)) => signed_redirect_url(
                 &url,
                 MessageKind::Response,
@@ -449,7 +451,10 @@ impl Answer<'_> {
                 lang: self.lang,
             }))),
             _ => Ok(SloOutcome::Soap(soap_envelope(&signed()?))),
-        }
+        }?;
+        // Kept as evidence, as it goes.
+        super::evidence::logout_response(broker, &self.sp.rp.id, &out, &outcome);
+        Ok(outcome)
     }
 }
 
@@ -490,8 +495,11 @@ pub async fn notify_sp(broker: &Broker, sp: &RegisteredSp, session: &SsoSession)
     )
     .await
     .ok()
-    .flatten();
-    reply.is_some_and(|body| acknowledged(sp, &out.id, &body))
+    .flatten()
+    .filter(|body| acknowledged(sp, &out.id, body));
+    // Kept as evidence: our request, and the service's verified answer.
+    super::evidence::soap_logout(broker, &sp.rp.id, session, &out, &signed, reply.as_deref());
+    reply.is_some()
 }
 
 /// Whether a SOAP reply holds a LogoutResponse signed by `sp` to our request `request_id`, with

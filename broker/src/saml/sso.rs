@@ -251,6 +251,9 @@ pub async fn sso(
         audit_rejected(broker, Some(&sp.rp.id), reason).await?;
         return Ok(SsoOutcome::Post(Box::new(failure(broker, &saml, status))));
     }
+    // Accepted: kept as evidence, as it came. Not awaited: a Response to it waits for its own
+    // commit, which the writer's first-in-first-out queue makes come after this one.
+    super::evidence::authn_request(broker, &sp.rp.id, &request.id, incoming)?;
     let authn = Authn {
         rp: sp.rp.id.clone(),
         min_loa: saml.min_loa,

@@ -56,6 +56,8 @@ pub const PAIRWISE: [u8; 32] = [7; 32];
 pub const HIGH: &str = "https://data.gov.dk/concept/core/nsis/loa/High";
 /// The NSIS URI of Substantial.
 pub const SUBSTANTIAL: &str = "https://data.gov.dk/concept/core/nsis/loa/Substantial";
+/// The admin API's bearer token.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A relying party's redirect URI.
 pub fn redirect_uri(rp: &str) -> String {
@@ -304,8 +306,22 @@ impl Harness {
         Harness::with_upstreams(false, false).await
     }
 
+    /// The broker (as [`Harness::new`]) writing its audit log through `log` (which wraps the
+    /// harness's store, so that tests can make it fail).
+    pub async fn with_audit_log(log: impl FnOnce(Arc<SqlDurable>) -> Arc<dyn AuditLog>) -> Harness {
+        Harness::build(true, false, log).await
+    }
+
     /// The broker with the national fake upstream if `national`, then the eIDAS one if `eu`.
     async fn with_upstreams(national: bool, eu: bool) -> Harness {
+        Harness::build(national, eu, |durable| durable).await
+    }
+
+    async fn build(
+        national: bool,
+        eu: bool,
+        log: impl FnOnce(Arc<SqlDurable>) -> Arc<dyn AuditLog>,
+    ) -> Harness {
         let durable = Arc::new(
             SqlDurable::connect_and_migrate("sqlite::memory:")
                 .await
@@ -367,13 +383,19 @@ impl Harness {
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(3600),
             secure_cookies: false,
-            admin_token_sha256: None,
+            admin_token_sha256: Some(
+                ring::digest::digest(&ring::digest::SHA256, ADMIN_TOKEN.as_bytes())
+                    .as_ref()
+                    .try_into()
+                    .unwrap(),
+            ),
             trusted_proxies: Vec::new(),
         };
         let deps = BrokerDeps {
             ephemeral: Arc::new(MemoryEphemeral::new()),
             relying_parties: durable.clone(),
-            audit: AuditWriter::spawn(durable.clone(), 16),
+            audit: AuditWriter::spawn(log(durable.clone()), 16),
+            protocol_messages: durable.clone(),
             clock: Arc::new(clock.clone()),
             keys: KeyStore::from_key_set(test_keys()),
             upstreams: Upstreams::new(wired),

@@ -11,6 +11,7 @@ pub mod loa;
 pub mod mandate;
 pub mod person;
 pub mod ports;
+pub mod protocol_message;
 pub mod relying_party;
 
 pub use audit::{AuditEvent, AuditOutcome};
@@ -22,8 +23,9 @@ pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, LabelError, Person, PersonStatus};
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
-    RelyingPartyRepository, StoreError, Taken,
+    ProtocolMessageLog, RelyingPartyRepository, StoreError, Taken,
 };
+pub use protocol_message::{MessageQuery, ProtocolMessage};
 pub use relying_party::{
     Attribute, ClientAuthMethod, GrantType, InvalidRegistration, OidcClient, Protocol,
     RelyingParty, RpRegistration, SigningAlg, SubjectType,

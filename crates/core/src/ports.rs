@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::audit::AuditEvent;
+use crate::protocol_message::{MessageQuery, ProtocolMessage};
 
 /// A storage failure. Callers treat every variant as "temporarily unavailable" unless stated.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +99,22 @@ pub trait DurableHealth: Send + Sync {
 pub trait AuditLog: Send + Sync {
     /// Appends events in one transaction; returns once they are durable.
     async fn append(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Appends events and the protocol messages recorded with them in one transaction; returns
+    /// once both are durable. Re-appending a message whose id is stored is a no-op, as for events.
+    /// A log that keeps no protocol messages refuses a batch that has some.
+    async fn append_with_messages(
+        &self,
+        events: &[AuditEvent],
+        messages: &[ProtocolMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            self.append(events).await
+        } else {
+            Err(StoreError::Backend(
+                "this audit log keeps no protocol messages".to_owned(),
+            ))
+        }
+    }
     /// The newest events concerning `person`, newest first.
     async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
     /// The newest events of `kind` at or after `since`, newest first (operators' view).
@@ -107,6 +124,24 @@ pub trait AuditLog: Send + Sync {
         since: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+}
+
+/// Reading and expiring the kept protocol messages (written with their audit events through
+/// [`AuditLog::append_with_messages`]).
+#[async_trait]
+pub trait ProtocolMessageLog: Send + Sync {
+    /// The messages `query` selects, oldest first (by time, then id).
+    async fn protocol_messages(
+        &self,
+        query: &MessageQuery,
+    ) -> Result<Vec<ProtocolMessage>, StoreError>;
+    /// Deletes at most `max` messages older than `before`, oldest first, in one statement;
+    /// returns how many it deleted. The retention task calls it until fewer than `max` go.
+    async fn delete_protocol_messages_before(
+        &self,
+        before: OffsetDateTime,
+        max: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The person register.

@@ -14,16 +14,27 @@
 //! events it may drop, counts it. No path grows memory without bound under overload.
 //! [`AuditWriter::flush`] sends its marker through the same queue, so it reaches the writer after
 //! every event enqueued before it.
+//!
+//! An event may carry the signed protocol messages of the same act
+//! ([`AuditWriter::record_with`]): they are committed with it, in the same transaction
+//! ([`AuditLog::append_with_messages`]), so a kept message costs no commit of its own. The queue is
+//! first in, first out: once a recorded event is acknowledged, every event enqueued before it
+//! (detached ones included) has been committed or has failed.
 
-use eid_core::{AuditEvent, AuditLog, StoreError};
+use eid_core::{AuditEvent, AuditLog, ProtocolMessage, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 type Ack = oneshot::Sender<Result<(), StoreError>>;
 
+// Flush markers are rare: almost every queued job is an event, so boxing events would only add an
+// allocation each.
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Event {
         event: AuditEvent,
+        /// The protocol messages committed with it.
+        messages: Vec<ProtocolMessage>,
         /// `None` for [`AuditWriter::record_detached`].
         ack: Option<Ack>,
     },
@@ -32,8 +43,12 @@ enum Job {
 }
 
 impl Job {
-    fn detached(event: AuditEvent) -> Job {
-        Job::Event { event, ack: None }
+    fn detached(event: AuditEvent, messages: Vec<ProtocolMessage>) -> Job {
+        Job::Event {
+            event,
+            messages,
+            ack: None,
+        }
     }
 
     /// Warns that this job's event (if it is one) will never be written.
@@ -83,10 +98,22 @@ impl AuditWriter {
     /// Records `event` and returns once the batch holding it is committed, with that batch's error
     /// if the commit failed.
     pub async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.record_with(event, Vec::new()).await
+    }
+
+    /// Records `event` with the protocol `messages` of the same act (each is marked as recorded
+    /// with it) and returns once the batch holding them is committed, as [`record`](Self::record).
+    pub async fn record_with(
+        &self,
+        event: AuditEvent,
+        messages: Vec<ProtocolMessage>,
+    ) -> Result<(), StoreError> {
+        let messages = linked(&event, messages);
         let (ack, acked) = oneshot::channel();
         self.tx
             .send(Job::Event {
                 event,
+                messages,
                 ack: Some(ack),
             })
             .await
@@ -100,7 +127,19 @@ impl AuditWriter {
     /// answers 503 or counts the refusal: no log line per refused event, which under overload would
     /// only move the flood into the log).
     pub fn record_detached(&self, event: AuditEvent) -> Result<(), Backlog> {
-        match self.tx.try_send(Job::detached(event)) {
+        self.record_detached_with(event, Vec::new())
+    }
+
+    /// [`record_detached`](Self::record_detached) with the protocol `messages` of the same act,
+    /// committed with the event. A later [`record`](Self::record) or
+    /// [`record_with`](Self::record_with) that is acknowledged was committed after them.
+    pub fn record_detached_with(
+        &self,
+        event: AuditEvent,
+        messages: Vec<ProtocolMessage>,
+    ) -> Result<(), Backlog> {
+        let messages = linked(&event, messages);
+        match self.tx.try_send(Job::detached(event, messages)) {
             Ok(()) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => Err(Backlog),
             Err(mpsc::error::TrySendError::Closed(job)) => {
@@ -123,6 +162,14 @@ impl AuditWriter {
     }
 }
 
+/// `messages`, each naming `event` as the audit event it was recorded with.
+fn linked(event: &AuditEvent, mut messages: Vec<ProtocolMessage>) -> Vec<ProtocolMessage> {
+    for m in &mut messages {
+        m.audit_event = Some(event.id);
+    }
+    messages
+}
+
 fn stopped() -> StoreError {
     StoreError::Unavailable("audit writer stopped".to_owned())
 }
@@ -142,18 +189,56 @@ fn copy_err(e: &StoreError) -> StoreError {
     }
 }
 
-/// Appends `events` and answers each one's waiter (`acks[i]` belongs to `events[i]`).
+/// The events of a batch and the messages they carry: `messages[ends[i - 1]..ends[i]]` (from 0
+/// for the first) are those of `events[i]`, so the messages of a run of events are one slice.
+#[derive(Default)]
+struct Batch {
+    events: Vec<AuditEvent>,
+    messages: Vec<ProtocolMessage>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    fn push(&mut self, event: AuditEvent, messages: Vec<ProtocolMessage>) {
+        self.events.push(event);
+        self.messages.extend(messages);
+        self.ends.push(self.messages.len());
+    }
+
+    fn clear(&mut self) {
+        self.events.clear();
+        self.messages.clear();
+        self.ends.clear();
+    }
+
+    /// The messages of `events[part]`.
+    fn messages_of(&self, part: &std::ops::Range<usize>) -> &[ProtocolMessage] {
+        let start = part.start.checked_sub(1).map_or(0, |i| self.ends[i]);
+        let end = part.end.checked_sub(1).map_or(0, |i| self.ends[i]);
+        &self.messages[start..end.max(start)]
+    }
+}
+
+/// Appends the batch's events (with their messages) and answers each one's waiter (`acks[i]`
+/// belongs to `events[i]`).
 ///
 /// A batch refused for anything but unavailability (a value the database will not take) is split in
 /// halves and each half retried, so one bad event fails only itself while the rest commit: about
 /// 2·log₂(n) appends for one bad event among n. Retrying is safe because
 /// [`AuditLog::append`] ignores an event id already stored. An unavailable store fails the whole
 /// (part of the) batch at once: splitting would only multiply the waits.
-async fn commit(log: &dyn AuditLog, events: &[AuditEvent], acks: &mut [Option<Ack>]) {
+async fn commit(log: &dyn AuditLog, batch: &Batch, acks: &mut [Option<Ack>]) {
+    let events = &batch.events;
     let mut parts = Vec::with_capacity(8);
     parts.push(0..events.len());
     while let Some(part) = parts.pop() {
-        let result = log.append(&events[part.clone()]).await;
+        let messages = batch.messages_of(&part);
+        let result = if messages.is_empty() {
+            log.append(&events[part.clone()]).await
+        } else {
+            log.append_with_messages(&events[part.clone()], messages)
+                .await
+        };
         let e = match result {
             Ok(()) => {
                 for ack in acks[part].iter_mut().filter_map(Option::take) {
@@ -185,7 +270,7 @@ async fn commit(log: &dyn AuditLog, events: &[AuditEvent], acks: &mut [Option<Ac
 
 async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut events: Vec<AuditEvent> = Vec::with_capacity(max_batch);
+    let mut batch = Batch::default();
     let mut acks: Vec<Option<Ack>> = Vec::with_capacity(max_batch);
     let mut flushes: Vec<oneshot::Sender<()>> = Vec::new();
     // `recv_many` waits for at least one job, then takes all that are ready (up to the limit);
@@ -193,26 +278,30 @@ async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usi
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         for job in jobs.drain(..) {
             match job {
-                Job::Event { event, ack } => {
-                    events.push(event);
+                Job::Event {
+                    event,
+                    messages,
+                    ack,
+                } => {
+                    batch.push(event, messages);
                     acks.push(ack);
                 }
                 Job::Flush(done) => flushes.push(done),
             }
         }
-        if events.is_empty() {
+        if batch.events.is_empty() {
             // Only flush markers: everything before them was committed by earlier batches.
             for done in flushes.drain(..) {
                 let _ = done.send(());
             }
             continue;
         }
-        commit(log.as_ref(), &events, &mut acks).await;
+        commit(log.as_ref(), &batch, &mut acks).await;
         acks.clear();
         // The batch held everything queued before these markers.
         for done in flushes.drain(..) {
             let _ = done.send(());
         }
-        events.clear();
+        batch.clear();
     }
 }

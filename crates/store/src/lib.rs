@@ -6,8 +6,11 @@
 //! | [`AuditLog`](eid_core::AuditLog), [`DurableHealth`](eid_core::DurableHealth) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`PersonRepository`](eid_core::PersonRepository), [`AuthenticatorRepository`](eid_core::AuthenticatorRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`RelyingPartyRepository`](eid_core::RelyingPartyRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
+//! | [`ProtocolMessageLog`](eid_core::ProtocolMessageLog) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //!
-//! Durable writes on request paths go through the group-commit [`audit_writer::AuditWriter`].
+//! Durable writes on request paths go through the group-commit [`audit_writer::AuditWriter`]
+//! (signed protocol messages with the audit event of their act); [`retention`] deletes what has
+//! expired.
 //! With the `testing` feature (tests only), `suite` holds the behaviour test-suites every backend
 //! must pass and `testing` the helpers the tests use to find (or skip) the Redis and PostgreSQL
 //! servers; production builds do not contain them.
@@ -17,6 +20,7 @@ pub mod audit_writer;
 pub mod memory;
 pub mod notifications;
 pub mod redis;
+pub mod retention;
 pub mod sql;
 #[cfg(any(test, feature = "testing"))]
 pub mod suite;

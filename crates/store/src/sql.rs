@@ -10,6 +10,7 @@ mod audit;
 mod authenticators;
 mod notifications;
 mod persons;
+mod protocol_messages;
 mod relying_parties;
 
 use async_trait::async_trait;
@@ -94,6 +95,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "authenticator_labels",
         include_str!("../migrations/sqlite/0005_authenticator_labels.sql"),
     ),
+    (
+        7,
+        "protocol_messages",
+        include_str!("../migrations/sqlite/0007_protocol_messages.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -122,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         5,
         "authenticator_labels",
         include_str!("../migrations/postgres/0005_authenticator_labels.sql"),
+    ),
+    (
+        7,
+        "protocol_messages",
+        include_str!("../migrations/postgres/0007_protocol_messages.sql"),
     ),
 ];
 

@@ -9,10 +9,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod protocol_messages;
 mod register;
 mod relying_parties;
 
 pub use audit::audit_writer_hostile_values_behaviour;
+pub use protocol_messages::protocol_message_log_behaviour;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};
 pub use relying_parties::relying_party_repository_behaviour;

@@ -6,7 +6,7 @@ use crate::audit_text::{
     AuditText, MAX_CLIENT_BYTES, MAX_IP_BYTES, MAX_NAME_BYTES, storable_details,
 };
 use async_trait::async_trait;
-use eid_core::{AuditEvent, AuditLog, AuditOutcome, StoreError};
+use eid_core::{AuditEvent, AuditLog, AuditOutcome, ProtocolMessage, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 /// array order, so `seq` follows the batch. Re-appending an event whose id is already stored is a
 /// no-op (`ON CONFLICT (id) DO NOTHING`), so a caller may safely retry a batch whose commit outcome
 /// it did not learn.
-const INSERT_SQLITE: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
+pub(super) const INSERT_SQLITE: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
      person, client, ip, details) SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), \
      json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), \
      json_extract(value, '$[5]'), json_extract(value, '$[6]'), json_extract(value, '$[7]'), \
@@ -27,7 +27,7 @@ const INSERT_SQLITE: &str = "INSERT INTO audit_events (id, at_us, component, kin
      ON CONFLICT (id) DO NOTHING";
 
 /// [`INSERT_SQLITE`] for PostgreSQL.
-const INSERT_POSTGRES: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
+pub(super) const INSERT_POSTGRES: &str = "INSERT INTO audit_events (id, at_us, component, kind, outcome, \
      person, client, ip, details) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, \
      r->>6, r->>7, r->>8 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS b(r, n) \
      ORDER BY n ON CONFLICT (id) DO NOTHING";
@@ -42,7 +42,7 @@ const SELECT_BY_KIND_SINCE: &str = "SELECT id, at_us, component, kind, outcome, 
 /// The rows of a batch as one JSON array of arrays, in the order [`INSERT_SQLITE`] reads them.
 /// Text columns are [`AuditText`] (escaped and bounded), so the database stores exactly what a
 /// per-row insert would.
-fn batch_json(events: &[AuditEvent]) -> Result<String, StoreError> {
+pub(super) fn batch_json(events: &[AuditEvent]) -> Result<String, StoreError> {
     let text = |s: &str, max| AuditText::new(s, max).into_string();
     let mut rows = Vec::with_capacity(events.len());
     for e in events {
@@ -108,6 +108,17 @@ impl AuditLog for SqlDurable {
             Ok(())
         })
         .await
+    }
+
+    async fn append_with_messages(
+        &self,
+        events: &[AuditEvent],
+        messages: &[ProtocolMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return self.append(events).await;
+        }
+        super::protocol_messages::append_with_messages(self, events, messages).await
     }
 
     async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError> {
