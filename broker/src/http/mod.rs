@@ -4,6 +4,7 @@ mod admin;
 pub use admin::registration_from_json;
 mod error;
 mod login;
+mod logout;
 mod oidc;
 mod pages;
 mod saml;

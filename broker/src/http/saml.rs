@@ -14,9 +14,11 @@ use std::sync::Arc;
 
 use super::error::HttpError;
 use super::login::chooser;
+use super::logout::step_response;
 use super::pages::{message, render};
 use super::{BROWSER_COOKIE, SESSION_COOKIE};
 use crate::core::SsoSession;
+use crate::saml::slo::front::ResponseIncoming;
 use crate::saml::slo::{SloIncoming, SloOutcome, slo as handle_slo, soap_envelope};
 use crate::saml::sso::{Incoming, SsoOutcome, sso as handle_sso};
 use crate::saml::{PostPage, SsoRejection, idp};
@@ -175,23 +177,76 @@ pub async fn sso_post(
     respond(broker, addr, jar, headers, incoming).await
 }
 
+/// A single logout message from the browser: a service's LogoutRequest, or its LogoutResponse
+/// to one of ours.
+enum SloMessage<'a> {
+    Request(Incoming<'a>),
+    Response(ResponseIncoming<'a>),
+}
+
+/// The message of a Redirect-binding query: a `SAMLResponse` alone is a LogoutResponse, anything
+/// else is read as a LogoutRequest (and refused when it is none).
+fn redirect_message(query: &str) -> SloMessage<'_> {
+    let mut request = false;
+    let mut response = false;
+    for (name, _) in url::form_urlencoded::parse(query.as_bytes()) {
+        request |= name == "SAMLRequest";
+        response |= name == "SAMLResponse";
+    }
+    if response && !request {
+        SloMessage::Response(ResponseIncoming::Redirect(query))
+    } else {
+        SloMessage::Request(Incoming::Redirect(query))
+    }
+}
+
+/// The fields of a posted single logout form: exactly one of `SAMLRequest` and `SAMLResponse`,
+/// and `RelayState`, each at most once: `(is a response, message, relay state)`.
+fn posted_slo_fields(body: &[u8]) -> Option<(bool, String, Option<String>)> {
+    let mut request = None;
+    let mut response = None;
+    let mut relay = None;
+    for (name, value) in url::form_urlencoded::parse(body) {
+        let slot = match name.as_ref() {
+            "SAMLRequest" => &mut request,
+            "SAMLResponse" => &mut response,
+            "RelayState" => &mut relay,
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return None;
+        }
+    }
+    match (request, response) {
+        (Some(r), None) => Some((false, r, relay)),
+        (None, Some(r)) => Some((true, r, relay)),
+        _ => None,
+    }
+}
+
 async fn respond_slo(
     broker: Arc<Broker>,
     jar: CookieJar,
     headers: HeaderMap,
-    incoming: Option<Incoming<'_>>,
+    message: Option<SloMessage<'_>>,
 ) -> Result<Response, HttpError> {
     let lang = Lang::negotiate(None, accept_language(&headers));
-    let Some(incoming) = incoming else {
+    let Some(message) = message else {
         return Ok(refused_page(&SsoRejection::NoRequest, lang));
     };
-    let outcome = handle_slo(
-        &broker,
-        SloIncoming::Front(incoming),
-        accept_language(&headers),
-    )
-    .await
-    .map_err(|e| HttpError::new(e, lang))?;
+    let outcome = match message {
+        SloMessage::Request(incoming) => handle_slo(
+            &broker,
+            SloIncoming::Front(incoming),
+            accept_language(&headers),
+        )
+        .await
+        .map_err(|e| HttpError::new(e, lang))?,
+        SloMessage::Response(incoming) => crate::logout::after_service(&broker, incoming)
+            .await
+            .map_err(|e| HttpError::new(e, lang))?
+            .map_or_else(SloOutcome::Refused, SloOutcome::Step),
+    };
     // The browser's cookie goes once its session is gone (ended here, or never there).
     let gone = SsoSession::find(
         broker.ephemeral.as_ref(),
@@ -207,26 +262,25 @@ async fn respond_slo(
     };
     Ok(match outcome {
         SloOutcome::Refused(rejection) => refused_page(&rejection, lang),
-        SloOutcome::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
-        SloOutcome::Post(page) => (jar, post_page(&page)).into_response(),
+        SloOutcome::Step(step) => step_response(&broker, jar, step, lang),
         // Not reached by the front channel.
         SloOutcome::Soap(_) => refused_page(&SsoRejection::NoRequest, lang),
     })
 }
 
-/// `GET /saml/slo`: a LogoutRequest by the HTTP-Redirect binding.
+/// `GET /saml/slo`: a LogoutRequest, or a LogoutResponse to ours, by the HTTP-Redirect binding.
 pub async fn slo_redirect(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let incoming = query.as_deref().map(Incoming::Redirect);
-    respond_slo(broker, jar, headers, incoming).await
+    let message = query.as_deref().map(redirect_message);
+    respond_slo(broker, jar, headers, message).await
 }
 
-/// `POST /saml/slo`: a LogoutRequest by the HTTP-POST binding, or by SOAP (`text/xml`; our
-/// metadata names this URL for the SOAP binding too).
+/// `POST /saml/slo`: a LogoutRequest, or a LogoutResponse to ours, by the HTTP-POST binding, or
+/// a LogoutRequest by SOAP (`text/xml`; our metadata names this URL for the SOAP binding too).
 pub async fn slo_post(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
@@ -236,12 +290,22 @@ pub async fn slo_post(
     if is_xml(&headers) {
         return soap_logout(broker, body, false).await;
     }
-    let fields = posted_fields(&body);
-    let incoming = fields.as_ref().map(|(request, relay)| Incoming::Post {
-        request,
-        relay_state: relay.as_deref(),
+    let fields = posted_slo_fields(&body);
+    let message = fields.as_ref().map(|(is_response, message, relay)| {
+        let relay_state = relay.as_deref();
+        if *is_response {
+            SloMessage::Response(ResponseIncoming::Post {
+                response: message,
+                relay_state,
+            })
+        } else {
+            SloMessage::Request(Incoming::Post {
+                request: message,
+                relay_state,
+            })
+        }
     });
-    respond_slo(broker, jar, headers, incoming).await
+    respond_slo(broker, jar, headers, message).await
 }
 
 /// A SOAP 1.1 answer (`text/xml`, never cached).
@@ -306,6 +370,6 @@ async fn soap_logout(
     Ok(match outcome {
         SloOutcome::Soap(envelope) => soap(StatusCode::OK, envelope),
         SloOutcome::Refused(rejection) => fault(&rejection),
-        SloOutcome::Redirect(_) | SloOutcome::Post(_) => fault(&SsoRejection::NoRequest),
+        SloOutcome::Step(_) => fault(&SsoRejection::NoRequest),
     })
 }

@@ -1,7 +1,7 @@
 //! The SAML 2.0 frontend towards service providers (the OIOSAML 3 IdP profile): our metadata
-//! ([`idp`]), the single sign-on service receiving AuthnRequests ([`sso`]) and the Response that
-//! answers them ([`response`]). Plain functions; no HTTP types. The login itself is the
-//! protocol-neutral core's, as for OIDC.
+//! ([`idp`]), the single sign-on service receiving AuthnRequests ([`sso`]), the Response that
+//! answers them ([`response`]) and single logout ([`slo`]). Plain functions; no HTTP types. The
+//! login itself is the protocol-neutral core's, as for OIDC.
 
 pub mod idp;
 pub mod response;
@@ -98,6 +98,10 @@ pub enum SsoRejection {
     /// The service registered no front-channel single logout endpoint to answer at.
     #[error("the service has no single logout endpoint")]
     NoSloEndpoint,
+    /// A LogoutResponse that answers no LogoutRequest of ours still awaited (never sent,
+    /// expired, or answered before).
+    #[error("the LogoutResponse answers no awaited logout request")]
+    UnknownLogoutRequest,
 }
 
 impl SsoRejection {
