@@ -618,11 +618,14 @@ async fn a_logout_response_counts_once() {
     assert_eq!(h.audited("saml.rejected").await.len(), rejected + 1);
 }
 
+/// A change to a service's LogoutResponse.
+type Spoil = fn(&mut LogoutReply);
+
 #[tokio::test]
 async fn a_misaddressed_stale_foreign_or_unconfirmed_logout_response_does_not_count() {
     let h = Harness::new().await;
     register_services(&h, &[(1, &["redirect"]), (2, &["redirect"])]);
-    let cases: [(&str, fn(&mut LogoutReply)); 5] = [
+    let cases: [(&str, Spoil); 5] = [
         ("elsewhere", |r| {
             r.destination = Some("https://other.example.dk/saml/slo".into())
         }),
