@@ -8,6 +8,7 @@ mod logout;
 mod oidc;
 mod pages;
 mod saml;
+mod slo;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -49,9 +50,9 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route(crate::saml::POST_SCRIPT_PATH, get(saml::post_script))
         .route(
             crate::saml::SLO_PATH,
-            get(saml::slo_redirect).post(saml::slo_post),
+            get(slo::slo_redirect).post(slo::slo_post),
         )
-        .route(crate::saml::slo::SOAP_PATH, post(saml::slo_soap))
+        .route(crate::saml::slo::SOAP_PATH, post(slo::slo_soap))
         .route("/admin/relying-parties", get(admin::list))
         .route(
             "/admin/relying-parties/{client_id}",
