@@ -180,7 +180,7 @@ pub async fn remember(
         .await
 }
 
-/// The message, decoded but not verified, and its claimed `InResponseTo`.
+/// A LogoutResponse decoded from its binding, not yet verified.
 enum Decoded {
     Redirect(eid_saml::binding::RedirectMessage),
     Post(String),
