@@ -4,13 +4,15 @@
 //!
 //! `core/` is the login core (no HTTP, no wire types); `login/` carries a login from a frontend's
 //! request through an upstream and back (the pending login, the callback); `oidc/` is the OIDC
-//! frontend's protocol logic; `ports` and `adapters` are the upstreams (over `eid_oidc::rp`) and
-//! back-channel logout; `http/` holds the handlers.
+//! frontend's protocol logic; `logout` carries a session's end to every relying party and the
+//! upstream; `ports` and `adapters` are the upstreams (over `eid_oidc::rp`) and back-channel
+//! logout; `http/` holds the handlers.
 
 pub mod adapters;
 pub mod core;
 pub mod http;
 pub mod login;
+pub mod logout;
 pub mod oidc;
 pub mod ports;
 pub mod registry;

@@ -1,7 +1,11 @@
 //! SAML interoperability with code we did not write: a pysaml2 7.5.5 service provider (strict:
-//! signed requests, signed assertions, no unsolicited responses, encrypted assertions) logs in
-//! through the broker and reads its Response, then gets single sign-on; and `xmlsec1` decrypts
-//! the broker's EncryptedAssertion and verifies its signature with the key from `/saml/metadata`.
+//! signed requests, signed assertions, no unsolicited responses, encrypted assertions, signed
+//! logout messages) logs in through the broker and reads its Response, then gets single sign-on,
+//! then logs out (its LogoutRequest ends the broker's and the authenticator's sessions, and it
+//! accepts the broker's LogoutResponse), and hears through the browser of a logout at another
+//! service (it accepts the broker's LogoutRequest, and the broker its LogoutResponse); and
+//! `xmlsec1` decrypts the broker's EncryptedAssertion and verifies its signature with the key
+//! from `/saml/metadata`.
 //!
 //! pysaml2 is installed into a virtual environment under `target/` on first use. Skips (prints
 //! `SKIP`) when python3-venv, PyPI, `openssl` or `xmlsec1` are unavailable, unless
@@ -21,6 +25,15 @@ use std::sync::OnceLock;
 const SP: &str = "https://sp.pysaml2.test/saml";
 /// Its assertion consumer service (nothing listens: the test hands the Response to pysaml2).
 const ACS: &str = "http://localhost:1/pysaml2/acs";
+/// Its single logout service (HTTP-Redirect only; nothing listens: the test hands the message
+/// to pysaml2).
+const SLO: &str = "http://localhost:1/pysaml2/slo";
+/// A second pysaml2 service: entity ID, ACS, single logout service.
+const SECOND: [&str; 3] = [
+    "https://sp2.pysaml2.test/saml",
+    "http://localhost:1/pysaml2-two/acs",
+    "http://localhost:1/pysaml2-two/slo",
+];
 /// Its sector.
 const SECTOR: &str = "sector-pysaml2";
 /// The pinned pysaml2 version.
@@ -93,20 +106,30 @@ fn pysaml2_python() -> Option<PathBuf> {
     }
 }
 
-/// The pysaml2 service provider: its working directory (keys, metadata, outstanding requests).
+/// A pysaml2 service provider: its working directory (keys, metadata, outstanding requests,
+/// the persons it logged in) and its endpoints.
 struct PySp {
     python: PathBuf,
     dir: tempfile::TempDir,
+    acs: &'static str,
+    slo: &'static str,
 }
 
 impl PySp {
-    /// Keys, certificates and metadata made by pysaml2.
+    /// Keys, certificates and metadata made by pysaml2 for the first service.
     fn setup(python: PathBuf) -> PySp {
+        PySp::setup_as(python, [SP, ACS, SLO])
+    }
+
+    /// ... for the service of `[entity ID, ACS, SLO]`.
+    fn setup_as(python: PathBuf, [entity_id, acs, slo]: [&'static str; 3]) -> PySp {
         let sp = PySp {
             python,
             dir: tempfile::tempdir().unwrap(),
+            acs,
+            slo,
         };
-        sp.step("setup", &[SP, ACS]);
+        sp.step("setup", &[entity_id, acs, slo]);
         sp
     }
 
@@ -168,13 +191,52 @@ impl PySp {
         let out = self.step("acs", &[file.to_str().unwrap()]);
         serde_json::from_str(&out).unwrap()
     }
+
+    /// Whether pysaml2 refuses `sp.py COMMAND DIR ARGS…`.
+    fn refuses_step(&self, command: &str, args: &[&str]) -> bool {
+        let mut all = vec![SP_SCRIPT, command, self.path()];
+        all.extend(args);
+        !run(&self.python, &all).unwrap().0
+    }
+
+    /// A signed Redirect LogoutRequest for the person it logged in: (URL, request ID).
+    fn logout(&self) -> (String, String) {
+        let out: Value = serde_json::from_str(&self.step("logout", &[])).unwrap();
+        (
+            out["url"].as_str().unwrap().to_owned(),
+            out["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// What pysaml2 read from the broker's Redirect LogoutResponse at `url` (it fails on anything
+    /// it refuses).
+    fn logout_response(&self, url: &str) -> Value {
+        assert!(url.starts_with(self.slo), "not at the SLO service: {url}");
+        serde_json::from_str(&self.step("logout-response", &[url])).unwrap()
+    }
+
+    /// pysaml2's handling of the broker's Redirect LogoutRequest at `url`: the URL of its signed
+    /// LogoutResponse, and whether the person is still logged in there.
+    fn slo(&self, url: &str) -> (String, bool) {
+        assert!(url.starts_with(self.slo), "not at the SLO service: {url}");
+        let out: Value = serde_json::from_str(&self.step("slo", &[url])).unwrap();
+        (
+            out["url"].as_str().unwrap().to_owned(),
+            out["logged_in"].as_bool().unwrap(),
+        )
+    }
 }
 
-/// The auto-submitting page's `SAMLResponse`, checked to post to the service's ACS.
+/// The auto-submitting page's `SAMLResponse`, checked to post to the first service's ACS.
 fn posted_response(page: &Page) -> String {
+    posted_response_to(page, ACS)
+}
+
+/// The auto-submitting page's `SAMLResponse`, checked to post to `acs`.
+fn posted_response_to(page: &Page, acs: &str) -> String {
     assert_eq!(page.status, 200, "{page:?}");
     assert!(
-        page.body.contains(&format!("action=\"{ACS}\"")),
+        page.body.contains(&format!("action=\"{acs}\"")),
         "not a POST to the ACS: {}",
         page.body
     );
@@ -381,4 +443,156 @@ async fn a_pysaml2_request_with_its_signature_stripped_gets_no_response() {
         "an unsigned request was answered: {page:?}"
     );
     assert_eq!(page.status, 400, "{page:?}");
+}
+
+/// A Redirect-binding URL with another (well-formed) signature value.
+fn altered_signature(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| {
+            let v = if k == "Signature" {
+                let mut bytes = STANDARD.decode(v.as_bytes()).unwrap();
+                bytes[0] ^= 1;
+                STANDARD.encode(bytes)
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{base}?{query}")
+}
+
+/// A Redirect-binding URL without `Signature` and `SigAlg`.
+fn unsigned(url: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap();
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.starts_with("Signature=") && !p.starts_with("SigAlg="))
+        .collect();
+    format!("{base}?{}", kept.join("&"))
+}
+
+/// Logs Karen in at `sp` with her password: what pysaml2 read from the Response.
+async fn password_login(stack: &TestStack, browser: &Browser, sp: &PySp) -> Value {
+    let (url, request_id) = sp.authn_request();
+    let user_page = browser.get(&url, sp.acs).await;
+    assert!(
+        user_page.url.starts_with(stack.url(Component::Idp)),
+        "expected the authenticator: {user_page:?}"
+    );
+    let methods = enter_user_id(stack, browser, &user_page, "karen").await;
+    let back = submit_password(stack, browser, &methods, "karen-demo-pass").await;
+    let read = sp.acs(&posted_response_to(&back, sp.acs));
+    assert_eq!(read["in_response_to"], request_id.as_str());
+    read
+}
+
+/// Whether a new AuthnRequest of `sp` takes the browser to the authenticator's login page (no
+/// session at the broker, none at the authenticator).
+async fn asks_for_credentials(stack: &TestStack, browser: &Browser, sp: &PySp) -> bool {
+    let (url, _) = sp.authn_request();
+    let page = browser.get(&url, sp.acs).await;
+    page.url.starts_with(stack.url(Component::Idp)) && page.body.contains("name=\"user_id\"")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pysaml2_service_logs_out_and_its_next_request_needs_a_login() {
+    let Some(python) = pysaml2_python() else {
+        return;
+    };
+    let sp = PySp::setup(python);
+    let stack = TestStack::builder()
+        .saml_service_provider(&sp.metadata(), "pysaml2 service", SECTOR, &["name"])
+        .start()
+        .await
+        .unwrap();
+    sp.fetch_idp_metadata(&stack).await;
+    let browser = Browser::new();
+    password_login(&stack, &browser, &sp).await;
+    assert!(!asks_for_credentials(&stack, &browser, &sp).await, "SSO");
+    sp.acs(&posted_response(
+        &browser.get(&sp.authn_request().0, ACS).await,
+    ));
+
+    // pysaml2's signed Redirect LogoutRequest, with the NameID and SessionIndex it received: the
+    // broker ends its session and the authenticator's, and answers at pysaml2's SLO service.
+    let (url, logout_id) = sp.logout();
+    assert!(
+        url.contains("Signature=") && url.contains("SigAlg="),
+        "{url}"
+    );
+    let answered = browser.get(&url, SLO).await;
+    // The strict settings bite: an altered or unsigned answer is refused (and changes nothing).
+    for spoilt in [altered_signature(&answered.url), unsigned(&answered.url)] {
+        assert!(sp.refuses_step("logout-response", &[&spoilt]), "{spoilt}");
+    }
+    let read = sp.logout_response(&answered.url);
+    assert_eq!(read["in_response_to"], logout_id.as_str(), "{read}");
+    assert_eq!(read["status"], "urn:oasis:names:tc:SAML:2.0:status:Success");
+    assert_eq!(read["second_status"], Value::Null, "not a partial logout");
+    assert_eq!(
+        read["issuer"],
+        format!("{}/saml/metadata", stack.url(Component::Broker))
+    );
+    assert_eq!(read["destination"], SLO);
+    assert_eq!(read["logged_in"], false, "pysaml2 ended its own session");
+    assert!(
+        asks_for_credentials(&stack, &browser, &sp).await,
+        "after logout a login asks the authenticator for credentials again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pysaml2_service_hears_through_the_browser_of_a_logout_at_another_service() {
+    let Some(python) = pysaml2_python() else {
+        return;
+    };
+    let first = PySp::setup(python.clone());
+    let second = PySp::setup_as(python, SECOND);
+    let stack = TestStack::builder()
+        .saml_service_provider(&first.metadata(), "pysaml2 service", SECTOR, &["name"])
+        .saml_service_provider(
+            &second.metadata(),
+            "second pysaml2 service",
+            "sector-two",
+            &[],
+        )
+        .start()
+        .await
+        .unwrap();
+    first.fetch_idp_metadata(&stack).await;
+    second.fetch_idp_metadata(&stack).await;
+    let browser = Browser::new();
+    password_login(&stack, &browser, &first).await;
+    let (url, _) = second.authn_request();
+    second.acs(&posted_response_to(
+        &browser.get(&url, second.acs).await,
+        second.acs,
+    ));
+
+    // The second service logs out; the broker sends the first one (no SOAP endpoint) its signed
+    // LogoutRequest through the browser, which pysaml2 verifies and answers.
+    let (url, logout_id) = second.logout();
+    let at_first = browser.get(&url, SLO).await;
+    for spoilt in [altered_signature(&at_first.url), unsigned(&at_first.url)] {
+        assert!(first.refuses_step("slo", &[&spoilt]), "{spoilt}");
+    }
+    let (answer_url, still_in) = first.slo(&at_first.url);
+    assert!(!still_in, "pysaml2 logged the person out");
+    // The broker accepts that signed LogoutResponse: the second service hears Success, not
+    // PartialLogout.
+    let at_second = browser.get(&answer_url, SECOND[2]).await;
+    let read = second.logout_response(&at_second.url);
+    assert_eq!(read["in_response_to"], logout_id.as_str(), "{read}");
+    assert_eq!(read["status"], "urn:oasis:names:tc:SAML:2.0:status:Success");
+    assert_eq!(
+        read["second_status"],
+        Value::Null,
+        "every service was reached"
+    );
+    assert!(asks_for_credentials(&stack, &browser, &first).await);
 }

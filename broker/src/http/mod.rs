@@ -5,10 +5,12 @@ mod admin_messages;
 pub use admin::registration_from_json;
 mod error;
 mod login;
+mod logout;
 mod oidc;
 mod pages;
 mod saml;
 mod saml_repost;
+mod slo;
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -50,9 +52,9 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route(crate::saml::POST_SCRIPT_PATH, get(saml::post_script))
         .route(
             crate::saml::SLO_PATH,
-            get(saml::slo_redirect).post(saml::slo_post),
+            get(slo::slo_redirect).post(slo::slo_post),
         )
-        .route(crate::saml::slo::SOAP_PATH, post(saml::slo_soap))
+        .route(crate::saml::slo::SOAP_PATH, post(slo::slo_soap))
         .route("/admin/protocol-messages", get(admin_messages::list))
         .route("/admin/relying-parties", get(admin::list))
         .route(

@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_oidc::{OAuthError, RawParams};
 use eid_web::Lang;
-use eid_web::browser::{browser_cookie, cookie, cookie_value, csrf_for, removal};
+use eid_web::browser::{browser_cookie, cookie_value, csrf_for, removal};
 use eid_web::params::OAuthParams;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::error::{HttpError, oauth_json, oauth_page};
 use super::login::chooser;
+use super::logout::step_response;
 use super::pages::{message, render};
 use super::{BROWSER_COOKIE, LOGOUT_COOKIE, SESSION_COOKIE};
 use crate::oidc::authorize::{self, AuthorizeOutcome};
@@ -236,8 +237,7 @@ pub async fn logout(
         Ok(p) => p,
         Err(e) => return Ok(oauth_page(&e, lang)),
     };
-    let back = format!("{}/logout/done", broker.config.issuer);
-    let outcome = logout::logout(&broker, &params, cookie_value(&jar, SESSION_COOKIE), &back)
+    let outcome = logout::logout(&broker, &params, cookie_value(&jar, SESSION_COOKIE), lang)
         .await
         .map_err(|e| HttpError::new(e, lang))?;
     Ok(logout_response(&broker, jar, outcome, lang))
@@ -255,13 +255,12 @@ pub async fn logout_confirm(
         Ok(f) => f,
         Err(e) => return Ok(oauth_page(&e, lang)),
     };
-    let back = format!("{}/logout/done", broker.config.issuer);
     let outcome = logout::confirm(
         &broker,
         &form,
         cookie_value(&jar, SESSION_COOKIE),
         cookie_value(&jar, BROWSER_COOKIE),
-        &back,
+        lang,
     )
     .await
     .map_err(|e| HttpError::new(e, lang))?;
@@ -281,15 +280,6 @@ fn logout_response(
         jar
     };
     match outcome {
-        LogoutOutcome::Upstream { url, continuation } => {
-            let jar = jar.add(cookie(
-                LOGOUT_COOKIE,
-                continuation,
-                secure,
-                Some(time::Duration::minutes(10)),
-            ));
-            (jar, Redirect::to(url.as_str())).into_response()
-        }
         LogoutOutcome::Confirm(continuation) => {
             let (jar, browser) =
                 browser_cookie(jar, BROWSER_COOKIE, secure, eid_oidc::random::token256);
@@ -312,37 +302,30 @@ fn logout_response(
             )
                 .into_response()
         }
-        other => (jar, logout_answer(other, lang)).into_response(),
-    }
-}
-
-fn logout_answer(outcome: LogoutOutcome, lang: Lang) -> Response {
-    let t = texts(lang);
-    match outcome {
-        LogoutOutcome::Redirect(url) => Redirect::to(url.as_str()).into_response(),
-        LogoutOutcome::Refused(why) => message(
-            StatusCode::BAD_REQUEST,
-            t,
-            t.error_title,
-            &why.to_string(),
-            t.error_next,
-        ),
-        LogoutOutcome::LoggedOut | LogoutOutcome::Upstream { .. } | LogoutOutcome::Confirm(_) => {
-            message(StatusCode::OK, t, t.logged_out_title, t.logged_out_body, "")
+        LogoutOutcome::Step(step) => step_response(broker, jar, step, lang),
+        LogoutOutcome::Refused(why) => {
+            let t = texts(lang);
+            let page = message(
+                StatusCode::BAD_REQUEST,
+                t,
+                t.error_title,
+                &why.to_string(),
+                t.error_next,
+            );
+            (jar, page).into_response()
         }
     }
 }
 
-/// `GET /logout/done`: back from the upstream's logout.
+/// `GET /logout/done`: back from the upstream's logout, on along the logout chain.
 pub async fn logout_done(
     State(broker): State<Arc<Broker>>,
     jar: CookieJar,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let lang = Lang::negotiate(None, accept_language(&headers));
-    let outcome = logout::upstream_done(&broker, cookie_value(&jar, LOGOUT_COOKIE))
+    let step = crate::logout::after_upstream(&broker, cookie_value(&jar, LOGOUT_COOKIE))
         .await
         .map_err(|e| HttpError::new(e, lang))?;
-    let jar = jar.add(removal(LOGOUT_COOKIE, broker.config.secure_cookies));
-    Ok((jar, logout_answer(outcome, lang)).into_response())
+    Ok(step_response(&broker, jar, step, lang))
 }

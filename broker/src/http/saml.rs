@@ -1,6 +1,6 @@
 //! SAML endpoints towards service providers: our metadata, the SSO service (Redirect and POST
-//! bindings), the single logout service (Redirect, POST and SOAP bindings) and the page that
-//! posts a Response to a service.
+//! bindings) and the page that posts a SAML message to a service (the single logout service is
+//! in [`super::slo`]).
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, RawQuery, State};
@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
 use eid_web::Lang;
-use eid_web::browser::{browser_cookie, cookie_value, removal};
+use eid_web::browser::{browser_cookie, cookie_value};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -17,14 +17,12 @@ use super::login::chooser;
 use super::pages::{message, render};
 use super::saml_repost;
 use super::{BROWSER_COOKIE, SESSION_COOKIE};
-use crate::core::SsoSession;
-use crate::saml::slo::{SloIncoming, SloOutcome, slo as handle_slo, soap_envelope};
 use crate::saml::sso::{Incoming, SsoOutcome, sso as handle_sso};
 use crate::saml::{PostPage, SsoRejection, idp};
 use crate::state::Broker;
 use crate::texts::{Texts, texts};
 
-fn accept_language(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn accept_language(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok())
@@ -79,7 +77,7 @@ pub fn post_page(page: &PostPage) -> Response {
 }
 
 /// The error page of a request that could not be verified (the reason goes to the log only).
-fn refused_page(rejection: &SsoRejection, lang: Lang) -> Response {
+pub(super) fn refused_page(rejection: &SsoRejection, lang: Lang) -> Response {
     tracing::info!(reason = %rejection, "SAML request refused on a page");
     let t = texts(lang);
     message(
@@ -188,140 +186,4 @@ pub async fn sso_post(
         relay_state: relay.as_deref(),
     });
     respond(broker, addr, jar, headers, incoming).await
-}
-
-async fn respond_slo(
-    broker: Arc<Broker>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    incoming: Option<Incoming<'_>>,
-) -> Result<Response, HttpError> {
-    let lang = Lang::negotiate(None, accept_language(&headers));
-    let Some(incoming) = incoming else {
-        return Ok(refused_page(&SsoRejection::NoRequest, lang));
-    };
-    let outcome = handle_slo(
-        &broker,
-        SloIncoming::Front(incoming),
-        accept_language(&headers),
-    )
-    .await
-    .map_err(|e| HttpError::new(e, lang))?;
-    // The browser's cookie goes once its session is gone (ended here, or never there). A request
-    // without it (a cross-site POST: `SameSite=Lax` keeps it back) says nothing about the session
-    // the browser holds, which may live on: then no cookie is touched.
-    let cookie = cookie_value(&jar, SESSION_COOKIE);
-    let gone = cookie.is_some()
-        && SsoSession::find(broker.ephemeral.as_ref(), cookie)
-            .await
-            .map_err(|e| HttpError::new(e.into(), lang))?
-            .is_none();
-    let jar = if gone && !matches!(outcome, SloOutcome::Refused(_)) {
-        jar.add(removal(SESSION_COOKIE, broker.config.secure_cookies))
-    } else {
-        jar
-    };
-    Ok(match outcome {
-        SloOutcome::Refused(rejection) => refused_page(&rejection, lang),
-        SloOutcome::Redirect(url) => (jar, Redirect::to(&url)).into_response(),
-        SloOutcome::Post(page) => (jar, post_page(&page)).into_response(),
-        // Not reached by the front channel.
-        SloOutcome::Soap(_) => refused_page(&SsoRejection::NoRequest, lang),
-    })
-}
-
-/// `GET /saml/slo`: a LogoutRequest by the HTTP-Redirect binding.
-pub async fn slo_redirect(
-    State(broker): State<Arc<Broker>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    let incoming = query.as_deref().map(Incoming::Redirect);
-    respond_slo(broker, jar, headers, incoming).await
-}
-
-/// `POST /saml/slo`: a LogoutRequest by the HTTP-POST binding, or by SOAP (`text/xml`; our
-/// metadata names this URL for the SOAP binding too).
-pub async fn slo_post(
-    State(broker): State<Arc<Broker>>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    if is_xml(&headers) {
-        return soap_logout(broker, body, false).await;
-    }
-    let fields = posted_fields(&body);
-    let incoming = fields.as_ref().map(|(request, relay)| Incoming::Post {
-        request,
-        relay_state: relay.as_deref(),
-    });
-    respond_slo(broker, jar, headers, incoming).await
-}
-
-/// A SOAP 1.1 answer (`text/xml`, never cached).
-fn soap(status: StatusCode, envelope: String) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/xml; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        envelope,
-    )
-        .into_response()
-}
-
-/// `POST /saml/slo/soap`: a LogoutRequest by the SOAP binding (back-channel): a SOAP-wrapped
-/// signed LogoutResponse, or a SOAP fault when the request cannot be verified.
-pub async fn slo_soap(
-    State(broker): State<Arc<Broker>>,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    soap_logout(broker, body, true).await
-}
-
-/// Whether a request carries XML (a SOAP message) rather than a form.
-fn is_xml(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            let m = m.trim();
-            m.eq_ignore_ascii_case("text/xml") || m.eq_ignore_ascii_case("application/soap+xml")
-        })
-}
-
-async fn soap_logout(
-    broker: Arc<Broker>,
-    body: Bytes,
-    at_soap_path: bool,
-) -> Result<Response, HttpError> {
-    let lang = Lang::Da;
-    let fault = |reason: &SsoRejection| {
-        tracing::info!(reason = %reason, "SAML SOAP request refused");
-        soap(
-            StatusCode::BAD_REQUEST,
-            soap_envelope(
-                "<soap11:Fault><faultcode>soap11:Client</faultcode><faultstring>The request was refused.</faultstring></soap11:Fault>",
-            ),
-        )
-    };
-    let Ok(text) = std::str::from_utf8(&body) else {
-        return Ok(fault(&SsoRejection::NoRequest));
-    };
-    let incoming = SloIncoming::Soap {
-        body: text,
-        at_soap_path,
-    };
-    let outcome = handle_slo(&broker, incoming, None)
-        .await
-        .map_err(|e| HttpError::new(e, lang))?;
-    Ok(match outcome {
-        SloOutcome::Soap(envelope) => soap(StatusCode::OK, envelope),
-        SloOutcome::Refused(rejection) => fault(&rejection),
-        SloOutcome::Redirect(_) | SloOutcome::Post(_) => fault(&SsoRejection::NoRequest),
-    })
 }

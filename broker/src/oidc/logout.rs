@@ -12,27 +12,29 @@
 //!
 //! Ending the session removes its `sid`, which ends every code and token issued from it (they are
 //! honoured only while [`SsoSession::is_alive`]), sends a logout token to every relying party of the
-//! session that registered a back-channel URI, and ends the upstream session.
+//! session that registered a back-channel URI, and continues in the logout chain
+//! ([`crate::logout`]): SAML services through the browser, then the upstream session.
 
-use eid_core::AuditOutcome;
+use eid_core::{AuditOutcome, Lang};
 use eid_oidc::RawParams;
 use eid_oidc::logout::{Hint, LogoutParams, hint_from_claims};
-use eid_oidc::random::{digest_key, token256};
+use eid_oidc::random::token256;
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
+use std::sync::Arc;
 use url::Url;
 
 use super::BrokerError;
 use crate::core::SsoSession;
 use crate::core::release::subject_for;
+use crate::logout::{Finish, LogoutStep};
+use crate::registry::RegisteredSp;
+use crate::saml::slo::front;
 use crate::state::Broker;
 
 /// The back-channel logout event (OIDC Back-Channel Logout 1.0).
 pub const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 /// How long a relying party may take to accept a logout token.
 pub use crate::adapters::BACKCHANNEL_TIMEOUT;
-/// How long the broker waits for the person to come back from the upstream's logout.
-const CONTINUATION_TTL: Duration = Duration::from_secs(600);
 
 /// Why a logout request is refused (shown on an error page; never a redirect).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,18 +83,8 @@ pub struct LogoutRequest {
 pub enum LogoutOutcome {
     /// Ask the person to confirm; nothing has been ended.
     Confirm(LogoutContinuation),
-    /// Redirect to the upstream's end-session endpoint; `continuation` names what happens when the
-    /// browser returns (set as a cookie).
-    Upstream {
-        /// The upstream logout URL.
-        url: Url,
-        /// The continuation id.
-        continuation: String,
-    },
-    /// Redirect to the relying party's post-logout URI.
-    Redirect(Url),
-    /// Show the logged-out page.
-    LoggedOut,
+    /// The session is ended (or there was none): the browser's next step in the logout chain.
+    Step(LogoutStep),
     /// The request cannot be honoured as asked: show an error, end nothing.
     Refused(LogoutRejection),
 }
@@ -159,7 +151,7 @@ pub async fn logout(
     broker: &Broker,
     params: &RawParams,
     session_cookie: Option<&str>,
-    post_logout_return: &str,
+    lang: Lang,
 ) -> Result<LogoutOutcome, BrokerError> {
     let request = match LogoutParams::from_raw_without_logout_hint(params)
         .map_err(LogoutRejection::from)
@@ -171,7 +163,7 @@ pub async fn logout(
     let session = SsoSession::find(broker.ephemeral.as_ref(), session_cookie).await?;
     match (session, session_cookie, &request.hint) {
         (Some(session), Some(cookie), Some(hint)) if hint_names(&session, hint) => {
-            end(broker, cookie, &request.continuation, post_logout_return).await
+            end(broker, cookie, &request.continuation, lang).await
         }
         _ => Ok(LogoutOutcome::Confirm(request.continuation)),
     }
@@ -184,7 +176,7 @@ pub async fn confirm(
     form: &RawParams,
     session_cookie: Option<&str>,
     browser_cookie: Option<&str>,
-    post_logout_return: &str,
+    lang: Lang,
 ) -> Result<LogoutOutcome, BrokerError> {
     if !eid_web::browser::csrf_matches(form.get("csrf"), browser_cookie) {
         return refused(broker, None, LogoutRejection::Csrf).await;
@@ -204,8 +196,8 @@ pub async fn confirm(
         Err(why) => return refused(broker, form.get("client_id"), why).await,
     };
     match session_cookie {
-        Some(cookie) => end(broker, cookie, &request.continuation, post_logout_return).await,
-        None => finish(&request.continuation),
+        Some(cookie) => end(broker, cookie, &request.continuation, lang).await,
+        None => finish(&request.continuation).map(LogoutOutcome::Step),
     }
 }
 
@@ -225,15 +217,16 @@ async fn refused(
     Ok(LogoutOutcome::Refused(why))
 }
 
-/// Ends the session of a cookie: audit, back-channel logout, then the upstream's logout.
+/// Ends the session of a cookie: audit, then the logout chain (back-channel logouts, services
+/// through the browser, the upstream's logout).
 async fn end(
     broker: &Broker,
     cookie: &str,
     continuation: &LogoutContinuation,
-    post_logout_return: &str,
+    lang: Lang,
 ) -> Result<LogoutOutcome, BrokerError> {
     let Some(session) = SsoSession::end_by_cookie(broker.ephemeral.as_ref(), cookie).await? else {
-        return finish(continuation);
+        return finish(continuation).map(LogoutOutcome::Step);
     };
     broker
         .audit(
@@ -247,70 +240,24 @@ async fn end(
                 ),
         )
         .await?;
-    send_backchannel_logouts(broker, &session).await;
-    let upstream_url = match broker.upstreams.get(&session.identity.person.upstream) {
-        // The upstream's opaque `sid` names its session; its ID token (personal data) stays here.
-        Some(client) => {
-            client
-                .end_session_url(
-                    session.identity.upstream_sid.as_deref(),
-                    Some(post_logout_return),
-                )
-                .await
-        }
-        None => None,
-    };
-    let Some(url) = upstream_url else {
-        return finish(continuation);
-    };
-    let id = token256();
-    let bytes =
-        serde_json::to_vec(continuation).map_err(|e| BrokerError::BadRequest(e.to_string()))?;
-    broker
-        .ephemeral
-        .put(
-            &format!("broker:logout:{}", digest_key(&id)),
-            &bytes,
-            CONTINUATION_TTL,
-        )
-        .await?;
-    Ok(LogoutOutcome::Upstream {
-        url,
-        continuation: id,
-    })
+    let finish = Finish::Oidc(continuation.clone());
+    crate::logout::after_end(broker, std::slice::from_ref(&session), None, finish, lang)
+        .await
+        .map(LogoutOutcome::Step)
 }
 
-/// Where the browser goes once every session is ended.
-pub fn finish(continuation: &LogoutContinuation) -> Result<LogoutOutcome, BrokerError> {
+/// Where the browser goes once every session is ended: the relying party's post-logout URI (with
+/// its `state`), or our logged-out page.
+pub fn finish(continuation: &LogoutContinuation) -> Result<LogoutStep, BrokerError> {
     match &continuation.post_logout_redirect_uri {
         Some(uri) => {
             let mut url = Url::parse(uri).map_err(|e| BrokerError::BadRequest(e.to_string()))?;
             if let Some(state) = &continuation.state {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            Ok(LogoutOutcome::Redirect(url))
+            Ok(LogoutStep::Redirect(url.into()))
         }
-        None => Ok(LogoutOutcome::LoggedOut),
-    }
-}
-
-/// The browser is back from the upstream's logout.
-pub async fn upstream_done(
-    broker: &Broker,
-    continuation: Option<&str>,
-) -> Result<LogoutOutcome, BrokerError> {
-    let stored = match continuation {
-        Some(id) if id.len() <= 64 => {
-            broker
-                .ephemeral
-                .take(&format!("broker:logout:{}", digest_key(id)))
-                .await?
-        }
-        _ => None,
-    };
-    match stored.and_then(|b| serde_json::from_slice::<LogoutContinuation>(&b).ok()) {
-        Some(continuation) => finish(&continuation),
-        None => Ok(LogoutOutcome::LoggedOut),
+        None => Ok(LogoutStep::LoggedOut),
     }
 }
 
@@ -326,30 +273,57 @@ struct LogoutToken<'a> {
     events: serde_json::Value,
 }
 
-/// Tells every relying party of the session that it ended, by back-channel (see [`send_logouts`]).
+/// Who heard of a session's end by back channel.
+#[derive(Debug)]
+pub struct Notified {
+    /// Whether every relying party that the back channel is for was reached.
+    pub reached_all: bool,
+    /// The SAML services of the session that only the browser can reach (a Redirect or POST
+    /// endpoint, no SOAP one): [`front::by_browser`].
+    pub by_browser: Vec<Arc<RegisteredSp>>,
+}
+
+/// Tells every relying party of the session that it ended, where no browser follows (a replaced
+/// session): see [`send_logouts_without_browser`].
 pub async fn send_backchannel_logouts(broker: &Broker, session: &SsoSession) {
-    send_logouts(broker, session, None).await;
+    send_logouts_without_browser(broker, session, None).await;
+}
+
+/// [`send_logouts`] where no browser follows (a SOAP LogoutRequest, a replaced session): the
+/// services only the browser could reach count as not reached, and are audited so. Returns
+/// whether every other relying party was reached.
+pub async fn send_logouts_without_browser(
+    broker: &Broker,
+    session: &SsoSession,
+    except: Option<&str>,
+) -> bool {
+    let notified = send_logouts(broker, session, except).await;
+    for sp in &notified.by_browser {
+        audit_delivery(broker, session, &sp.rp.id, false).await;
+    }
+    notified.reached_all && notified.by_browser.is_empty()
 }
 
 /// Delivers a logout token to every OIDC relying party of the session with a back-channel URI,
 /// and a signed LogoutRequest by SOAP to every SAML service with a SOAP endpoint
-/// ([`crate::saml::slo::notify_sp`]), in parallel, each within [`BACKCHANNEL_TIMEOUT`]; every
-/// delivery is audited. Each carries the session's `sid` towards its relying party. `except` (the
-/// relying party that asked for the logout) is left out. Returns whether every other relying
-/// party was reached.
-pub async fn send_logouts(broker: &Broker, session: &SsoSession, except: Option<&str>) -> bool {
+/// ([`crate::saml::slo::soap::notify_sp`]), in parallel, each within [`BACKCHANNEL_TIMEOUT`];
+/// every delivery is audited. Each carries the session's `sid` towards its relying party.
+/// `except` (the relying party that asked for the logout) is left out. The SAML services that
+/// only the browser can reach are returned for the logout chain.
+pub async fn send_logouts(broker: &Broker, session: &SsoSession, except: Option<&str>) -> Notified {
     let others = || session.rps.iter().filter(|id| Some(id.as_str()) != except);
     let unreachable_oidc = others()
         .filter_map(|id| broker.registry.get(id))
         .filter(|rp| rp.oidc.backchannel_logout_uri.is_none())
         .count();
-    let saml = others()
+    let (by_browser, by_soap): (Vec<_>, Vec<_>) = others()
         .filter_map(|id| broker.registry.saml(id))
-        .map(|sp| async move {
-            let delivered = crate::saml::slo::notify_sp(broker, &sp, session).await;
-            audit_delivery(broker, session, &sp.rp.id, delivered).await;
-            delivered
-        });
+        .partition(|sp| front::by_browser(sp));
+    let saml = by_soap.into_iter().map(|sp| async move {
+        let delivered = crate::saml::slo::soap::notify_sp(broker, &sp, session).await;
+        audit_delivery(broker, session, &sp.rp.id, delivered).await;
+        delivered
+    });
     let deliveries = others().filter_map(|client_id| {
         let rp = broker.registry.get(client_id)?;
         let uri = rp.oidc.backchannel_logout_uri.clone()?;
@@ -386,7 +360,10 @@ pub async fn send_logouts(broker: &Broker, session: &SsoSession, except: Option<
         futures::future::join_all(saml),
     )
     .await;
-    unreachable_oidc == 0 && oidc.into_iter().chain(saml).all(|d| d)
+    Notified {
+        reached_all: unreachable_oidc == 0 && oidc.into_iter().chain(saml).all(|d| d),
+        by_browser,
+    }
 }
 
 async fn audit_delivery(broker: &Broker, session: &SsoSession, rp: &str, delivered: bool) {

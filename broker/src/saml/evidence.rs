@@ -20,9 +20,11 @@ use eid_saml::messages::{LogoutRequestOut, LogoutResponseOut};
 use eid_saml::xml::QName;
 
 use super::SamlRequest;
-use super::slo::{NS_SOAP, SloIncoming, SloOutcome, soap_body};
+use super::slo::soap::soap_body;
+use super::slo::{NS_SOAP, SloIncoming, SloOutcome};
 use super::sso::Incoming;
 use crate::core::SsoSession;
+use crate::logout::LogoutStep;
 use crate::state::Broker;
 
 /// The Redirect-binding parameters a detached signature covers, then the signature, from a raw
@@ -225,13 +227,12 @@ pub fn logout_request(broker: &Broker, sp: &str, request_id: &str, incoming: Slo
 /// `saml.logout_response`. A full queue only counts.
 pub fn logout_response(broker: &Broker, sp: &str, out: &LogoutResponseOut, outcome: &SloOutcome) {
     let (binding, content) = match outcome {
-        SloOutcome::Refused(_) => return,
-        SloOutcome::Redirect(url) => (
+        SloOutcome::Step(LogoutStep::Redirect(url)) => (
             Binding::Redirect,
             url.split_once('?')
                 .and_then(|(_, query)| signed_query(query, Parameter::Response)),
         ),
-        SloOutcome::Post(page) => (
+        SloOutcome::Step(LogoutStep::Post(page)) => (
             Binding::Post,
             page.form
                 .fields
@@ -241,6 +242,7 @@ pub fn logout_response(broker: &Broker, sp: &str, out: &LogoutResponseOut, outco
                 .and_then(|xml| String::from_utf8(xml).ok()),
         ),
         SloOutcome::Soap(envelope) => (Binding::Soap, unwrap_soap(envelope).map(str::to_owned)),
+        SloOutcome::Refused(_) | SloOutcome::Step(_) => return,
     };
     let kept = message(
         broker,

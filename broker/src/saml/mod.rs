@@ -100,6 +100,10 @@ pub enum SsoRejection {
     /// The service registered no front-channel single logout endpoint to answer at.
     #[error("the service has no single logout endpoint")]
     NoSloEndpoint,
+    /// A LogoutResponse that answers no LogoutRequest of ours still awaited (never sent,
+    /// expired, or answered before).
+    #[error("the LogoutResponse answers no awaited logout request")]
+    UnknownLogoutRequest,
 }
 
 impl SsoRejection {

@@ -30,6 +30,7 @@ use url::Url;
 use uuid::Uuid;
 
 pub mod saml;
+pub mod slo;
 
 /// The broker's public origin in these tests.
 pub const ISSUER: &str = "http://localhost:8080";
@@ -37,6 +38,8 @@ pub const ISSUER: &str = "http://localhost:8080";
 pub const UPSTREAM: &str = "idp";
 /// Where the fake upstream "is".
 pub const UPSTREAM_AUTHORIZE: &str = "https://upstream.example/authorize";
+/// The fake upstream's logout endpoint, once [`FakeUpstream::offer_logout`] is called.
+pub const UPSTREAM_LOGOUT: &str = "https://upstream.example/logout";
 /// The second fake upstream's name (an eIDAS connector), in [`Harness::two_upstreams`].
 pub const EU_UPSTREAM: &str = "eidas";
 /// Where the second fake upstream "is".
@@ -110,6 +113,7 @@ pub struct FakeUpstream {
     /// Every callback query [`Upstream::complete`] was given.
     pub callbacks: Mutex<Vec<Vec<(String, String)>>>,
     counter: AtomicU64,
+    offers_logout: std::sync::atomic::AtomicBool,
 }
 
 impl FakeUpstream {
@@ -125,7 +129,13 @@ impl FakeUpstream {
             requests: Mutex::new(Vec::new()),
             callbacks: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
+            offers_logout: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// From now on it offers a logout endpoint ([`UPSTREAM_LOGOUT`]).
+    pub fn offer_logout(&self) {
+        self.offers_logout.store(true, Ordering::SeqCst);
     }
 
     /// The next logins succeed as `identity`.
@@ -189,10 +199,21 @@ impl Upstream for FakeUpstream {
 
     async fn end_session_url(
         &self,
-        _hint: Option<&str>,
-        _post_logout_redirect_uri: Option<&str>,
+        hint: Option<&str>,
+        post_logout_redirect_uri: Option<&str>,
     ) -> Option<Url> {
-        None
+        if !self.offers_logout.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut url = Url::parse(UPSTREAM_LOGOUT).unwrap();
+        if let Some(hint) = hint {
+            url.query_pairs_mut().append_pair("logout_hint", hint);
+        }
+        if let Some(uri) = post_logout_redirect_uri {
+            url.query_pairs_mut()
+                .append_pair("post_logout_redirect_uri", uri);
+        }
+        Some(url)
     }
 }
 
@@ -202,7 +223,7 @@ pub struct RecordingNotifier {
     /// `(uri, logout_token)` of each delivery.
     pub delivered: Mutex<Vec<(String, String)>>,
     /// `(uri, SOAP envelope)` of each SAML back-channel logout; the test service answers each
-    /// with a signed Success LogoutResponse ([`saml::soap_reply`]).
+    /// with a signed Success LogoutResponse ([`slo::soap_reply`]).
     pub soap: Mutex<Vec<(String, String)>>,
     /// Whether the test service answers SOAP logouts with an unsigned LogoutResponse.
     pub soap_unsigned: std::sync::atomic::AtomicBool,
@@ -236,7 +257,7 @@ impl LogoutNotifier for RecordingNotifier {
             .unwrap()
             .push((uri.to_owned(), envelope.to_owned()));
         let signed = !self.soap_unsigned.load(std::sync::atomic::Ordering::SeqCst);
-        saml::soap_reply(envelope, signed)
+        slo::soap_reply(envelope, signed)
     }
 }
 
