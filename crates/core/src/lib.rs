@@ -12,6 +12,7 @@ pub mod mandate;
 pub mod person;
 pub mod ports;
 pub mod relying_party;
+pub mod saml_registration;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -24,6 +25,8 @@ pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
     RelyingPartyRepository, StoreError, Taken,
 };
+pub use ports::SamlServiceProviderRepository;
+pub use saml_registration::{MetadataUrl, SamlSpRegistration, StoredSamlSp};
 pub use relying_party::{
     Attribute, ClientAuthMethod, GrantType, InvalidRegistration, OidcClient, Protocol,
     RelyingParty, RpRegistration, SigningAlg, SubjectType,

@@ -11,6 +11,7 @@ mod authenticators;
 mod notifications;
 mod persons;
 mod relying_parties;
+mod saml_service_providers;
 
 use async_trait::async_trait;
 use eid_core::{DurableHealth, StoreError};
@@ -94,6 +95,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "authenticator_labels",
         include_str!("../migrations/sqlite/0005_authenticator_labels.sql"),
     ),
+    (
+        6,
+        "saml_service_providers",
+        include_str!("../migrations/sqlite/0006_saml_service_providers.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -122,6 +128,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         5,
         "authenticator_labels",
         include_str!("../migrations/postgres/0005_authenticator_labels.sql"),
+    ),
+    (
+        6,
+        "saml_service_providers",
+        include_str!("../migrations/postgres/0006_saml_service_providers.sql"),
     ),
 ];
 
