@@ -82,6 +82,18 @@ pub fn sector(rp: &str) -> String {
     format!("sector-{rp}")
 }
 
+/// The admin API's token in these tests.
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
+
+/// SHA-256 of [`ADMIN_TOKEN`], as the broker's configuration holds it.
+pub fn admin_token_sha256() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        ring::digest::digest(&ring::digest::SHA256, ADMIN_TOKEN.as_bytes()).as_ref(),
+    );
+    out
+}
+
 /// The S256 challenge of [`VERIFIER`].
 pub fn challenge() -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(
@@ -367,12 +379,13 @@ impl Harness {
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(3600),
             secure_cookies: false,
-            admin_token_sha256: None,
+            admin_token_sha256: Some(admin_token_sha256()),
             trusted_proxies: Vec::new(),
         };
         let deps = BrokerDeps {
             ephemeral: Arc::new(MemoryEphemeral::new()),
             relying_parties: durable.clone(),
+            saml_service_providers: durable.clone(),
             audit: AuditWriter::spawn(durable.clone(), 16),
             clock: Arc::new(clock.clone()),
             keys: KeyStore::from_key_set(test_keys()),
