@@ -4,9 +4,9 @@
 use anyhow::Context;
 use eid_broker::adapters::{HttpLogoutNotifier, OidcUpstream};
 use eid_broker::ports::{Upstream, Upstreams};
+use eid_broker::saml_metadata::MetadataFetcher;
 use eid_broker::settings::BrokerSettings;
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
-use eid_broker::saml_metadata::MetadataFetcher;
 use eid_core::{
     Clock, EphemeralStore, NoMandates, RelyingParty, RelyingPartyRepository, RpRegistration,
     SamlServiceProviderRepository,
@@ -302,8 +302,7 @@ async fn refresh_metadata(broker: &Broker) {
     loop {
         tick.tick().await;
         let now = broker.clock.now();
-        if let Err(e) =
-            eid_broker::saml_metadata::refresh::refresh_due(broker, &fetcher, now).await
+        if let Err(e) = eid_broker::saml_metadata::refresh::refresh_due(broker, &fetcher, now).await
         {
             tracing::warn!(error = %e, "SAML metadata refresh failed; keeping the last good metadata");
         }

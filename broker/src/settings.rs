@@ -184,8 +184,14 @@ impl RawSamlSp {
         };
         let url_only = [
             (self.entity_id.is_some(), "entity_id"),
-            (self.anchor_certificate_file.is_some(), "anchor_certificate_file"),
-            (self.refresh_interval_secs.is_some(), "refresh_interval_secs"),
+            (
+                self.anchor_certificate_file.is_some(),
+                "anchor_certificate_file",
+            ),
+            (
+                self.refresh_interval_secs.is_some(),
+                "refresh_interval_secs",
+            ),
         ];
         let url = match (&self.metadata, &self.metadata_url) {
             (Some(_), Some(_)) => {
@@ -215,10 +221,7 @@ impl RawSamlSp {
                     details,
                 };
                 if let Some(Err(e)) = settings.register(time::OffsetDateTime::now_utc()) {
-                    return Err(invalid(
-                        &metadata_field,
-                        format!("{}: {e}", path.display()),
-                    ));
+                    return Err(invalid(&metadata_field, format!("{}: {e}", path.display())));
                 }
                 return Ok(settings);
             }
@@ -619,7 +622,10 @@ mod tests {
     #[test]
     fn a_metadata_url_names_its_entity_id_and_follows_the_url_rules() {
         let ok = url_sp(|_| {}).unwrap();
-        assert_eq!(ok.entity_id().as_deref(), Some("https://sp.example.dk/saml"));
+        assert_eq!(
+            ok.entity_id().as_deref(),
+            Some("https://sp.example.dk/saml")
+        );
         assert!(ok.register(time::OffsetDateTime::now_utc()).is_none());
         let sp = ok.url_sp().unwrap();
         assert_eq!(sp.source.interval, crate::saml_metadata::DEFAULT_REFRESH);
@@ -659,10 +665,8 @@ mod tests {
 
     #[test]
     fn an_anchor_file_must_hold_certificates() {
-        let anchor = std::env::temp_dir().join(format!(
-            "broker-settings-anchor-{}.pem",
-            std::process::id()
-        ));
+        let anchor =
+            std::env::temp_dir().join(format!("broker-settings-anchor-{}.pem", std::process::id()));
         std::fs::write(&anchor, "not a certificate").unwrap();
         let mut raw = RawSamlSp {
             metadata_url: Some("https://sp.example.dk/metadata".into()),

@@ -40,7 +40,9 @@ async fn admin_raw(
 
 /// An admin request with the right token.
 async fn admin(h: &Harness, method: &str, path: &str, body: Option<Value>) -> Reply {
-    let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+    let body = body
+        .map(|b| serde_json::to_vec(&b).unwrap())
+        .unwrap_or_default();
     admin_raw(h, method, path, Some(ADMIN_TOKEN), body).await
 }
 
@@ -114,13 +116,20 @@ async fn the_admin_api_needs_the_token() {
     let body = serde_json::to_vec(&registration(&sp_metadata())).unwrap();
     for token in [None, Some("wrong-token-0123456789"), Some("")] {
         for (method, path, body) in [
-            ("GET", "/admin/saml-service-providers".to_owned(), Vec::new()),
+            (
+                "GET",
+                "/admin/saml-service-providers".to_owned(),
+                Vec::new(),
+            ),
             ("GET", sp_path(SP), Vec::new()),
             ("PUT", sp_path(SP), body.clone()),
             ("DELETE", sp_path(SP), Vec::new()),
         ] {
             let reply = admin_raw(&h, method, &path, token, body).await;
-            assert_eq!(reply.status, 401, "{method} {path} with {token:?}: {reply:?}");
+            assert_eq!(
+                reply.status, 401,
+                "{method} {path} with {token:?}: {reply:?}"
+            );
         }
     }
     assert_eq!(h.audited("admin.rejected").await.len(), 12);
@@ -132,12 +141,25 @@ async fn the_admin_api_needs_the_token() {
 async fn metadata_naming_another_entity_is_refused() {
     let h = without_configured_sp().await;
     let other = "https://other.example.dk/saml";
-    let reply = admin(&h, "PUT", &sp_path(other), Some(registration(&sp_metadata()))).await;
+    let reply = admin(
+        &h,
+        "PUT",
+        &sp_path(other),
+        Some(registration(&sp_metadata())),
+    )
+    .await;
     assert_eq!(reply.status, 400, "{reply:?}");
-    assert!(error_of(&reply).contains("differs from the entity ID"), "{reply:?}");
+    assert!(
+        error_of(&reply).contains("differs from the entity ID"),
+        "{reply:?}"
+    );
     assert!(h.durable.saml_sps().await.unwrap().is_empty());
     assert!(h.broker.registry.saml(SP).is_none());
-    assert!(h.audited("admin.saml_service_provider_saved").await.is_empty());
+    assert!(
+        h.audited("admin.saml_service_provider_saved")
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]
@@ -166,7 +188,10 @@ async fn invalid_registrations_are_refused_naming_the_problem() {
     for (body, problem) in [
         (registration("<not-metadata/>"), "metadata"),
         (registration(&expired), "expired"),
-        (registration(&no_encryption_key), "no encryption certificate"),
+        (
+            registration(&no_encryption_key),
+            "no encryption certificate",
+        ),
         (registration(&doctype), "metadata"),
         (unknown_attribute, "shoe_size"),
         (unknown_field, "surprise"),
@@ -235,7 +260,16 @@ async fn a_configured_entity_id_or_an_oidc_client_id_is_refused() {
         "token_endpoint_auth_method": "client_secret_post", "sector": "s",
         "redirect_uris": ["https://clash.example/cb"],
     });
-    let reply = admin(&h, "PUT", &format!("/admin/relying-parties/{}", sp_path(SP).rsplit('/').next().unwrap()), Some(oidc)).await;
+    let reply = admin(
+        &h,
+        "PUT",
+        &format!(
+            "/admin/relying-parties/{}",
+            sp_path(SP).rsplit('/').next().unwrap()
+        ),
+        Some(oidc),
+    )
+    .await;
     assert_eq!(reply.status, 409, "{reply:?}");
     assert!(error_of(&reply).contains("SAML"), "{reply:?}");
 }
@@ -261,7 +295,10 @@ async fn the_configuration_comes_first_over_a_stored_registration() {
     assert_eq!(h.broker.registry.saml(SP).unwrap().rp.name, "SAML service");
     // Without the configured one, the stored one is seen.
     h.broker.registry.set_saml(Vec::new());
-    assert_eq!(h.broker.registry.saml(SP).unwrap().rp.name, "Stored impostor");
+    assert_eq!(
+        h.broker.registry.saml(SP).unwrap().rp.name,
+        "Stored impostor"
+    );
 }
 
 #[tokio::test]
@@ -275,7 +312,10 @@ async fn a_deleted_service_provider_is_gone_at_once() {
     let saved = admin(&h, "PUT", &sp_path(SP), Some(renamed)).await;
     let saved: Value = serde_json::from_str(&saved.body).unwrap();
     assert_eq!(saved["revision"], 2);
-    assert_eq!(h.broker.registry.saml(SP).unwrap().rp.name, "Renamed service");
+    assert_eq!(
+        h.broker.registry.saml(SP).unwrap().rp.name,
+        "Renamed service"
+    );
 
     let deleted = admin(&h, "DELETE", &sp_path(SP), None).await;
     assert_eq!(deleted.status, 204, "{deleted:?}");

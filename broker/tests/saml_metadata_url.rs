@@ -189,7 +189,12 @@ async fn signed_metadata_from_a_url_is_registered_refreshed_and_a_bad_fetch_keep
     assert_eq!(saved["metadata_url"]["url"], server.url);
     assert_eq!(saved["metadata_url"]["refresh_interval_secs"], 60);
     assert!(saved["metadata_url"]["last_error"].is_null());
-    assert!(saved["metadata"].as_str().unwrap().contains("SignatureValue"));
+    assert!(
+        saved["metadata"]
+            .as_str()
+            .unwrap()
+            .contains("SignatureValue")
+    );
     let events = h.audited("admin.saml_service_provider_saved").await;
     assert_eq!(events[0].details["metadata_from"], "url");
     assert_eq!(acs_locations(&h), vec![ACS]);
@@ -215,7 +220,10 @@ async fn signed_metadata_from_a_url_is_registered_refreshed_and_a_bad_fetch_keep
     let bad = [
         (signed_by_another_key(&metadata(SP, false)), "signature"),
         (metadata(SP, false), "not signed"),
-        (signed(&metadata("https://other.example.dk/saml", false)), "entityID"),
+        (
+            signed(&metadata("https://other.example.dk/saml", false)),
+            "entityID",
+        ),
         ("<md:EntityDescriptor/>".to_owned(), "signature"),
     ];
     for (i, (body, problem)) in bad.into_iter().enumerate() {
@@ -229,7 +237,12 @@ async fn signed_metadata_from_a_url_is_registered_refreshed_and_a_bad_fetch_keep
         let stored = h.durable.saml_sp(SP).await.unwrap().unwrap().registration;
         assert_eq!(stored.metadata, good.metadata, "{problem}");
         assert!(
-            stored.metadata_url.unwrap().last_error.unwrap().contains(problem),
+            stored
+                .metadata_url
+                .unwrap()
+                .last_error
+                .unwrap()
+                .contains(problem),
             "{problem}"
         );
         assert_eq!(failures(&h), i as u64 + 1);
@@ -254,9 +267,19 @@ async fn a_url_registration_is_refused_unless_its_first_fetch_passes() {
     let h = harness().await;
     let server = MetadataServer::start().await;
     for (status, body, expected, problem) in [
-        (200, signed_by_another_key(&metadata(SP, false)), 400, "signature"),
+        (
+            200,
+            signed_by_another_key(&metadata(SP, false)),
+            400,
+            "signature",
+        ),
         (200, metadata(SP, false), 400, "not signed"),
-        (200, signed(&metadata("https://other.example.dk/saml", false)), 400, "entityID"),
+        (
+            200,
+            signed(&metadata("https://other.example.dk/saml", false)),
+            400,
+            "entityID",
+        ),
         (404, String::new(), 502, "status 404"),
     ] {
         server.serve(status, body);
@@ -280,7 +303,10 @@ async fn a_url_registration_is_refused_unless_its_first_fetch_passes() {
     // Without an anchor, unsigned metadata is taken.
     server.serve(200, metadata(SP, false));
     let mut unanchored = by_url(&server.url);
-    unanchored.as_object_mut().unwrap().remove("anchor_certificate");
+    unanchored
+        .as_object_mut()
+        .unwrap()
+        .remove("anchor_certificate");
     let reply = put(&h, unanchored).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert!(h.broker.registry.saml(SP).is_some());
@@ -294,15 +320,25 @@ async fn the_schedule_fetches_once_the_interval_has_passed() {
     assert_eq!(put(&h, by_url(&server.url)).await.status, 200);
     let fetcher = MetadataFetcher::new().unwrap();
     server.serve(200, signed(&metadata(SP, true)));
-    let early = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    let early = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert!(early.is_empty(), "{early:?}");
     assert_eq!(acs_locations(&h), vec![ACS]);
 
     h.clock.advance(time::Duration::seconds(60));
-    let due = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    let due = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert_eq!(due, vec![(SP.to_owned(), Refreshed::Updated)]);
-    assert_eq!(acs_locations(&h), vec![ACS, ACS_2], "the registry is refreshed");
-    let again = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    assert_eq!(
+        acs_locations(&h),
+        vec![ACS, ACS_2],
+        "the registry is refreshed"
+    );
+    let again = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert!(again.is_empty(), "{again:?}");
 }
 
@@ -357,21 +393,35 @@ async fn a_configured_metadata_url_is_fetched_and_a_bad_fetch_keeps_the_last_goo
 
     // Unsigned: refused, still nothing registered; retried after the interval.
     server.serve(200, metadata(SP, false));
-    let first = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
-    assert!(matches!(&first[..], [(_, Refreshed::Failed(_))]), "{first:?}");
+    let first = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&first[..], [(_, Refreshed::Failed(_))]),
+        "{first:?}"
+    );
     assert!(h.broker.registry.saml(SP).is_none());
     server.serve(200, signed(&metadata(SP, false)));
-    let early = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    let early = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert!(early.is_empty(), "{early:?}");
     h.clock.advance(time::Duration::seconds(60));
-    let second = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    let second = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert_eq!(second, vec![(SP.to_owned(), Refreshed::Updated)]);
-    assert_eq!(h.broker.registry.saml(SP).unwrap().rp.name, "Configured by URL");
+    assert_eq!(
+        h.broker.registry.saml(SP).unwrap().rp.name,
+        "Configured by URL"
+    );
 
     // Signed by another key: refused, the last good stays.
     server.serve(200, signed_by_another_key(&metadata(SP, true)));
     h.clock.advance(time::Duration::seconds(60));
-    let third = refresh_due(&h.broker, &fetcher, h.clock.now()).await.unwrap();
+    let third = refresh_due(&h.broker, &fetcher, h.clock.now())
+        .await
+        .unwrap();
     assert!(
         matches!(&third[..], [(_, Refreshed::Failed(why))] if why.contains("signature")),
         "{third:?}"

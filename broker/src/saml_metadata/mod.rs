@@ -233,8 +233,7 @@ pub fn check_fetched(
         .to_xml(),
         None => xml.to_owned(),
     };
-    let metadata =
-        SpMetadata::parse(&kept).map_err(|e| MetadataProblem::Invalid(e.to_string()))?;
+    let metadata = SpMetadata::parse(&kept).map_err(|e| MetadataProblem::Invalid(e.to_string()))?;
     if metadata.entity_id != entity_id {
         return Err(MetadataProblem::OtherEntity {
             expected: entity_id.to_owned(),

@@ -75,7 +75,10 @@ fn metadata_urls_are_https_or_loopback_http_without_credentials() {
         check_url("http://localhost.evil.example/md"),
         Err(SourceError::NotHttps)
     );
-    assert_eq!(check_url("ftp://sp.example.dk/md"), Err(SourceError::NotHttps));
+    assert_eq!(
+        check_url("ftp://sp.example.dk/md"),
+        Err(SourceError::NotHttps)
+    );
     assert_eq!(check_url("file:///etc/passwd"), Err(SourceError::NotHttps));
     assert_eq!(
         check_url("https://user:pw@sp.example.dk/md"),
@@ -155,16 +158,17 @@ fn unsigned_metadata_is_refused_when_an_anchor_is_set_and_taken_without() {
         matches!(e, MetadataProblem::Signature(DsigError::Unsigned)),
         "{e}"
     );
-    assert_eq!(check_fetched(&xml, &unanchored(), ENTITY, NOW).unwrap(), xml);
+    assert_eq!(
+        check_fetched(&xml, &unanchored(), ENTITY, NOW).unwrap(),
+        xml
+    );
 }
 
 #[test]
 fn tampered_signed_metadata_is_refused() {
     let signer = key("rsa-3072.pem");
-    let xml = signed(&metadata(ENTITY, FUTURE), &signer).replace(
-        "https://sp.example.dk/saml/acs",
-        "https://evil.example/acs",
-    );
+    let xml = signed(&metadata(ENTITY, FUTURE), &signer)
+        .replace("https://sp.example.dk/saml/acs", "https://evil.example/acs");
     let e = check_fetched(&xml, &anchored(&signer), ENTITY, NOW).unwrap_err();
     assert!(matches!(e, MetadataProblem::Signature(_)), "{e}");
 }
@@ -225,7 +229,10 @@ fn oversized_or_broken_documents_are_refused() {
         "x".repeat(MAX_SAML_METADATA_BYTES)
     );
     let e = check_fetched(&huge, &unanchored(), ENTITY, NOW).unwrap_err();
-    assert!(matches!(e, MetadataProblem::Fetch(FetchError::TooLarge)), "{e}");
+    assert!(
+        matches!(e, MetadataProblem::Fetch(FetchError::TooLarge)),
+        "{e}"
+    );
     let doctype = format!(
         "<!DOCTYPE x [<!ENTITY e \"boom\">]>{}",
         metadata(ENTITY, FUTURE)

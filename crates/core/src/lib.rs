@@ -21,13 +21,13 @@ pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
 pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, LabelError, Person, PersonStatus};
+pub use ports::SamlServiceProviderRepository;
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
     RelyingPartyRepository, StoreError, Taken,
 };
-pub use ports::SamlServiceProviderRepository;
-pub use saml_registration::{MetadataUrl, SamlSpRegistration, StoredSamlSp};
 pub use relying_party::{
     Attribute, ClientAuthMethod, GrantType, InvalidRegistration, OidcClient, Protocol,
     RelyingParty, RpRegistration, SigningAlg, SubjectType,
 };
+pub use saml_registration::{MetadataUrl, SamlSpRegistration, StoredSamlSp};

@@ -127,7 +127,11 @@ async fn undecodable_documents_are_corrupt(db: &SqlDurable) {
         assert_corrupt_naming(db.saml_sp(entity_id).await, entity_id);
     }
     assert_eq!(
-        db.saml_sp(&good.entity_id).await.unwrap().unwrap().registration,
+        db.saml_sp(&good.entity_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .registration,
         good
     );
     // The list fails on the first corrupt row in entity ID order: `missing-…`.

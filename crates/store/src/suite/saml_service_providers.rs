@@ -125,7 +125,11 @@ pub async fn saml_service_provider_repository_behaviour(repo: &dyn SamlServicePr
     assert_eq!(repo.saml_sp(&id("a\0b")).await.unwrap(), None);
     assert!(!repo.delete_saml_sp(&id("a\0b")).await.unwrap());
     assert!(repo.upsert_saml_sp(&minimal(&id("a\0b"))).await.is_err());
-    assert!(repo.replace_saml_sp(&minimal(&id("a\0b")), 1).await.is_err());
+    assert!(
+        repo.replace_saml_sp(&minimal(&id("a\0b")), 1)
+            .await
+            .is_err()
+    );
 
     // Metadata up to the bound is kept byte for byte; one byte more is refused, even by a replace.
     let mut big = minimal(&id("big"));
@@ -177,7 +181,10 @@ pub async fn saml_service_provider_repository_behaviour(repo: &dyn SamlServicePr
     expected_ids.push(a.entity_id.clone());
     expected_ids.push(big.entity_id.clone());
     expected_ids.sort();
-    assert_eq!(listed_ids, expected_ids, "listed in bytewise entity ID order");
+    assert_eq!(
+        listed_ids, expected_ids,
+        "listed in bytewise entity ID order"
+    );
 
     // Delete: true once, then false; only that registration goes; a replace cannot revive it.
     assert!(repo.delete_saml_sp(&id("case")).await.unwrap());
@@ -230,7 +237,11 @@ pub async fn saml_service_provider_repository_behaviour(repo: &dyn SamlServicePr
 
     // Clean up, so a shared registry does not grow with every run.
     for sp in listed_own(repo, &prefix).await {
-        assert!(repo.delete_saml_sp(&sp.registration.entity_id).await.unwrap());
+        assert!(
+            repo.delete_saml_sp(&sp.registration.entity_id)
+                .await
+                .unwrap()
+        );
     }
     assert!(listed_own(repo, &prefix).await.is_empty());
 }
