@@ -130,6 +130,7 @@ impl Runtime {
             may_generate_secrets: self.settings.may_generate_secrets(),
             ephemeral: self.ephemeral.clone(),
             relying_parties: self.durable.clone(),
+            saml_service_providers: self.durable.clone(),
             audit: self.audit.clone(),
             protocol_messages: self.durable.clone(),
             keys,

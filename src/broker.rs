@@ -4,11 +4,12 @@
 use anyhow::Context;
 use eid_broker::adapters::{HttpLogoutNotifier, OidcUpstream};
 use eid_broker::ports::{Upstream, Upstreams};
+use eid_broker::saml_metadata::MetadataFetcher;
 use eid_broker::settings::BrokerSettings;
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
     Clock, EphemeralStore, NoMandates, ProtocolMessageLog, RelyingParty, RelyingPartyRepository,
-    RpRegistration,
+    RpRegistration, SamlServiceProviderRepository,
 };
 use eid_keys::KeyStore;
 use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 /// How often each node re-reads the relying-party registry (admin changes on other nodes).
 pub const REGISTRY_REFRESH: Duration = Duration::from_secs(10);
+/// How often each node looks for SAML metadata URLs whose refresh interval has passed.
+pub const METADATA_SCHEDULE: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -114,6 +117,8 @@ pub struct Inputs<'a> {
     pub ephemeral: Arc<dyn EphemeralStore>,
     /// The durable relying-party registry.
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
+    /// The durable registry of SAML service providers registered at run time.
+    pub saml_service_providers: Arc<dyn SamlServiceProviderRepository>,
     /// The audit writer.
     pub audit: AuditWriter,
     /// The kept protocol messages (read by operators).
@@ -137,6 +142,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
         may_generate_secrets,
         ephemeral,
         relying_parties: repo,
+        saml_service_providers,
         audit,
         protocol_messages,
         keys,
@@ -205,6 +211,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
         BrokerDeps {
             ephemeral,
             relying_parties: repo.clone(),
+            saml_service_providers,
             upstreams: Upstreams::new(upstreams),
             mandates: Arc::new(NoMandates),
             logout: Arc::new(logout),
@@ -218,32 +225,60 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
     )
     .await
     .context("loading the registry")?;
-    let now = time::OffsetDateTime::now_utc();
-    let saml = settings
-        .saml_service_providers
-        .iter()
-        .map(|sp| sp.register(now))
-        .collect::<Result<Vec<_>, _>>()
-        .context("registering the SAML service providers")?;
-    broker.registry.set_saml(saml);
+    configure_saml(&broker, settings).await?;
     Ok(broker)
 }
 
-/// Re-reads the registry every [`REGISTRY_REFRESH`], so admin changes made on another node arrive.
+/// Registers the configured SAML service providers: those with a metadata file now, those with a
+/// metadata URL after a first fetch (a failed one is logged, audited and retried on the schedule;
+/// the broker starts without that service provider rather than not at all).
+async fn configure_saml(broker: &Broker, settings: &BrokerSettings) -> anyhow::Result<()> {
+    let now = broker.clock.now();
+    let mut files = Vec::new();
+    let mut urls = Vec::new();
+    for sp in &settings.saml_service_providers {
+        match sp.register(now) {
+            Some(registered) => {
+                files.push(registered.context("registering the SAML service providers")?)
+            }
+            None => urls.extend(sp.url_sp()),
+        }
+    }
+    for id in files
+        .iter()
+        .map(|sp| &sp.rp.id)
+        .chain(urls.iter().map(|sp| &sp.entity_id))
+    {
+        if broker.registry.get(id).is_some() {
+            anyhow::bail!(
+                "the SAML service provider {id:?} has the client id of an OIDC relying party; an \
+                 entity ID and a client id name one relying party each"
+            );
+        }
+    }
+    broker.registry.configure_saml(files, urls);
+    let configured_urls = broker.registry.configured_url_sps();
+    if !configured_urls.is_empty() {
+        let fetcher = MetadataFetcher::new().context("building the metadata HTTP client")?;
+        for state in configured_urls {
+            eid_broker::saml_metadata::refresh::refresh_configured(broker, &fetcher, &state, now)
+                .await;
+        }
+    }
+    // Stored service providers were read before the configuration came in: read them again, so
+    // that one whose entity ID the configuration names is left out.
+    broker
+        .refresh_registry()
+        .await
+        .context("loading the registry")?;
+    Ok(())
+}
+
+/// Re-reads the registry every [`REGISTRY_REFRESH`], so admin changes made on another node
+/// arrive, and refreshes SAML metadata URLs when due (checked every [`METADATA_SCHEDULE`]).
 pub fn spawn_registry_refresh(broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REGISTRY_REFRESH);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            if let Err(e) = broker
-                .registry
-                .refresh(broker.relying_parties.as_ref())
-                .await
-            {
-                tracing::warn!(error = %e, "registry refresh failed; keeping the last snapshot");
-            }
-        }
+        tokio::join!(refresh_registry(&broker), refresh_metadata(&broker));
     })
 }
 
@@ -262,4 +297,35 @@ pub fn spawn_retention(
         records: Arc::new(ProtocolMessages(messages)),
     }])
     .spawn(clock, EVERY)
+}
+
+async fn refresh_registry(broker: &Broker) {
+    let mut tick = tokio::time::interval(REGISTRY_REFRESH);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = broker.refresh_registry().await {
+            tracing::warn!(error = %e, "registry refresh failed; keeping the last snapshot");
+        }
+    }
+}
+
+async fn refresh_metadata(broker: &Broker) {
+    let fetcher = match MetadataFetcher::new() {
+        Ok(fetcher) => fetcher,
+        Err(e) => {
+            tracing::error!(error = %e, "no HTTP client: SAML metadata URLs are not refreshed");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(METADATA_SCHEDULE);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = broker.clock.now();
+        if let Err(e) = eid_broker::saml_metadata::refresh::refresh_due(broker, &fetcher, now).await
+        {
+            tracing::warn!(error = %e, "SAML metadata refresh failed; keeping the last good metadata");
+        }
+    }
 }

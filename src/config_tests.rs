@@ -217,6 +217,36 @@ fn component_fields_are_named_under_their_section() {
     assert!(err.starts_with("idp.session_ttl_secs"), "{err}");
 }
 
+#[test]
+fn a_saml_service_provider_by_metadata_url_is_checked_by_check_config() {
+    let broker = "[demo]\nenabled = true\n[broker]\nlisten = \"127.0.0.1:8080\"\n\
+                  public_url = \"http://localhost:8080\"\n[[broker.saml_service_providers]]\n\
+                  metadata_url = \"https://sp.example.dk/metadata\"\nname = \"SP\"\n\
+                  sector = \"sp\"\n";
+    let ok = parse(&format!(
+        "{broker}entity_id = \"https://sp.example.dk/saml\"\nrefresh_interval_secs = 600\n"
+    ))
+    .unwrap();
+    let sp = ok.broker.saml_service_providers[0].url_sp().unwrap();
+    assert_eq!(sp.entity_id, "https://sp.example.dk/saml");
+    assert_eq!(sp.source.interval, Duration::from_secs(600));
+    let err = parse(broker).unwrap_err().to_string();
+    assert!(
+        err.starts_with("broker.saml_service_providers[0].entity_id"),
+        "{err}"
+    );
+    let err = parse(&format!(
+        "{broker}entity_id = \"https://sp.example.dk/saml\"\n\
+         anchor_certificate_file = \"/nonexistent/anchor.pem\"\n"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("broker.saml_service_providers[0].anchor_certificate_file"),
+        "{err}"
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;

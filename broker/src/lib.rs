@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod ports;
 pub mod registry;
 pub mod saml;
+pub mod saml_metadata;
 pub mod settings;
 pub mod state;
 #[cfg(test)]

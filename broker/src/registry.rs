@@ -1,17 +1,25 @@
 //! The relying-party registry as the request paths see it: an in-memory snapshot of the durable
 //! registry, swapped atomically (lock-free reads), refreshed on a timer and after admin changes so
 //! every node converges.
+//!
+//! SAML service providers come from two places: the configuration (a metadata file, or a metadata
+//! URL refreshed on a schedule) and the durable registry (the admin API). The configuration comes
+//! first: a stored service provider with a configured entity ID, or with an OIDC client's id, is
+//! left out (and the admin API refuses to store one).
 
 use arc_swap::ArcSwap;
 use eid_core::relying_party::SamlSp;
 use eid_core::{
     GrantType, InvalidRegistration, OidcClient, Protocol, RelyingParty, RelyingPartyRepository,
-    RpRegistration, SigningAlg, StoreError,
+    RpRegistration, SamlServiceProviderRepository, SamlSpRegistration, SigningAlg, StoreError,
 };
 use eid_oidc::{ClientRegistration, TokenEndpointAuthMethod};
 use jsonwebtoken::jwk::JwkSet;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use time::OffsetDateTime;
+
+use crate::saml_metadata::MetadataSource;
 
 /// A registered OIDC relying party, ready for the request paths.
 #[derive(Debug)]
@@ -178,11 +186,103 @@ pub fn prepare_saml(
     })
 }
 
+/// What the broker adds to a SAML service provider's metadata (owned [`SamlSpConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpDetails {
+    /// The name shown to citizens.
+    pub name: String,
+    /// The sector of its pairwise identifiers.
+    pub sector: String,
+    /// The attributes it may receive.
+    pub release: Vec<String>,
+    /// AES-256-CBC rather than GCM.
+    pub aes_cbc: bool,
+}
+
+impl SpDetails {
+    /// These details with `metadata`, to [`prepare_saml`].
+    pub fn with_metadata<'a>(&'a self, metadata: &'a str) -> SamlSpConfig<'a> {
+        SamlSpConfig {
+            metadata,
+            name: &self.name,
+            sector: &self.sector,
+            release: &self.release,
+            aes_cbc: self.aes_cbc,
+        }
+    }
+
+    /// The details of a stored registration.
+    pub fn of(registration: &SamlSpRegistration) -> SpDetails {
+        SpDetails {
+            name: registration.name.clone(),
+            sector: registration.sector.clone(),
+            release: registration.release.clone(),
+            aes_cbc: registration.aes_cbc,
+        }
+    }
+}
+
+/// Checks a stored registration and prepares it: [`prepare_saml`] on its (last good) metadata,
+/// whose entity ID must be the registration's.
+pub fn prepare_stored(
+    registration: &SamlSpRegistration,
+    now: OffsetDateTime,
+) -> Result<RegisteredSp, InvalidRegistration> {
+    let details = SpDetails::of(registration);
+    let sp = prepare_saml(&details.with_metadata(&registration.metadata), now)?;
+    if sp.rp.id != registration.entity_id {
+        return Err(InvalidRegistration {
+            client_id: registration.entity_id.clone(),
+            problem: format!(
+                "the metadata's entityID {:?} differs from the registered entity ID",
+                sp.rp.id
+            ),
+        });
+    }
+    Ok(sp)
+}
+
+/// A configured SAML service provider whose metadata is fetched from a URL.
+#[derive(Debug, Clone)]
+pub struct ConfiguredUrlSp {
+    /// Its entity ID (the fetched metadata must name it).
+    pub entity_id: String,
+    /// What the broker adds to its metadata.
+    pub details: SpDetails,
+    /// Where its metadata comes from.
+    pub source: MetadataSource,
+}
+
+/// A configured SAML service provider and its current state.
+#[derive(Debug, Clone)]
+struct Configured {
+    /// Where its metadata comes from, if from a URL.
+    url: Option<Arc<ConfiguredUrlSp>>,
+    /// Its registration from the last good metadata (`None` until a URL's first good fetch).
+    current: Option<Arc<RegisteredSp>>,
+    /// When its metadata was last fetched, and whether that fetch failed.
+    fetched: Option<(OffsetDateTime, bool)>,
+}
+
+/// A configured URL service provider as the metadata schedule sees it.
+#[derive(Debug, Clone)]
+pub struct UrlSpState {
+    /// The service provider.
+    pub sp: Arc<ConfiguredUrlSp>,
+    /// When its metadata was last fetched, and whether that fetch failed.
+    pub fetched: Option<(OffsetDateTime, bool)>,
+}
+
 /// The snapshot of all registrations.
 #[derive(Default)]
 pub struct Registry {
     snapshot: ArcSwap<HashMap<String, Arc<RegisteredRp>>>,
+    /// Every SAML service provider the request paths see: configured, then stored.
     saml: ArcSwap<HashMap<String, Arc<RegisteredSp>>>,
+    saml_configured: ArcSwap<HashMap<String, Configured>>,
+    saml_stored: ArcSwap<HashMap<String, Arc<RegisteredSp>>>,
+    /// Serialises the SAML writers (each rebuilds `saml` from both sources).
+    saml_writes: Mutex<()>,
 }
 
 impl Registry {
@@ -191,12 +291,137 @@ impl Registry {
         self.saml.load().get(entity_id).cloned()
     }
 
-    /// Replaces the SAML service providers (registered from configured metadata at start).
+    /// Replaces the configured SAML service providers by these (read from metadata files).
     pub fn set_saml(&self, sps: Vec<RegisteredSp>) {
-        let map = sps
-            .into_iter()
-            .map(|sp| (sp.rp.id.clone(), Arc::new(sp)))
-            .collect();
+        self.configure_saml(sps, Vec::new());
+    }
+
+    /// Replaces the configured SAML service providers: those read from metadata files, and those
+    /// whose metadata comes from a URL (not yet fetched).
+    pub fn configure_saml(&self, files: Vec<RegisteredSp>, urls: Vec<ConfiguredUrlSp>) {
+        let mut map = HashMap::with_capacity(files.len() + urls.len());
+        for sp in files {
+            let id = sp.rp.id.clone();
+            let configured = Configured {
+                url: None,
+                current: Some(Arc::new(sp)),
+                fetched: None,
+            };
+            map.insert(id, configured);
+        }
+        for sp in urls {
+            map.insert(
+                sp.entity_id.clone(),
+                Configured {
+                    url: Some(Arc::new(sp)),
+                    current: None,
+                    fetched: None,
+                },
+            );
+        }
+        let _writing = self.saml_writes.lock().unwrap_or_else(|p| p.into_inner());
+        self.saml_configured.store(Arc::new(map));
+        self.rebuild_saml();
+    }
+
+    /// Whether the configuration names this entity ID (its registration cannot be stored).
+    pub fn is_configured_saml(&self, entity_id: &str) -> bool {
+        self.saml_configured.load().contains_key(entity_id)
+    }
+
+    /// The configured service providers whose metadata comes from a URL, with their fetch state.
+    pub fn configured_url_sps(&self) -> Vec<UrlSpState> {
+        self.saml_configured
+            .load()
+            .values()
+            .filter_map(|c| {
+                c.url.as_ref().map(|sp| UrlSpState {
+                    sp: sp.clone(),
+                    fetched: c.fetched,
+                })
+            })
+            .collect()
+    }
+
+    /// Records a fetch of a configured URL service provider's metadata at `at`: a good one
+    /// (`Some`) replaces its registration; a failed one (`None`) keeps the last good.
+    pub fn record_configured_fetch(
+        &self,
+        entity_id: &str,
+        at: OffsetDateTime,
+        fetched: Option<RegisteredSp>,
+    ) {
+        let _writing = self.saml_writes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = HashMap::clone(&self.saml_configured.load());
+        let Some(entry) = map.get_mut(entity_id) else {
+            return;
+        };
+        entry.fetched = Some((at, fetched.is_none()));
+        if let Some(sp) = fetched {
+            entry.current = Some(Arc::new(sp));
+        }
+        self.saml_configured.store(Arc::new(map));
+        self.rebuild_saml();
+    }
+
+    /// Re-reads the stored SAML service providers. Invalid ones (tampering, an old version, or
+    /// metadata whose `validUntil` passed) and ones with an OIDC client's id are left out, and one
+    /// with a configured entity ID is shadowed by the configured one; each is logged.
+    pub async fn refresh_saml(
+        &self,
+        repo: &dyn SamlServiceProviderRepository,
+        now: OffsetDateTime,
+    ) -> Result<usize, StoreError> {
+        let all = repo.saml_sps().await?;
+        let mut map = HashMap::with_capacity(all.len());
+        for stored in all {
+            let entity_id = &stored.registration.entity_id;
+            if self.get(entity_id).is_some() {
+                tracing::error!(
+                    entity_id = %entity_id,
+                    "skipping a stored SAML service provider whose entity ID is an OIDC client id"
+                );
+                continue;
+            }
+            if self.is_configured_saml(entity_id) {
+                // Kept here, but the configured one is what the request paths see.
+                tracing::error!(
+                    entity_id = %entity_id,
+                    "a stored SAML service provider has a configured entity ID; the configuration's is used"
+                );
+            }
+            match prepare_stored(&stored.registration, now) {
+                Ok(sp) => {
+                    map.insert(entity_id.clone(), Arc::new(sp));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "skipping an invalid stored SAML service provider")
+                }
+            }
+        }
+        let count = map.len();
+        let _writing = self.saml_writes.lock().unwrap_or_else(|p| p.into_inner());
+        self.saml_stored.store(Arc::new(map));
+        self.rebuild_saml();
+        Ok(count)
+    }
+
+    /// Rebuilds the request paths' map: the configured service providers, then the stored ones.
+    /// Callers hold `saml_writes`.
+    fn rebuild_saml(&self) {
+        let configured = self.saml_configured.load();
+        let stored = self.saml_stored.load();
+        let mut map = HashMap::with_capacity(configured.len() + stored.len());
+        for (id, sp) in stored.iter() {
+            if !configured.contains_key(id) {
+                map.insert(id.clone(), sp.clone());
+            }
+        }
+        for (id, c) in configured.iter() {
+            if let Some(sp) = &c.current {
+                map.insert(id.clone(), sp.clone());
+            }
+        }
         self.saml.store(Arc::new(map));
     }
 

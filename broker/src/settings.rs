@@ -84,12 +84,23 @@ impl Default for RawBrokerSettings {
     }
 }
 
-/// A SAML service provider, as written: its metadata file and what the broker adds to it.
-#[derive(Debug, Clone, Deserialize)]
+/// A SAML service provider, as written: its metadata file (or metadata URL) and what the broker
+/// adds to it.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSamlSp {
-    /// The SP's metadata (an `EntityDescriptor` with one SAML 2.0 `SPSSODescriptor`).
-    pub metadata: PathBuf,
+    /// The SP's metadata file (an `EntityDescriptor` with one SAML 2.0 `SPSSODescriptor`), or
+    /// `metadata_url`.
+    pub metadata: Option<PathBuf>,
+    /// Where the SP's metadata is fetched from, at start and then on a schedule (https; plain
+    /// http only to a loopback host).
+    pub metadata_url: Option<String>,
+    /// With `metadata_url`: the entity ID the fetched metadata must name.
+    pub entity_id: Option<String>,
+    /// With `metadata_url`: a PEM file of the certificate(s) whose key must sign the metadata.
+    pub anchor_certificate_file: Option<PathBuf>,
+    /// With `metadata_url`: seconds between fetches (default 3600).
+    pub refresh_interval_secs: Option<u64>,
     /// The name shown to citizens.
     pub name: String,
     /// The sector of its pairwise identifiers.
@@ -102,59 +113,185 @@ pub struct RawSamlSp {
     pub aes_cbc: bool,
 }
 
-/// A SAML service provider's validated settings: its metadata read, and parsed once at
-/// validation (so that `check-config` names a bad file).
+/// Where a configured SAML service provider's metadata comes from.
+#[derive(Debug, Clone)]
+pub enum SamlSpSource {
+    /// A file, read (and parsed once) at validation: the XML.
+    File(String),
+    /// A URL, fetched at start and then on a schedule.
+    Url {
+        /// The entity ID the metadata must name.
+        entity_id: String,
+        /// The URL, anchor and interval.
+        source: crate::saml_metadata::MetadataSource,
+    },
+}
+
+/// A SAML service provider's validated settings (so that `check-config` names a bad file, URL or
+/// anchor).
 #[derive(Debug, Clone)]
 pub struct SamlSpSettings {
-    /// The metadata XML.
-    pub metadata: String,
-    /// The name shown to citizens.
-    pub name: String,
-    /// The sector.
-    pub sector: String,
-    /// Released attributes.
-    pub release: Vec<String>,
-    /// AES-256-CBC rather than GCM.
-    pub aes_cbc: bool,
+    /// Where its metadata comes from.
+    pub source: SamlSpSource,
+    /// What the broker adds to it.
+    pub details: crate::registry::SpDetails,
 }
 
 impl SamlSpSettings {
-    /// The registration, with the metadata's `validUntil` checked at `now`.
+    /// Its entity ID: the metadata file's (`None` if it cannot be read) or the configured one.
+    pub fn entity_id(&self) -> Option<String> {
+        match &self.source {
+            SamlSpSource::File(xml) => eid_saml::metadata::SpMetadata::parse(xml)
+                .ok()
+                .map(|m| m.entity_id),
+            SamlSpSource::Url { entity_id, .. } => Some(entity_id.clone()),
+        }
+    }
+
+    /// The registration from the metadata file, with its `validUntil` checked at `now`; `None`
+    /// for a metadata URL (fetched by [`crate::saml_metadata::refresh`]).
     pub fn register(
         &self,
         now: time::OffsetDateTime,
-    ) -> Result<crate::registry::RegisteredSp, eid_core::InvalidRegistration> {
-        crate::registry::prepare_saml(
-            &crate::registry::SamlSpConfig {
-                metadata: &self.metadata,
-                name: &self.name,
-                sector: &self.sector,
-                release: &self.release,
-                aes_cbc: self.aes_cbc,
-            },
-            now,
-        )
+    ) -> Option<Result<crate::registry::RegisteredSp, eid_core::InvalidRegistration>> {
+        match &self.source {
+            SamlSpSource::File(xml) => Some(crate::registry::prepare_saml(
+                &self.details.with_metadata(xml),
+                now,
+            )),
+            SamlSpSource::Url { .. } => None,
+        }
+    }
+
+    /// The service provider as the registry keeps a configured metadata URL.
+    pub fn url_sp(&self) -> Option<crate::registry::ConfiguredUrlSp> {
+        match &self.source {
+            SamlSpSource::File(_) => None,
+            SamlSpSource::Url { entity_id, source } => Some(crate::registry::ConfiguredUrlSp {
+                entity_id: entity_id.clone(),
+                details: self.details.clone(),
+                source: source.clone(),
+            }),
+        }
     }
 }
 
 impl RawSamlSp {
-    /// Reads and checks the metadata; `field` is its path (`saml_service_providers[0]`).
+    /// Reads and checks the metadata file, or the URL and its anchor; `field` is its path
+    /// (`saml_service_providers[0]`).
     fn validate(&self, field: &str) -> Result<SamlSpSettings, SettingsError> {
-        let metadata_field = format!("{field}.metadata");
-        let metadata = std::fs::read_to_string(&self.metadata)
-            .map_err(|e| invalid(&metadata_field, format!("{}: {e}", self.metadata.display())))?;
-        let settings = SamlSpSettings {
-            metadata,
+        let details = crate::registry::SpDetails {
             name: self.name.clone(),
             sector: self.sector.clone(),
             release: self.release.clone(),
             aes_cbc: self.aes_cbc,
         };
-        settings
-            .register(time::OffsetDateTime::now_utc())
-            .map_err(|e| invalid(&metadata_field, format!("{}: {e}", self.metadata.display())))?;
-        Ok(settings)
+        let url_only = [
+            (self.entity_id.is_some(), "entity_id"),
+            (
+                self.anchor_certificate_file.is_some(),
+                "anchor_certificate_file",
+            ),
+            (
+                self.refresh_interval_secs.is_some(),
+                "refresh_interval_secs",
+            ),
+        ];
+        let url = match (&self.metadata, &self.metadata_url) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    format!("{field}.metadata"),
+                    "give metadata (a file) or metadata_url, not both",
+                ));
+            }
+            (None, None) => {
+                return Err(invalid(
+                    format!("{field}.metadata"),
+                    "give metadata (a file) or metadata_url",
+                ));
+            }
+            (Some(path), None) => {
+                if let Some((_, name)) = url_only.iter().find(|(given, _)| *given) {
+                    return Err(invalid(
+                        format!("{field}.{name}"),
+                        "goes with metadata_url, not with a metadata file",
+                    ));
+                }
+                let metadata_field = format!("{field}.metadata");
+                let xml = std::fs::read_to_string(path)
+                    .map_err(|e| invalid(&metadata_field, format!("{}: {e}", path.display())))?;
+                let settings = SamlSpSettings {
+                    source: SamlSpSource::File(xml),
+                    details,
+                };
+                if let Some(Err(e)) = settings.register(time::OffsetDateTime::now_utc()) {
+                    return Err(invalid(&metadata_field, format!("{}: {e}", path.display())));
+                }
+                return Ok(settings);
+            }
+            (None, Some(url)) => url,
+        };
+        let entity_id = self
+            .entity_id
+            .clone()
+            .filter(|id| crate::http::is_valid_entity_id(id))
+            .ok_or_else(|| {
+                invalid(
+                    format!("{field}.entity_id"),
+                    "required with metadata_url (the entity ID its metadata must name)",
+                )
+            })?;
+        let anchor = self
+            .anchor_certificate_file
+            .as_ref()
+            .map(|path| {
+                std::fs::read_to_string(path).map_err(|e| {
+                    invalid(
+                        format!("{field}.anchor_certificate_file"),
+                        format!("{}: {e}", path.display()),
+                    )
+                })
+            })
+            .transpose()?;
+        let source = crate::saml_metadata::MetadataSource::new(
+            url,
+            anchor.as_deref(),
+            self.refresh_interval_secs,
+        )
+        .map_err(|e| {
+            let name = match e {
+                crate::saml_metadata::SourceError::Anchor(_) => "anchor_certificate_file",
+                crate::saml_metadata::SourceError::Interval => "refresh_interval_secs",
+                _ => "metadata_url",
+            };
+            invalid(format!("{field}.{name}"), e.to_string())
+        })?;
+        // What the registration will check of the details, checked now (the metadata is not).
+        check_details(&details).map_err(|p| invalid(format!("{field}.{}", p.0), p.1))?;
+        Ok(SamlSpSettings {
+            source: SamlSpSource::Url { entity_id, source },
+            details,
+        })
     }
+}
+
+/// Checks what [`crate::registry::prepare_saml`] checks of the details alone (for a metadata URL,
+/// whose metadata is not known before start): the failing field and the problem.
+fn check_details(details: &crate::registry::SpDetails) -> Result<(), (&'static str, String)> {
+    if details.name.trim().is_empty() {
+        return Err(("name", "is empty".into()));
+    }
+    if details.sector.trim().is_empty() {
+        return Err(("sector", "is empty".into()));
+    }
+    if let Some(unknown) = details
+        .release
+        .iter()
+        .find(|c| eid_core::Attribute::from_name(c).is_none())
+    {
+        return Err(("release", format!("unknown attribute {unknown:?}")));
+    }
+    Ok(())
 }
 
 fn default_session_ttl() -> u64 {
@@ -355,6 +492,17 @@ impl RawBrokerSettings {
             .enumerate()
             .map(|(i, sp)| sp.validate(&format!("saml_service_providers[{i}]")))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut entity_ids = std::collections::BTreeSet::new();
+        for (i, sp) in saml_service_providers.iter().enumerate() {
+            if let Some(id) = sp.entity_id()
+                && !entity_ids.insert(id.clone())
+            {
+                return Err(invalid(
+                    format!("saml_service_providers[{i}]"),
+                    format!("entity ID {id:?} is registered twice"),
+                ));
+            }
+        }
         Ok(BrokerSettings {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
@@ -469,11 +617,10 @@ mod tests {
         ));
         std::fs::write(&bad_metadata, "<not-metadata/>").unwrap();
         raw.saml_service_providers = vec![RawSamlSp {
-            metadata: bad_metadata.clone(),
+            metadata: Some(bad_metadata.clone()),
             name: "SP".into(),
             sector: "s".into(),
-            release: Vec::new(),
-            aes_cbc: false,
+            ..RawSamlSp::default()
         }];
         let err = raw.validate(Path::new("d"), true).unwrap_err();
         std::fs::remove_file(&bad_metadata).ok();
@@ -481,6 +628,118 @@ mod tests {
         assert!(err.problem.contains(&bad_metadata.display().to_string()));
         raw.saml_service_providers.clear();
         assert!(s.admin_token_sha256.is_some());
+    }
+
+    fn url_sp(change: fn(&mut RawSamlSp)) -> Result<SamlSpSettings, SettingsError> {
+        let mut raw = RawSamlSp {
+            metadata_url: Some("https://sp.example.dk/metadata".into()),
+            entity_id: Some("https://sp.example.dk/saml".into()),
+            name: "SP".into(),
+            sector: "s".into(),
+            ..RawSamlSp::default()
+        };
+        change(&mut raw);
+        raw.validate("saml_service_providers[0]")
+    }
+
+    #[test]
+    fn a_metadata_url_names_its_entity_id_and_follows_the_url_rules() {
+        let ok = url_sp(|_| {}).unwrap();
+        assert_eq!(
+            ok.entity_id().as_deref(),
+            Some("https://sp.example.dk/saml")
+        );
+        assert!(ok.register(time::OffsetDateTime::now_utc()).is_none());
+        let sp = ok.url_sp().unwrap();
+        assert_eq!(sp.source.interval, crate::saml_metadata::DEFAULT_REFRESH);
+        assert!(sp.source.anchor.is_none());
+        let field = |change| {
+            url_sp(change)
+                .unwrap_err()
+                .field
+                .trim_start_matches("saml_service_providers[0].")
+                .to_owned()
+        };
+        assert_eq!(field(|r| r.entity_id = None), "entity_id");
+        assert_eq!(field(|r| r.entity_id = Some(String::new())), "entity_id");
+        assert_eq!(
+            field(|r| r.metadata_url = Some("http://sp.example.dk/md".into())),
+            "metadata_url"
+        );
+        assert_eq!(
+            field(|r| r.refresh_interval_secs = Some(1)),
+            "refresh_interval_secs"
+        );
+        assert_eq!(
+            field(|r| r.anchor_certificate_file = Some("/nonexistent/anchor.pem".into())),
+            "anchor_certificate_file"
+        );
+        assert_eq!(field(|r| r.release = vec!["shoe_size".into()]), "release");
+        assert_eq!(field(|r| r.metadata = Some("sp.xml".into())), "metadata");
+        assert_eq!(field(|r| r.metadata_url = None), "metadata");
+        assert_eq!(
+            field(|r| {
+                r.metadata_url = None;
+                r.metadata = Some("sp.xml".into());
+            }),
+            "entity_id"
+        );
+    }
+
+    #[test]
+    fn an_anchor_file_must_hold_certificates() {
+        let anchor =
+            std::env::temp_dir().join(format!("broker-settings-anchor-{}.pem", std::process::id()));
+        std::fs::write(&anchor, "not a certificate").unwrap();
+        let mut raw = RawSamlSp {
+            metadata_url: Some("https://sp.example.dk/metadata".into()),
+            entity_id: Some("https://sp.example.dk/saml".into()),
+            anchor_certificate_file: Some(anchor.clone()),
+            name: "SP".into(),
+            sector: "s".into(),
+            ..RawSamlSp::default()
+        };
+        let err = raw.validate("sp").unwrap_err();
+        assert_eq!(err.field, "sp.anchor_certificate_file");
+        let key = eid_keys::SigningKey::from_pem(
+            &std::fs::read(format!(
+                "{}/../crates/saml/tests/fixtures/dsig/rsa-3072.pem",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+            eid_keys::Alg::RS256,
+        )
+        .unwrap();
+        let der = eid_saml::dsig::certificate_for(&key, "anchor").unwrap();
+        use base64::Engine as _;
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::engine::general_purpose::STANDARD.encode(der)
+        );
+        std::fs::write(&anchor, pem).unwrap();
+        raw.refresh_interval_secs = Some(600);
+        let ok = raw.validate("sp");
+        std::fs::remove_file(&anchor).ok();
+        let source = ok.unwrap().url_sp().unwrap().source;
+        assert!(source.anchor.is_some());
+        assert_eq!(source.interval, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn an_entity_id_is_configured_once() {
+        let mut raw = RawBrokerSettings::default();
+        let sp = RawSamlSp {
+            metadata_url: Some("https://sp.example.dk/metadata".into()),
+            entity_id: Some("https://sp.example.dk/saml".into()),
+            name: "SP".into(),
+            sector: "s".into(),
+            ..RawSamlSp::default()
+        };
+        raw.saml_service_providers = vec![sp.clone()];
+        assert!(raw.validate(Path::new("d"), true).is_ok());
+        raw.saml_service_providers = vec![sp.clone(), sp];
+        let err = raw.validate(Path::new("d"), true).unwrap_err();
+        assert_eq!(err.field, "saml_service_providers[1]");
     }
 
     #[test]

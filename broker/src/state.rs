@@ -2,7 +2,7 @@
 
 use eid_core::{
     AuditEvent, AuditOutcome, Clock, EphemeralStore, MandateLookup, ProtocolMessage,
-    ProtocolMessageLog, RelyingPartyRepository, StoreError,
+    ProtocolMessageLog, RelyingPartyRepository, SamlServiceProviderRepository, StoreError,
 };
 use eid_keys::KeyStore;
 use eid_store::audit_writer::AuditWriter;
@@ -48,6 +48,8 @@ pub struct BrokerDeps {
     pub ephemeral: Arc<dyn EphemeralStore>,
     /// The durable relying-party registry.
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
+    /// The durable registry of SAML service providers registered at run time.
+    pub saml_service_providers: Arc<dyn SamlServiceProviderRepository>,
     /// Writing the audit log (and the signed protocol messages, with their events).
     pub audit: AuditWriter,
     /// Reading the kept protocol messages (operators).
@@ -76,7 +78,9 @@ pub struct Broker {
     pub ephemeral: Arc<dyn EphemeralStore>,
     /// The durable relying-party registry.
     pub relying_parties: Arc<dyn RelyingPartyRepository>,
-    /// Its in-memory snapshot.
+    /// The durable registry of SAML service providers registered at run time.
+    pub saml_service_providers: Arc<dyn SamlServiceProviderRepository>,
+    /// Its in-memory snapshot (of both registries).
     pub registry: Registry,
     /// Upstream identity providers, in chooser order.
     pub upstreams: Upstreams,
@@ -107,6 +111,7 @@ impl Broker {
             config,
             ephemeral: deps.ephemeral,
             relying_parties: deps.relying_parties,
+            saml_service_providers: deps.saml_service_providers,
             registry: Registry::default(),
             upstreams: deps.upstreams,
             mandates: deps.mandates,
@@ -119,11 +124,18 @@ impl Broker {
             metrics: deps.metrics,
             saml_certificates: Default::default(),
         };
-        broker
-            .registry
-            .refresh(broker.relying_parties.as_ref())
-            .await?;
+        broker.refresh_registry().await?;
         Ok(broker)
+    }
+
+    /// Re-reads both durable registries into the snapshot: the OIDC relying parties first (a
+    /// stored SAML service provider with an OIDC client's id is left out), then the SAML ones.
+    pub async fn refresh_registry(&self) -> Result<(), StoreError> {
+        self.registry.refresh(self.relying_parties.as_ref()).await?;
+        self.registry
+            .refresh_saml(self.saml_service_providers.as_ref(), self.clock.now())
+            .await?;
+        Ok(())
     }
 
     /// An audit event of the broker at the current time.

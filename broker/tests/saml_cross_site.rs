@@ -13,7 +13,8 @@ use eid_broker::http::{BROWSER_COOKIE, SESSION_COOKIE};
 use eid_core::Loa;
 use eid_saml::binding::MAX_POSTED_REQUEST_BASE64;
 use eid_saml::messages::StatusCode;
-use harness::saml::{self, Logout, Request, SSO, broker_certificate, read, read_logout};
+use harness::saml::{self, Request, SSO, broker_certificate, read};
+use harness::slo::{self, Logout, read_logout};
 use harness::{BrokerClient, BrokerReply, Client, Harness, RP_A, Reply, UPSTREAM_AUTHORIZE};
 use tower::ServiceExt;
 
@@ -278,7 +279,7 @@ async fn saml_session(h: &Harness, browser: &mut Client, cert: &[u8]) -> (String
 #[tokio::test]
 async fn a_posted_logout_without_our_cookies_touches_no_cookie() {
     let h = Harness::new().await;
-    saml::register_with_slo(&h, &["post"]);
+    slo::register_with_slo(&h, &["post"]);
     let cert = broker_certificate(&h).await;
     h.upstream.answer(h.person("anna", Loa::Substantial));
     let mut browser = Client::new();

@@ -15,10 +15,12 @@ use eid_oidc::params::{MAX_IDENTIFIER_LEN, is_valid_identifier};
 use crate::registry::prepare;
 use crate::state::Broker;
 
-fn error(status: StatusCode, message: &str) -> Response {
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// `Ok` if the request carries the admin token; otherwise the answer (404 when the admin API is
+/// off, 401 audited when the token is missing or wrong).
 pub(super) async fn authorized(broker: &Broker, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = broker.config.admin_token_sha256 else {
         return Err(error(StatusCode::NOT_FOUND, "the admin API is disabled"));
@@ -162,6 +164,16 @@ pub async fn upsert(
             "client_id in the body differs from the path",
         );
     }
+    match saml_entity_taken(&broker, &client_id).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return error(
+                StatusCode::CONFLICT,
+                "the client_id is the entity ID of a SAML service provider",
+            );
+        }
+        Err(r) => return r,
+    }
     if let Err(e) = prepare(rp.clone()) {
         return error(StatusCode::BAD_REQUEST, &e.to_string());
     }
@@ -190,6 +202,20 @@ pub async fn upsert(
         )
         .await;
     Json(rp).into_response()
+}
+
+/// Whether `id` is a SAML service provider's entity ID (configured or stored): an OIDC client may
+/// not share it (audit events and sessions name a relying party by it).
+async fn saml_entity_taken(broker: &Broker, id: &str) -> Result<bool, Response> {
+    if broker.registry.is_configured_saml(id) {
+        return Ok(true);
+    }
+    broker
+        .saml_service_providers
+        .saml_sp(id)
+        .await
+        .map(|sp| sp.is_some())
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
 }
 
 /// `DELETE /admin/relying-parties/{client_id}`.

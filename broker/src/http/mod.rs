@@ -9,8 +9,10 @@ mod logout;
 mod oidc;
 mod pages;
 mod saml;
+mod saml_admin;
 mod saml_repost;
 mod slo;
+pub use saml_admin::{MAX_ENTITY_ID_LEN, is_valid_entity_id};
 
 use axum::Router;
 use axum::routing::{get, post, put};
@@ -60,6 +62,13 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route(
             "/admin/relying-parties/{client_id}",
             put(admin::upsert).get(admin::get).delete(admin::delete),
+        )
+        .route("/admin/saml-service-providers", get(saml_admin::list))
+        .route(
+            "/admin/saml-service-providers/{entity_id}",
+            put(saml_admin::upsert)
+                .get(saml_admin::get)
+                .delete(saml_admin::delete),
         )
         .route(
             "/static/eid.css",

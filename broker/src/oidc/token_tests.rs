@@ -175,6 +175,11 @@ async fn harness() -> Harness {
         crate::BrokerDeps {
             ephemeral: store.clone(),
             relying_parties: repo.clone(),
+            saml_service_providers: Arc::new(
+                SqlDurable::connect_and_migrate("sqlite::memory:")
+                    .await
+                    .unwrap(),
+            ),
             upstreams: Default::default(),
             mandates: Arc::new(eid_core::NoMandates),
             logout: Arc::new(crate::testing::RecordingNotifier::default()),

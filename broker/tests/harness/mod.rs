@@ -59,8 +59,6 @@ pub const PAIRWISE: [u8; 32] = [7; 32];
 pub const HIGH: &str = "https://data.gov.dk/concept/core/nsis/loa/High";
 /// The NSIS URI of Substantial.
 pub const SUBSTANTIAL: &str = "https://data.gov.dk/concept/core/nsis/loa/Substantial";
-/// The admin API's bearer token.
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A relying party's redirect URI.
 pub fn redirect_uri(rp: &str) -> String {
@@ -85,6 +83,18 @@ pub fn secret(rp: &str) -> String {
 /// A relying party's sector (pairwise identifiers).
 pub fn sector(rp: &str) -> String {
     format!("sector-{rp}")
+}
+
+/// The admin API's token in these tests.
+pub const ADMIN_TOKEN: &str = "admin-token-0123456789abcdef";
+
+/// SHA-256 of [`ADMIN_TOKEN`], as the broker's configuration holds it.
+pub fn admin_token_sha256() -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        ring::digest::digest(&ring::digest::SHA256, ADMIN_TOKEN.as_bytes()).as_ref(),
+    );
+    out
 }
 
 /// The S256 challenge of [`VERIFIER`].
@@ -404,17 +414,13 @@ impl Harness {
             access_token_ttl: Duration::from_secs(600),
             refresh_token_ttl: Duration::from_secs(3600),
             secure_cookies: false,
-            admin_token_sha256: Some(
-                ring::digest::digest(&ring::digest::SHA256, ADMIN_TOKEN.as_bytes())
-                    .as_ref()
-                    .try_into()
-                    .unwrap(),
-            ),
+            admin_token_sha256: Some(admin_token_sha256()),
             trusted_proxies: Vec::new(),
         };
         let deps = BrokerDeps {
             ephemeral: Arc::new(MemoryEphemeral::new()),
             relying_parties: durable.clone(),
+            saml_service_providers: durable.clone(),
             audit: AuditWriter::spawn(log(durable.clone()), 16),
             protocol_messages: durable.clone(),
             clock: Arc::new(clock.clone()),

@@ -13,6 +13,7 @@ pub mod person;
 pub mod ports;
 pub mod protocol_message;
 pub mod relying_party;
+pub mod saml_registration;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
@@ -21,6 +22,7 @@ pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
 pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, LabelError, Person, PersonStatus};
+pub use ports::SamlServiceProviderRepository;
 pub use ports::{
     AuditLog, AuthenticatorRepository, DurableHealth, EphemeralStore, PersonRepository,
     ProtocolMessageLog, RelyingPartyRepository, StoreError, Taken,
@@ -30,3 +32,4 @@ pub use relying_party::{
     Attribute, ClientAuthMethod, GrantType, InvalidRegistration, OidcClient, Protocol,
     RelyingParty, RpRegistration, SigningAlg, SubjectType,
 };
+pub use saml_registration::{MetadataUrl, SamlSpRegistration, StoredSamlSp};

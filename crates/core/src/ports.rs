@@ -252,3 +252,32 @@ pub trait RelyingPartyRepository: Send + Sync {
     /// Removes a registration; returns whether it existed.
     async fn delete_relying_party(&self, client_id: &str) -> Result<bool, StoreError>;
 }
+
+/// The registry of SAML service providers registered at run time (admin API, metadata URLs).
+#[async_trait]
+pub trait SamlServiceProviderRepository: Send + Sync {
+    /// Inserts or replaces a registration (by entity ID), whatever its revision. A metadata
+    /// document over [`MAX_SAML_METADATA_BYTES`](crate::saml_registration::MAX_SAML_METADATA_BYTES)
+    /// is refused.
+    async fn upsert_saml_sp(
+        &self,
+        sp: &crate::saml_registration::SamlSpRegistration,
+    ) -> Result<(), StoreError>;
+    /// Replaces the registration of `sp.entity_id` only if its revision is still `revision`;
+    /// returns whether it did (so a metadata refresh never overwrites an admin change made while
+    /// it fetched, nor brings back a deleted registration).
+    async fn replace_saml_sp(
+        &self,
+        sp: &crate::saml_registration::SamlSpRegistration,
+        revision: i64,
+    ) -> Result<bool, StoreError>;
+    /// The registration of an entity ID.
+    async fn saml_sp(
+        &self,
+        entity_id: &str,
+    ) -> Result<Option<crate::saml_registration::StoredSamlSp>, StoreError>;
+    /// Every registration, ordered by entity ID (bytewise).
+    async fn saml_sps(&self) -> Result<Vec<crate::saml_registration::StoredSamlSp>, StoreError>;
+    /// Removes a registration; returns whether it existed.
+    async fn delete_saml_sp(&self, entity_id: &str) -> Result<bool, StoreError>;
+}

@@ -12,6 +12,7 @@ mod notifications;
 mod persons;
 mod protocol_messages;
 mod relying_parties;
+mod saml_service_providers;
 
 use async_trait::async_trait;
 use eid_core::{DurableHealth, StoreError};
@@ -96,6 +97,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         include_str!("../migrations/sqlite/0005_authenticator_labels.sql"),
     ),
     (
+        6,
+        "saml_service_providers",
+        include_str!("../migrations/sqlite/0006_saml_service_providers.sql"),
+    ),
+    (
         7,
         "protocol_messages",
         include_str!("../migrations/sqlite/0007_protocol_messages.sql"),
@@ -128,6 +134,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         5,
         "authenticator_labels",
         include_str!("../migrations/postgres/0005_authenticator_labels.sql"),
+    ),
+    (
+        6,
+        "saml_service_providers",
+        include_str!("../migrations/postgres/0006_saml_service_providers.sql"),
     ),
     (
         7,

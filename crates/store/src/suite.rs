@@ -12,12 +12,14 @@ mod audit;
 mod protocol_messages;
 mod register;
 mod relying_parties;
+mod saml_service_providers;
 
 pub use audit::audit_writer_hostile_values_behaviour;
 pub use protocol_messages::protocol_message_log_behaviour;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};
 pub use relying_parties::relying_party_repository_behaviour;
+pub use saml_service_providers::saml_service_provider_repository_behaviour;
 
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, DurableHealth, EphemeralStore};
 use serde_json::json;
