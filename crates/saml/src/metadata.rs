@@ -256,7 +256,7 @@ impl SpMetadata {
 }
 
 /// The `md:` children `local` of `node`, at most `max`.
-fn children<'a, 'i>(
+pub(crate) fn children<'a, 'i>(
     node: Node<'a, 'i>,
     local: &'static str,
     max: usize,
@@ -272,7 +272,7 @@ fn children<'a, 'i>(
 }
 
 /// An endpoint URL attribute: absolute `https://` or `http://`, no fragment.
-fn location(
+pub(crate) fn location(
     node: Node<'_, '_>,
     attr: &'static str,
     what: &'static str,
@@ -291,7 +291,7 @@ fn location(
 }
 
 /// The DER certificates of a KeyDescriptor's `ds:KeyInfo/ds:X509Data/ds:X509Certificate`s.
-fn certificates(key: Node<'_, '_>) -> Result<Vec<Vec<u8>>, MetadataError> {
+pub(crate) fn certificates(key: Node<'_, '_>) -> Result<Vec<Vec<u8>>, MetadataError> {
     let mut out = Vec::new();
     for info in key.children().filter(|c| is(*c, NS_DSIG, "KeyInfo")) {
         for data in info.children().filter(|c| is(*c, NS_DSIG, "X509Data")) {
