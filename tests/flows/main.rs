@@ -12,6 +12,7 @@ mod browser_pages;
 mod browser_passkey;
 mod browser_support;
 mod cli;
+mod demo_saml;
 mod foundation;
 mod hostile_requests;
 mod idp_account;
