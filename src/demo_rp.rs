@@ -80,6 +80,7 @@ pub(crate) struct Texts {
     pub(crate) denied: &'static str,
     pub(crate) unavailable: &'static str,
     pub(crate) still_logged_in: &'static str,
+    pub(crate) also: &'static str,
     pub(crate) other_service: &'static str,
 }
 
@@ -112,7 +113,8 @@ static DA: Texts = Texts {
     denied: "Log-in blev afvist.",
     unavailable: "Log-in kunne ikke gennemføres lige nu. Prøv igen om lidt.",
     still_logged_in: "Du er stadig logget ind med dit tidligere log-in.",
-    other_service: "Gå til demotjenesten med SAML",
+    also: "Se også",
+    other_service: "demotjenesten med SAML",
 };
 
 static EN: Texts = Texts {
@@ -144,7 +146,8 @@ static EN: Texts = Texts {
     denied: "The login was refused.",
     unavailable: "The login could not be completed just now. Try again in a moment.",
     still_logged_in: "You are still logged in with your earlier login.",
-    other_service: "Go to the demo service with SAML",
+    also: "See also",
+    other_service: "the demo service with SAML",
 };
 
 /// What the page shows of a login: what a service would show, with the raw claims folded away.

@@ -178,7 +178,10 @@ async fn take_json<T: for<'de> Deserialize<'de>>(
 
 impl DemoSp {
     async fn broker(&self) -> Result<Arc<Idp>, FlowError> {
-        self.idp.get().await.map_err(FlowError::Unavailable)
+        self.idp
+            .get(self.clock.now())
+            .await
+            .map_err(FlowError::Unavailable)
     }
 
     fn sign(&self, bytes: &[u8]) -> Result<Vec<u8>, eid_keys::KeyError> {

@@ -38,20 +38,20 @@ impl IdpSource {
         }
     }
 
-    /// The broker's metadata: the cached copy while fresh, else fetched and checked now.
-    pub async fn get(&self) -> Result<Arc<Idp>, String> {
+    /// The broker's metadata: the cached copy while fresh, else fetched and checked at `now`.
+    pub async fn get(&self, now: time::OffsetDateTime) -> Result<Arc<Idp>, String> {
         let mut cached = self.cached.lock().await;
         if let Some((at, idp)) = cached.as_ref()
             && at.elapsed() < CACHE_FOR
         {
             return Ok(idp.clone());
         }
-        let idp = Arc::new(self.fetch().await?);
+        let idp = Arc::new(self.fetch(now).await?);
         *cached = Some((Instant::now(), idp.clone()));
         Ok(idp)
     }
 
-    async fn fetch(&self) -> Result<Idp, String> {
+    async fn fetch(&self, now: time::OffsetDateTime) -> Result<Idp, String> {
         let mut response = self
             .http
             .get(&self.url)
@@ -69,7 +69,7 @@ impl IdpSource {
         }
         let xml = String::from_utf8(body).map_err(|_| "the broker's metadata is not UTF-8")?;
         // Trust comes from the configured broker origin; the signature proves the document whole.
-        let descriptor = IdpDescriptor::parse_signed(&xml, None, time::OffsetDateTime::now_utc())
+        let descriptor = IdpDescriptor::parse_signed(&xml, None, now)
             .map_err(|e| format!("the broker's metadata: {e}"))?;
         let keys = PinnedKeys::from_certificates(
             descriptor.signing_certificates.iter().map(Vec::as_slice),

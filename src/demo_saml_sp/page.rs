@@ -23,7 +23,7 @@ pub(super) static DA: SamlTexts = SamlTexts {
     intro: "En offentlig demotjeneste, der logger borgere ind gennem NemLog-in (demo) med SAML. \
             Den deler log-in med demotjenesten med OpenID Connect: er du logget ind dér, \
             kommer du ind her uden at logge ind igen.",
-    other_service: "Gå til demotjenesten med OpenID Connect",
+    other_service: "demotjenesten med OpenID Connect",
 };
 
 pub(super) static EN: SamlTexts = SamlTexts {
@@ -31,7 +31,7 @@ pub(super) static EN: SamlTexts = SamlTexts {
     intro: "A demo public service that logs citizens in through NemLog-in (demo) with SAML. \
             It shares one login with the demo service with OpenID Connect: logged in there, \
             you get in here without logging in again.",
-    other_service: "Go to the demo service with OpenID Connect",
+    other_service: "the demo service with OpenID Connect",
 };
 
 /// This page's words for the language of the shared texts.

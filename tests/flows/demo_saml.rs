@@ -562,3 +562,57 @@ async fn a_back_channel_logout_ends_the_named_session_once_and_only_at_its_endpo
         "a replayed LogoutRequest"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_saml_service_pages_pass_axe_and_the_size_and_focus_checks_in_both_languages() {
+    let Some(chrome) = eid_testkit::chrome::Chrome::launch_with_axe().await else {
+        return;
+    };
+    let stack = stack().await;
+    let demo = demo(&stack).to_owned();
+    let mut problems = Vec::new();
+    let mut pages = 0;
+    for (step, lang) in ["da", "en"].into_iter().enumerate() {
+        chrome.clear_cookies().await;
+        chrome.set_language(lang).await;
+        let mut walk = crate::browser_support::Walk::new(&chrome, lang);
+        walk.visit("SAML demo service: home", &format!("{demo}/saml/"))
+            .await;
+        walk.visit(
+            "SAML demo service: a failed login",
+            &format!("{demo}/saml/welcome?state=unknown"),
+        )
+        .await;
+        // A login at the OIDC demo service, then the SAML one by single sign-on.
+        walk.open_user_id_page(&demo, false).await;
+        chrome.fill_and_submit(&[("user_id", "anna")]).await;
+        walk.wait("document.getElementById('pw-password') !== null")
+            .await;
+        let code = totp_code(ANNA_TOTP, step as i64);
+        chrome
+            .fill_and_submit(&[("pw-password", "anna-demo-pass"), ("cd-code", &code)])
+            .await;
+        walk.wait(&format!(
+            "window.location.href === {:?}",
+            format!("{demo}/")
+        ))
+        .await;
+        walk.check("OIDC demo service: logged in, with the link")
+            .await;
+        walk.click("#other-service").await;
+        walk.click("form[action=\"/saml/login\"] button").await;
+        walk.wait(
+            "window.location.pathname === '/saml/' && document.body.textContent.includes('Anna Jensen')",
+        )
+        .await;
+        walk.check("SAML demo service: logged in").await;
+        walk.click("form[action=\"/saml/logout\"] button").await;
+        walk.wait("window.location.pathname === '/saml/slo' && document.querySelector('[role=status]') !== null")
+            .await;
+        walk.check("SAML demo service: logged out").await;
+        pages += walk.pages;
+        problems.extend(walk.problems);
+    }
+    assert_eq!(pages, 10);
+    assert!(problems.is_empty(), "{problems:#?}");
+}
