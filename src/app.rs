@@ -41,6 +41,8 @@ pub struct Runtime {
     idp: Option<Arc<eid_idp::Idp>>,
     /// The broker, when it runs.
     broker: Option<Arc<eid_broker::Broker>>,
+    /// The SAML demo service, when the demo listener serves it.
+    demo_saml: Option<Arc<crate::demo_saml_sp::DemoSp>>,
 }
 
 /// Opens the ephemeral store named in the settings. Redis is connected lazily, so a node started
@@ -70,7 +72,22 @@ pub async fn open_durable(settings: &Settings) -> anyhow::Result<Arc<SqlDurable>
 
 impl Runtime {
     /// Opens stores and the key stores of the `components` that will run.
-    pub async fn open(settings: Settings, components: &[Component]) -> anyhow::Result<Runtime> {
+    pub async fn open(mut settings: Settings, components: &[Component]) -> anyhow::Result<Runtime> {
+        // The SAML demo service is registered at the broker from the metadata of its key, made
+        // (on first start) before the broker's keys are opened: the broker then needs an RSA key.
+        let demo_saml = if settings.demo_rp.saml
+            && (components.contains(&Component::Broker) || components.contains(&Component::DemoRp))
+        {
+            let identity = crate::demo_saml_sp::Identity::ensure(&settings)
+                .context("preparing the SAML demo service")?;
+            settings
+                .broker
+                .saml_service_providers
+                .push(identity.registration());
+            components.contains(&Component::DemoRp).then_some(identity)
+        } else {
+            None
+        };
         let ephemeral = open_ephemeral(&settings)?;
         let durable = open_durable(&settings).await?;
         let audit_log: Arc<dyn AuditLog> = durable.clone();
@@ -85,6 +102,14 @@ impl Runtime {
             }
         }
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let demo_saml = demo_saml.map(|identity| {
+            Arc::new(crate::demo_saml_sp::build(
+                identity,
+                &settings.listener(Component::Broker).issuer(),
+                ephemeral.clone(),
+                clock.clone(),
+            ))
+        });
         let metrics: BTreeMap<Component, Metrics> = Component::ALL
             .into_iter()
             .map(|c| (c, Metrics::new(c.name())))
@@ -99,6 +124,7 @@ impl Runtime {
             metrics,
             idp: None,
             broker: None,
+            demo_saml,
         };
         if components.contains(&Component::Idp) {
             runtime.idp = Some(Arc::new(runtime.build_idp()?));
@@ -245,6 +271,7 @@ impl Runtime {
                     settings: self.settings.demo_rp.clone(),
                     broker: self.settings.listener(Component::Broker).issuer(),
                     store: self.ephemeral.clone(),
+                    saml: self.demo_saml.clone(),
                 },
             ),
         }

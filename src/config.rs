@@ -230,12 +230,15 @@ pub struct DemoRpSettings {
     pub client_id: String,
     /// Its client secret (demo only).
     pub client_secret: Option<String>,
+    /// Whether the SAML demo service runs beside it under `/saml/` (only with the demo on).
+    pub saml: bool,
 }
 
 impl std::fmt::Debug for DemoRpSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DemoRpSettings")
             .field("client_id", &self.client_id)
+            .field("saml", &self.saml)
             .finish_non_exhaustive()
     }
 }
@@ -568,6 +571,7 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         demo_rp: DemoRpSettings {
             client_id: raw.demo_rp.client_id.clone(),
             client_secret: raw.demo_rp.client_secret.clone(),
+            saml: raw.demo.enabled && raw.demo_rp.saml,
         },
     })
 }

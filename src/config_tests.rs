@@ -114,6 +114,32 @@ fn the_demo_file_gives_the_demo_defaults() {
 }
 
 #[test]
+fn the_saml_demo_service_runs_only_where_asked_and_only_in_the_demo() {
+    let demo_rp =
+        "[demo_rp]\nlisten = \"127.0.0.1:8090\"\npublic_url = \"http://localhost:8090\"\n";
+    let on = parse(&format!("[demo]\nenabled = true\n{demo_rp}saml = true\n")).unwrap();
+    assert!(on.demo_rp.saml);
+    let not_asked = parse(&format!("[demo]\nenabled = true\n{demo_rp}")).unwrap();
+    assert!(!not_asked.demo_rp.saml);
+    let no_demo = parse(&format!(
+        "[broker]\npairwise_secret_file = \"/etc/p\"\nlisten = \"127.0.0.1:8080\"\n\
+         public_url = \"http://localhost:8080\"\n{demo_rp}saml = true\n"
+    ))
+    .unwrap();
+    assert!(
+        !no_demo.demo_rp.saml,
+        "without the demo there is no demo service"
+    );
+    let shipped = from_toml_str(
+        include_str!("../config/default.toml"),
+        "config/default.toml",
+        &[],
+    )
+    .unwrap();
+    assert!(shipped.demo_rp.saml, "the demo configuration runs it");
+}
+
+#[test]
 fn unknown_key_is_named() {
     let err = parse("[store]\nephemerall = \"memory\"\n")
         .unwrap_err()

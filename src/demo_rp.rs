@@ -23,7 +23,8 @@ use std::time::Duration;
 
 use crate::config::DemoRpSettings;
 
-const BROWSER_COOKIE: &str = "demo_browser";
+/// The browser-binding cookie of the demo listener (also the SAML demo service's CSRF secret).
+pub(crate) const BROWSER_COOKIE: &str = "demo_browser";
 const SESSION_COOKIE: &str = "demo_session";
 /// Set at logout, read once when the browser comes back from the broker's logout.
 const LOGGED_OUT_COOKIE: &str = "demo_logged_out";
@@ -38,6 +39,7 @@ struct DemoRp {
     store: Arc<dyn EphemeralStore>,
     http: reqwest::Client,
     secure: bool,
+    saml: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -48,35 +50,38 @@ struct DemoSession {
 }
 
 #[derive(serde::Serialize)]
-struct Texts {
-    lang: Lang,
-    title: &'static str,
-    skip: &'static str,
-    intro: &'static str,
-    logged_in_as: &'static str,
-    someone: &'static str,
-    level: &'static str,
-    logged_in_at: &'static str,
-    acting_for: &'static str,
-    received: &'static str,
-    cpr: &'static str,
-    name: &'static str,
-    birthdate: &'static str,
-    nothing_received: &'static str,
-    technical: &'static str,
-    claim: &'static str,
-    value: &'static str,
-    login: &'static str,
-    login_high: &'static str,
-    logout: &'static str,
-    logged_out: &'static str,
-    logged_out_body: &'static str,
-    failed: &'static str,
-    cancelled: &'static str,
-    level_not_reached: &'static str,
-    denied: &'static str,
-    unavailable: &'static str,
-    still_logged_in: &'static str,
+/// The demo pages' words in one language (the SAML demo service shares them).
+pub(crate) struct Texts {
+    pub(crate) lang: Lang,
+    pub(crate) title: &'static str,
+    pub(crate) skip: &'static str,
+    pub(crate) intro: &'static str,
+    pub(crate) logged_in_as: &'static str,
+    pub(crate) someone: &'static str,
+    pub(crate) level: &'static str,
+    pub(crate) logged_in_at: &'static str,
+    pub(crate) acting_for: &'static str,
+    pub(crate) received: &'static str,
+    pub(crate) cpr: &'static str,
+    pub(crate) name: &'static str,
+    pub(crate) birthdate: &'static str,
+    pub(crate) nothing_received: &'static str,
+    pub(crate) technical: &'static str,
+    pub(crate) claim: &'static str,
+    pub(crate) value: &'static str,
+    pub(crate) login: &'static str,
+    pub(crate) login_high: &'static str,
+    pub(crate) logout: &'static str,
+    pub(crate) logged_out: &'static str,
+    pub(crate) logged_out_body: &'static str,
+    pub(crate) failed: &'static str,
+    pub(crate) cancelled: &'static str,
+    pub(crate) level_not_reached: &'static str,
+    pub(crate) denied: &'static str,
+    pub(crate) unavailable: &'static str,
+    pub(crate) still_logged_in: &'static str,
+    pub(crate) also: &'static str,
+    pub(crate) other_service: &'static str,
 }
 
 static DA: Texts = Texts {
@@ -108,6 +113,8 @@ static DA: Texts = Texts {
     denied: "Log-in blev afvist.",
     unavailable: "Log-in kunne ikke gennemføres lige nu. Prøv igen om lidt.",
     still_logged_in: "Du er stadig logget ind med dit tidligere log-in.",
+    also: "Se også",
+    other_service: "demotjenesten med SAML",
 };
 
 static EN: Texts = Texts {
@@ -139,17 +146,19 @@ static EN: Texts = Texts {
     denied: "The login was refused.",
     unavailable: "The login could not be completed just now. Try again in a moment.",
     still_logged_in: "You are still logged in with your earlier login.",
+    also: "See also",
+    other_service: "the demo service with SAML",
 };
 
 /// What the page shows of a login: what a service would show, with the raw claims folded away.
-struct Shown {
-    name: Option<String>,
-    level: Option<&'static str>,
-    high: bool,
-    at: Option<String>,
-    acting_for: bool,
-    attributes: Vec<(&'static str, String)>,
-    raw: Vec<(String, String)>,
+pub(crate) struct Shown {
+    pub(crate) name: Option<String>,
+    pub(crate) level: Option<&'static str>,
+    pub(crate) high: bool,
+    pub(crate) at: Option<String>,
+    pub(crate) acting_for: bool,
+    pub(crate) attributes: Vec<(&'static str, String)>,
+    pub(crate) raw: Vec<(String, String)>,
 }
 
 impl Shown {
@@ -188,7 +197,7 @@ impl Shown {
 }
 
 /// A level's name in the page's language.
-fn level_name(loa: Loa, lang: Lang) -> &'static str {
+pub(crate) fn level_name(loa: Loa, lang: Lang) -> &'static str {
     match (loa, lang) {
         (Loa::Low, Lang::Da) => "Lav",
         (Loa::Substantial, Lang::Da) => "Betydelig",
@@ -207,6 +216,8 @@ struct Page<'a> {
     login: Option<Shown>,
     error: Option<&'static str>,
     logged_out: bool,
+    /// Whether the SAML demo service runs beside (the page links to it).
+    saml: bool,
 }
 
 /// What the demo relying party is built from.
@@ -217,6 +228,8 @@ pub struct Inputs {
     pub broker: String,
     /// Where its pending logins and sessions live.
     pub store: Arc<dyn EphemeralStore>,
+    /// The SAML demo service served beside it under `/saml/`, if it runs.
+    pub saml: Option<Arc<crate::demo_saml_sp::DemoSp>>,
 }
 
 /// The demo relying party's router.
@@ -225,6 +238,7 @@ pub fn router(platform: &Platform, inputs: Inputs) -> Router {
         settings,
         broker,
         store,
+        saml,
     } = inputs;
     let origin = platform.origin();
     let client = settings.client_secret.as_ref().and_then(|secret| {
@@ -250,27 +264,32 @@ pub fn router(platform: &Platform, inputs: Inputs) -> Router {
             .build()
             .unwrap_or_default(),
         secure: !platform.is_loopback(),
+        saml: saml.is_some(),
     });
-    platform.finish(
-        Router::new()
-            .route("/", get(home))
-            .route("/login", post(login))
-            .route("/callback", get(callback))
-            .route("/logout", post(logout))
-            .route("/backchannel-logout", post(backchannel_logout))
-            .route(
-                "/static/eid.css",
-                get(|| async { eid_web::assets::stylesheet() }),
-            )
-            .route(
-                "/static/favicon.svg",
-                get(|| async { eid_web::assets::favicon() }),
-            )
-            .with_state(state),
-    )
+    let saml_routes = saml.map(|sp| crate::demo_saml_sp::router(sp, !platform.is_loopback()));
+    let routes = Router::new()
+        .route("/", get(home))
+        .route("/login", post(login))
+        .route("/callback", get(callback))
+        .route("/logout", post(logout))
+        .route("/backchannel-logout", post(backchannel_logout))
+        .route(
+            "/static/eid.css",
+            get(|| async { eid_web::assets::stylesheet() }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { eid_web::assets::favicon() }),
+        )
+        .with_state(state);
+    platform.finish(match saml_routes {
+        Some(saml) => routes.merge(saml),
+        None => routes,
+    })
 }
 
-fn texts(headers: &HeaderMap) -> &'static Texts {
+/// The texts in the language the browser asks for.
+pub(crate) fn texts(headers: &HeaderMap) -> &'static Texts {
     match Lang::negotiate(
         None,
         headers
@@ -320,6 +339,7 @@ async fn home(State(rp): State<Arc<DemoRp>>, jar: CookieJar, headers: HeaderMap)
             login,
             error: None,
             logged_out,
+            saml: rp.saml,
         }),
     )
         .into_response()
@@ -400,6 +420,7 @@ async fn callback(
                 login: earlier,
                 error: Some(why),
                 logged_out: false,
+                saml: rp.saml,
             }),
         )
             .into_response()

@@ -6,5 +6,6 @@ pub mod broker;
 pub mod config;
 pub mod demo;
 pub mod demo_rp;
+pub mod demo_saml_sp;
 pub mod keys;
 pub mod telemetry;

@@ -42,6 +42,9 @@ pub(super) struct RawDemoRp {
     #[serde(default = "default_demo_rp_client")]
     pub(super) client_id: String,
     pub(super) client_secret: Option<String>,
+    /// Also serve the SAML demo service under `/saml/` (registered at the broker on start).
+    #[serde(default)]
+    pub(super) saml: bool,
 }
 
 pub(super) fn default_demo_rp() -> RawDemoRp {
@@ -51,6 +54,7 @@ pub(super) fn default_demo_rp() -> RawDemoRp {
         public_url: l.public_url,
         client_id: default_demo_rp_client(),
         client_secret: None,
+        saml: false,
     }
 }
 

@@ -11,6 +11,7 @@ pub mod dsig;
 pub mod enc;
 pub mod messages;
 pub mod metadata;
+pub mod sp;
 pub mod xml;
 
 /// OIOSAML 3 attribute names (NameFormat `uri`).

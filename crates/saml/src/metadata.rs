@@ -256,7 +256,7 @@ impl SpMetadata {
 }
 
 /// The `md:` children `local` of `node`, at most `max`.
-fn children<'a, 'i>(
+pub(crate) fn children<'a, 'i>(
     node: Node<'a, 'i>,
     local: &'static str,
     max: usize,
@@ -302,7 +302,7 @@ fn is_port(s: &str) -> bool {
 
 /// An endpoint URL attribute: absolute `https://` (`http://` only to a loopback host), no
 /// fragment. An assertion must never travel in clear text to a service on the network.
-fn location(
+pub(crate) fn location(
     node: Node<'_, '_>,
     attr: &'static str,
     what: &'static str,
@@ -321,7 +321,7 @@ fn location(
 }
 
 /// The DER certificates of a KeyDescriptor's `ds:KeyInfo/ds:X509Data/ds:X509Certificate`s.
-fn certificates(key: Node<'_, '_>) -> Result<Vec<Vec<u8>>, MetadataError> {
+pub(crate) fn certificates(key: Node<'_, '_>) -> Result<Vec<Vec<u8>>, MetadataError> {
     let mut out = Vec::new();
     for info in key.children().filter(|c| is(*c, NS_DSIG, "KeyInfo")) {
         for data in info.children().filter(|c| is(*c, NS_DSIG, "X509Data")) {

@@ -36,6 +36,7 @@ pub struct StackBuilder {
     upstream_issuer: Option<String>,
     extra_relying_parties: String,
     saml_service_providers: Vec<SamlSp>,
+    demo_saml: bool,
 }
 
 /// A SAML service provider registered at the broker of a test stack.
@@ -84,6 +85,7 @@ impl Default for StackBuilder {
             upstream_issuer: None,
             extra_relying_parties: String::new(),
             saml_service_providers: Vec::new(),
+            demo_saml: false,
         }
     }
 }
@@ -165,6 +167,13 @@ impl StackBuilder {
             sector: sector.to_owned(),
             release: release.iter().map(|r| (*r).to_owned()).collect(),
         });
+        self
+    }
+
+    /// Also runs the SAML demo service under `/saml/` of the demo listener (`demo_rp.saml`); the
+    /// demo SAML service and the broker then generate RSA keys.
+    pub fn demo_saml_service(mut self) -> Self {
+        self.demo_saml = true;
         self
     }
 
@@ -269,7 +278,8 @@ impl StackBuilder {
         writeln!(
             toml,
             "[demo_rp]\nlisten = \"127.0.0.1:{demo_port}\"\npublic_url = \"http://localhost:{demo_port}\"\n\
-             client_id = \"demo-rp\"\nclient_secret = {TEST_CLIENT_SECRET:?}"
+             client_id = \"demo-rp\"\nclient_secret = {TEST_CLIENT_SECRET:?}\nsaml = {}",
+            self.demo_saml
         )?;
         for (component, section) in [
             (Component::Delegation, "delegation"),
