@@ -268,6 +268,9 @@ async fn commit(log: &dyn AuditLog, batch: &Batch, acks: &mut [Option<Ack>]) {
     }
 }
 
+/// How long a small batch waits for more events before it is committed.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+
 async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     let mut batch = Batch::default();
@@ -276,6 +279,17 @@ async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usi
     // `recv_many` waits for at least one job, then takes all that are ready (up to the limit);
     // 0 means every sender is gone and the queue is drained.
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        // A short linger when the batch is small: under load more events arrive meanwhile and
+        // share the commit (one fsync and one writer-thread hop per batch, not per few events).
+        if jobs.len() < max_batch / 4 {
+            tokio::time::sleep(LINGER).await;
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
         for job in jobs.drain(..) {
             match job {
                 Job::Event {
