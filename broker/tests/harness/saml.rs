@@ -68,11 +68,16 @@ pub fn sp_metadata() -> String {
 
 /// Registers the service at the broker (CPR and names released).
 pub fn register(harness: &Harness) {
-    let metadata = sp_metadata();
+    register_metadata(harness, &sp_metadata());
+}
+
+/// Registers the test service from `metadata` (CPR and names released), replacing every SAML
+/// service of the registry.
+pub fn register_metadata(harness: &Harness, metadata: &str) {
     let release = ["cpr".to_owned(), "name".to_owned()];
     let sp = eid_broker::registry::prepare_saml(
         &eid_broker::registry::SamlSpConfig {
-            metadata: &metadata,
+            metadata,
             name: "SAML service",
             sector: SP_SECTOR,
             release: &release,

@@ -45,20 +45,7 @@ pub fn sp_metadata_with_slo(bindings: &[&str]) -> String {
 
 /// Registers the service with single logout endpoints of `bindings`.
 pub fn register_with_slo(harness: &Harness, bindings: &[&str]) {
-    let metadata = sp_metadata_with_slo(bindings);
-    let release = ["cpr".to_owned(), "name".to_owned()];
-    let sp = eid_broker::registry::prepare_saml(
-        &eid_broker::registry::SamlSpConfig {
-            metadata: &metadata,
-            name: "SAML service",
-            sector: SP_SECTOR,
-            release: &release,
-            aes_cbc: false,
-        },
-        OffsetDateTime::now_utc(),
-    )
-    .unwrap();
-    harness.broker.registry.set_saml(vec![sp]);
+    super::saml::register_metadata(harness, &sp_metadata_with_slo(bindings));
 }
 
 /// A LogoutRequest, as the test service writes it.
