@@ -179,6 +179,7 @@ pub fn prepare_saml(
             subject_type: eid_core::SubjectType::Pairwise,
             release,
             representation: false,
+            service_areas: Vec::new(),
             protocol: Protocol::Saml(sp.clone()),
         },
         sp,

@@ -456,14 +456,18 @@ async fn a_person_holding_mandates_is_never_answered_as_someone_else_before_choo
     let h = Harness::new().await;
     h.mandates.held.lock().unwrap().push(eid_core::Mandate {
         id: "mandate-1".into(),
+        kind: eid_core::MandateKind::PowerOfAttorney,
         principal: eid_core::Principal::Person {
             person: eid_core::PersonKey {
                 upstream: UPSTREAM.into(),
                 subject: "mother".into(),
             },
+            cpr: None,
             name: "Mor".into(),
         },
         access: eid_core::Access::Act,
+        scopes: vec![RP_C.into()],
+        privileges: Vec::new(),
         valid_until: None,
     });
     let anna = h.person("anna", Loa::Substantial);

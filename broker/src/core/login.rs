@@ -1,7 +1,7 @@
 //! The login transaction's decisive step: what a person's successful upstream login leads to, for
 //! any frontend. The frontend that began the login answers the outcome in its own protocol.
 
-use eid_core::{Identity, Loa, Mandate, MandateLookup, RelyingParty, StoreError};
+use eid_core::{Identity, Loa, Mandate, MandateLookup, RelyingParty, ServiceRef, StoreError};
 use time::OffsetDateTime;
 
 use super::decision::{AfterLogin, AuthnRequest, after_login};
@@ -57,7 +57,14 @@ pub async fn next_step(
         }
         _ if rp.representation => {
             let found = mandates
-                .mandates(&login.identity.person, &rp.id, now)
+                .mandates(
+                    &login.identity,
+                    ServiceRef {
+                        id: &rp.id,
+                        areas: &rp.service_areas,
+                    },
+                    now,
+                )
                 .await?;
             if found.is_empty() {
                 LoginStep::Authenticated
@@ -89,7 +96,7 @@ pub async fn complete(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use eid_core::{Access, NoMandates, PersonKey, Principal, RpRegistration};
+    use eid_core::{Access, MandateKind, NoMandates, Principal, RpRegistration};
     use std::sync::Mutex;
 
     struct Holds(Mutex<Vec<String>>);
@@ -98,21 +105,24 @@ mod tests {
     impl MandateLookup for Holds {
         async fn mandates(
             &self,
-            agent: &PersonKey,
-            rp: &str,
+            agent: &Identity,
+            service: ServiceRef<'_>,
             _at: OffsetDateTime,
         ) -> Result<Vec<Mandate>, StoreError> {
             self.0
                 .lock()
                 .unwrap()
-                .push(format!("{}@{rp}", agent.subject));
+                .push(format!("{}@{}", agent.person.subject, service.id));
             Ok(vec![Mandate {
                 id: "m".into(),
+                kind: MandateKind::BusinessRight,
                 principal: Principal::Organisation {
                     cvr: "12345678".into(),
                     name: "Firma".into(),
                 },
                 access: Access::Act,
+                scopes: vec!["rp".into()],
+                privileges: Vec::new(),
                 valid_until: None,
             }])
         }

@@ -105,7 +105,7 @@ pub fn release(
             match principal {
                 // The principal's own data comes from the registry with the delegation issue; the
                 // name the mandate carries is released where names may be.
-                Principal::Person { person, name } => (
+                Principal::Person { person, name, .. } => (
                     subject(rp, person, key),
                     Attributes {
                         given_name: Some(name.clone()).filter(|_| rp.may_receive(Attribute::Name)),
@@ -200,11 +200,15 @@ mod tests {
         };
         let mandate = Mandate {
             id: "m1".into(),
+            kind: eid_core::MandateKind::PowerOfAttorney,
             principal: Principal::Person {
                 person: principal.clone(),
+                cpr: None,
                 name: "Mor".into(),
             },
             access: eid_core::Access::Act,
+            scopes: vec!["rp".into()],
+            privileges: Vec::new(),
             valid_until: None,
         };
         let rp = rp(&["cpr"]);

@@ -15,7 +15,7 @@ use eid_broker::ports::{LogoutNotifier, Upstream, UpstreamKind, Upstreams};
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
     AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup, PersonKey,
-    RelyingPartyRepository, StoreError,
+    RelyingPartyRepository, ServiceRef, StoreError,
 };
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
 use eid_oidc::rp::{PendingUpstream, UpstreamError, UpstreamRequest};
@@ -283,14 +283,14 @@ pub struct FakeMandates {
 impl MandateLookup for FakeMandates {
     async fn mandates(
         &self,
-        agent: &PersonKey,
-        rp: &str,
+        agent: &Identity,
+        service: ServiceRef<'_>,
         _at: time::OffsetDateTime,
     ) -> Result<Vec<Mandate>, StoreError> {
         self.asked
             .lock()
             .unwrap()
-            .push((agent.subject.clone(), rp.to_owned()));
+            .push((agent.person.subject.clone(), service.id.to_owned()));
         Ok(self.held.lock().unwrap().clone())
     }
 }

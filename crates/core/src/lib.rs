@@ -20,7 +20,7 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use identity::{Identity, PersonKey};
 pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};
-pub use mandate::{Access, Mandate, MandateLookup, NoMandates, Principal};
+pub use mandate::{Access, Mandate, MandateKind, MandateLookup, NoMandates, Principal, ServiceRef};
 pub use person::{Authenticator, AuthenticatorKind, Cpr, LabelError, Person, PersonStatus};
 pub use ports::SamlServiceProviderRepository;
 pub use ports::{

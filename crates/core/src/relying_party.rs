@@ -56,6 +56,10 @@ pub struct RpRegistration {
     /// Whether it accepts people acting on behalf of others.
     #[serde(default)]
     pub accepts_representation: bool,
+    /// Named service areas it belongs to (`housing-benefit`), which powers of attorney can name
+    /// instead of the relying party itself.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
     /// The ID token signature algorithm: `ES256` (default), `RS256` or `PS256`.
     #[serde(default = "default_alg")]
     pub id_token_signed_response_alg: String,
@@ -310,6 +314,8 @@ pub struct RelyingParty {
     pub release: BTreeSet<Attribute>,
     /// Whether it accepts people acting on behalf of others.
     pub representation: bool,
+    /// The service areas it declares (mandates may name an area instead of the relying party).
+    pub service_areas: Vec<String>,
     /// How it integrates.
     pub protocol: Protocol,
 }
@@ -383,6 +389,7 @@ impl TryFrom<RpRegistration> for RelyingParty {
             subject_type: doc.subject_type,
             release,
             representation: doc.accepts_representation,
+            service_areas: doc.service_areas,
             protocol: Protocol::Oidc(OidcClient {
                 redirect_uris: doc.redirect_uris,
                 post_logout_redirect_uris: doc.post_logout_redirect_uris,
