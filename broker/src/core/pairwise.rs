@@ -5,11 +5,13 @@
 use ring::hmac;
 use uuid::Uuid;
 
-/// The broker's pairwise key, and the key of audit ids derived from it.
+/// The broker's pairwise key, and the keys derived from it: of audit ids, and of sealed access
+/// tokens.
 #[derive(Clone)]
 pub struct PairwiseKey {
     pairwise: hmac::Key,
     audit: hmac::Key,
+    sealer: eid_oidc::seal::TokenSealer,
 }
 
 impl std::fmt::Debug for PairwiseKey {
@@ -25,8 +27,14 @@ impl PairwiseKey {
             let pairwise = hmac::Key::new(hmac::HMAC_SHA256, secret);
             // A key of its own (domain-separated), so that no sector's identifiers equal audit ids.
             let audit_secret = hmac::sign(&pairwise, b"eid-broker audit person key v1");
+            // Likewise the key that seals access tokens: every node sharing the secret opens them.
+            let mut seal_secret = [0u8; 32];
+            seal_secret.copy_from_slice(
+                hmac::sign(&pairwise, b"eid-broker access token sealing key v1").as_ref(),
+            );
             PairwiseKey {
                 audit: hmac::Key::new(hmac::HMAC_SHA256, audit_secret.as_ref()),
+                sealer: eid_oidc::seal::TokenSealer::new(&seal_secret),
                 pairwise,
             }
         })
@@ -41,6 +49,11 @@ impl PairwiseKey {
         let mut bytes = [0u8; 16];
         bytes.copy_from_slice(&tag.as_ref()[..16]);
         Uuid::new_v8(bytes)
+    }
+
+    /// The sealer of the broker's access tokens.
+    pub fn token_sealer(&self) -> &eid_oidc::seal::TokenSealer {
+        &self.sealer
     }
 
     /// The identifier of `person` (`<upstream>:<subject>`) in `sector`.

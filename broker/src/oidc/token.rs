@@ -2,16 +2,16 @@
 //! revocation (RFC 7009) and introspection (RFC 7662).
 
 use eid_core::{AuditEvent, AuditOutcome};
-use eid_oidc::grant::{CodeGrant, Grants, Redemption, USED_CODE_MEMORY};
+use eid_oidc::grant::{CodeGrant, Redemption, USED_CODE_MEMORY};
 use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::client_auth::authenticate_audited;
 use super::tokens::{
-    BrokerGrant, GRANTS, RefreshRecord, RefreshUse, TokenSubject, access_token, grant_alive,
-    grantable_scopes, id_token, issue_refresh, refresh_record, restore_refresh, take_refresh,
-    token_alive, withdraw_refresh,
+    BrokerGrant, RefreshRecord, RefreshUse, TokenSubject, access_token, grant_alive,
+    grantable_scopes, grants, id_token, issue_refresh, refresh_record, restore_refresh,
+    take_refresh, token_alive, withdraw_refresh,
 };
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
@@ -195,7 +195,7 @@ async fn issue_audited(
         None => event,
     };
     if let Err(e) = broker.audit(event).await {
-        let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+        let grants = grants(broker);
         // Best effort: the secrets were never shown, so a leftover is unusable anyway.
         let _ = grants
             .delete_access_token::<TokenSubject>(&issued.response.access_token)
@@ -223,7 +223,7 @@ async fn after_failed_redemption(
     ) {
         return error;
     }
-    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let grants = grants(broker);
     match grants.restore_code(code, grant).await {
         Ok(()) => error,
         Err(_) => OAuthError::invalid_grant(
@@ -241,7 +241,7 @@ async fn authorization_code(
     let code = form
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
-    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let grants = grants(broker);
     let grant = match grants.redeem_code::<BrokerGrant>(code).await? {
         Redemption::Fresh(grant) => grant,
         Redemption::Reused { grant_id } => {
@@ -300,7 +300,7 @@ async fn refresh(
     let token = form
         .get("refresh_token")
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is missing"))?;
-    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let grants = grants(broker);
     let memory = broker.config.refresh_token_ttl;
     match take_refresh(broker.ephemeral.as_ref(), token, memory).await? {
         RefreshUse::Fresh(record) => {
@@ -389,7 +389,7 @@ async fn client_credentials(
 /// is audited (naming the person and the client).
 pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Value, OAuthError> {
     let token = eid_oidc::client_auth::bearer_token(authorization)?;
-    let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
+    let record = grants(broker)
         .access_token::<TokenSubject>(token)
         .await?
         .ok_or_else(|| {
@@ -438,7 +438,7 @@ pub async fn revoke(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let grants = Grants::new(broker.ephemeral.as_ref(), GRANTS);
+    let grants = grants(broker);
     if let Some(record) = grants.access_token::<TokenSubject>(token).await? {
         if record.client_id == rp.rp.id {
             grants.delete_access_token::<TokenSubject>(token).await?;
@@ -486,9 +486,7 @@ pub async fn introspect(
     let token = form
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is missing"))?;
-    let record = Grants::new(broker.ephemeral.as_ref(), GRANTS)
-        .access_token::<TokenSubject>(token)
-        .await?;
+    let record = grants(broker).access_token::<TokenSubject>(token).await?;
     let Some(record) = record
         .filter(|r| r.client_id == rp.rp.id || rp.oidc.allows(eid_core::GrantType::Introspection))
     else {

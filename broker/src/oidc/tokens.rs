@@ -46,6 +46,11 @@ pub struct BrokerGrant {
     pub claims: Map<String, Value>,
 }
 
+/// The broker's codes and tokens; its access tokens are sealed, so issuing one stores nothing.
+pub(crate) fn grants(broker: &Broker) -> Grants<'_> {
+    Grants::new(broker.ephemeral.as_ref(), GRANTS).sealed_with(broker.pairwise.token_sealer())
+}
+
 /// Issues a code for a session's person to a relying party.
 pub async fn issue_code(
     broker: &Broker,
@@ -81,9 +86,7 @@ pub async fn issue_code(
             scopes: grantable_scopes(&rp.oidc, &scopes.join(" "), true),
         },
     };
-    Ok(Grants::new(broker.ephemeral.as_ref(), GRANTS)
-        .issue_code(&grant)
-        .await?)
+    Ok(grants(broker).issue_code(&grant).await?)
 }
 
 /// The algorithm the relying party registered for what the broker signs for it.
@@ -149,7 +152,7 @@ pub async fn access_token(
     scopes: Vec<String>,
     subject: TokenSubject,
 ) -> Result<String, StoreError> {
-    Grants::new(broker.ephemeral.as_ref(), GRANTS)
+    grants(broker)
         .issue_access_token_for(
             &AccessToken {
                 grant_id: grant_id.to_owned(),

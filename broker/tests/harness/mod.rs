@@ -14,7 +14,7 @@ use eid_broker::core::pairwise::PairwiseKey;
 use eid_broker::ports::{LogoutNotifier, Upstream, UpstreamKind, Upstreams};
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
-    AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup, PersonKey,
+    AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup,
     RelyingPartyRepository, ServiceRef, StoreError,
 };
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};

@@ -3,6 +3,11 @@
 //! Codes are single-use (atomic take). Using a code a second time revokes every token issued from
 //! it (RFC 6749 §4.1.2, RFC 9700 §4.5.3): the redemption leaves a marker naming the grant, and a
 //! revoked grant's tokens are refused. Stores are keyed by the SHA-256 of the code or token.
+//!
+//! Access tokens are stored records, or, with a [`TokenSealer`] ([`Grants::sealed_with`]), sealed
+//! records that issuing writes nowhere: the token carries its record and expiry, encrypted. A sealed
+//! token is refused once its grant is revoked (as a stored one) or once it is itself revoked, which
+//! leaves a marker of its identifier until it would have expired.
 
 use eid_core::{EphemeralStore, StoreError, Taken};
 use serde::de::DeserializeOwned;
@@ -10,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use crate::random::{digest_key, token256};
+use crate::seal::TokenSealer;
 
 /// How long a code may wait for redemption (FAPI 2: at most 60 s).
 pub const CODE_TTL: Duration = Duration::from_secs(60);
@@ -65,6 +71,23 @@ pub struct AccessToken<T> {
 pub struct Grants<'a> {
     store: &'a dyn EphemeralStore,
     namespace: &'static str,
+    sealer: Option<&'a TokenSealer>,
+}
+
+/// What a sealed access token carries.
+#[derive(Serialize, Deserialize)]
+struct SealedAccess<A> {
+    /// Expiry, Unix seconds.
+    exp: u64,
+    /// The record (`&AccessToken<T>` when sealing, `AccessToken<T>` when opening).
+    token: A,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
@@ -78,7 +101,46 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
 impl<'a> Grants<'a> {
     /// Grants of the provider `namespace` (`idp`, `broker`).
     pub fn new(store: &'a dyn EphemeralStore, namespace: &'static str) -> Self {
-        Grants { store, namespace }
+        Grants {
+            store,
+            namespace,
+            sealer: None,
+        }
+    }
+
+    /// The same grants, issuing access tokens sealed with `sealer` (and reading only such tokens).
+    pub fn sealed_with(self, sealer: &'a TokenSealer) -> Self {
+        Grants {
+            sealer: Some(sealer),
+            ..self
+        }
+    }
+
+    fn purpose(&self) -> String {
+        format!("{}:at", self.namespace)
+    }
+
+    /// A sealed token's record and identifier, if it opens, has not expired and was not revoked by
+    /// itself (its grant is checked by the caller).
+    async fn open_access<T: DeserializeOwned>(
+        &self,
+        sealer: &TokenSealer,
+        token: &str,
+    ) -> Result<Option<(String, u64, AccessToken<T>)>, StoreError> {
+        let Some(opened) = sealer.open(self.purpose().as_bytes(), token) else {
+            return Ok(None);
+        };
+        let sealed: SealedAccess<AccessToken<T>> = decode(&opened.plaintext)?;
+        if sealed.exp <= unix_now()
+            || self
+                .store
+                .get(&self.key("at-revoked", &opened.id, false))
+                .await?
+                .is_some()
+        {
+            return Ok(None);
+        }
+        Ok(Some((opened.id, sealed.exp, sealed.token)))
     }
 
     fn key(&self, kind: &str, secret_or_id: &str, hashed: bool) -> String {
@@ -176,6 +238,15 @@ impl<'a> Grants<'a> {
         token: &AccessToken<T>,
         ttl: Duration,
     ) -> Result<String, StoreError> {
+        if let Some(sealer) = self.sealer {
+            let sealed = SealedAccess {
+                exp: unix_now() + ttl.as_secs(),
+                token,
+            };
+            return sealer
+                .seal(self.purpose().as_bytes(), &encode(&sealed)?)
+                .ok_or_else(|| StoreError::Backend("sealing an access token failed".into()));
+        }
         let secret = token256();
         self.store
             .put(&self.key("at", &secret, true), &encode(token)?, ttl)
@@ -188,21 +259,40 @@ impl<'a> Grants<'a> {
         &self,
         token: &str,
     ) -> Result<Option<AccessToken<T>>, StoreError> {
-        let Some(bytes) = self.store.get(&self.key("at", token, true)).await? else {
-            return Ok(None);
+        let record = if let Some(sealer) = self.sealer {
+            match self.open_access(sealer, token).await? {
+                Some((_, _, record)) => record,
+                None => return Ok(None),
+            }
+        } else {
+            let Some(bytes) = self.store.get(&self.key("at", token, true)).await? else {
+                return Ok(None);
+            };
+            decode(&bytes)?
         };
-        let record: AccessToken<T> = decode(&bytes)?;
         if self.is_revoked(&record.grant_id).await? {
             return Ok(None);
         }
         Ok(Some(record))
     }
 
-    /// Deletes an access token (revocation endpoint); returns its record if it existed.
+    /// Deletes an access token (revocation endpoint); returns its record if it existed. A sealed
+    /// token is marked revoked until it would have expired.
     pub async fn delete_access_token<T: DeserializeOwned>(
         &self,
         token: &str,
     ) -> Result<Option<AccessToken<T>>, StoreError> {
+        if let Some(sealer) = self.sealer {
+            let Some((id, exp, record)) = self.open_access(sealer, token).await? else {
+                return Ok(None);
+            };
+            // One second more than the token's remaining life, so no clock edge reopens it.
+            let ttl = Duration::from_secs(exp.saturating_sub(unix_now()) + 1);
+            self.store
+                .put(&self.key("at-revoked", &id, false), b"1", ttl)
+                .await?;
+            return Ok(Some(record));
+        }
         match self.store.take(&self.key("at", token, true)).await? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
@@ -286,6 +376,89 @@ mod tests {
         assert!(
             grants
                 .access_token::<String>("nope")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    fn record(grant_id: &str) -> AccessToken<String> {
+        AccessToken {
+            grant_id: grant_id.into(),
+            client_id: "rp".into(),
+            scopes: vec!["openid".into()],
+            payload: "alice".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sealed_access_token_is_stored_nowhere_and_opens_to_its_record() {
+        let store = MemoryEphemeral::new();
+        let sealer = TokenSealer::new(&[7; 32]);
+        let grants = Grants::new(&store, "t").sealed_with(&sealer);
+        let at = grants.issue_access_token(&record("g1")).await.unwrap();
+        assert_eq!(store.len(), 0, "issuing wrote nothing");
+        assert_eq!(
+            grants.access_token::<String>(&at).await.unwrap(),
+            Some(record("g1"))
+        );
+        // Another provider's grants (another purpose) and unsealed grants do not take it.
+        let other = Grants::new(&store, "u").sealed_with(&sealer);
+        assert!(other.access_token::<String>(&at).await.unwrap().is_none());
+        assert!(
+            Grants::new(&store, "t")
+                .access_token::<String>(&at)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sealed_access_token_dies_with_its_grant_its_revocation_and_its_expiry() {
+        let store = MemoryEphemeral::new();
+        let sealer = TokenSealer::new(&[7; 32]);
+        let grants = Grants::new(&store, "t").sealed_with(&sealer);
+        let revoked_grant = grants.issue_access_token(&record("g1")).await.unwrap();
+        grants.revoke_grant("g1").await.unwrap();
+        assert!(
+            grants
+                .access_token::<String>(&revoked_grant)
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let at = grants.issue_access_token(&record("g2")).await.unwrap();
+        let sibling = grants.issue_access_token(&record("g2")).await.unwrap();
+        assert_eq!(
+            grants.delete_access_token::<String>(&at).await.unwrap(),
+            Some(record("g2"))
+        );
+        assert!(grants.access_token::<String>(&at).await.unwrap().is_none());
+        assert!(
+            grants
+                .delete_access_token::<String>(&at)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            grants
+                .access_token::<String>(&sibling)
+                .await
+                .unwrap()
+                .is_some(),
+            "revoking one token leaves the grant's others"
+        );
+
+        let expired = grants
+            .issue_access_token_for(&record("g3"), Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(
+            grants
+                .access_token::<String>(&expired)
                 .await
                 .unwrap()
                 .is_none()

@@ -21,6 +21,7 @@ pub mod pkce;
 pub mod random;
 #[cfg(feature = "rp")]
 pub mod rp;
+pub mod seal;
 
 pub use authorize::{AuthorizeRequest, Prompt, RawParams};
 pub use client::{ClientRegistration, TokenEndpointAuthMethod};
