@@ -286,6 +286,8 @@ async fn the_configuration_comes_first_over_a_stored_registration() {
             sector: "other-sector".into(),
             release: vec!["cpr".into()],
             aes_cbc: false,
+            accepts_representation: false,
+            service_areas: Vec::new(),
             metadata: sp_metadata(),
             metadata_url: None,
         })
