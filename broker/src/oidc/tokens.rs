@@ -47,7 +47,7 @@ pub struct BrokerGrant {
     /// Someone acting for the subject, and under which mandate: re-checked whenever the grant
     /// yields tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub acting: Option<Acting>,
+    pub acting: Option<Box<Acting>>,
 }
 
 /// A person acting for the subject of a grant under a mandate.
@@ -104,9 +104,11 @@ pub async fn issue_code(
             auth_time: released.auth_time,
             nonce: request.nonce.map(str::to_owned),
             scopes: grantable_scopes(&rp.oidc, &request.scopes.join(" "), true),
-            acting: mandate.map(|m| Acting {
-                agent: session.identity.clone(),
-                mandate: m.clone(),
+            acting: mandate.map(|m| {
+                Box::new(Acting {
+                    agent: session.identity.clone(),
+                    mandate: m.clone(),
+                })
             }),
         },
     };
@@ -228,7 +230,7 @@ pub async fn issue_refresh(broker: &Broker, record: &RefreshRecord) -> Result<St
 /// The outcome of presenting a refresh token.
 pub enum RefreshUse {
     /// Valid and now used up: issue a new one (rotation).
-    Fresh(RefreshRecord),
+    Fresh(Box<RefreshRecord>),
     /// Used before: the grant must be revoked (a stolen token is being replayed).
     Reused(String),
     /// Unknown or expired.
@@ -249,7 +251,7 @@ pub async fn take_refresh(
             .take_once(&refresh_key(token), &refresh_used_key(token), memory)
             .await?
         {
-            eid_core::Taken::First(bytes) => RefreshUse::Fresh(decode(&bytes)?),
+            eid_core::Taken::First(bytes) => RefreshUse::Fresh(Box::new(decode(&bytes)?)),
             eid_core::Taken::Again(bytes) => RefreshUse::Reused(decode(&bytes)?.grant_id),
             eid_core::Taken::Missing => RefreshUse::Unknown,
         },
