@@ -191,7 +191,7 @@ pub static EN: Texts = Texts {
     represent_read: "may see information",
     represent_act: "may see information and act",
     represent_until: "valid until",
-    represent_no_end: "no end date",
+    represent_no_end: "valid until further notice",
     represent_forged_title: "Your choice could not be used",
     represent_forged_body: "You chose a power of attorney the page did not offer you. For your security, your login has been stopped.",
 };
