@@ -499,3 +499,29 @@ impl Registry {
         Ok(count)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_areas_are_short_lowercase_names_each_named_once() {
+        let areas = |a: &[&str]| {
+            check_service_areas(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert!(areas(&[]).is_ok());
+        assert!(areas(&["housing-benefit", "dk:tax.2026", "a_b"]).is_ok());
+        for bad in [
+            &[""][..],
+            &["Housing"],
+            &["housing benefit"],
+            &["x\n"],
+            &["a", "a"],
+        ] {
+            assert!(areas(bad).is_err(), "{bad:?}");
+        }
+        assert!(areas(&[&"a".repeat(MAX_SERVICE_AREA_LEN + 1)]).is_err());
+        let many: Vec<String> = (0..=MAX_SERVICE_AREAS).map(|i| format!("a{i}")).collect();
+        assert!(check_service_areas(&many).is_err());
+    }
+}

@@ -686,6 +686,10 @@ mod tests {
             "anchor_certificate_file"
         );
         assert_eq!(field(|r| r.release = vec!["shoe_size".into()]), "release");
+        assert_eq!(
+            field(|r| r.service_areas = vec!["Housing Benefit".into()]),
+            "service_areas"
+        );
         assert_eq!(field(|r| r.metadata = Some("sp.xml".into())), "metadata");
         assert_eq!(field(|r| r.metadata_url = None), "metadata");
         assert_eq!(
