@@ -121,6 +121,40 @@ pub struct SamlSpConfig<'a> {
     pub release: &'a [String],
     /// Encrypt with AES-256-CBC rather than AES-256-GCM (for a service that supports only CBC).
     pub aes_cbc: bool,
+    /// Whether it accepts people acting on behalf of others.
+    pub representation: bool,
+    /// The service areas it declares (mandates may name an area instead of the service).
+    pub service_areas: &'a [String],
+}
+
+/// The most service areas a service declares.
+pub const MAX_SERVICE_AREAS: usize = 32;
+/// The longest service area name.
+pub const MAX_SERVICE_AREA_LEN: usize = 64;
+
+/// Checks declared service areas: at most [`MAX_SERVICE_AREAS`], each once, 1 to
+/// [`MAX_SERVICE_AREA_LEN`] characters of `a-z`, `0-9`, `-`, `.`, `:` or `_`.
+pub fn check_service_areas(areas: &[String]) -> Result<(), String> {
+    if areas.len() > MAX_SERVICE_AREAS {
+        return Err(format!("at most {MAX_SERVICE_AREAS} service areas"));
+    }
+    for (i, area) in areas.iter().enumerate() {
+        let fine = !area.is_empty()
+            && area.len() <= MAX_SERVICE_AREA_LEN
+            && area
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.:_".contains(&b));
+        if !fine {
+            return Err(format!(
+                "service area {:?} must be 1 to {MAX_SERVICE_AREA_LEN} characters of a-z, 0-9, -, ., : or _",
+                area.chars().take(MAX_SERVICE_AREA_LEN).collect::<String>()
+            ));
+        }
+        if areas[..i].contains(area) {
+            return Err(format!("service area {area:?} is named twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a SAML service provider's registration from its metadata; `now` checks `validUntil`.
@@ -155,6 +189,7 @@ pub fn prepare_saml(
     if config.sector.trim().is_empty() {
         return Err(bad("sector is empty".into()));
     }
+    check_service_areas(config.service_areas).map_err(|p| bad(format!("service_areas: {p}")))?;
     let release = config
         .release
         .iter()
@@ -178,8 +213,8 @@ pub fn prepare_saml(
             sector: config.sector.to_owned(),
             subject_type: eid_core::SubjectType::Pairwise,
             release,
-            representation: false,
-            service_areas: Vec::new(),
+            representation: config.representation,
+            service_areas: config.service_areas.to_vec(),
             protocol: Protocol::Saml(sp.clone()),
         },
         sp,
@@ -198,6 +233,10 @@ pub struct SpDetails {
     pub release: Vec<String>,
     /// AES-256-CBC rather than GCM.
     pub aes_cbc: bool,
+    /// Whether it accepts people acting on behalf of others.
+    pub representation: bool,
+    /// The service areas it declares.
+    pub service_areas: Vec<String>,
 }
 
 impl SpDetails {
@@ -209,6 +248,8 @@ impl SpDetails {
             sector: &self.sector,
             release: &self.release,
             aes_cbc: self.aes_cbc,
+            representation: self.representation,
+            service_areas: &self.service_areas,
         }
     }
 
@@ -219,6 +260,8 @@ impl SpDetails {
             sector: registration.sector.clone(),
             release: registration.release.clone(),
             aes_cbc: registration.aes_cbc,
+            representation: registration.accepts_representation,
+            service_areas: registration.service_areas.clone(),
         }
     }
 }
@@ -454,5 +497,31 @@ impl Registry {
         let count = map.len();
         self.snapshot.store(Arc::new(map));
         Ok(count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_areas_are_short_lowercase_names_each_named_once() {
+        let areas = |a: &[&str]| {
+            check_service_areas(&a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+        };
+        assert!(areas(&[]).is_ok());
+        assert!(areas(&["housing-benefit", "dk:tax.2026", "a_b"]).is_ok());
+        for bad in [
+            &[""][..],
+            &["Housing"],
+            &["housing benefit"],
+            &["x\n"],
+            &["a", "a"],
+        ] {
+            assert!(areas(bad).is_err(), "{bad:?}");
+        }
+        assert!(areas(&[&"a".repeat(MAX_SERVICE_AREA_LEN + 1)]).is_err());
+        let many: Vec<String> = (0..=MAX_SERVICE_AREAS).map(|i| format!("a{i}")).collect();
+        assert!(check_service_areas(&many).is_err());
     }
 }

@@ -111,6 +111,13 @@ pub struct RawSamlSp {
     /// Encrypt its assertions with AES-256-CBC (only for a service that cannot do AES-256-GCM).
     #[serde(default)]
     pub aes_cbc: bool,
+    /// Whether it accepts people acting on behalf of others (OIO-BPP privileges in its
+    /// assertions).
+    #[serde(default)]
+    pub accepts_representation: bool,
+    /// Named service areas it belongs to, which mandates can name instead of its entity ID.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
 }
 
 /// Where a configured SAML service provider's metadata comes from.
@@ -185,6 +192,8 @@ impl RawSamlSp {
             sector: self.sector.clone(),
             release: self.release.clone(),
             aes_cbc: self.aes_cbc,
+            representation: self.accepts_representation,
+            service_areas: self.service_areas.clone(),
         };
         let url_only = [
             (self.entity_id.is_some(), "entity_id"),
@@ -291,6 +300,8 @@ fn check_details(details: &crate::registry::SpDetails) -> Result<(), (&'static s
     {
         return Err(("release", format!("unknown attribute {unknown:?}")));
     }
+    crate::registry::check_service_areas(&details.service_areas)
+        .map_err(|p| ("service_areas", p))?;
     Ok(())
 }
 
@@ -675,6 +686,10 @@ mod tests {
             "anchor_certificate_file"
         );
         assert_eq!(field(|r| r.release = vec!["shoe_size".into()]), "release");
+        assert_eq!(
+            field(|r| r.service_areas = vec!["Housing Benefit".into()]),
+            "service_areas"
+        );
         assert_eq!(field(|r| r.metadata = Some("sp.xml".into())), "metadata");
         assert_eq!(field(|r| r.metadata_url = None), "metadata");
         assert_eq!(

@@ -51,6 +51,21 @@ pub struct Texts {
     pub saml_repost_title: &'static str,
     pub saml_repost_body: &'static str,
     pub saml_repost_button: &'static str,
+    pub represent_title: &'static str,
+    pub represent_intro: &'static str,
+    pub represent_myself: &'static str,
+    pub represent_myself_help: &'static str,
+    pub represent_others: &'static str,
+    pub represent_cvr: &'static str,
+    pub represent_power_of_attorney: &'static str,
+    pub represent_business_right: &'static str,
+    pub represent_business_power: &'static str,
+    pub represent_read: &'static str,
+    pub represent_act: &'static str,
+    pub represent_until: &'static str,
+    pub represent_no_end: &'static str,
+    pub represent_forged_title: &'static str,
+    pub represent_forged_body: &'static str,
 }
 
 /// Danish.
@@ -100,6 +115,21 @@ pub static DA: Texts = Texts {
     saml_repost_title: "Dit log-in fortsætter",
     saml_repost_body: "Et øjeblik, dit log-in fortsætter. Sker det ikke af sig selv, så tryk på knappen.",
     saml_repost_button: "Fortsæt",
+    represent_title: "Hvem handler du på vegne af?",
+    represent_intro: "Du kan logge på som dig selv eller på vegne af en anden, der har givet dig lov til det. Dit valg gælder kun dette log-in.",
+    represent_myself: "Mig selv",
+    represent_myself_help: "Du bruger tjenesten som dig selv.",
+    represent_others: "På vegne af",
+    represent_cvr: "CVR",
+    represent_power_of_attorney: "Fuldmagt",
+    represent_business_right: "Rettighed fra din arbejdsplads",
+    represent_business_power: "Fuldmagt mellem virksomheder",
+    represent_read: "må se oplysninger",
+    represent_act: "må se oplysninger og handle",
+    represent_until: "gyldig til",
+    represent_no_end: "uden slutdato",
+    represent_forged_title: "Dit valg kunne ikke bruges",
+    represent_forged_body: "Du valgte en fuldmagt, som siden ikke tilbød dig. Af sikkerhedshensyn er dit log-in stoppet.",
 };
 
 /// English.
@@ -149,6 +179,21 @@ pub static EN: Texts = Texts {
     saml_repost_title: "Your login continues",
     saml_repost_body: "One moment, your login continues. If nothing happens, press the button.",
     saml_repost_button: "Continue",
+    represent_title: "Who are you acting for?",
+    represent_intro: "You can log in as yourself or on behalf of someone who has allowed you to. Your choice applies to this login only.",
+    represent_myself: "Myself",
+    represent_myself_help: "You use the service as yourself.",
+    represent_others: "On behalf of",
+    represent_cvr: "CVR",
+    represent_power_of_attorney: "Power of attorney",
+    represent_business_right: "Right from your workplace",
+    represent_business_power: "Power of attorney between companies",
+    represent_read: "may see information",
+    represent_act: "may see information and act",
+    represent_until: "valid until",
+    represent_no_end: "valid until further notice",
+    represent_forged_title: "Your choice could not be used",
+    represent_forged_body: "You chose a power of attorney the page did not offer you. For your security, your login has been stopped.",
 };
 
 /// The texts of a language.
@@ -170,7 +215,7 @@ mod tests {
         let problems = eid_web::wording::problems(
             &serde_json::to_value(&DA).unwrap(),
             &serde_json::to_value(&EN).unwrap(),
-            &[],
+            &["cvr"],
             &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
         );
         assert!(problems.is_empty(), "{problems:#?}");

@@ -185,6 +185,10 @@ async fn invalid_registrations_are_refused_naming_the_problem() {
     both["metadata_url"] = json!("https://sp.example.dk/metadata");
     let mut bidi_name = registration(&sp_metadata());
     bidi_name["name"] = json!("Service\u{202e}evil");
+    let mut bad_area = registration(&sp_metadata());
+    bad_area["service_areas"] = json!(["housing benefit"]);
+    let mut twice = registration(&sp_metadata());
+    twice["service_areas"] = json!(["housing", "housing"]);
     for (body, problem) in [
         (registration("<not-metadata/>"), "metadata"),
         (registration(&expired), "expired"),
@@ -197,6 +201,8 @@ async fn invalid_registrations_are_refused_naming_the_problem() {
         (unknown_field, "surprise"),
         (both, "not both"),
         (bidi_name, "name"),
+        (bad_area, "service_areas"),
+        (twice, "twice"),
     ] {
         let reply = admin(&h, "PUT", &sp_path(SP), Some(body)).await;
         assert_eq!(reply.status, 400, "{problem}: {reply:?}");
@@ -286,6 +292,8 @@ async fn the_configuration_comes_first_over_a_stored_registration() {
             sector: "other-sector".into(),
             release: vec!["cpr".into()],
             aes_cbc: false,
+            accepts_representation: false,
+            service_areas: Vec::new(),
             metadata: sp_metadata(),
             metadata_url: None,
         })
@@ -331,4 +339,25 @@ async fn a_deleted_service_provider_is_gone_at_once() {
         .get(&mut Client::new(), &Request::new(&h).redirect())
         .await;
     assert_eq!(refused.status, 400, "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_service_registered_for_representation_declares_its_service_areas() {
+    let h = without_configured_sp().await;
+    let mut body = registration(&sp_metadata());
+    body["accepts_representation"] = json!(true);
+    body["service_areas"] = json!(["housing-benefit", "dk:tax"]);
+    let saved = admin(&h, "PUT", &sp_path(SP), Some(body)).await;
+    assert_eq!(saved.status, 200, "{saved:?}");
+    let one: Value =
+        serde_json::from_str(&admin(&h, "GET", &sp_path(SP), None).await.body).unwrap();
+    assert_eq!(one["accepts_representation"], true);
+    assert_eq!(one["service_areas"], json!(["housing-benefit", "dk:tax"]));
+    let sp = h.broker.registry.saml(SP).unwrap();
+    assert!(sp.rp.representation);
+    assert_eq!(sp.rp.service_areas, vec!["housing-benefit", "dk:tax"]);
+    // Without saying so, a service does not accept representation.
+    let saved = admin(&h, "PUT", &sp_path(SP), Some(registration(&sp_metadata()))).await;
+    assert_eq!(saved.status, 200);
+    assert!(!h.broker.registry.saml(SP).unwrap().rp.representation);
 }

@@ -383,6 +383,8 @@ async fn a_configured_metadata_url_is_fetched_and_a_bad_fetch_keeps_the_last_goo
                 sector: "sector-configured".into(),
                 release: Vec::new(),
                 aes_cbc: false,
+                representation: false,
+                service_areas: Vec::new(),
             },
             source: MetadataSource::new(&server.url, Some(&anchor_pem()), Some(60)).unwrap(),
         }],

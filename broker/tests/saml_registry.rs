@@ -22,6 +22,8 @@ fn register(
             sector: "sector",
             release: &release,
             aes_cbc,
+            representation: false,
+            service_areas: &[],
         },
         OffsetDateTime::now_utc(),
     )

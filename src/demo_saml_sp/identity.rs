@@ -104,6 +104,8 @@ impl Identity {
                 sector: SECTOR.to_owned(),
                 release: RELEASE.iter().map(|r| (*r).to_owned()).collect(),
                 aes_cbc: false,
+                representation: false,
+                service_areas: Vec::new(),
             },
         }
     }

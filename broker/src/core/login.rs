@@ -56,16 +56,18 @@ pub async fn next_step(
             LoginStep::Rejected(Rejection::LevelNotReached { required, achieved })
         }
         _ if rp.representation => {
-            let found = mandates
-                .mandates(
-                    &login.identity,
-                    ServiceRef {
-                        id: &rp.id,
-                        areas: &rp.service_areas,
-                    },
-                    now,
-                )
-                .await?;
+            let found = super::representation::offerable(
+                mandates
+                    .mandates(
+                        &login.identity,
+                        ServiceRef {
+                            id: &rp.id,
+                            areas: &rp.service_areas,
+                        },
+                        now,
+                    )
+                    .await?,
+            );
             if found.is_empty() {
                 LoginStep::Authenticated
             } else {

@@ -6,6 +6,7 @@ pub mod decision;
 pub mod login;
 pub mod pairwise;
 pub mod release;
+pub mod representation;
 pub mod session;
 
 pub use decision::{AuthnRequest, Decision, decide, only_raises_level};

@@ -16,6 +16,25 @@ fn subject(rp: &RelyingParty, person: &eid_core::PersonKey, key: &PairwiseKey) -
     }
 }
 
+/// The subject identifier of an organisation (a principal) for a relying party: pairwise over
+/// `cvr:<cvr>` like a person's over their key, so that services cannot link it either.
+pub fn organisation_subject(rp: &RelyingParty, cvr: &str, key: &PairwiseKey) -> String {
+    let input = format!("cvr:{cvr}");
+    match rp.subject_type {
+        SubjectType::Pairwise => key.subject(&rp.sector, &input),
+        SubjectType::Public => input,
+    }
+}
+
+/// The subject identifier of a person key for a relying party (a principal's, for instance).
+pub fn person_subject(
+    rp: &RelyingParty,
+    person: &eid_core::PersonKey,
+    key: &PairwiseKey,
+) -> String {
+    subject(rp, person, key)
+}
+
 /// The subject identifier of the session's person for this relying party.
 pub fn subject_for(rp: &RelyingParty, session: &SsoSession, key: &PairwiseKey) -> String {
     subject(rp, &session.identity.person, key)
@@ -32,6 +51,8 @@ pub struct Attributes {
     pub family_name: Option<String>,
     /// Date of birth.
     pub birthdate: Option<String>,
+    /// The full name, when only that is known (a principal's name from the mandate registry).
+    pub name: Option<String>,
 }
 
 /// Who acts, when someone acts on behalf of the subject.
@@ -42,7 +63,7 @@ pub struct Actor {
     /// The acting person's audit key.
     pub audit_id: Uuid,
     /// The mandate they act under.
-    pub mandate: String,
+    pub mandate: Mandate,
 }
 
 /// What a relying party receives about one login.
@@ -92,30 +113,34 @@ pub fn release(
             .birthdate
             .clone()
             .filter(|_| rp.may_receive(Attribute::Birthdate)),
+        name: None,
     };
     let me = subject(rp, &identity.person, key);
-    let (subject, attributes, actor) = match mandate.map(|m| (m, &m.principal)) {
+    let (subject, attributes, actor) = match mandate {
         None => (me, own(), None),
-        Some((m, principal)) => {
+        Some(m) => {
             let actor = Some(Actor {
                 subject: me,
                 audit_id: identity.audit_id,
-                mandate: m.id.clone(),
+                mandate: m.clone(),
             });
-            match principal {
-                // The principal's own data comes from the registry with the delegation issue; the
-                // name the mandate carries is released where names may be.
-                Principal::Person { person, name, .. } => (
+            // The principal's data only, each where the registration allows it: never the
+            // agent's own CPR number or names as the principal's.
+            match &m.principal {
+                Principal::Person { person, cpr, name } => (
                     subject(rp, person, key),
                     Attributes {
-                        given_name: Some(name.clone()).filter(|_| rp.may_receive(Attribute::Name)),
+                        cpr: cpr.clone().filter(|_| rp.may_receive(Attribute::Cpr)),
+                        name: Some(name.clone()).filter(|_| rp.may_receive(Attribute::Name)),
                         ..Attributes::default()
                     },
                     actor,
                 ),
-                Principal::Organisation { cvr, .. } => {
-                    (format!("urn:dk:cvr:{cvr}"), Attributes::default(), actor)
-                }
+                Principal::Organisation { cvr, .. } => (
+                    organisation_subject(rp, cvr, key),
+                    Attributes::default(),
+                    actor,
+                ),
             }
         }
     };
@@ -215,8 +240,68 @@ mod tests {
         let r = release(&rp, &identity(), Loa::High, 1, Some(&mandate), &key());
         assert_eq!(r.subject, subject(&rp, &principal, &key()));
         assert_eq!(r.attributes.cpr, None, "never the agent's own CPR number");
+        assert_eq!(r.attributes.name, None, "no names to this service");
         let actor = r.actor.unwrap();
         assert_eq!(actor.subject, subject(&rp, &identity().person, &key()));
-        assert_eq!(actor.mandate, "m1");
+        assert_eq!(actor.mandate.id, "m1");
+    }
+
+    fn power_of_attorney(cpr: Option<&str>) -> Mandate {
+        Mandate {
+            id: "m1".into(),
+            kind: eid_core::MandateKind::PowerOfAttorney,
+            principal: Principal::Person {
+                person: eid_core::PersonKey {
+                    upstream: "idp".into(),
+                    subject: "mother".into(),
+                },
+                cpr: cpr.map(|c| Cpr::parse(c).unwrap()),
+                name: "Karen Hansen".into(),
+            },
+            access: eid_core::Access::Read,
+            scopes: vec!["rp".into()],
+            privileges: Vec::new(),
+            valid_until: None,
+        }
+    }
+
+    #[test]
+    fn the_principals_cpr_number_and_name_go_only_where_allowed_and_never_the_agents() {
+        let m = power_of_attorney(Some("0202505678"));
+        let allowed = release(
+            &rp(&["cpr", "name"]),
+            &identity(),
+            Loa::High,
+            1,
+            Some(&m),
+            &key(),
+        );
+        assert_eq!(
+            allowed.attributes.cpr.map(String::from).as_deref(),
+            Some("0202505678"),
+            "the principal's, not the agent's 0101701234"
+        );
+        assert_eq!(allowed.attributes.name.as_deref(), Some("Karen Hansen"));
+        assert_eq!(allowed.attributes.given_name, None, "not the agent's names");
+        assert_eq!(allowed.attributes.family_name, None);
+        let denied = release(&rp(&["name"]), &identity(), Loa::High, 1, Some(&m), &key());
+        assert_eq!(denied.attributes.cpr, None);
+    }
+
+    #[test]
+    fn an_organisation_principal_has_a_pairwise_subject_of_its_own() {
+        let mut m = power_of_attorney(None);
+        m.principal = Principal::Organisation {
+            cvr: "12345678".into(),
+            name: "Demo ApS".into(),
+        };
+        let rp = rp(&["cpr", "name"]);
+        let r = release(&rp, &identity(), Loa::High, 1, Some(&m), &key());
+        assert_eq!(r.subject, organisation_subject(&rp, "12345678", &key()));
+        assert!(
+            !r.subject.contains("12345678"),
+            "pairwise, not the CVR number"
+        );
+        assert_eq!(r.attributes, Attributes::default());
     }
 }

@@ -180,17 +180,13 @@ pub async fn callback(
     .map_err(|e| HttpError::new(e, lang))?;
     Ok(match outcome {
         CallbackOutcome::Answer(answer, session_cookie) => {
-            let jar = match session_cookie {
-                Some(value) => jar.add(cookie(
-                    SESSION_COOKIE,
-                    value,
-                    broker.config.secure_cookies,
-                    None,
-                )),
-                None => jar,
-            };
-            respond(jar, answer)
+            respond(with_session(&broker, jar, session_cookie), answer)
         }
+        CallbackOutcome::Choose(choice, session_cookie) => (
+            with_session(&broker, jar, session_cookie),
+            super::represent::choice_page(&broker, &choice),
+        )
+            .into_response(),
         CallbackOutcome::Failed(reason) => {
             tracing::info!(%reason, "upstream callback refused");
             let t = texts(lang);
@@ -205,8 +201,21 @@ pub async fn callback(
     })
 }
 
+/// `jar` with the new session cookie, if a login set one.
+fn with_session(broker: &Broker, jar: CookieJar, session_cookie: Option<String>) -> CookieJar {
+    match session_cookie {
+        Some(value) => jar.add(cookie(
+            SESSION_COOKIE,
+            value,
+            broker.config.secure_cookies,
+            None,
+        )),
+        None => jar,
+    }
+}
+
 /// A frontend's answer as an HTTP response, with the cookies in `jar`.
-fn respond(jar: CookieJar, answer: Answer) -> Response {
+pub(super) fn respond(jar: CookieJar, answer: Answer) -> Response {
     match answer {
         Answer::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
         Answer::Post(page) => (jar, super::saml::post_page(&page)).into_response(),

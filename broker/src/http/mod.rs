@@ -8,6 +8,7 @@ mod login;
 mod logout;
 mod oidc;
 mod pages;
+mod represent;
 mod saml;
 mod saml_admin;
 mod saml_repost;
@@ -45,6 +46,7 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route("/logout/done", get(oidc::logout_done))
         .route("/login/start", post(login::start))
         .route("/login/cancel", post(login::cancel))
+        .route("/login/represent", post(represent::represent))
         .route("/upstream/{name}/callback", get(login::callback))
         .route(crate::saml::METADATA_PATH, get(saml::metadata))
         .route(

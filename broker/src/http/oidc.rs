@@ -108,6 +108,9 @@ pub async fn authorize(
         AuthorizeOutcome::ShowError(e) => (jar, oauth_page(&e, lang)).into_response(),
         AuthorizeOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
         AuthorizeOutcome::Choose(pending) => (jar, chooser(&broker, &pending)).into_response(),
+        AuthorizeOutcome::ChooseRepresentation(choice) => {
+            (jar, super::represent::choice_page(&broker, &choice)).into_response()
+        }
     })
 }
 

@@ -29,6 +29,28 @@ pub struct ChooserPage<'a> {
     pub upstreams: Vec<UpstreamChoice>,
 }
 
+/// One principal on the "Who are you acting for?" page.
+pub struct RepresentationOption {
+    /// The form value of the choice.
+    pub value: String,
+    /// The principal's name (an organisation's with its CVR number).
+    pub label: String,
+    /// What the mandate is, allows, and until when.
+    pub help: String,
+}
+
+#[derive(Template)]
+#[template(path = "representation.html")]
+pub struct RepresentationPage<'a> {
+    pub t: &'static Texts,
+    pub tx: &'a str,
+    pub csrf: &'a str,
+    pub service: &'a str,
+    /// "Myself", with the person's name when it is known.
+    pub myself: String,
+    pub options: Vec<RepresentationOption>,
+}
+
 #[derive(Template)]
 #[template(path = "message.html")]
 pub struct MessagePage<'a> {

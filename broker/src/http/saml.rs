@@ -143,6 +143,9 @@ async fn respond(
         SsoOutcome::Post(page) => (jar, post_page(&page)).into_response(),
         SsoOutcome::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
         SsoOutcome::Choose(pending) => (jar, chooser(&broker, &pending)).into_response(),
+        SsoOutcome::ChooseRepresentation(choice) => {
+            (jar, super::represent::choice_page(&broker, &choice)).into_response()
+        }
     })
 }
 

@@ -56,6 +56,12 @@ pub struct SamlSpRequest {
     /// Encrypt with AES-256-CBC rather than AES-256-GCM.
     #[serde(default)]
     pub aes_cbc: bool,
+    /// Whether it accepts people acting on behalf of others.
+    #[serde(default)]
+    pub accepts_representation: bool,
+    /// Named service areas it belongs to.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
 }
 
 /// Where a request's metadata comes from.
@@ -113,6 +119,8 @@ pub fn read_request(body: &[u8]) -> Result<(SpDetails, RequestedMetadata), Strin
         sector: request.sector,
         release: request.release,
         aes_cbc: request.aes_cbc,
+        representation: request.accepts_representation,
+        service_areas: request.service_areas,
     };
     Ok((details, metadata))
 }
@@ -273,6 +281,8 @@ pub async fn upsert(
         sector: details.sector,
         release: details.release,
         aes_cbc: details.aes_cbc,
+        accepts_representation: details.representation,
+        service_areas: details.service_areas,
         metadata,
         metadata_url,
     };

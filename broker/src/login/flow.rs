@@ -5,6 +5,7 @@ use eid_core::AuditOutcome;
 
 use super::frontend::{Answer, Refusal};
 use super::pending::PendingLogin;
+use super::represent::PendingChoice;
 use crate::core::decision::AfterLogin;
 use crate::core::{Completed, LoginStep, SsoSession, complete};
 use crate::oidc::BrokerError;
@@ -142,6 +143,9 @@ pub enum CallbackOutcome {
     /// The frontend's answer (a code or an error for the relying party), with the new session
     /// cookie when a login succeeded.
     Answer(Answer, NewSessionCookie),
+    /// The person holds mandates at the relying party: the page to choose whom they act for,
+    /// with the new session cookie.
+    Choose(Box<PendingChoice>, NewSessionCookie),
     /// The callback itself could not be trusted (unknown state, other browser, bad response): show
     /// an error page.
     Failed(String),
@@ -190,7 +194,16 @@ pub async fn upstream_callback(
         }
         Err(e) => return Err(e),
     };
-    match complete_login(broker, upstream, &pending, params, session_cookie, ip).await {
+    match complete_login(
+        broker,
+        upstream,
+        &pending,
+        params,
+        (session_cookie, browser_cookie),
+        ip,
+    )
+    .await
+    {
         Err(e @ (BrokerError::Store(_) | BrokerError::Keys(_))) => {
             tracing::error!(error = %e, "login could not be completed after the upstream's answer");
             count(broker, "unavailable", upstream);
@@ -210,7 +223,7 @@ async fn complete_login(
     upstream: &str,
     pending: &PendingLogin,
     params: &[(String, String)],
-    session_cookie: Option<&str>,
+    (session_cookie, browser_cookie): (Option<&str>, Option<&str>),
     ip: &str,
 ) -> Result<CallbackOutcome, BrokerError> {
     let client = broker.upstreams.get(upstream);
@@ -297,19 +310,29 @@ async fn complete_login(
                 .detail("step_up", pending.step_up),
         )
         .await?;
-    let answer = match step {
-        LoginStep::Authenticated => {
+    let next = match step {
+        LoginStep::Authenticated => Next::Answer(
             pending
                 .frontend
-                .answer(broker, &rp, &mut this_login)
-                .await?
+                .answer(broker, &rp, &mut this_login, None)
+                .await?,
+        ),
+        LoginStep::Rejected(_) => {
+            Next::Answer(pending.frontend.refuse(broker, Refusal::LevelNotReached)?)
         }
-        LoginStep::Rejected(_) => pending.frontend.refuse(broker, Refusal::LevelNotReached)?,
-        // The choice page comes with the delegation registry; until then no lookup the binary
-        // wires finds a mandate. Never answer as someone the person did not choose.
-        LoginStep::ChooseRepresentation(_) => pending
-            .frontend
-            .refuse(broker, Refusal::RepresentationUnavailable)?,
+        // The person chooses whom they act for before anything is released.
+        LoginStep::ChooseRepresentation(mandates) => Next::Choose(Box::new(
+            PendingChoice::offer(
+                broker,
+                pending.frontend.clone(),
+                &pending.authn.rp,
+                this_login.clone(),
+                mandates,
+                browser_cookie.unwrap_or_default(),
+                pending.lang,
+            )
+            .await?,
+        )),
     };
     session.rps = this_login.rps;
     // Another person's login in this browser ends the session it replaces, with its tokens and
@@ -324,5 +347,14 @@ async fn complete_login(
             ("loa", this_login.loa.as_word()),
         ],
     );
-    Ok(CallbackOutcome::Answer(answer, Some(cookie)))
+    Ok(match next {
+        Next::Answer(answer) => CallbackOutcome::Answer(answer, Some(cookie)),
+        Next::Choose(choice) => CallbackOutcome::Choose(choice, Some(cookie)),
+    })
+}
+
+/// What a completed login leads to, before the session is kept.
+enum Next {
+    Answer(Answer),
+    Choose(Box<PendingChoice>),
 }

@@ -11,7 +11,7 @@ use crate::oidc::BrokerError;
 use crate::registry::{RegisteredRp, RegisteredSp};
 use crate::saml::{PostPage, SamlRequest};
 use crate::state::Broker;
-use eid_core::RelyingParty;
+use eid_core::{Mandate, RelyingParty};
 use std::sync::Arc;
 
 /// The request of the frontend that began a login.
@@ -56,9 +56,9 @@ pub enum Refusal {
     LevelNotReached,
     /// The broker could not finish the login (a store failed after the upstream answered).
     Unavailable,
-    /// The person holds mandates here, and the page to choose whom to act for does not exist yet
-    /// (the delegation registry brings it; until then no mandate lookup finds any).
-    RepresentationUnavailable,
+    /// The mandate the person chose to act under was revoked, expired or otherwise withdrawn
+    /// before anything was released under it.
+    MandateWithdrawn,
 }
 
 /// A frontend's answer to the browser.
@@ -87,21 +87,24 @@ impl FrontendRequest {
         }
     }
 
-    /// Answers with the session's person: issues what the protocol issues and records the relying
-    /// party as served in `session`.
+    /// Answers with the session's person, acting for `mandate`'s principal when they chose one:
+    /// issues what the protocol issues and records the relying party as served in `session`.
     pub async fn answer(
         &self,
         broker: &Broker,
         rp: &Registered,
         session: &mut SsoSession,
+        mandate: Option<&Mandate>,
     ) -> Result<Answer, BrokerError> {
         match (self, rp) {
             (FrontendRequest::Oidc(req), Registered::Oidc(rp)) => {
-                let (url, _) = crate::oidc::authorize::answer(broker, rp, req, session).await?;
+                let (url, _) =
+                    crate::oidc::authorize::answer(broker, rp, req, session, mandate).await?;
                 Ok(Answer::Redirect(url))
             }
             (FrontendRequest::Saml(req), Registered::Saml(sp)) => {
-                let (page, _) = crate::saml::response::answer(broker, sp, req, session).await?;
+                let (page, _) =
+                    crate::saml::response::answer(broker, sp, req, session, mandate).await?;
                 Ok(Answer::Post(Box::new(page)))
             }
             _ => Err(BrokerError::BadRequest(
@@ -132,9 +135,9 @@ impl FrontendRequest {
                         ErrorCode::TemporarilyUnavailable,
                         "the login could not be completed; please start again",
                     ),
-                    Refusal::RepresentationUnavailable => (
+                    Refusal::MandateWithdrawn => (
                         ErrorCode::AccessDenied,
-                        "choosing whom to act for is not available",
+                        "the chosen mandate is no longer valid",
                     ),
                 };
                 let url = error_redirect(

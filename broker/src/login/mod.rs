@@ -7,6 +7,8 @@ pub mod fit;
 pub mod flow;
 pub mod frontend;
 pub mod pending;
+pub mod represent;
 
 pub use frontend::{Answer, FrontendRequest, Refusal};
 pub use pending::PendingLogin;
+pub use represent::{ChoiceOutcome, PendingChoice};

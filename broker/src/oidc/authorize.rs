@@ -1,8 +1,7 @@
 //! Authorization: the relying party's request (direct or pushed), single sign-on or the round trip
 //! to an upstream, and the answer with a code.
 
-use eid_core::AuditOutcome;
-use eid_core::Lang;
+use eid_core::{AuditOutcome, Lang, Mandate};
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, success_redirect, validate};
 use eid_oidc::{AuthorizeRequest, ErrorCode, OAuthError, Prompt, RawParams};
 use std::net::IpAddr;
@@ -11,13 +10,13 @@ use url::Url;
 
 use super::BrokerError;
 use super::audit::audit_refusal;
-use super::tokens::issue_code;
+use super::tokens::{CodeRequest, issue_code};
 use crate::core::{
     AuthnRequest, Decision, LoginStep, SsoSession, decide, next_step, only_raises_level,
 };
 use crate::login::flow::{self, Begun};
 use crate::login::pending::{Admission, PendingLogin};
-use crate::login::{Answer, FrontendRequest, Refusal};
+use crate::login::{Answer, FrontendRequest, PendingChoice};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -37,6 +36,9 @@ pub enum AuthorizeOutcome {
     /// The person must log in and several upstreams fit: show the identity chooser for this
     /// pending login.
     Choose(Box<PendingLogin>),
+    /// The person holds mandates at this relying party: show the page to choose whom they act
+    /// for.
+    ChooseRepresentation(Box<PendingChoice>),
 }
 
 fn redirect_error(
@@ -189,13 +191,22 @@ pub async fn authorize(
                 broker.clock.now(),
             )
             .await?;
-            if let LoginStep::ChooseRepresentation(_) = step {
-                // As after a login (see `login::flow`): no choice page yet, never someone else.
-                let refused = FrontendRequest::Oidc(Box::new(req))
-                    .refuse(broker, Refusal::RepresentationUnavailable)?;
-                return Ok(outcome_of(refused));
+            if let LoginStep::ChooseRepresentation(mandates) = step {
+                // Single sign-on too: the person chooses again at each service.
+                let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
+                let choice = PendingChoice::offer(
+                    broker,
+                    FrontendRequest::Oidc(Box::new(req)),
+                    &rp.rp.id,
+                    session,
+                    mandates,
+                    browser_cookie,
+                    lang,
+                )
+                .await?;
+                return Ok(AuthorizeOutcome::ChooseRepresentation(Box::new(choice)));
             }
-            let (url, new_rp) = answer(broker, &rp, &req, &mut session).await?;
+            let (url, new_rp) = answer(broker, &rp, &req, &mut session, None).await?;
             if new_rp {
                 // Only a new relying party changes the session (logout must reach it).
                 session
@@ -268,13 +279,15 @@ fn outcome_of(answer: Answer) -> AuthorizeOutcome {
     }
 }
 
-/// Issues a code from a session for a validated request and records the relying party as served;
-/// returns the redirect and whether the relying party is new to the session.
+/// Issues a code from a session for a validated request (acting for `mandate`'s principal when
+/// the person chose one) and records the relying party as served; returns the redirect and whether
+/// the relying party is new to the session.
 pub async fn answer(
     broker: &Broker,
     rp: &RegisteredRp,
     req: &AuthorizeRequest,
     session: &mut SsoSession,
+    mandate: Option<&Mandate>,
 ) -> Result<(Url, bool), BrokerError> {
     if req.acr_min.is_some_and(|min| session.loa < min) {
         // Never issue below the requested level.
@@ -286,16 +299,13 @@ pub async fn answer(
         )?;
         return Ok((url, false));
     }
-    let code = issue_code(
-        broker,
-        rp,
-        session,
-        &req.redirect_uri,
-        &req.code_challenge,
-        req.nonce.clone(),
-        req.scopes.clone(),
-    )
-    .await?;
+    let request = CodeRequest {
+        redirect_uri: &req.redirect_uri,
+        code_challenge: &req.code_challenge,
+        nonce: req.nonce.as_deref(),
+        scopes: &req.scopes,
+    };
+    let code = issue_code(broker, rp, session, request, mandate).await?;
     let new_rp = session.served(&rp.rp.id);
     let url = success_redirect(
         &req.redirect_uri,

@@ -13,6 +13,8 @@ use super::tokens::{
     grantable_scopes, grants, id_token, issue_refresh, refresh_record, restore_refresh,
     take_refresh, token_alive, withdraw_refresh,
 };
+use crate::core::representation::{Recheck, recheck};
+use crate::login::represent::{audit_use, audit_withdrawn, use_events};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -33,6 +35,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     /// Granted scopes.
     pub scope: String,
+    /// The mandate the person acts under, as RFC 9396 authorization details.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details: Option<Value>,
 }
 
 /// Handles a token request.
@@ -174,27 +179,64 @@ async fn tokens_for(
             id_token: Some(id_token),
             refresh_token,
             scope: grant.scopes.join(" "),
+            authorization_details: grant.claims.get("authorization_details").cloned(),
         },
     })
 }
 
+/// Re-checks the mandate of a grant whose person acts for someone (`at`: `token` or `refresh`):
+/// a mandate revoked or expired since the choice yields nothing (`invalid_grant`, audited).
+async fn recheck_acting(
+    broker: &Broker,
+    rp: &RegisteredRp,
+    grant: &BrokerGrant,
+    at: &str,
+) -> Result<(), OAuthError> {
+    let Some(acting) = &grant.acting else {
+        return Ok(());
+    };
+    let lookup = broker.mandates.as_ref();
+    let now = broker.clock.now();
+    match recheck(lookup, &acting.agent, &acting.mandate, &rp.rp, now).await? {
+        Recheck::Valid(_) => Ok(()),
+        Recheck::Withdrawn => {
+            let agent = acting.agent.audit_id;
+            audit_withdrawn(broker, agent, &acting.mandate, &rp.rp.id, at).await?;
+            Err(OAuthError::invalid_grant(
+                "the mandate the person acts under is no longer valid",
+            ))
+        }
+    }
+}
+
 /// Issues the tokens of a grant and audits the release, as one outcome: a response that releases a
 /// person's data waits until its event is durable, and if the event cannot be written the tokens
-/// just written are withdrawn and an error returned, so that nothing is released unaudited.
+/// just written are withdrawn and an error returned, so that nothing is released unaudited. A
+/// grant of someone acting for another is re-checked first, and its use audited on both logs.
 async fn issue_audited(
     broker: &Broker,
     rp: &RegisteredRp,
     grant_id: &str,
     grant: &BrokerGrant,
     event: AuditEvent,
+    at: &str,
 ) -> Result<TokenResponse, OAuthError> {
+    recheck_acting(broker, rp, grant, at).await?;
     let issued = tokens_for(broker, rp, grant_id, grant).await?;
     // The release names the person whose data it is, so that they can be shown it.
     let event = match grant.person {
         Some(person) => event.person(person),
         None => event,
     };
-    if let Err(e) = broker.audit(event).await {
+    let written = match &grant.acting {
+        None => broker.audit(event).await,
+        Some(acting) => {
+            let agent = acting.agent.audit_id;
+            let events = use_events(broker, event, agent, &acting.mandate, &rp.rp.id);
+            audit_use(broker, events, Vec::new()).await
+        }
+    };
+    if let Err(e) = written {
         let grants = grants(broker);
         // Best effort: the secrets were never shown, so a leftover is unusable anyway.
         let _ = grants
@@ -285,7 +327,7 @@ async fn authorization_code(
         return Err(OAuthError::invalid_grant("code_verifier does not match"));
     }
     let event = issued_event(broker, rp, ip, "authorization_code");
-    match issue_audited(broker, rp, &grant.grant_id, &grant.payload, event).await {
+    match issue_audited(broker, rp, &grant.grant_id, &grant.payload, event, "token").await {
         Ok(response) => Ok(response),
         Err(e) => Err(after_failed_redemption(broker, code, &grant, e).await),
     }
@@ -314,7 +356,16 @@ async fn refresh(
                 return Err(OAuthError::invalid_grant("the grant was revoked"));
             }
             let event = issued_event(broker, rp, ip, "refresh_token");
-            match issue_audited(broker, rp, &record.grant_id, &record.grant, event).await {
+            match issue_audited(
+                broker,
+                rp,
+                &record.grant_id,
+                &record.grant,
+                event,
+                "refresh",
+            )
+            .await
+            {
                 Ok(response) => Ok(response),
                 Err(e)
                     if matches!(
@@ -382,6 +433,7 @@ async fn client_credentials(
         id_token: None,
         refresh_token: None,
         scope: scopes.join(" "),
+        authorization_details: None,
     })
 }
 
@@ -497,7 +549,7 @@ pub async fn introspect(
     {
         return Ok(serde_json::json!({ "active": false }));
     }
-    Ok(serde_json::json!({
+    let mut answer = serde_json::json!({
         "active": true,
         "client_id": record.client_id,
         "sub": record.payload.sub,
@@ -506,7 +558,14 @@ pub async fn introspect(
         "iat": record.payload.iat,
         "iss": broker.config.issuer,
         "token_type": "Bearer",
-    }))
+    });
+    // Someone acting for the subject: who, and under which mandate (RFC 8693 §4.1, RFC 9396 §9.2).
+    for claim in ["act", "authorization_details"] {
+        if let Some(value) = record.payload.claims.get(claim) {
+            answer[claim] = value.clone();
+        }
+    }
+    Ok(answer)
 }
 
 #[cfg(test)]

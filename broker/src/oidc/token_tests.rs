@@ -6,7 +6,7 @@
 use super::*;
 use crate::core::SsoSession;
 use crate::core::pairwise::PairwiseKey;
-use crate::oidc::tokens::issue_code;
+use crate::oidc::tokens::{CodeRequest, issue_code};
 use crate::state::BrokerConfig;
 use async_trait::async_trait;
 use base64::Engine;
@@ -224,17 +224,17 @@ impl Harness {
 
     async fn code(&self, client: &str, session: &SsoSession, scopes: &[&str]) -> String {
         let rp = self.broker.registry.get(client).unwrap();
-        issue_code(
-            &self.broker,
-            &rp,
-            session,
-            REDIRECT,
-            &eid_oidc::pkce::s256_challenge(VERIFIER),
-            None,
-            scopes.iter().map(|s| (*s).to_owned()).collect(),
-        )
-        .await
-        .unwrap()
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let challenge = eid_oidc::pkce::s256_challenge(VERIFIER);
+        let request = CodeRequest {
+            redirect_uri: REDIRECT,
+            code_challenge: &challenge,
+            nonce: None,
+            scopes: &scopes,
+        };
+        issue_code(&self.broker, &rp, session, request, None)
+            .await
+            .unwrap()
     }
 
     async fn token(
@@ -408,11 +408,17 @@ async fn tokens_whose_audit_event_cannot_be_written_are_withdrawn() {
     // The refresh token written was deleted again (put, then delete: the key appears twice); the
     // access token, sealed and stored nowhere, was revoked (its identifier marked).
     let changed = h.store.changed.lock().unwrap().clone();
-    let refresh: Vec<&String> = changed.iter().filter(|k| k.starts_with("broker:rt:")).collect();
+    let refresh: Vec<&String> = changed
+        .iter()
+        .filter(|k| k.starts_with("broker:rt:"))
+        .collect();
     assert_eq!(refresh.len(), 2, "{changed:?}");
     assert_eq!(refresh[0], refresh[1]);
     assert!(h.store.inner.get(refresh[0]).await.unwrap().is_none());
-    assert!(!changed.iter().any(|k| k.starts_with("broker:at:")), "{changed:?}");
+    assert!(
+        !changed.iter().any(|k| k.starts_with("broker:at:")),
+        "{changed:?}"
+    );
     let revoked: Vec<&String> = changed
         .iter()
         .filter(|k| k.starts_with("broker:at-revoked:"))

@@ -1,7 +1,7 @@
 //! What the broker issues: codes for a session, ID tokens signed with the relying party's
 //! algorithm, opaque access tokens and rotating refresh tokens.
 
-use eid_core::{EphemeralStore, Loa, StoreError};
+use eid_core::{EphemeralStore, Identity, Loa, Mandate, StoreError};
 use eid_oidc::grant::{AccessToken, CodeGrant, Grants};
 use eid_oidc::random::{digest_key, token256};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,10 @@ pub struct BrokerGrant {
     pub scopes: Vec<String>,
     /// The released person claims.
     pub claims: Map<String, Value>,
+    /// Someone acting for the subject, and under which mandate: re-checked whenever the grant
+    /// yields tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting: Option<Box<Acting>>,
 }
 
 /// The broker's codes and tokens; its access tokens are sealed, so issuing one stores nothing.
@@ -51,39 +55,66 @@ pub(crate) fn grants(broker: &Broker) -> Grants<'_> {
     Grants::new(broker.ephemeral.as_ref(), GRANTS).sealed_with(broker.pairwise.token_sealer())
 }
 
-/// Issues a code for a session's person to a relying party.
+/// A person acting for the subject of a grant under a mandate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acting {
+    /// The acting person, as they logged in (the registry's re-check asks for them).
+    pub agent: Identity,
+    /// The mandate as chosen.
+    pub mandate: Mandate,
+}
+
+/// What an authorization request asked for, besides the session's person.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeRequest<'a> {
+    /// The redirect URI.
+    pub redirect_uri: &'a str,
+    /// The PKCE challenge.
+    pub code_challenge: &'a str,
+    /// The client's nonce.
+    pub nonce: Option<&'a str>,
+    /// The requested scopes.
+    pub scopes: &'a [String],
+}
+
+/// Issues a code for a session's person to a relying party, acting for `mandate`'s principal
+/// when the person chose one.
 pub async fn issue_code(
     broker: &Broker,
     rp: &RegisteredRp,
     session: &SsoSession,
-    redirect_uri: &str,
-    code_challenge: &str,
-    nonce: Option<String>,
-    scopes: Vec<String>,
+    request: CodeRequest<'_>,
+    mandate: Option<&Mandate>,
 ) -> Result<String, BrokerError> {
     let released = release(
         &rp.rp,
         &session.identity,
         session.loa,
         session.auth_time,
-        None,
+        mandate,
         &broker.pairwise,
     );
     let grant = CodeGrant {
         grant_id: token256(),
         client_id: rp.rp.id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
-        code_challenge: code_challenge.to_owned(),
+        redirect_uri: request.redirect_uri.to_owned(),
+        code_challenge: request.code_challenge.to_owned(),
         payload: BrokerGrant {
             sid: session.sid.clone(),
             person: Some(released.audit_id),
-            claims: person_claims(&released),
+            claims: person_claims(&released, &rp.rp.id),
             sub: released.subject,
             loa: released.level,
             amr: released.amr,
             auth_time: released.auth_time,
-            nonce,
-            scopes: grantable_scopes(&rp.oidc, &scopes.join(" "), true),
+            nonce: request.nonce.map(str::to_owned),
+            scopes: grantable_scopes(&rp.oidc, &request.scopes.join(" "), true),
+            acting: mandate.map(|m| {
+                Box::new(Acting {
+                    agent: session.identity.clone(),
+                    mandate: m.clone(),
+                })
+            }),
         },
     };
     Ok(grants(broker).issue_code(&grant).await?)
@@ -202,7 +233,7 @@ pub async fn issue_refresh(broker: &Broker, record: &RefreshRecord) -> Result<St
 /// The outcome of presenting a refresh token.
 pub enum RefreshUse {
     /// Valid and now used up: issue a new one (rotation).
-    Fresh(RefreshRecord),
+    Fresh(Box<RefreshRecord>),
     /// Used before: the grant must be revoked (a stolen token is being replayed).
     Reused(String),
     /// Unknown or expired.
@@ -223,7 +254,7 @@ pub async fn take_refresh(
             .take_once(&refresh_key(token), &refresh_used_key(token), memory)
             .await?
         {
-            eid_core::Taken::First(bytes) => RefreshUse::Fresh(decode(&bytes)?),
+            eid_core::Taken::First(bytes) => RefreshUse::Fresh(Box::new(decode(&bytes)?)),
             eid_core::Taken::Again(bytes) => RefreshUse::Reused(decode(&bytes)?.grant_id),
             eid_core::Taken::Missing => RefreshUse::Unknown,
         },

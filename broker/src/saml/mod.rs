@@ -6,6 +6,7 @@
 
 pub mod evidence;
 pub mod idp;
+pub mod privileges;
 pub mod response;
 pub mod slo;
 pub mod sso;

@@ -17,9 +17,11 @@ use super::{ASSERTION_TTL, PostPage, SamlRequest, entity_id};
 use crate::core::SsoSession;
 use crate::core::release::{Released, release};
 use crate::login::Refusal;
+use crate::login::represent::{audit_use, use_events};
 use crate::oidc::BrokerError;
 use crate::registry::RegisteredSp;
 use crate::state::Broker;
+use eid_core::Mandate;
 
 fn keys_error(e: impl std::fmt::Display) -> BrokerError {
     BrokerError::Keys(e.to_string())
@@ -60,7 +62,7 @@ pub fn status_of(refusal: Refusal) -> StatusCode {
     match refusal {
         Refusal::Cancelled | Refusal::NotCompleted => StatusCode::AuthnFailed,
         Refusal::LevelNotReached => StatusCode::NoAuthnContext,
-        Refusal::NoUpstream | Refusal::RepresentationUnavailable => StatusCode::RequestDenied,
+        Refusal::NoUpstream | Refusal::MandateWithdrawn => StatusCode::RequestDenied,
         Refusal::Unavailable => StatusCode::Responder,
     }
 }
@@ -109,12 +111,19 @@ fn attributes_of(released: &Released) -> Vec<AssertionAttribute> {
 /// Answers from `session`: a Response with the signed and encrypted assertion, audited (naming
 /// the person) before it is handed out, and the service recorded as served. Returns the page and
 /// whether the service is new to the session. Below the requested level, the status says so.
+///
+/// Acting under `mandate` (chosen and just re-checked), the assertion is still about the person
+/// themselves (their NameID and attributes, as in NemLog-in), with the mandate's privileges
+/// scoped to the principal ([`super::privileges`]); only a service that accepts representation
+/// ever gets one, and the use is audited on both persons' logs.
 pub async fn answer(
     broker: &Broker,
     sp: &RegisteredSp,
     req: &SamlRequest,
     session: &mut SsoSession,
+    mandate: Option<&Mandate>,
 ) -> Result<(PostPage, bool), BrokerError> {
+    let mandate = mandate.filter(|_| sp.rp.representation);
     if req.min_loa.is_some_and(|min| session.loa < min) {
         return Ok((failure(broker, req, StatusCode::NoAuthnContext), false));
     }
@@ -145,7 +154,13 @@ pub async fn answer(
         authn_instant,
         session_index: session.sid_for(&sp.rp.id),
         loa: released.level,
-        attributes: attributes_of(&released),
+        attributes: {
+            let mut attributes = attributes_of(&released);
+            if let Some(m) = mandate {
+                attributes.extend(super::privileges::attributes(m, &sp.rp, &broker.pairwise));
+            }
+            attributes
+        },
     };
     let (key, certificate) = signing_key(broker)?;
     let signed = sign_enveloped(
@@ -170,16 +185,18 @@ pub async fn answer(
     // same commit as the event.
     let kept = super::evidence::assertion(broker, req, &assertion.id, signed, session);
     // Audited before anything is released: a failure here releases nothing.
-    broker
-        .audit_with(
-            broker
-                .event("saml.response_issued", AuditOutcome::Success)
-                .person(released.audit_id)
-                .client(sp.rp.id.clone())
-                .detail("loa", released.level.as_word()),
-            kept,
-        )
-        .await?;
+    let event = broker
+        .event("saml.response_issued", AuditOutcome::Success)
+        .person(released.audit_id)
+        .client(sp.rp.id.clone())
+        .detail("loa", released.level.as_word());
+    match mandate {
+        None => broker.audit_with(event, kept).await?,
+        Some(m) => {
+            let events = use_events(broker, event, released.audit_id, m, &sp.rp.id);
+            audit_use(broker, events, kept).await?;
+        }
+    }
     let new_rp = session.served(&sp.rp.id);
     // The way back from the SessionIndex to the session, for the service's LogoutRequest.
     super::slo::remember_index(broker, &sp.rp.id, session).await?;

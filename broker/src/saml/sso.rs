@@ -22,7 +22,7 @@ use crate::core::only_raises_level;
 use crate::core::{AuthnRequest as Authn, Decision, LoginStep, SsoSession, decide, next_step};
 use crate::login::flow::{self, Begun};
 use crate::login::pending::{Admission, PendingLogin};
-use crate::login::{Answer, FrontendRequest, Refusal};
+use crate::login::{Answer, FrontendRequest, PendingChoice};
 use crate::oidc::BrokerError;
 use crate::oidc::audit::{audit_refusal, truncated};
 use crate::registry::RegisteredSp;
@@ -56,6 +56,8 @@ pub enum SsoOutcome {
     Redirect(Url),
     /// The identity chooser for this pending login.
     Choose(Box<PendingLogin>),
+    /// The page to choose whom the person acts for.
+    ChooseRepresentation(Box<PendingChoice>),
 }
 
 /// A verified request, its sender and the RelayState.
@@ -301,13 +303,23 @@ async fn login(
                 broker.clock.now(),
             )
             .await?;
-            if let LoginStep::ChooseRepresentation(_) = step {
-                return post(
-                    FrontendRequest::Saml(Box::new(saml))
-                        .refuse(broker, Refusal::RepresentationUnavailable)?,
-                );
+            if let LoginStep::ChooseRepresentation(mandates) = step {
+                // Single sign-on too: the person chooses again at each service.
+                let lang = saml.lang;
+                let choice = PendingChoice::offer(
+                    broker,
+                    FrontendRequest::Saml(Box::new(saml)),
+                    &sp.rp.id,
+                    session,
+                    mandates,
+                    browser_cookie,
+                    lang,
+                )
+                .await?;
+                return Ok(SsoOutcome::ChooseRepresentation(Box::new(choice)));
             }
-            let (page, new_rp) = super::response::answer(broker, sp, &saml, &mut session).await?;
+            let (page, new_rp) =
+                super::response::answer(broker, sp, &saml, &mut session, None).await?;
             if new_rp {
                 // The service joins the session (single logout must reach it).
                 session

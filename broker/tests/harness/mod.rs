@@ -14,7 +14,7 @@ use eid_broker::core::pairwise::PairwiseKey;
 use eid_broker::ports::{LogoutNotifier, Upstream, UpstreamKind, Upstreams};
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
-    AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup,
+    AuditEvent, AuditLog, Clock, FixedClock, Identity, Loa, Mandate, MandateLookup, PersonKey,
     RelyingPartyRepository, ServiceRef, StoreError,
 };
 use eid_keys::{Alg, KeySet, KeyStore, SigningKey};
@@ -271,12 +271,58 @@ impl LogoutNotifier for RecordingNotifier {
     }
 }
 
-/// A mandate registry that finds the mandates it was given, for anyone at any relying party.
+/// A mandate registry of the mandates it was given: `held` ones for anyone, granted ones for their
+/// agent only; each only at a relying party (or a service area) among its scopes; revocable.
 #[derive(Debug, Default)]
 pub struct FakeMandates {
+    /// Mandates anyone holds.
     pub held: Mutex<Vec<Mandate>>,
+    /// `(agent subject, mandate)`: mandates one person holds.
+    pub granted: Mutex<Vec<(String, Mandate)>>,
     /// `(agent subject, relying party)` of each lookup.
     pub asked: Mutex<Vec<(String, String)>>,
+    /// `(agent subject, mandate id)` of each re-check.
+    pub rechecked: Mutex<Vec<(String, String)>>,
+}
+
+impl FakeMandates {
+    /// `agent` (a subject at the fake upstream) now holds `mandate`.
+    pub fn grant(&self, agent: &str, mandate: Mandate) {
+        self.granted
+            .lock()
+            .unwrap()
+            .push((agent.to_owned(), mandate));
+    }
+
+    /// Revokes the mandate `id`, with immediate effect.
+    pub fn revoke(&self, id: &str) {
+        self.held.lock().unwrap().retain(|m| m.id != id);
+        self.granted.lock().unwrap().retain(|(_, m)| m.id != id);
+    }
+
+    /// The re-checks so far.
+    pub fn rechecked(&self) -> Vec<(String, String)> {
+        self.rechecked.lock().unwrap().clone()
+    }
+
+    fn found(&self, agent: &Identity, service: ServiceRef<'_>) -> Vec<Mandate> {
+        let covers = |m: &Mandate| {
+            m.scopes
+                .iter()
+                .any(|s| s == service.id || service.areas.contains(s))
+        };
+        let mut found: Vec<Mandate> = self.held.lock().unwrap().clone();
+        found.extend(
+            self.granted
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|(a, _)| *a == agent.person.subject)
+                .map(|(_, m)| m.clone()),
+        );
+        found.retain(covers);
+        found
+    }
 }
 
 #[async_trait]
@@ -291,7 +337,58 @@ impl MandateLookup for FakeMandates {
             .lock()
             .unwrap()
             .push((agent.person.subject.clone(), service.id.to_owned()));
-        Ok(self.held.lock().unwrap().clone())
+        Ok(self.found(agent, service))
+    }
+
+    async fn mandate(
+        &self,
+        agent: &Identity,
+        id: &str,
+        service: ServiceRef<'_>,
+        _at: time::OffsetDateTime,
+    ) -> Result<Option<Mandate>, StoreError> {
+        self.rechecked
+            .lock()
+            .unwrap()
+            .push((agent.person.subject.clone(), id.to_owned()));
+        Ok(self.found(agent, service).into_iter().find(|m| m.id == id))
+    }
+}
+
+/// A power of attorney from the person `principal` (a subject at the fake upstream) named `name`
+/// with CPR number `cpr`, letting its holder act at `scope` (a relying party or a service area).
+pub fn power_of_attorney(id: &str, principal: &str, name: &str, cpr: &str, scope: &str) -> Mandate {
+    Mandate {
+        id: id.into(),
+        kind: eid_core::MandateKind::PowerOfAttorney,
+        principal: eid_core::Principal::Person {
+            person: PersonKey {
+                upstream: UPSTREAM.into(),
+                subject: principal.into(),
+            },
+            cpr: Some(eid_core::Cpr::parse(cpr).unwrap()),
+            name: name.into(),
+        },
+        access: eid_core::Access::Act,
+        scopes: vec![scope.into()],
+        privileges: vec!["urn:dk:example:housing:apply".into()],
+        valid_until: None,
+    }
+}
+
+/// A business right of an employee to act for the organisation with `cvr` at `scope`.
+pub fn business_right(id: &str, cvr: &str, name: &str, scope: &str) -> Mandate {
+    Mandate {
+        id: id.into(),
+        kind: eid_core::MandateKind::BusinessRight,
+        principal: eid_core::Principal::Organisation {
+            cvr: cvr.into(),
+            name: name.into(),
+        },
+        access: eid_core::Access::Read,
+        scopes: vec![scope.into()],
+        privileges: vec!["urn:dk:example:accounts:read".into()],
+        valid_until: None,
     }
 }
 
@@ -494,6 +591,30 @@ impl Harness {
             .await
     }
 
+    /// Answers the "Who are you acting for?" page `page` with `choice` (`self`, `cancel` or
+    /// `mandate:<id>`).
+    pub async fn choose_representation(
+        &self,
+        client: &mut Client,
+        page: &Reply,
+        choice: &str,
+    ) -> Reply {
+        assert!(
+            page.is_representation_choice(),
+            "expected the choice page: {page:?}"
+        );
+        self.post(
+            client,
+            "/login/represent",
+            &[
+                ("tx", &page.input("tx")),
+                ("csrf", &page.input("csrf")),
+                ("choice", choice),
+            ],
+        )
+        .await
+    }
+
     /// Chooses the national fake upstream on a chooser page: the broker's redirect to it.
     pub async fn choose(&self, client: &mut Client, chooser: &Reply) -> Reply {
         self.choose_upstream(client, chooser, UPSTREAM).await
@@ -654,6 +775,8 @@ impl BrokerClient for Client {
 pub trait BrokerReply {
     /// Whether this is the identity chooser.
     fn is_chooser(&self) -> bool;
+    /// Whether this is the "Who are you acting for?" page.
+    fn is_representation_choice(&self) -> bool;
     /// Whether this redirects to an upstream's authorization endpoint `authorize`.
     fn goes_to(&self, authorize: &str) -> bool;
     /// A query parameter of the redirect target (a relative one resolved against [`ISSUER`]).
@@ -669,6 +792,10 @@ pub trait BrokerReply {
 impl BrokerReply for Reply {
     fn is_chooser(&self) -> bool {
         self.status == 200 && self.body.contains("action=\"/login/start\"")
+    }
+
+    fn is_representation_choice(&self) -> bool {
+        self.status == 200 && self.body.contains("action=\"/login/represent\"")
     }
 
     fn goes_to(&self, authorize: &str) -> bool {

@@ -71,6 +71,25 @@ pub fn register(harness: &Harness) {
     register_metadata(harness, &sp_metadata());
 }
 
+/// Registers the test service as one that accepts representation, releasing `release`.
+pub fn register_representing(harness: &Harness, release: &[&str]) {
+    let release: Vec<String> = release.iter().map(|r| (*r).to_owned()).collect();
+    let sp = eid_broker::registry::prepare_saml(
+        &eid_broker::registry::SamlSpConfig {
+            metadata: &sp_metadata(),
+            name: "SAML service",
+            sector: SP_SECTOR,
+            release: &release,
+            aes_cbc: false,
+            representation: true,
+            service_areas: &[],
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    harness.broker.registry.set_saml(vec![sp]);
+}
+
 /// Registers the test service from `metadata` (CPR and names released), replacing every SAML
 /// service of the registry.
 pub fn register_metadata(harness: &Harness, metadata: &str) {
@@ -82,6 +101,8 @@ pub fn register_metadata(harness: &Harness, metadata: &str) {
             sector: SP_SECTOR,
             release: &release,
             aes_cbc: false,
+            representation: false,
+            service_areas: &[],
         },
         OffsetDateTime::now_utc(),
     )

@@ -308,6 +308,8 @@ pub fn register_services(harness: &Harness, services: &[(usize, &[&str])]) {
                     sector: &sector,
                     release: &release,
                     aes_cbc: false,
+                    representation: false,
+                    service_areas: &[],
                 },
                 OffsetDateTime::now_utc(),
             )

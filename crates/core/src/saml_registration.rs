@@ -25,6 +25,13 @@ pub struct SamlSpRegistration {
     /// Encrypt its assertions with AES-256-CBC rather than AES-256-GCM.
     #[serde(default)]
     pub aes_cbc: bool,
+    /// Whether it accepts people acting on behalf of others (assertions with OIO-BPP privileges
+    /// scoped to the principal); a service that did not say so never gets one.
+    #[serde(default)]
+    pub accepts_representation: bool,
+    /// Named service areas it belongs to, which mandates can name instead of its entity ID.
+    #[serde(default)]
+    pub service_areas: Vec<String>,
     /// Its metadata XML: as given, or the last good document fetched from [`Self::metadata_url`].
     pub metadata: String,
     /// Where its metadata is fetched from on a schedule, if it is.

@@ -76,6 +76,8 @@ fn registration(entity_id: &str) -> SamlSpRegistration {
         sector: "sector".to_owned(),
         release: Vec::new(),
         aes_cbc: false,
+        accepts_representation: false,
+        service_areas: Vec::new(),
         metadata: "<EntityDescriptor/>".to_owned(),
         metadata_url: None,
     }

@@ -13,6 +13,8 @@ fn full(entity_id: &str) -> SamlSpRegistration {
         sector: "sector-kommune".to_owned(),
         release: vec!["cpr".to_owned(), "name".to_owned()],
         aes_cbc: true,
+        accepts_representation: true,
+        service_areas: vec!["housing-benefit".to_owned()],
         metadata: format!(
             "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
              entityID=\"{}\">\n  <!-- ünïcødé & \"quotes\" -->\n</md:EntityDescriptor>",
@@ -41,6 +43,8 @@ fn minimal(entity_id: &str) -> SamlSpRegistration {
         sector: "sector-minimal".to_owned(),
         release: Vec::new(),
         aes_cbc: false,
+        accepts_representation: false,
+        service_areas: Vec::new(),
         metadata: "<EntityDescriptor/>".to_owned(),
         metadata_url: None,
     }
