@@ -7,10 +7,9 @@ use crate::notifications::valid_kind;
 use async_trait::async_trait;
 use eid_core::delegation::{MAX_LOOKUP_AREAS, valid_shape};
 use eid_core::{
-    Access, Author, Cpr, Cvr, DelegationRepository, Mandate, MandateId, MandateKind,
-    MandateRecord, MandateState, Notice, Organisation, OrganisationRef, Party, PartyKey,
-    PersonKey, Principal, Privilege, RegisteredPerson, Scope, ServiceRef, Side, StateChange,
-    StoreError,
+    Access, Author, Cpr, Cvr, DelegationRepository, Mandate, MandateId, MandateKind, MandateRecord,
+    MandateState, Notice, Organisation, OrganisationRef, Party, PartyKey, PersonKey, Principal,
+    Privilege, RegisteredPerson, Scope, ServiceRef, Side, StateChange, StoreError,
 };
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
@@ -18,9 +17,12 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The columns of [`decode_record`]. Booleans are read as integers: sqlx's `Any` driver decodes no
+/// SQLite `BOOLEAN`.
 const COLUMNS: &str = "id, kind, principal_upstream, principal_subject, principal_person, \
      principal_cpr, principal_cvr, principal_name, agent_upstream, agent_subject, agent_person, \
-     agent_cpr, agent_cvr, agent_name, access, administrator, privileges, state, valid_from_us, \
+     agent_cpr, agent_cvr, agent_name, access, \
+     CAST(CASE WHEN administrator THEN 1 ELSE 0 END AS BIGINT), privileges, state, valid_from_us, \
      valid_until_us, created_at_us, revision";
 
 const INSERT_MANDATE: &str = "INSERT INTO delegation_mandates (id, kind, principal_upstream, \
@@ -143,9 +145,8 @@ fn opt_time_col(row: &AnyRow, i: usize, what: &str) -> Result<Option<OffsetDateT
 
 /// A party from its columns starting at `at`: upstream, subject, person, cpr, cvr, name.
 fn decode_party(row: &AnyRow, at: usize, side: &str) -> Result<Party, StoreError> {
-    let get = |i: usize| -> Result<Option<String>, StoreError> {
-        row.try_get(at + i).map_err(map_err)
-    };
+    let get =
+        |i: usize| -> Result<Option<String>, StoreError> { row.try_get(at + i).map_err(map_err) };
     let name = get(5)?.ok_or_else(|| corrupt(side))?;
     match (get(0)?, get(1)?, get(2)?, get(3)?, get(4)?) {
         (Some(upstream), Some(subject), Some(id), Some(cpr), None) => {
@@ -183,7 +184,7 @@ fn decode_record(row: &AnyRow) -> Result<MandateRecord, StoreError> {
         scopes: Vec::new(),
         privileges: decode_privileges(&privileges)?,
         access: access_from_stored(&access).ok_or_else(|| corrupt("access"))?,
-        administrator: row.try_get(15).map_err(map_err)?,
+        administrator: row.try_get::<i64, _>(15).map_err(map_err)? != 0,
         valid_from: time_col(row, 18, "valid_from_us")?,
         valid_until: opt_time_col(row, 19, "valid_until_us")?,
         state: MandateState::from_stored(&state).ok_or_else(|| corrupt("state"))?,
@@ -360,7 +361,9 @@ fn decode_usable(row: &AnyRow) -> Result<UsableRow, StoreError> {
     let principal = match (get(2)?, get(3)?, get(4)?, get(5)?) {
         (Some(upstream), Some(subject), cpr, None) => Principal::Person {
             person: PersonKey { upstream, subject },
-            cpr: cpr.map(|c| Cpr::parse(&c).map_err(|_| corrupt("principal"))).transpose()?,
+            cpr: cpr
+                .map(|c| Cpr::parse(&c).map_err(|_| corrupt("principal")))
+                .transpose()?,
             name,
         },
         (None, None, None, Some(cvr)) => Principal::Organisation { cvr, name },
@@ -371,7 +374,9 @@ fn decode_usable(row: &AnyRow) -> Result<UsableRow, StoreError> {
     let scope = get(10)?.ok_or_else(|| corrupt("scope"))?;
     Ok(UsableRow {
         mandate: Mandate {
-            id: MandateId::parse(&id).ok_or_else(|| corrupt("id"))?.to_string(),
+            id: MandateId::parse(&id)
+                .ok_or_else(|| corrupt("id"))?
+                .to_string(),
             kind: kind_from_stored(&kind).ok_or_else(|| corrupt("kind"))?,
             principal,
             access: access_from_stored(&access).ok_or_else(|| corrupt("access"))?,
@@ -786,6 +791,61 @@ impl DelegationRepository for SqlDurable {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::testing::{TempPostgresDb, postgres_url_or_skip};
+
+    /// The lookup on PostgreSQL with 40,000 mandates of 20,000 agents, 2,000 organisations and
+    /// their scopes: both legs start from the agent indexes, and no table is scanned whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_plans_the_lookup_through_the_agent_indexes() {
+        let Some(server) = postgres_url_or_skip() else {
+            return;
+        };
+        let temp = TempPostgresDb::create(&server).await.unwrap();
+        {
+            let db = SqlDurable::connect_and_migrate(&temp.url).await.unwrap();
+            for sql in [
+                // Powers of attorney between persons, then rights of persons at organisations,
+                // then powers between organisations.
+                "INSERT INTO delegation_mandates SELECT 'p' || i, 'power_of_attorney', 'idp', \
+                 'principal-' || i, 'principal-' || i, '0101901234', NULL, 'P', 'idp', \
+                 'agent-' || (i % 20000), 'agent-' || (i % 20000), '0101901234', NULL, 'A', \
+                 'act', FALSE, '[]', CASE WHEN i % 3 = 0 THEN 'revoked' ELSE 'active' END, 0, \
+                 NULL, 0, 1 FROM generate_series(1, 20000) AS i",
+                "INSERT INTO delegation_mandates SELECT 'r' || i, 'business_right', NULL, NULL, \
+                 NULL, NULL, (10000000 + i % 2000)::TEXT, 'O', 'idp', 'agent-' || (i % 20000), \
+                 'agent-' || (i % 20000), '0101901234', NULL, 'A', 'act', FALSE, '[]', 'active', \
+                 0, NULL, 0, 1 FROM generate_series(1, 10000) AS i",
+                "INSERT INTO delegation_mandates SELECT 'b' || i, 'business_power', NULL, NULL, \
+                 NULL, NULL, (20000000 + i)::TEXT, 'C', NULL, NULL, NULL, NULL, \
+                 (10000000 + i % 2000)::TEXT, 'O', 'act', FALSE, '[]', 'active', 0, NULL, 0, 1 \
+                 FROM generate_series(1, 10000) AS i",
+                "INSERT INTO delegation_scopes SELECT id, 'rp:rp-' || (abs(hashtext(id)) % 50) \
+                 FROM delegation_mandates",
+                "ANALYZE",
+            ] {
+                sqlx::query(sql).execute(db.pool()).await.unwrap();
+            }
+            let sql = format!("EXPLAIN {}", usable_sql(2));
+            let plan: Vec<String> = sqlx::query::<Any>(sqlx::AssertSqlSafe(sql))
+                .bind("idp")
+                .bind("agent-7")
+                .bind(1_i64)
+                .bind("rp:rp-7")
+                .bind("area:housing")
+                .fetch_all(db.pool())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>(0).unwrap())
+                .collect();
+            let plan = plan.join("\n");
+            assert!(!plan.contains("Seq Scan"), "{plan}");
+            assert!(plan.contains("delegation_mandates_agent_person"), "{plan}");
+            assert!(plan.contains("delegation_mandates_agent_org"), "{plan}");
+            db.close().await;
+        }
+        temp.drop_db().await.unwrap();
+    }
 
     #[test]
     fn the_lookup_lists_one_placeholder_per_scope_key_in_each_leg() {

@@ -15,7 +15,8 @@ macro_rules! select_person {
     ($condition:literal) => {
         concat!(
             "SELECT id, cpr, given_name, family_name, birthdate, ial, status, user_id, \
-             created_at_us, legally_competent FROM persons WHERE ",
+             created_at_us, CAST(CASE WHEN legally_competent THEN 1 ELSE 0 END AS BIGINT) \
+             FROM persons WHERE ",
             $condition
         )
     };
@@ -83,7 +84,7 @@ fn decode(row: &AnyRow) -> Result<Person, StoreError> {
         birthdate: Date::parse(&birthdate, DATE_FORMAT).map_err(|_| corrupt("birthdate"))?,
         ial: loa_from_stored(&ial).ok_or_else(|| corrupt("ial"))?,
         status: PersonStatus::from_stored(&status).ok_or_else(|| corrupt("status"))?,
-        legally_competent: row.try_get(9).map_err(map_err)?,
+        legally_competent: row.try_get::<i64, _>(9).map_err(map_err)? != 0,
         user_id: row.try_get(7).map_err(map_err)?,
         created_at: from_micros(created_at_us).ok_or_else(|| corrupt("created_at_us"))?,
     })
@@ -285,7 +286,8 @@ mod tests {
         assert_eq!(
             select_person!("id = $1"),
             "SELECT id, cpr, given_name, family_name, birthdate, ial, status, user_id, \
-             created_at_us, legally_competent FROM persons WHERE id = $1"
+             created_at_us, CAST(CASE WHEN legally_competent THEN 1 ELSE 0 END AS BIGINT) \
+             FROM persons WHERE id = $1"
         );
     }
 }
