@@ -208,7 +208,10 @@ impl Privilege {
     /// XML and JSON).
     pub fn parse(input: &str) -> Result<Privilege, PrivilegeError> {
         let (scheme, rest) = input.split_once(':').ok_or(PrivilegeError)?;
-        let scheme_ok = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        let scheme_ok = scheme
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic())
             && scheme
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
@@ -597,7 +600,15 @@ mod tests {
     fn cvr_is_eight_digits_not_starting_with_zero() {
         assert_eq!(Cvr::parse("12345678").unwrap().as_str(), "12345678");
         assert_eq!(Cvr::parse(" DK12345678 ").unwrap().as_str(), "12345678");
-        for bad in ["", "1234567", "123456789", "02345678", "1234567a", "1234 5678", "DK"] {
+        for bad in [
+            "",
+            "1234567",
+            "123456789",
+            "02345678",
+            "1234567a",
+            "1234 5678",
+            "DK",
+        ] {
             assert_eq!(Cvr::parse(bad), Err(CvrError), "{bad}");
         }
     }
@@ -672,10 +683,7 @@ mod tests {
         let until = Some(datetime!(2026-06-01 00:00 UTC));
         let before = datetime!(2026-05-31 23:59 UTC);
         let after = datetime!(2026-06-01 00:00 UTC);
-        assert_eq!(
-            MandateState::Active.at(until, before),
-            MandateState::Active
-        );
+        assert_eq!(MandateState::Active.at(until, before), MandateState::Active);
         assert_eq!(MandateState::Active.at(until, after), MandateState::Expired);
         assert_eq!(
             MandateState::Pending.at(until, after),
@@ -714,10 +722,22 @@ mod tests {
         assert!(valid_shape(PowerOfAttorney, &person("a"), &person("b")));
         assert!(!valid_shape(PowerOfAttorney, &person("a"), &person("a")));
         assert!(valid_shape(PowerOfAttorney, &person("a"), &org("12345678")));
-        assert!(!valid_shape(PowerOfAttorney, &org("12345678"), &person("a")));
+        assert!(!valid_shape(
+            PowerOfAttorney,
+            &org("12345678"),
+            &person("a")
+        ));
         assert!(valid_shape(BusinessRight, &org("12345678"), &person("a")));
         assert!(!valid_shape(BusinessRight, &person("a"), &person("b")));
-        assert!(valid_shape(BusinessPower, &org("12345678"), &org("87654321")));
-        assert!(!valid_shape(BusinessPower, &org("12345678"), &org("12345678")));
+        assert!(valid_shape(
+            BusinessPower,
+            &org("12345678"),
+            &org("87654321")
+        ));
+        assert!(!valid_shape(
+            BusinessPower,
+            &org("12345678"),
+            &org("12345678")
+        ));
     }
 }
