@@ -398,10 +398,8 @@ fn fold_usable(rows: Vec<UsableRow>) -> Vec<Mandate> {
     let mut out: BTreeMap<String, Mandate> = BTreeMap::new();
     for row in rows {
         let mut m = row.mandate;
-        if let Some(via) = row.via_access {
-            if via == Access::Read {
-                m.access = Access::Read;
-            }
+        if row.via_access == Some(Access::Read) {
+            m.access = Access::Read;
         }
         m.valid_until = match (m.valid_until, row.via_until) {
             (Some(a), Some(b)) => Some(a.min(b)),
