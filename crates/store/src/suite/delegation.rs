@@ -510,6 +510,27 @@ async fn organisations(
             .unwrap()
             .is_empty()
     );
+    // A colleague whose right covers another service only does not use the power here.
+    let colleague = person("Colleague");
+    let elsewhere_right = record(
+        MandateKind::BusinessRight,
+        demo_ref.clone(),
+        Party::Person(colleague.clone()),
+        &[Scope::service("another-service").unwrap()],
+        MandateState::Active,
+        t0,
+        None,
+        t0,
+    );
+    repo.insert_mandate(&elsewhere_right, None, &[])
+        .await
+        .unwrap();
+    assert!(
+        repo.usable(&colleague.key, service, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     // Not at another service; not once Peter's right has ended.
     let elsewhere = ServiceRef {
         id: "nowhere",
@@ -555,7 +576,7 @@ async fn organisations(
         .mandates_of(PartyKey::Organisation(&demo.cvr), Side::Given, 10)
         .await
         .unwrap();
-    assert_eq!(given.len(), 2);
+    assert_eq!(given.len(), 3);
     let held = repo
         .mandates_of(PartyKey::Organisation(&demo.cvr), Side::Held, 10)
         .await
