@@ -5,6 +5,7 @@
 //! `MandateLookup`. The listener still serves only a landing page and the operations endpoints;
 //! the portal and the REST API are built on [`registry::Registry`].
 
+pub mod demo;
 pub mod lookup;
 pub mod registry;
 

@@ -152,7 +152,12 @@ impl Registry {
         &self.settings
     }
 
-    fn now(&self) -> OffsetDateTime {
+    /// Its store (for the lookup and the demo data).
+    pub fn store(&self) -> &std::sync::Arc<dyn DelegationRepository> {
+        &self.deps.store
+    }
+
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.deps.clock.now()
     }
 
@@ -182,7 +187,7 @@ impl Registry {
     }
 
     /// The person with this CPR number in the register.
-    async fn person_by_cpr(
+    pub(crate) async fn person_by_cpr(
         &self,
         cpr: &eid_core::Cpr,
     ) -> Result<(Person, RegisteredPerson), RegistryError> {
