@@ -83,6 +83,33 @@ pub struct Authenticated {
     pub acting_for: Option<String>,
 }
 
+impl Authenticated {
+    /// The caller from the broker's `public` subject identifier, `<upstream>:<subject>` (what
+    /// a relying party registered with `subject_type = "public"` receives as `sub`, i.e.
+    /// `PersonKey::pairwise_input`): the portal and the API are such relying parties. `None` for
+    /// anything else (no `:`, an empty part, over 512 bytes).
+    pub fn from_public_subject(
+        sub: &str,
+        loa: Loa,
+        auth_time: OffsetDateTime,
+        acting_for: Option<String>,
+    ) -> Option<Authenticated> {
+        let (upstream, subject) = sub.split_once(':')?;
+        if upstream.is_empty() || subject.is_empty() || sub.len() > 512 {
+            return None;
+        }
+        Some(Authenticated {
+            person: PersonKey {
+                upstream: upstream.to_owned(),
+                subject: subject.to_owned(),
+            },
+            loa,
+            auth_time,
+            acting_for,
+        })
+    }
+}
+
 /// What the registry works with.
 #[derive(Clone)]
 pub struct RegistryDeps {

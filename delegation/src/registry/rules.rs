@@ -167,6 +167,27 @@ mod tests {
     }
 
     #[test]
+    fn the_caller_comes_from_the_public_subject() {
+        let now = datetime!(2026-06-10 12:00 UTC);
+        let a = Authenticated::from_public_subject("idp:6b0c-1", Loa::High, now, None).unwrap();
+        assert_eq!(a.person.upstream, "idp");
+        assert_eq!(a.person.subject, "6b0c-1");
+        for bad in ["", "idp", ":x", "idp:", &format!("idp:{}", "x".repeat(520))] {
+            assert!(Authenticated::from_public_subject(bad, Loa::High, now, None).is_none());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn public_subjects_parse_without_panic_and_round_trip(s in "\\PC{0,60}") {
+            let now = datetime!(2026-06-10 12:00 UTC);
+            if let Some(a) = Authenticated::from_public_subject(&s, Loa::Low, now, None) {
+                proptest::prop_assert_eq!(a.person.pairwise_input(), s);
+            }
+        }
+    }
+
+    #[test]
     fn a_person_is_fifteen_from_their_fifteenth_birthday() {
         assert_eq!(age_on(date!(2011 - 06 - 10), date!(2026 - 06 - 09)), 14);
         assert_eq!(age_on(date!(2011 - 06 - 10), date!(2026 - 06 - 10)), 15);
