@@ -125,7 +125,7 @@ pub struct RegistryDeps {
     pub clock: Arc<dyn Clock>,
 }
 
-/// A mandate as a party sees it: the record, its state now (expiry derived) and its history.
+/// A mandate as a party sees it: the record and its state now (expiry derived).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MandateView {
     /// The record.
