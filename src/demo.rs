@@ -25,6 +25,8 @@ struct DemoPerson {
     user_id: Option<String>,
     password: Option<String>,
     totp_secret_base32: Option<String>,
+    /// Whether the person may give a power of attorney; `true` unless the file says otherwise.
+    legally_competent: Option<bool>,
     #[allow(dead_code)]
     note: Option<String>,
 }
@@ -72,6 +74,7 @@ pub async fn load_persons(
             birthdate,
             ial: demo.ial,
             status: PersonStatus::Active,
+            legally_competent: demo.legally_competent.unwrap_or(true),
             user_id: None,
             created_at: now,
         };

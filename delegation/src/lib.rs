@@ -1,7 +1,13 @@
 //! The power-of-attorney and business-rights registry (borgerfuldmagt, erhvervsfuldmagt).
 //!
-//! This first version runs the component's listener with its operations endpoints; the registry,
-//! its portal and the `MandateLookup` back-channel arrive with the delegation issue.
+//! [`registry`] holds the rules (grant with a sign step, request, accept, decline, revoke, expiry,
+//! organisations' rights and powers) over the durable store; [`lookup`] answers the broker's
+//! `MandateLookup`. The listener still serves only a landing page and the operations endpoints;
+//! the portal and the REST API are built on [`registry::Registry`].
+
+pub mod demo;
+pub mod lookup;
+pub mod registry;
 
 use axum::Router;
 use axum::response::Html;

@@ -51,6 +51,7 @@ async fn harness() -> Harness {
             birthdate: time::macros::date!(1945 - 03 - 15),
             ial: Loa::Substantial,
             status: PersonStatus::Active,
+            legally_competent: true,
             user_id: None,
             created_at: now,
         })

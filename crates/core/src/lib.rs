@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod clock;
+pub mod delegation;
 pub mod identity;
 pub mod lang;
 pub mod loa;
@@ -17,6 +18,11 @@ pub mod saml_registration;
 
 pub use audit::{AuditEvent, AuditOutcome};
 pub use clock::{Clock, FixedClock, SystemClock};
+pub use delegation::{
+    Author, Cvr, CvrError, DelegationRepository, MandateId, MandateRecord, MandateState, Notice,
+    Organisation, OrganisationRef, Party, PartyKey, Privilege, PrivilegeError, RegisteredPerson,
+    Scope, ScopeError, Side, StateChange,
+};
 pub use identity::{Identity, PersonKey};
 pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};

@@ -105,10 +105,19 @@ pub struct Person {
     pub ial: Loa,
     /// Active or suspended.
     pub status: PersonStatus,
+    /// Whether the person is legally competent ("ved sin fornufts fulde brug", not under
+    /// guardianship): only such a person may give a power of attorney. Registers that do not
+    /// record it hold `true`.
+    #[serde(default = "competent")]
+    pub legally_competent: bool,
     /// The login user ID, chosen at activation; `None` until the identity is activated.
     pub user_id: Option<String>,
     /// When the person was registered.
     pub created_at: OffsetDateTime,
+}
+
+fn competent() -> bool {
+    true
 }
 
 /// The kinds of authenticator a person can hold.

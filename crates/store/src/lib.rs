@@ -7,6 +7,7 @@
 //! | [`PersonRepository`](eid_core::PersonRepository), [`AuthenticatorRepository`](eid_core::AuthenticatorRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`RelyingPartyRepository`](eid_core::RelyingPartyRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`SamlServiceProviderRepository`](eid_core::SamlServiceProviderRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
+//! | [`DelegationRepository`](eid_core::DelegationRepository) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //! | [`ProtocolMessageLog`](eid_core::ProtocolMessageLog) | [`sql::SqlDurable`] on SQLite | [`sql::SqlDurable`] on PostgreSQL |
 //!
 //! Durable writes on request paths go through the group-commit [`audit_writer::AuditWriter`]

@@ -8,6 +8,7 @@
 
 mod audit;
 mod authenticators;
+mod delegation;
 mod notifications;
 mod persons;
 mod protocol_messages;
@@ -106,6 +107,11 @@ const SQLITE_MIGRATIONS: &[Embedded] = &[
         "protocol_messages",
         include_str!("../migrations/sqlite/0007_protocol_messages.sql"),
     ),
+    (
+        8,
+        "delegation",
+        include_str!("../migrations/sqlite/0008_delegation.sql"),
+    ),
 ];
 
 /// The PostgreSQL schema, in order. Keep in step with `migrations/postgres/` (a unit test checks).
@@ -145,9 +151,15 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         "protocol_messages",
         include_str!("../migrations/postgres/0007_protocol_messages.sql"),
     ),
+    (
+        8,
+        "delegation",
+        include_str!("../migrations/postgres/0008_delegation.sql"),
+    ),
 ];
 
-/// Durable repositories (audit log, person register, authenticators, relying-party registry) over a pooled SQLite or PostgreSQL connection.
+/// Durable repositories (audit log, person register, authenticators, relying-party registry,
+/// delegation registry) over a pooled SQLite or PostgreSQL connection.
 /// Cloning is cheap and shares the pool.
 #[derive(Clone)]
 pub struct SqlDurable {

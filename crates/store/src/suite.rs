@@ -9,12 +9,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit;
+mod delegation;
 mod protocol_messages;
 mod register;
 mod relying_parties;
 mod saml_service_providers;
 
 pub use audit::audit_writer_hostile_values_behaviour;
+pub use delegation::delegation_repository_behaviour;
 pub use protocol_messages::protocol_message_log_behaviour;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};

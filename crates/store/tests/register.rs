@@ -89,6 +89,7 @@ async fn deleting_a_person_deletes_their_authenticators(db: &SqlDurable) {
         birthdate: now.date(),
         ial: Loa::Low,
         status: PersonStatus::Active,
+        legally_competent: true,
         user_id: None,
         created_at: now,
     };
@@ -154,6 +155,7 @@ async fn labels_migration_tidies_old_labels(db: &SqlDurable, sql: &str) {
         birthdate: now.date(),
         ial: Loa::Low,
         status: PersonStatus::Active,
+        legally_competent: true,
         user_id: None,
         created_at: now,
     };

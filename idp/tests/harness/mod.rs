@@ -136,6 +136,7 @@ impl Harness {
                 birthdate: time::macros::date!(1970 - 07 - 01),
                 ial,
                 status: PersonStatus::Active,
+                legally_competent: true,
                 user_id: None,
                 created_at: now,
             })

@@ -15,20 +15,23 @@ macro_rules! select_person {
     ($condition:literal) => {
         concat!(
             "SELECT id, cpr, given_name, family_name, birthdate, ial, status, user_id, \
-             created_at_us FROM persons WHERE ",
+             created_at_us, CAST(CASE WHEN legally_competent THEN 1 ELSE 0 END AS BIGINT) \
+             FROM persons WHERE ",
             $condition
         )
     };
 }
 
-/// Inserts, or updates only the mutable register data of the person with the same id: CPR number,
+/// Inserts, or updates only the mutable register data of the person with the same id (names, birth
+/// date, level, status, legal competence): CPR number,
 /// user ID and registration time stay as they are. A new id with a CPR number or user ID already
 /// taken violates a unique constraint (`Conflict`).
 const UPSERT: &str = "INSERT INTO persons (id, cpr, given_name, family_name, birthdate, ial, \
-     status, user_id, user_id_lower, created_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     status, user_id, user_id_lower, created_at_us, legally_competent) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
      ON CONFLICT (id) DO UPDATE SET given_name = excluded.given_name, \
      family_name = excluded.family_name, birthdate = excluded.birthdate, ial = excluded.ial, \
-     status = excluded.status";
+     status = excluded.status, legally_competent = excluded.legally_competent";
 
 const SET_USER_ID: &str = "UPDATE persons SET user_id = $2, user_id_lower = $3 WHERE id = $1";
 
@@ -81,6 +84,7 @@ fn decode(row: &AnyRow) -> Result<Person, StoreError> {
         birthdate: Date::parse(&birthdate, DATE_FORMAT).map_err(|_| corrupt("birthdate"))?,
         ial: loa_from_stored(&ial).ok_or_else(|| corrupt("ial"))?,
         status: PersonStatus::from_stored(&status).ok_or_else(|| corrupt("status"))?,
+        legally_competent: row.try_get::<i64, _>(9).map_err(map_err)? != 0,
         user_id: row.try_get(7).map_err(map_err)?,
         created_at: from_micros(created_at_us).ok_or_else(|| corrupt("created_at_us"))?,
     })
@@ -126,6 +130,7 @@ impl PersonRepository for SqlDurable {
                 .bind(person.user_id.clone())
                 .bind(person.user_id.as_deref().map(user_id_key))
                 .bind(micros(person.created_at))
+                .bind(person.legally_competent)
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
@@ -281,7 +286,8 @@ mod tests {
         assert_eq!(
             select_person!("id = $1"),
             "SELECT id, cpr, given_name, family_name, birthdate, ial, status, user_id, \
-             created_at_us FROM persons WHERE id = $1"
+             created_at_us, CAST(CASE WHEN legally_competent THEN 1 ELSE 0 END AS BIGINT) \
+             FROM persons WHERE id = $1"
         );
     }
 }

@@ -48,6 +48,7 @@ async fn new_person(repo: &dyn PersonRepository, given_name: &str, at: OffsetDat
         birthdate,
         ial: Loa::Substantial,
         status: PersonStatus::Active,
+        legally_competent: true,
         user_id: None,
         created_at: at,
     }
@@ -95,7 +96,8 @@ pub async fn person_repository_behaviour(repo: &dyn PersonRepository) {
         .expect("upsert is idempotent");
     assert_eq!(repo.person(alice.id).await.unwrap(), Some(alice.clone()));
 
-    // Upsert of an existing id updates names, birth date, level and status, nothing else.
+    // Upsert of an existing id updates names, birth date, level, status and legal competence,
+    // nothing else.
     let other_cpr = fresh_cpr(repo).await;
     let sneaky_user_id = format!("sneaky-{tag}");
     let changed = Person {
@@ -105,6 +107,7 @@ pub async fn person_repository_behaviour(repo: &dyn PersonRepository) {
         birthdate: Date::from_calendar_date(1985, Month::December, 31).unwrap(),
         ial: Loa::High,
         status: PersonStatus::Suspended,
+        legally_competent: false,
         user_id: Some(sneaky_user_id.clone()),
         created_at: t0 + secs(99),
         ..alice.clone()
