@@ -43,6 +43,26 @@ pub struct Runtime {
     broker: Option<Arc<eid_broker::Broker>>,
     /// The SAML demo service, when the demo listener serves it.
     demo_saml: Option<Arc<crate::demo_saml_sp::DemoSp>>,
+    /// The delegation registry, when its component runs.
+    delegation: Option<eid_delegation::registry::Registry>,
+}
+
+/// How often mandates past their end are marked expired (lookups never use them either way; this
+/// keeps their state, history and both parties' notices true).
+const MANDATE_EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// The most mandates marked expired in one round.
+const MANDATE_EXPIRY_BATCH: u32 = 1000;
+
+async fn expire_mandates(registry: eid_delegation::registry::Registry) {
+    let mut tick = tokio::time::interval(MANDATE_EXPIRY_EVERY);
+    loop {
+        tick.tick().await;
+        match registry.expire_due(MANDATE_EXPIRY_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "mandates past their end marked expired"),
+            Err(e) => tracing::warn!(error = %e, "marking expired mandates failed; retrying later"),
+        }
+    }
 }
 
 /// Opens the ephemeral store named in the settings. Redis is connected lazily, so a node started
@@ -125,7 +145,11 @@ impl Runtime {
             idp: None,
             broker: None,
             demo_saml,
+            delegation: None,
         };
+        if components.contains(&Component::Delegation) {
+            runtime.delegation = Some(runtime.build_registry());
+        }
         if components.contains(&Component::Idp) {
             runtime.idp = Some(Arc::new(runtime.build_idp()?));
             if runtime.settings.demo_enabled {
@@ -136,6 +160,31 @@ impl Runtime {
             runtime.broker = Some(Arc::new(runtime.build_broker().await?));
         }
         Ok(runtime)
+    }
+
+    /// The delegation registry over the durable store (persons, mandates, audit log). The broker
+    /// finds mandates in the same store ([`eid_delegation::lookup::RegistryLookup`]).
+    fn build_registry(&self) -> eid_delegation::registry::Registry {
+        eid_delegation::registry::Registry::new(
+            eid_delegation::registry::RegistrySettings {
+                // The persons of the register are the national authenticator's subjects.
+                national_upstream: self
+                    .settings
+                    .broker
+                    .upstreams
+                    .iter()
+                    .find(|u| u.kind == eid_broker::ports::UpstreamKind::National)
+                    .map_or_else(|| "idp".to_owned(), |u| u.name.clone()),
+                ..Default::default()
+            },
+            eid_delegation::registry::RegistryDeps {
+                persons: self.durable.clone(),
+                store: self.durable.clone(),
+                drafts: self.ephemeral.clone(),
+                audit: self.durable.clone(),
+                clock: self.clock.clone(),
+            },
+        )
     }
 
     async fn build_broker(&self) -> anyhow::Result<eid_broker::Broker> {
@@ -159,6 +208,9 @@ impl Runtime {
             saml_service_providers: self.durable.clone(),
             audit: self.audit.clone(),
             protocol_messages: self.durable.clone(),
+            mandates: Arc::new(eid_delegation::lookup::RegistryLookup::new(
+                self.durable.clone(),
+            )),
             keys,
             clock: self.clock.clone(),
             metrics: self.metrics[&Component::Broker].clone(),
@@ -207,6 +259,12 @@ impl Runtime {
         )
         .await
         .context("loading the demo persons")?;
+        if let Some(registry) = &self.delegation {
+            let file = self.settings.demo_data.join("delegation.toml");
+            eid_delegation::demo::load(&file, registry)
+                .await
+                .with_context(|| format!("loading the demo mandates from {}", file.display()))?;
+        }
         for code in codes {
             // Printed for the operator of the demo (deliberately not logged, and without the CPR
             // number, which is in the demo data file).
@@ -338,6 +396,10 @@ pub async fn serve(
             runtime.clock.clone(),
         )
     });
+    let expiry = runtime
+        .delegation
+        .clone()
+        .map(|registry| tokio::spawn(expire_mandates(registry)));
     shutdown.await;
     tracing::info!("shutting down: draining requests");
     let _ = stop_tx.send(true);
@@ -351,7 +413,7 @@ pub async fn serve(
         }
     }
     sighup.abort();
-    for task in [registry_refresh, retention].into_iter().flatten() {
+    for task in [registry_refresh, retention, expiry].into_iter().flatten() {
         task.abort();
     }
     for task in key_reloader {

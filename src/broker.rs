@@ -8,7 +8,7 @@ use eid_broker::saml_metadata::MetadataFetcher;
 use eid_broker::settings::BrokerSettings;
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
-    Clock, EphemeralStore, NoMandates, ProtocolMessageLog, RelyingParty, RelyingPartyRepository,
+    Clock, EphemeralStore, MandateLookup, ProtocolMessageLog, RelyingParty, RelyingPartyRepository,
     RpRegistration, SamlServiceProviderRepository,
 };
 use eid_keys::KeyStore;
@@ -123,6 +123,8 @@ pub struct Inputs<'a> {
     pub audit: AuditWriter,
     /// The kept protocol messages (read by operators).
     pub protocol_messages: Arc<dyn ProtocolMessageLog>,
+    /// The mandate registry's back-channel.
+    pub mandates: Arc<dyn MandateLookup>,
     /// The broker's key store.
     pub keys: KeyStore,
     /// The clock.
@@ -145,6 +147,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
         saml_service_providers,
         audit,
         protocol_messages,
+        mandates,
         keys,
         clock,
         metrics,
@@ -213,7 +216,7 @@ pub async fn build(inputs: Inputs<'_>) -> anyhow::Result<Broker> {
             relying_parties: repo.clone(),
             saml_service_providers,
             upstreams: Upstreams::new(upstreams),
-            mandates: Arc::new(NoMandates),
+            mandates,
             logout: Arc::new(logout),
             pairwise,
             audit,

@@ -20,6 +20,8 @@ pub const NAME: &str = "Demo-service (SAML)";
 pub const SECTOR: &str = "saml.demo";
 /// What the broker releases to it: as to the OIDC demo service.
 pub const RELEASE: [&str; 3] = ["cpr", "name", "birthdate"];
+/// The service area it declares: the demo mandates (config/demo/delegation.toml) name it.
+pub const SERVICE_AREA: &str = "housing-benefit";
 /// Where it is served on the demo listener.
 pub const BASE: &str = "/saml";
 
@@ -104,8 +106,10 @@ impl Identity {
                 sector: SECTOR.to_owned(),
                 release: RELEASE.iter().map(|r| (*r).to_owned()).collect(),
                 aes_cbc: false,
-                representation: false,
-                service_areas: Vec::new(),
+                // People act for others here (the demo mandates name this area), not at the OIDC
+                // demo service, whose password logins the benchmarks drive.
+                representation: true,
+                service_areas: vec![SERVICE_AREA.to_owned()],
             },
         }
     }

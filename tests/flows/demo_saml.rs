@@ -37,6 +37,48 @@ enum Method {
     CodeDisplay(i64),
 }
 
+/// The `choice` values of the broker's "Who are you acting for?" page, in page order (`self`
+/// first, then each principal, then `cancel`); empty on any other page.
+fn choices(page: &Page) -> Vec<String> {
+    if !page.body.contains("action=\"/login/represent\"") {
+        return Vec::new();
+    }
+    let needle = "name=\"choice\" value=\"";
+    page.body
+        .match_indices(needle)
+        .map(|(at, _)| {
+            let start = at + needle.len();
+            let end = start + page.body[start..].find('"').unwrap();
+            page.body[start..end].to_owned()
+        })
+        .collect()
+}
+
+/// Answers the choice page with `choice`.
+async fn choose(stack: &TestStack, browser: &Browser, page: &Page, choice: &str) -> Page {
+    browser
+        .post(
+            &format!("{}/login/represent", stack.url(Component::Broker)),
+            &[
+                ("tx", page.must_input("tx").as_str()),
+                ("csrf", page.must_input("csrf").as_str()),
+                ("choice", choice),
+            ],
+            NOWHERE,
+        )
+        .await
+}
+
+/// Anna holds a power of attorney from Karen for the SAML demo service (the demo data): where the
+/// broker asks whom she acts for, she acts for herself.
+async fn as_herself(stack: &TestStack, browser: &Browser, page: Page) -> Page {
+    if choices(&page).is_empty() {
+        page
+    } else {
+        choose(stack, browser, &page, "self").await
+    }
+}
+
 /// Logs Anna in at the authenticator's user-ID page; returns where the browser ends.
 async fn authenticate(
     stack: &TestStack,
@@ -63,9 +105,10 @@ async fn authenticate(
         }
     };
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    browser
+    let page = browser
         .post(&format!("{idp}/login/{path}"), &form, NOWHERE)
-        .await
+        .await;
+    as_herself(stack, browser, page).await
 }
 
 /// A login at the OIDC demo service (`Log på`); returns its page of the logged-in person.
@@ -95,9 +138,10 @@ async fn saml_begin(stack: &TestStack, browser: &Browser, level: Option<&str>) -
     if let Some(level) = level {
         form.push(("level", level));
     }
-    browser
+    let page = browser
         .post(&format!("{}/saml/login", demo(stack)), &form, NOWHERE)
-        .await
+        .await;
+    as_herself(stack, browser, page).await
 }
 
 /// The broker's auto-submitting page: its action, `SAMLResponse` and `RelayState`.
@@ -601,6 +645,11 @@ async fn the_saml_service_pages_pass_axe_and_the_size_and_focus_checks_in_both_l
             .await;
         walk.click("#other-service").await;
         walk.click("form[action=\"/saml/login\"] button").await;
+        // Anna holds Karen's power of attorney for this service: the broker asks whom she acts for.
+        walk.wait("document.querySelector('form[action=\"/login/represent\"]') !== null")
+            .await;
+        walk.check("broker: who are you acting for").await;
+        walk.click("form[action=\"/login/represent\"] button").await;
         walk.wait(
             "window.location.pathname === '/saml/' && document.body.textContent.includes('Anna Jensen')",
         )
@@ -613,6 +662,43 @@ async fn the_saml_service_pages_pass_axe_and_the_size_and_focus_checks_in_both_l
         pages += walk.pages;
         problems.extend(walk.problems);
     }
-    assert_eq!(pages, 10);
+    assert_eq!(pages, 12);
     assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anna_acts_for_karen_at_the_saml_service_under_the_demo_power_of_attorney() {
+    let stack = stack().await;
+    let browser = Browser::new();
+    oidc_login(&stack, &browser, Method::CodeDisplay(0)).await;
+    // No choice at the OIDC demo service (no mandate names it); at the SAML one, Karen's.
+    let home = browser
+        .get(&format!("{}/saml/", demo(&stack)), NOWHERE)
+        .await;
+    let page = browser
+        .post(
+            &format!("{}/saml/login", demo(&stack)),
+            &[("csrf", home.must_input("csrf").as_str())],
+            NOWHERE,
+        )
+        .await;
+    let offered = choices(&page);
+    assert_eq!(offered.len(), 3, "myself, Karen, cancel: {}", page.body);
+    assert!(page.body.contains("Karen Jensen"), "{}", page.body);
+    assert!(!page.body.contains(ANNA_CPR), "no CPR number on the page");
+    let page = choose(&stack, &browser, &page, &offered[1]).await;
+    let page = saml_complete(&stack, &browser, &page).await;
+    // The agent logs in as herself (her NameID and name), with a privilege group for Karen.
+    assert!(page.body.contains("Anna Jensen"), "{}", page.body);
+    let value = row(
+        &page,
+        "https://data.gov.dk/model/core/eid/privilegesIntermediate",
+    )
+    .unwrap_or_else(|| panic!("no privileges attribute: {}", page.body));
+    let xml = String::from_utf8(STANDARD.decode(value.trim()).unwrap()).unwrap();
+    assert!(xml.contains("PrivilegeGroup"), "{xml}");
+    assert!(
+        xml.contains("urn:dk:gov:saml:cprNumberIdentifier:1503459992"),
+        "scoped to Karen by CPR (the service may receive CPR numbers): {xml}"
+    );
 }
