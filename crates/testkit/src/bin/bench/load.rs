@@ -30,6 +30,9 @@ pub enum Scenario {
     /// A signed SAML AuthnRequest (HTTP-Redirect) with a live SSO session → the auto-post page
     /// with a signed and encrypted assertion.
     Saml,
+    /// Authorize with a live SSO session of a person holding a mandate → "Who are you acting
+    /// for?" → the principal → code → token (the mandate re-checked at the token endpoint).
+    Mandate,
 }
 
 impl Scenario {
@@ -39,6 +42,7 @@ impl Scenario {
             Scenario::ClientCredentials => "cc",
             Scenario::Refresh => "refresh",
             Scenario::Saml => "saml",
+            Scenario::Mandate => "mandate",
         }
     }
 }
@@ -172,12 +176,12 @@ fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-async fn authcode(
+/// A fresh PKCE verifier, state and the authorize request with `cookie`.
+fn authorize_request(
     t: &Target,
-    c: &mut Conn,
     cookie: &HeaderValue,
     rng: &SystemRandom,
-) -> Result<(), String> {
+) -> Result<(Request<Full<Bytes>>, String, String), String> {
     let mut rnd = [0u8; 64];
     rng.fill(&mut rnd).map_err(|_| "no randomness")?;
     let verifier = URL_SAFE_NO_PAD.encode(&rnd[..32]);
@@ -197,10 +201,91 @@ async fn authcode(
         .header(COOKIE, cookie.clone())
         .body(Full::new(Bytes::new()))
         .map_err(|e| e.to_string())?;
+    Ok((req, verifier, state))
+}
+
+async fn authcode(
+    t: &Target,
+    c: &mut Conn,
+    cookie: &HeaderValue,
+    rng: &SystemRandom,
+) -> Result<(), String> {
+    let (req, verifier, state) = authorize_request(t, cookie, rng)?;
     let r = c.send(req).await.map_err(|e| format!("authorize {e}"))?;
+    redeem(t, c, &r, &state, &verifier, "authorize").await
+}
+
+/// The value of the hidden input `name` in `html`.
+fn hidden(html: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\" value=\"");
+    let start = html.find(&needle)? + needle.len();
+    let end = start + html[start..].find('"')?;
+    Some(html[start..end].to_owned())
+}
+
+/// The first principal offered on a choice page (neither `self` nor `cancel`).
+fn first_principal(html: &str) -> Option<String> {
+    let needle = "name=\"choice\" value=\"";
+    html.match_indices(needle).find_map(|(at, _)| {
+        let start = at + needle.len();
+        let value = &html[start..start + html[start..].find('"')?];
+        (value != "self" && value != "cancel").then(|| value.to_owned())
+    })
+}
+
+async fn mandate_login(
+    t: &Target,
+    c: &mut Conn,
+    cookie: &HeaderValue,
+    rng: &SystemRandom,
+) -> Result<(), String> {
+    let (req, verifier, state) = authorize_request(t, cookie, rng)?;
+    let r = c.send(req).await.map_err(|e| format!("authorize {e}"))?;
+    if r.status != StatusCode::OK {
+        return Err(format!(
+            "authorize_status_{} (no choice page)",
+            r.status.as_u16()
+        ));
+    }
+    let page = std::str::from_utf8(&r.body).map_err(|_| "choice_page_not_utf8")?;
+    let (Some(tx), Some(csrf), Some(choice)) = (
+        hidden(page, "tx"),
+        hidden(page, "csrf"),
+        first_principal(page),
+    ) else {
+        return Err(format!("not_a_choice_page: {}", snip(&r.body)));
+    };
+    let body = format!(
+        "tx={}&csrf={}&choice={}",
+        enc(&tx),
+        enc(&csrf),
+        enc(&choice)
+    );
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/login/represent")
+        .header(HOST, t.host.clone())
+        .header(COOKIE, cookie.clone())
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let r = c.send(req).await.map_err(|e| format!("represent {e}"))?;
+    redeem(t, c, &r, &state, &verifier, "represent").await
+}
+
+/// Follows a redirect to the client with a code (`step` names the request that gave it) and
+/// redeems the code with PKCE; the token response must hold an ID token.
+async fn redeem(
+    t: &Target,
+    c: &mut Conn,
+    r: &Reply,
+    state: &str,
+    verifier: &str,
+    step: &str,
+) -> Result<(), String> {
     if r.status != StatusCode::FOUND && r.status != StatusCode::SEE_OTHER {
         return Err(format!(
-            "authorize_status_{}: {}",
+            "{step}_status_{}: {}",
             r.status.as_u16(),
             snip(&r.body)
         ));
@@ -209,7 +294,7 @@ async fn authcode(
         .location
         .as_ref()
         .and_then(|l| l.to_str().ok())
-        .ok_or("authorize_no_location")?;
+        .ok_or(format!("{step}_no_location"))?;
     let Some(query) = loc.strip_prefix(t.redirect_uri.as_str()) else {
         // Most likely a login page: the session is not (or no longer) valid.
         let path = loc.split(['?', '#']).next().unwrap_or("");
@@ -218,7 +303,7 @@ async fn authcode(
             .nth(1)
             .map_or(path, |r| r.find('/').map_or("/", |i| &r[i..]));
         let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-        return Err(format!("authorize_not_to_redirect_uri: /{first}/..."));
+        return Err(format!("{step}_not_to_redirect_uri: /{first}/..."));
     };
     let query = query
         .split('#')
@@ -235,10 +320,10 @@ async fn authcode(
         }
     }
     if let Some(e) = error {
-        return Err(format!("authorize_error_{e}"));
+        return Err(format!("{step}_error_{e}"));
     }
-    let code = code.ok_or("authorize_no_code")?;
-    if got_state.as_deref() != Some(state.as_str()) {
+    let code = code.ok_or(format!("{step}_no_code"))?;
+    if got_state.as_deref() != Some(state) {
         return Err("state_mismatch".into());
     }
     let body = format!(
@@ -349,6 +434,7 @@ async fn worker(
         let result = match scenario {
             Scenario::AuthCode => authcode(&t, &mut conn, &cookie, &rng).await,
             Scenario::Saml => saml_login(&t, &mut conn, &cookie, &rng).await,
+            Scenario::Mandate => mandate_login(&t, &mut conn, &cookie, &rng).await,
             Scenario::ClientCredentials => token_grant(
                 &t,
                 &mut conn,
@@ -444,5 +530,17 @@ mod tests {
         }
         assert_eq!(st.errors.len(), 33);
         assert_eq!(st.errors.get("(other error kinds)"), Some(&68));
+    }
+
+    #[test]
+    fn the_choice_page_yields_its_form_and_the_first_principal() {
+        let page = r#"<form><input type="hidden" name="tx" value="T1"><input type="hidden" name="csrf" value="C1">
+            <input type="hidden" name="choice" value="self"></form>
+            <form><input type="hidden" name="choice" value="m:abc"></form>
+            <form><input type="hidden" name="choice" value="cancel"></form>"#;
+        assert_eq!(hidden(page, "tx").as_deref(), Some("T1"));
+        assert_eq!(hidden(page, "csrf").as_deref(), Some("C1"));
+        assert_eq!(first_principal(page).as_deref(), Some("m:abc"));
+        assert_eq!(first_principal("<p>no forms</p>"), None);
     }
 }

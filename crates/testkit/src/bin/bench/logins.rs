@@ -36,12 +36,13 @@ pub struct Session {
 /// Logins per loopback source address (the broker admits 300 per address in 5 minutes).
 const PER_ADDRESS: usize = 250;
 /// Demo persons (config/demo/persons.toml), password `<user>-demo-pass`.
-const USERS: [&str; 4] = ["anna", "karen", "mikkel", "peter"];
+pub const USERS: [&str; 4] = ["anna", "karen", "mikkel", "peter"];
 
-/// Logs in `count` sessions, `parallel` at a time.
+/// Logs in `count` sessions of `users` in turn, `parallel` at a time.
 pub async fn login_many(
     broker: &str,
     rp: &Rp,
+    users: &[&str],
     count: usize,
     parallel: usize,
 ) -> anyhow::Result<Vec<Session>> {
@@ -53,7 +54,7 @@ pub async fn login_many(
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let octet = u8::try_from(i / PER_ADDRESS % 250 + 1).unwrap_or(1);
             let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, octet));
-            let user = USERS[i % USERS.len()];
+            let user = users[i % users.len().max(1)];
             login(broker, rp, user, source)
         }))
         .await;

@@ -72,6 +72,7 @@ fn options() -> anyhow::Result<Options> {
             Scenario::ClientCredentials,
             Scenario::Refresh,
             Scenario::Saml,
+            Scenario::Mandate,
         ],
         concurrency: 50,
         seconds: 10.0,
@@ -101,7 +102,10 @@ fn options() -> anyhow::Result<Options> {
                         "cc" => Ok(Scenario::ClientCredentials),
                         "refresh" => Ok(Scenario::Refresh),
                         "saml" => Ok(Scenario::Saml),
-                        other => bail!("unknown scenario {other:?} (authcode, cc, refresh)"),
+                        "mandate" => Ok(Scenario::Mandate),
+                        other => bail!(
+                            "unknown scenario {other:?} (authcode, cc, refresh, saml, mandate)"
+                        ),
                     })
                     .collect::<anyhow::Result<_>>()?
             }
@@ -187,6 +191,16 @@ fn demo_rp() -> Rp {
 }
 
 const CC_CLIENT: (&str, &str) = ("bench-cc", "bench-cc-secret-0123456789");
+
+/// The client of the mandate scenario: it accepts representation and declares the service area
+/// the demo mandates name (config/demo/delegation.toml), so Anna is asked whom she acts for.
+fn acting_rp() -> Rp {
+    Rp {
+        client_id: "bench-acting".into(),
+        client_secret: "bench-acting-secret-0123456789".into(),
+        redirect_uri: "http://localhost:8090/bench-acting/callback".into(),
+    }
+}
 
 async fn run(o: Options) -> anyhow::Result<()> {
     if !o.bin.is_file() {
@@ -295,7 +309,7 @@ async fn measure(
     };
     let rp = demo_rp();
     let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let target = |client: (&str, &str)| -> anyhow::Result<Arc<Target>> {
+    let target = |rp: &Rp| -> anyhow::Result<Arc<Target>> {
         Ok(Arc::new(Target {
             connect: format!("127.0.0.1:{}", spec.port_base),
             host: http::HeaderValue::from_str(&format!("localhost:{}", spec.port_base))?,
@@ -307,7 +321,7 @@ async fn measure(
             ),
             token_path: path_of("token_endpoint")?,
             redirect_uri: rp.redirect_uri.clone(),
-            basic: Target::basic_auth(client.0, client.1)?,
+            basic: Target::basic_auth(&rp.client_id, &rp.client_secret)?,
             saml: saml_sp.clone(),
         }))
     };
@@ -318,7 +332,7 @@ async fn measure(
     let mut sessions = Vec::new();
     if wants_sessions {
         let t = Instant::now();
-        sessions = logins::login_many(&broker, &rp, o.concurrency, 4).await?;
+        sessions = logins::login_many(&broker, &rp, &logins::USERS, o.concurrency, 4).await?;
         eprintln!(
             "bench: {} live SSO sessions in {:.1} s",
             sessions.len(),
@@ -328,12 +342,34 @@ async fn measure(
     if o.scenarios.contains(&Scenario::ClientCredentials) {
         register_cc_client(&http, &broker, &o.admin_token).await?;
     }
+    let mut acting_sessions = Vec::new();
+    if o.scenarios.contains(&Scenario::Mandate) {
+        register_acting_client(&http, &broker, &o.admin_token).await?;
+        // Anna holds Karen's power of attorney for the area (the demo data): her sessions only.
+        acting_sessions = logins::login_many(&broker, &rp, &["anna"], o.concurrency, 4).await?;
+    }
+    let cc_rp = Rp {
+        client_id: CC_CLIENT.0.into(),
+        client_secret: CC_CLIENT.1.into(),
+        redirect_uri: rp.redirect_uri.clone(),
+    };
+    let acting = acting_rp();
     let ticks = server::clock_ticks();
     for &scenario in &o.scenarios {
-        let (client, inputs): ((&str, &str), Vec<WorkerInput>) = match scenario {
-            Scenario::ClientCredentials => (CC_CLIENT, vec![WorkerInput::default(); o.concurrency]),
+        let (client, inputs): (&Rp, Vec<WorkerInput>) = match scenario {
+            Scenario::ClientCredentials => (&cc_rp, vec![WorkerInput::default(); o.concurrency]),
+            Scenario::Mandate => (
+                &acting,
+                acting_sessions
+                    .iter()
+                    .map(|s| WorkerInput {
+                        cookie: Some(s.cookie.clone()),
+                        refresh_token: None,
+                    })
+                    .collect(),
+            ),
             Scenario::AuthCode | Scenario::Saml => (
-                (&rp.client_id, &rp.client_secret),
+                &rp,
                 sessions
                     .iter()
                     .map(|s| WorkerInput {
@@ -343,7 +379,7 @@ async fn measure(
                     .collect(),
             ),
             Scenario::Refresh => (
-                (&rp.client_id, &rp.client_secret),
+                &rp,
                 sessions
                     .iter()
                     .map(|s| WorkerInput {
@@ -433,6 +469,47 @@ struct CpuSample {
 
 fn r3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// Registers the mandate scenario's client through the admin API and waits until it is served.
+async fn register_acting_client(
+    http: &reqwest::Client,
+    broker: &str,
+    admin_token: &str,
+) -> anyhow::Result<()> {
+    let rp = acting_rp();
+    http.put(format!("{broker}/admin/relying-parties/{}", rp.client_id))
+        .bearer_auth(admin_token)
+        .json(&json!({
+            "client_id": rp.client_id, "client_name": "Benchmark (acting for others)",
+            "client_secret": rp.client_secret, "redirect_uris": [rp.redirect_uri],
+            "token_endpoint_auth_method": "client_secret_basic", "sector": "acting.bench.example",
+            "allowed_claims": ["name"], "accepts_representation": true,
+            "service_areas": ["housing-benefit"], "grant_types": ["authorization_code"]
+        }))
+        .send()
+        .await?
+        .error_for_status()
+        .context("registering bench-acting through the admin API")?;
+    // Served once the registry snapshot is re-read (every 10 s): a client-credentials attempt
+    // answers `unauthorized_client` (known, wrong grant) instead of `invalid_client` (unknown).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = http
+            .post(format!("{broker}/token"))
+            .basic_auth(&rp.client_id, Some(&rp.client_secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await?;
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        if body["error"] != "invalid_client" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("bench-acting was not served within 15 s of its registration");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Registers the client-credentials client through the admin API and waits until it is served

@@ -29,7 +29,7 @@ pub async fn run(spec: &ServerSpec, o: &Options, redis: Option<&str>) -> anyhow:
         tokio::time::sleep(Duration::from_secs(3)).await;
         let idle = server::rss_bytes(server.pid()).context("no VmRSS")?;
         let t = Instant::now();
-        let sessions = logins::login_many(&broker, &rp, o.sessions, 4).await?;
+        let sessions = logins::login_many(&broker, &rp, &logins::USERS, o.sessions, 4).await?;
         let login_s = t.elapsed().as_secs_f64();
         let after = server::rss_bytes(server.pid()).context("no VmRSS")?;
         println!(
@@ -56,7 +56,7 @@ pub async fn run(spec: &ServerSpec, o: &Options, redis: Option<&str>) -> anyhow:
         .await?;
     let used_before = used_memory(&mut con).await?;
     let keys_before = count_keys(&mut con, &spec.redis_prefix).await?;
-    let sessions = logins::login_many(&broker, &rp, o.sessions, 4).await?;
+    let sessions = logins::login_many(&broker, &rp, &logins::USERS, o.sessions, 4).await?;
     let used_after = used_memory(&mut con).await?;
     let keys_after = count_keys(&mut con, &spec.redis_prefix).await?;
     let n = sessions.len().max(1);
