@@ -135,7 +135,7 @@ pub enum Shown {
     /// The person must log in again (fresh, at Substantial) first.
     LoginAgain,
     /// The registry's draft to sign.
-    Sign(GrantDraft),
+    Sign(Box<GrantDraft>),
     /// A plain confirmation.
     Confirm,
     /// Already done: show the receipt.
@@ -168,7 +168,7 @@ pub async fn show(
     if let Some(draft) = &pending.draft
         && now <= draft.prepared_at + registry.settings().draft_ttl
     {
-        return Ok(Shown::Sign(draft.clone()));
+        return Ok(Shown::Sign(Box::new(draft.clone())));
     }
     let draft = match &pending.operation {
         Operation::Grant(form) => {
@@ -179,7 +179,7 @@ pub async fn show(
         _ => return Ok(Shown::Confirm),
     };
     pending.draft = Some(draft.clone());
-    Ok(Shown::Sign(draft))
+    Ok(Shown::Sign(Box::new(draft)))
 }
 
 /// What confirming an operation did.

@@ -45,11 +45,15 @@ pub struct Login {
     pub extra: Value,
 }
 
+/// A code's PKCE challenge, nonce and redirect URI.
+type Grant = (String, Option<String>, String);
+
 pub struct Op {
     pub issuer: String,
     key: Arc<SigningKey>,
     next: Mutex<Option<Login>>,
-    codes: Mutex<HashMap<String, (String, Option<String>, String)>>,
+    /// Codes issued: their PKCE challenge, nonce and redirect URI.
+    codes: Mutex<HashMap<String, Grant>>,
     /// Every authorization request's parameters, in order.
     pub authorize_requests: Mutex<Vec<HashMap<String, String>>>,
 }
