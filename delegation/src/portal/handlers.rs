@@ -7,36 +7,35 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use eid_core::{Cvr, MandateId, MandateState, Side as StoreSide};
+use eid_core::{MandateId, MandateState};
 use uuid::Uuid;
 
-use super::forms::{Fields, FormError, GrantForm, PowerForm, RequestForm, RightForm};
+use super::forms::{Fields, FormError, GrantForm, RequestForm};
 use super::ops::{self, Operation, Operations, Outcome, Pending, Shown};
 use super::session::{self, PortalSession, Resume};
 use super::texts::{Texts, texts};
 use super::views::{
-    self, Card, ConfirmPage, DonePage, GrantPage, MessageRow, MessagesPage, OrgRow,
-    OrganisationPage, OrganisationsPage, OverviewPage, ScopeChoice, Side, SignPage, UserBar,
-    render,
+    self, Card, ConfirmPage, DonePage, GrantPage, MessageRow, MessagesPage, OverviewPage,
+    ScopeChoice, Side, SignPage, UserBar, render,
 };
 use super::{Portal, PortalError, ServiceOption};
 use crate::registry::MandateView;
 
 /// How many mandates a listing shows.
-const LIST_LIMIT: u32 = 200;
+pub(super) const LIST_LIMIT: u32 = 200;
 
 /// What every handler starts from: the language, the browser's binding and CSRF token, the
 /// session.
-struct Ctx {
-    t: &'static Texts,
-    jar: CookieJar,
-    browser: String,
-    csrf: String,
-    session: Option<PortalSession>,
+pub(super) struct Ctx {
+    pub(super) t: &'static Texts,
+    pub(super) jar: CookieJar,
+    pub(super) browser: String,
+    pub(super) csrf: String,
+    pub(super) session: Option<PortalSession>,
 }
 
 impl Ctx {
-    async fn new(portal: &Portal, jar: CookieJar, headers: &HeaderMap) -> Ctx {
+    pub(super) async fn new(portal: &Portal, jar: CookieJar, headers: &HeaderMap) -> Ctx {
         let t = texts(views::lang_of(headers));
         let (jar, browser, csrf) = session::binding(portal, jar);
         let session = session::current(portal, &jar).await;
@@ -49,7 +48,7 @@ impl Ctx {
         }
     }
 
-    fn user(&self, current: &'static str) -> Option<UserBar> {
+    pub(super) fn user(&self, current: &'static str) -> Option<UserBar> {
         self.session.as_ref().map(|s| UserBar {
             name: s.name.clone(),
             csrf: self.csrf.clone(),
@@ -57,7 +56,7 @@ impl Ctx {
         })
     }
 
-    fn ops<'a>(&'a self, portal: &'a Portal) -> Operations<'a> {
+    pub(super) fn ops<'a>(&'a self, portal: &'a Portal) -> Operations<'a> {
         Operations {
             store: portal.store(),
             browser: &self.browser,
@@ -65,16 +64,16 @@ impl Ctx {
     }
 
     /// A response with this context's cookies.
-    fn send(self, response: Response) -> Response {
+    pub(super) fn send(self, response: Response) -> Response {
         (self.jar, response).into_response()
     }
 
-    fn fail(self, e: PortalError) -> Response {
+    pub(super) fn fail(self, e: PortalError) -> Response {
         let page = e.page(self.t);
         self.send(page)
     }
 
-    fn csrf_ok(&self, fields: &Fields) -> bool {
+    pub(super) fn csrf_ok(&self, fields: &Fields) -> bool {
         session::csrf_ok(&self.jar, fields)
     }
 }
@@ -82,7 +81,7 @@ impl Ctx {
 /// The session of a page that needs one, else the response that logs the person in and comes
 /// back to `resume`. A session acting for someone is shown that the registry is for persons
 /// themselves when `read_only` (reading pages); changes go on so the registry refuses and audits.
-async fn need_session(
+pub(super) async fn need_session(
     portal: &Portal,
     ctx: Ctx,
     resume: Resume,
@@ -98,7 +97,7 @@ async fn need_session(
     }
 }
 
-fn form_error(t: &Texts, e: FormError) -> (&'static str, &'static str) {
+pub(super) fn form_error(t: &Texts, e: FormError) -> (&'static str, &'static str) {
     match e {
         FormError::TooLong => (t.err_too_long, ""),
         FormError::Cpr => (t.err_cpr, "number"),
@@ -111,12 +110,15 @@ fn form_error(t: &Texts, e: FormError) -> (&'static str, &'static str) {
     }
 }
 
-fn today(portal: &Portal) -> time::Date {
+pub(super) fn today(portal: &Portal) -> time::Date {
     let now = portal.registry().now();
     eid_web::display::local_today(now).unwrap_or(now.date())
 }
 
-fn scope_choices(services: &[ServiceOption], fields: Option<&Fields>) -> Vec<ScopeChoice> {
+pub(super) fn scope_choices(
+    services: &[ServiceOption],
+    fields: Option<&Fields>,
+) -> Vec<ScopeChoice> {
     services
         .iter()
         .map(|s| {
@@ -131,7 +133,7 @@ fn scope_choices(services: &[ServiceOption], fields: Option<&Fields>) -> Vec<Sco
         .collect()
 }
 
-fn offered(services: &[ServiceOption]) -> Vec<eid_core::Scope> {
+pub(super) fn offered(services: &[ServiceOption]) -> Vec<eid_core::Scope> {
     services.iter().map(|s| s.scope.clone()).collect()
 }
 
@@ -345,7 +347,7 @@ pub async fn request(
 }
 
 /// Keeps an operation and redirects to its confirmation page.
-async fn start(portal: &Portal, ctx: Ctx, s: &PortalSession, op: Operation) -> Response {
+pub(super) async fn start(portal: &Portal, ctx: Ctx, s: &PortalSession, op: Operation) -> Response {
     match ctx.ops(portal).start(&s.person, op).await {
         Ok(p) => ctx.send(Redirect::to(&format!("/confirm/{}", p.id)).into_response()),
         Err(e) => ctx.fail(e.into()),
@@ -618,172 +620,6 @@ pub async fn done(
         note,
     };
     ctx.send(render(StatusCode::OK, &page))
-}
-
-/// `GET /organisations`: the organisations the person administers.
-pub async fn organisations(
-    State(portal): State<Portal>,
-    jar: CookieJar,
-    headers: HeaderMap,
-) -> Response {
-    let ctx = Ctx::new(&portal, jar, &headers).await;
-    let resume = Resume::Page("/organisations".into());
-    let (ctx, s) = match need_session(&portal, ctx, resume, true).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let orgs = match portal.registry().administered(&s.authenticated()).await {
-        Ok(o) => o,
-        Err(e) => return ctx.fail(e.into()),
-    };
-    let page = OrganisationsPage {
-        t: ctx.t,
-        user: ctx.user("organisations"),
-        orgs: orgs
-            .into_iter()
-            .map(|o| OrgRow {
-                cvr: o.cvr.to_string(),
-                name: o.name,
-            })
-            .collect(),
-    };
-    ctx.send(render(StatusCode::OK, &page))
-}
-
-/// One organisation's page (for its administrators), with a form error if any.
-async fn org_page(
-    portal: &Portal,
-    ctx: Ctx,
-    s: &PortalSession,
-    cvr: &Cvr,
-    error: Option<FormError>,
-) -> Response {
-    let auth = s.authenticated();
-    let reg = portal.registry();
-    let lists = async {
-        let given = reg
-            .organisation_mandates(&auth, cvr, StoreSide::Given, LIST_LIMIT)
-            .await?;
-        let held = reg
-            .organisation_mandates(&auth, cvr, StoreSide::Held, LIST_LIMIT)
-            .await?;
-        let name = reg
-            .administered(&auth)
-            .await?
-            .into_iter()
-            .find(|o| &o.cvr == cvr)
-            .map(|o| o.name)
-            .unwrap_or_else(|| cvr.to_string());
-        Ok::<_, crate::registry::RegistryError>((given, held, name))
-    }
-    .await;
-    let (given, held, name) = match lists {
-        Ok(v) => v,
-        Err(e) => return ctx.fail(e.into()),
-    };
-    let t = ctx.t;
-    let services = portal.services();
-    let cards = |side, list: &[MandateView]| {
-        list.iter()
-            .map(|m| views::card(t, &services, side, m))
-            .collect::<Vec<_>>()
-    };
-    let status = if error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    let page = OrganisationPage {
-        t,
-        user: ctx.user("organisations"),
-        csrf: ctx.csrf.clone(),
-        cvr: cvr.to_string(),
-        name,
-        given: cards(Side::Principal, &given),
-        held: cards(Side::Agent, &held),
-        scopes: scope_choices(&services, None),
-        min_date: today(portal)
-            .next_day()
-            .map(|d| d.to_string())
-            .unwrap_or_default(),
-        error: error.map(|e| form_error(t, e).0),
-    };
-    ctx.send(render(status, &page))
-}
-
-/// `GET /organisations/{cvr}`: its rights and powers, and the forms to give more.
-pub async fn organisation(
-    State(portal): State<Portal>,
-    Path(cvr): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
-) -> Response {
-    let ctx = Ctx::new(&portal, jar, &headers).await;
-    let Ok(cvr) = Cvr::parse(&cvr) else {
-        return ctx.fail(PortalError::NotFound);
-    };
-    let resume = Resume::Page(format!("/organisations/{cvr}"));
-    let (ctx, s) = match need_session(&portal, ctx, resume, true).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    org_page(&portal, ctx, &s, &cvr, None).await
-}
-
-async fn org_form(
-    portal: Portal,
-    cvr: String,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-    right: bool,
-) -> Response {
-    let ctx = Ctx::new(&portal, jar, &headers).await;
-    let fields = Fields::parse(&body).unwrap_or_default();
-    if !ctx.csrf_ok(&fields) {
-        return ctx.fail(PortalError::Csrf);
-    }
-    let Ok(cvr) = Cvr::parse(&cvr) else {
-        return ctx.fail(PortalError::NotFound);
-    };
-    let resume = Resume::Page(format!("/organisations/{cvr}"));
-    let (ctx, s) = match need_session(&portal, ctx, resume, false).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let offered = offered(&portal.services());
-    let today = today(&portal);
-    let op = if right {
-        RightForm::parse(cvr.clone(), &fields, &offered, today).map(Operation::AssignRight)
-    } else {
-        PowerForm::parse(cvr.clone(), &fields, &offered, today).map(Operation::GrantPower)
-    };
-    match op {
-        Ok(op) => start(&portal, ctx, &s, op).await,
-        Err(e) => org_page(&portal, ctx, &s, &cvr, Some(e)).await,
-    }
-}
-
-/// `POST /organisations/{cvr}/rights`: assign a right, to its confirmation.
-pub async fn assign_right(
-    State(portal): State<Portal>,
-    Path(cvr): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    org_form(portal, cvr, jar, headers, body, true).await
-}
-
-/// `POST /organisations/{cvr}/powers`: give a business power, to its confirmation.
-pub async fn grant_power(
-    State(portal): State<Portal>,
-    Path(cvr): Path<String>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    org_form(portal, cvr, jar, headers, body, false).await
 }
 
 /// `GET /messages`: the person's messages (the outbox, a stand-in for Digital Post).

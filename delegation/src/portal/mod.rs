@@ -9,12 +9,14 @@
 //!   logout; the ID token becomes an [`Authenticated`](crate::registry::Authenticated).
 //! - [`forms`]: form bodies parsed into typed values.
 //! - [`ops`]: pending operations and their confirmation (the sign step).
-//! - [`handlers`] and [`views`]: the pages; [`error`]: every failure as a page.
+//! - [`handlers`], [`organisations`] and [`views`]: the pages; [`error`]: every failure as a
+//!   page.
 
 mod error;
 pub mod forms;
 mod handlers;
 pub mod ops;
+mod organisations;
 pub mod session;
 mod texts;
 mod views;
@@ -188,10 +190,16 @@ pub fn router(portal: Portal) -> Router {
             get(handlers::confirm_page).post(handlers::confirm),
         )
         .route("/done/{op}", get(handlers::done))
-        .route("/organisations", get(handlers::organisations))
-        .route("/organisations/{cvr}", get(handlers::organisation))
-        .route("/organisations/{cvr}/rights", post(handlers::assign_right))
-        .route("/organisations/{cvr}/powers", post(handlers::grant_power))
+        .route("/organisations", get(organisations::organisations))
+        .route("/organisations/{cvr}", get(organisations::organisation))
+        .route(
+            "/organisations/{cvr}/rights",
+            post(organisations::assign_right),
+        )
+        .route(
+            "/organisations/{cvr}/powers",
+            post(organisations::grant_power),
+        )
         .route("/messages", get(handlers::messages))
         .route("/login", post(session::login))
         .route("/callback", get(session::callback))
