@@ -2,11 +2,12 @@
 //!
 //! [`registry`] holds the rules (grant with a sign step, request, accept, decline, revoke, expiry,
 //! organisations' rights and powers) over the durable store; [`lookup`] answers the broker's
-//! `MandateLookup`. The listener still serves only a landing page and the operations endpoints;
-//! the portal and the REST API are built on [`registry::Registry`].
+//! `MandateLookup`; [`portal`] is the citizen's self-service portal, an OIDC relying party of
+//! the broker built on [`registry::Registry`].
 
 pub mod demo;
 pub mod lookup;
+pub mod portal;
 pub mod registry;
 
 use axum::Router;
@@ -17,6 +18,12 @@ use eid_web::Platform;
 /// The component's router: a landing page plus health, readiness and metrics.
 pub fn router(platform: &Platform) -> Router {
     platform.finish(Router::new().route("/", get(landing)))
+}
+
+/// The component's router with the self-service portal at `/`, plus health, readiness and
+/// metrics.
+pub fn router_with_portal(platform: &Platform, portal: portal::Portal) -> Router {
+    platform.finish(portal::router(portal))
 }
 
 async fn landing() -> Html<&'static str> {
