@@ -45,6 +45,8 @@ pub struct Runtime {
     demo_saml: Option<Arc<crate::demo_saml_sp::DemoSp>>,
     /// The delegation registry, when its component runs.
     delegation: Option<eid_delegation::registry::Registry>,
+    /// Its self-service portal, when it has a client at the broker.
+    portal: Option<eid_delegation::portal::Portal>,
 }
 
 /// How often mandates past their end are marked expired (lookups never use them either way; this
@@ -146,6 +148,7 @@ impl Runtime {
             broker: None,
             demo_saml,
             delegation: None,
+            portal: None,
         };
         if components.contains(&Component::Delegation) {
             runtime.delegation = Some(runtime.build_registry());
@@ -159,6 +162,7 @@ impl Runtime {
         if components.contains(&Component::Broker) {
             runtime.broker = Some(Arc::new(runtime.build_broker().await?));
         }
+        runtime.portal = runtime.build_portal()?;
         Ok(runtime)
     }
 
@@ -283,6 +287,64 @@ impl Runtime {
         Ok(())
     }
 
+    /// The delegation portal, when the registry runs and the portal has a client secret.
+    fn build_portal(&self) -> anyhow::Result<Option<eid_delegation::portal::Portal>> {
+        use eid_delegation::portal::{Portal, PortalDeps, PortalSettings, ServiceOption};
+        let (Some(registry), Some(secret)) = (
+            &self.delegation,
+            &self.settings.delegation.portal_client_secret,
+        ) else {
+            return Ok(None);
+        };
+        let listener = self.settings.listener(Component::Delegation);
+        // The services a power of attorney can name: the broker's relying parties that accept
+        // representation and their areas, read at every page (registrations change at run time).
+        let broker = self.broker.clone();
+        let services = move || -> Vec<ServiceOption> {
+            let Some(broker) = &broker else {
+                return Vec::new();
+            };
+            let rps = broker.registry.representing_services();
+            let mut areas: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for rp in &rps {
+                for area in &rp.service_areas {
+                    areas.entry(area.clone()).or_default().push(rp.name.clone());
+                }
+            }
+            rps.iter()
+                .map(|rp| ServiceOption {
+                    scope: eid_core::Scope::Service(rp.id.clone()),
+                    name: rp.name.clone(),
+                })
+                .chain(areas.into_iter().map(|(area, names)| ServiceOption {
+                    name: format!("{area}: {}", names.join(", ")),
+                    scope: eid_core::Scope::Area(area),
+                }))
+                .collect()
+        };
+        let portal = Portal::new(
+            PortalSettings {
+                client_id: self.settings.delegation.portal_client_id.clone(),
+                client_secret: secret.clone(),
+                broker_issuer: self.settings.listener(Component::Broker).issuer(),
+                public_url: listener
+                    .public_url
+                    .as_str()
+                    .trim_end_matches('/')
+                    .to_owned(),
+                secure_cookies: !listener.is_loopback(),
+            },
+            PortalDeps {
+                registry: registry.clone(),
+                outbox: self.durable.clone(),
+                store: self.ephemeral.clone(),
+                services: Arc::new(services),
+            },
+        )
+        .context("starting the delegation portal")?;
+        Ok(Some(portal))
+    }
+
     /// Re-reads every key store (on SIGHUP); errors keep the old keys and are logged.
     pub fn reload_keys(&self) {
         for (component, store) in &self.keys {
@@ -321,7 +383,10 @@ impl Runtime {
                 Some(idp) => eid_idp::router(&platform, idp.clone()),
                 None => platform.finish(Router::new()),
             },
-            Component::Delegation => eid_delegation::router(&platform),
+            Component::Delegation => match &self.portal {
+                Some(portal) => eid_delegation::router_with_portal(&platform, portal.clone()),
+                None => eid_delegation::router(&platform),
+            },
             Component::EidasGateway => eid_eidas_gateway::router(&platform),
             Component::DemoRp => crate::demo_rp::router(
                 &platform,

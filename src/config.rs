@@ -221,6 +221,25 @@ pub struct Settings {
     pub broker: BrokerSettings,
     /// The demo relying party's client registration at the broker.
     pub demo_rp: DemoRpSettings,
+    /// The delegation portal's client registration at the broker.
+    pub delegation: DelegationSettings,
+}
+
+/// The delegation portal's client at the broker.
+#[derive(Clone)]
+pub struct DelegationSettings {
+    /// Its client id.
+    pub portal_client_id: String,
+    /// Its client secret; `None`: no portal is served.
+    pub portal_client_secret: Option<String>,
+}
+
+impl std::fmt::Debug for DelegationSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DelegationSettings")
+            .field("portal_client_id", &self.portal_client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The demo relying party's registration at the broker.
@@ -525,10 +544,14 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         listen: raw.demo_rp.listen.clone(),
         public_url: raw.demo_rp.public_url.clone(),
     };
+    let delegation_listener = RawListener {
+        listen: raw.delegation.listen.clone(),
+        public_url: raw.delegation.public_url.clone(),
+    };
     let listeners = [
         (Component::Broker, &sections.broker_listener, "broker"),
         (Component::Idp, &sections.idp_listener, "idp"),
-        (Component::Delegation, &raw.delegation, "delegation"),
+        (Component::Delegation, &delegation_listener, "delegation"),
         (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
         (Component::DemoRp, &demo_rp_listener, "demo_rp"),
     ]
@@ -572,6 +595,10 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
             client_id: raw.demo_rp.client_id.clone(),
             client_secret: raw.demo_rp.client_secret.clone(),
             saml: raw.demo.enabled && raw.demo_rp.saml,
+        },
+        delegation: DelegationSettings {
+            portal_client_id: raw.delegation.portal_client_id.clone(),
+            portal_client_secret: raw.delegation.portal_client_secret.clone(),
         },
     })
 }

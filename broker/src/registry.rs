@@ -469,6 +469,22 @@ impl Registry {
         self.saml.store(Arc::new(map));
     }
 
+    /// The relying parties of either protocol that accept representation, by name: what a power of
+    /// attorney can name (the delegation portal lists them).
+    pub fn representing_services(&self) -> Vec<eid_core::RelyingParty> {
+        let oidc = self.snapshot.load();
+        let saml = self.saml.load();
+        let mut out: Vec<eid_core::RelyingParty> = oidc
+            .values()
+            .map(|r| &r.rp)
+            .chain(saml.values().map(|sp| &sp.rp))
+            .filter(|rp| rp.representation)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
+        out
+    }
+
     /// The name shown to citizens of a relying party of either protocol.
     pub fn service_name(&self, id: &str) -> Option<String> {
         self.get(id)

@@ -25,12 +25,39 @@ pub(super) struct RawConfig {
     /// The authenticator's section: its listener here, the rest `eid_idp::settings::RawIdpSettings`.
     #[serde(default)]
     pub(super) idp: Option<toml::Table>,
-    #[serde(default = "listener_defaults::delegation")]
-    pub(super) delegation: RawListener,
+    #[serde(default = "default_delegation")]
+    pub(super) delegation: RawDelegation,
     #[serde(default = "listener_defaults::eidas_gateway")]
     pub(super) eidas_gateway: RawListener,
     #[serde(default = "default_demo_rp")]
     pub(super) demo_rp: RawDemoRp,
+}
+
+/// The delegation component's section: its listener, and its portal's client at the broker.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDelegation {
+    pub(super) listen: String,
+    pub(super) public_url: String,
+    /// The portal's client id at the broker (registered with `subject_type = "public"`).
+    #[serde(default = "default_portal_client")]
+    pub(super) portal_client_id: String,
+    /// Its client secret; without one the listener serves no portal.
+    pub(super) portal_client_secret: Option<String>,
+}
+
+fn default_portal_client() -> String {
+    "delegation-portal".into()
+}
+
+pub(super) fn default_delegation() -> RawDelegation {
+    let l = listener_defaults::delegation();
+    RawDelegation {
+        listen: l.listen,
+        public_url: l.public_url,
+        portal_client_id: default_portal_client(),
+        portal_client_secret: None,
+    }
 }
 
 /// The demo relying party's section.
