@@ -2,11 +2,14 @@
 //!
 //! [`registry`] holds the rules (grant with a sign step, request, accept, decline, revoke, expiry,
 //! organisations' rights and powers) over the durable store; [`lookup`] answers the broker's
-//! `MandateLookup`. The listener still serves only a landing page and the operations endpoints;
-//! the portal and the REST API are built on [`registry::Registry`].
+//! `MandateLookup` in process, [`internal`] over HTTP for split deployments (with
+//! [`lookup_http::HttpMandateLookup`] as the broker's client); [`api`] is the REST API.
 
+pub mod api;
 pub mod demo;
+pub mod internal;
 pub mod lookup;
+pub mod lookup_http;
 pub mod registry;
 
 use axum::Router;
@@ -16,7 +19,13 @@ use eid_web::Platform;
 
 /// The component's router: a landing page plus health, readiness and metrics.
 pub fn router(platform: &Platform) -> Router {
-    platform.finish(Router::new().route("/", get(landing)))
+    router_with(platform, Router::new())
+}
+
+/// The component's router with more routes: the REST API ([`api::router`]) and the mandate
+/// back-channel ([`internal::router`]).
+pub fn router_with(platform: &Platform, routes: Router) -> Router {
+    platform.finish(Router::new().route("/", get(landing)).merge(routes))
 }
 
 async fn landing() -> Html<&'static str> {
