@@ -436,7 +436,10 @@ async fn requests_without_a_valid_token_get_401_with_a_bearer_challenge() {
         let r = t.call("GET", path, Some(&token), None).await;
         error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
     }
-    // An active person's token of a client the API does not accept is audited on their log.
+    // An active person's token of a client the API does not accept is audited on their log,
+    // once per answer of the broker (not again while the answer is reused).
+    let r = t.call("GET", path, Some("bad-client_id"), None).await;
+    error(&r, StatusCode::UNAUTHORIZED, "invalid_token");
     let events = AuditLog::for_person(&t.h.db, t.h.karen.id, 20)
         .await
         .unwrap();
@@ -445,8 +448,21 @@ async fn requests_without_a_valid_token_get_401_with_a_bearer_challenge() {
         .filter(|e| e.kind == "delegation.api_refused")
         .map(|e| e.details["reason"].as_str().unwrap())
         .collect();
-    assert!(refused.contains(&"client_not_accepted"), "{refused:?}");
+    assert_eq!(
+        refused
+            .iter()
+            .filter(|r| **r == "client_not_accepted")
+            .count(),
+        1,
+        "{refused:?}"
+    );
     assert!(refused.contains(&"token_expired"), "{refused:?}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e.client.as_deref() == Some("tax-service")),
+        "the client is named"
+    );
 }
 
 #[tokio::test]

@@ -284,12 +284,13 @@ impl Introspector {
         &self.settings
     }
 
-    /// The broker's answer about `token` (cached when active).
+    /// The broker's answer about `token` (cached when active), and whether it is fresh from
+    /// the broker (not from the cache).
     pub async fn introspect(
         &self,
         token: &str,
         now: OffsetDateTime,
-    ) -> Result<Introspected, ApiError> {
+    ) -> Result<(Introspected, bool), ApiError> {
         let key: [u8; 32] = {
             let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
             let mut k = [0u8; 32];
@@ -297,11 +298,11 @@ impl Introspector {
             k
         };
         if let Some(hit) = self.cached(&key, now) {
-            return Ok(hit);
+            return Ok((hit, false));
         }
         let answer = self.ask(token).await?;
         self.keep(key, &answer, now);
-        Ok(answer)
+        Ok((answer, true))
     }
 
     fn cached(&self, key: &[u8; 32], now: OffsetDateTime) -> Option<Introspected> {

@@ -194,7 +194,9 @@ impl ApiState {
     }
 
     /// The caller of a request, from its bearer token. A refused token that the broker says is
-    /// active (a person's token of a client the API does not accept, …) is audited.
+    /// active (a person's token of a client the API does not accept, …) is audited, once per
+    /// answer from the broker (a cached answer is not audited again, which bounds the events a
+    /// replayed token can cause).
     pub(crate) async fn caller(&self, headers: &HeaderMap) -> Result<Authenticated, ApiError> {
         let token = bearer_token(
             headers
@@ -202,12 +204,12 @@ impl ApiState {
                 .map(|v| v.as_bytes()),
         )?;
         let now = self.now();
-        let answer = self.0.introspector.introspect(token, now).await?;
+        let (answer, fresh) = self.0.introspector.introspect(token, now).await?;
         let settings = self.0.introspector.settings();
         match caller(&answer, &settings.accepted_clients, now) {
             Ok(who) => Ok(who),
             Err(refusal) => {
-                if answer.active {
+                if answer.active && fresh {
                     let mut event = AuditEvent::new(
                         now,
                         COMPONENT,
