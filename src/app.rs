@@ -47,6 +47,8 @@ pub struct Runtime {
     delegation: Option<eid_delegation::registry::Registry>,
     /// Its self-service portal, when it has a client at the broker.
     portal: Option<eid_delegation::portal::Portal>,
+    /// Its REST API and mandate back-channel.
+    delegation_routes: Router,
 }
 
 /// How often mandates past their end are marked expired (lookups never use them either way; this
@@ -149,6 +151,7 @@ impl Runtime {
             demo_saml,
             delegation: None,
             portal: None,
+            delegation_routes: Router::new(),
         };
         if components.contains(&Component::Delegation) {
             runtime.delegation = Some(runtime.build_registry());
@@ -163,6 +166,7 @@ impl Runtime {
             runtime.broker = Some(Arc::new(runtime.build_broker().await?));
         }
         runtime.portal = runtime.build_portal()?;
+        runtime.delegation_routes = runtime.build_delegation_routes()?;
         Ok(runtime)
     }
 
@@ -212,9 +216,7 @@ impl Runtime {
             saml_service_providers: self.durable.clone(),
             audit: self.audit.clone(),
             protocol_messages: self.durable.clone(),
-            mandates: Arc::new(eid_delegation::lookup::RegistryLookup::new(
-                self.durable.clone(),
-            )),
+            mandates: self.mandate_lookup()?,
             keys,
             clock: self.clock.clone(),
             metrics: self.metrics[&Component::Broker].clone(),
@@ -285,6 +287,64 @@ impl Runtime {
             );
         }
         Ok(())
+    }
+
+    /// The delegation listener's REST API (when it has a client at the broker) and mandate
+    /// back-channel (refusing everyone without a secret).
+    fn build_delegation_routes(&self) -> anyhow::Result<Router> {
+        use eid_delegation::api::{ApiSettings, ApiState};
+        use eid_delegation::internal::{BackChannelSecret, InternalState};
+        let Some(registry) = &self.delegation else {
+            return Ok(Router::new());
+        };
+        let d = &self.settings.delegation;
+        let secret = d
+            .lookup_secret
+            .as_deref()
+            .map(BackChannelSecret::new)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("delegation.lookup_secret: {e}"))?;
+        let mut routes = eid_delegation::internal::router(InternalState::new(
+            eid_delegation::lookup::RegistryLookup::new(self.durable.clone()),
+            secret,
+        ));
+        if let Some(api_secret) = &d.api_client_secret {
+            let broker = self.settings.listener(Component::Broker).issuer();
+            let api = ApiState::new(
+                registry.clone(),
+                ApiSettings::new(
+                    format!("{broker}/introspect"),
+                    d.api_client_id.clone(),
+                    api_secret.clone(),
+                    vec![d.portal_client_id.clone()],
+                ),
+                self.durable.clone(),
+                self.clock.clone(),
+            )
+            .context("starting the delegation REST API")?;
+            routes = routes.merge(eid_delegation::api::router(api));
+        }
+        Ok(routes)
+    }
+
+    /// The broker's mandate lookup: the registry in this process (same durable store), or, when the
+    /// delegation component runs elsewhere and a back-channel secret is configured, its listener.
+    fn mandate_lookup(&self) -> anyhow::Result<Arc<dyn eid_core::MandateLookup>> {
+        if self.delegation.is_none()
+            && let Some(secret) = &self.settings.delegation.lookup_secret
+        {
+            let url = self.settings.listener(Component::Delegation).issuer();
+            let lookup = eid_delegation::lookup_http::HttpMandateLookup::new(
+                &url,
+                secret,
+                std::time::Duration::from_secs(2),
+            )
+            .map_err(|e| anyhow::anyhow!("the mandate back-channel: {e}"))?;
+            return Ok(Arc::new(lookup));
+        }
+        Ok(Arc::new(eid_delegation::lookup::RegistryLookup::new(
+            self.durable.clone(),
+        )))
     }
 
     /// The delegation portal, when the registry runs and the portal has a client secret.
@@ -384,8 +444,12 @@ impl Runtime {
                 None => platform.finish(Router::new()),
             },
             Component::Delegation => match &self.portal {
-                Some(portal) => eid_delegation::router_with_portal(&platform, portal.clone()),
-                None => eid_delegation::router(&platform),
+                Some(portal) => eid_delegation::router_with_portal(
+                    &platform,
+                    portal.clone(),
+                    self.delegation_routes.clone(),
+                ),
+                None => eid_delegation::router_with(&platform, self.delegation_routes.clone()),
             },
             Component::EidasGateway => eid_eidas_gateway::router(&platform),
             Component::DemoRp => crate::demo_rp::router(

@@ -232,6 +232,12 @@ pub struct DelegationSettings {
     pub portal_client_id: String,
     /// Its client secret; `None`: no portal is served.
     pub portal_client_secret: Option<String>,
+    /// The REST API's client id at the broker.
+    pub api_client_id: String,
+    /// Its client secret; `None`: no REST API is served.
+    pub api_client_secret: Option<String>,
+    /// The mandate back-channel's shared secret.
+    pub lookup_secret: Option<String>,
 }
 
 impl std::fmt::Debug for DelegationSettings {
@@ -599,6 +605,9 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         delegation: DelegationSettings {
             portal_client_id: raw.delegation.portal_client_id.clone(),
             portal_client_secret: raw.delegation.portal_client_secret.clone(),
+            api_client_id: raw.delegation.api_client_id.clone(),
+            api_client_secret: raw.delegation.api_client_secret.clone(),
+            lookup_secret: raw.delegation.lookup_secret.clone(),
         },
     })
 }

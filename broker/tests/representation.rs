@@ -147,6 +147,9 @@ async fn acting_for_karen_gives_her_sub_annas_act_and_the_mandate_in_every_answe
     assert_eq!(introspected["sub"], claims["sub"]);
     assert_eq!(introspected["act"], claims["act"]);
     assert_eq!(introspected["authorization_details"], *details);
+    // The login behind the token, for resource servers that need a fresh one (the registry's API).
+    assert_eq!(introspected["acr"], claims["acr"]);
+    assert_eq!(introspected["auth_time"], claims["auth_time"]);
 
     // Both persons' logs: Anna's release names the mandate and Karen by her audit key (her
     // subject UUID at the national authenticator), Karen's names Anna; no CPR number anywhere.

@@ -44,6 +44,19 @@ pub(super) struct RawDelegation {
     pub(super) portal_client_id: String,
     /// Its client secret; without one the listener serves no portal.
     pub(super) portal_client_secret: Option<String>,
+    /// The REST API's client id at the broker (registered with the `introspection` grant).
+    #[serde(default = "default_api_client")]
+    pub(super) api_client_id: String,
+    /// Its client secret; without one the listener serves no REST API.
+    pub(super) api_client_secret: Option<String>,
+    /// The shared secret of the mandate back-channel (`POST /internal/mandates`, at least 32
+    /// characters): the delegation listener answers it, and a broker running without the
+    /// delegation component in its process asks it there.
+    pub(super) lookup_secret: Option<String>,
+}
+
+fn default_api_client() -> String {
+    "delegation-api".into()
 }
 
 fn default_portal_client() -> String {
@@ -57,6 +70,9 @@ pub(super) fn default_delegation() -> RawDelegation {
         public_url: l.public_url,
         portal_client_id: default_portal_client(),
         portal_client_secret: None,
+        api_client_id: default_api_client(),
+        api_client_secret: None,
+        lookup_secret: None,
     }
 }
 

@@ -127,6 +127,7 @@ fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
         claims: grant.claims.clone(),
         exp,
         iat,
+        login: Some((grant.loa, grant.auth_time)),
     }
 }
 
@@ -416,6 +417,7 @@ async fn client_credentials(
         claims: Map::new(),
         exp,
         iat: now,
+        login: None,
     };
     // It releases no personal data: the event need not be durable before the answer, but it must
     // be queued. When the audit log is not keeping up, the client is told to come back shortly
@@ -559,6 +561,11 @@ pub async fn introspect(
         "iss": broker.config.issuer,
         "token_type": "Bearer",
     });
+    // The person's login behind the token, as in the ID token (OIDC Core §2).
+    if let Some((loa, auth_time)) = record.payload.login {
+        answer["acr"] = Value::String(loa.as_uri().to_owned());
+        answer["auth_time"] = Value::from(auth_time);
+    }
     // Someone acting for the subject: who, and under which mandate (RFC 8693 §4.1, RFC 9396 §9.2).
     for claim in ["act", "authorization_details"] {
         if let Some(value) = record.payload.claims.get(claim) {

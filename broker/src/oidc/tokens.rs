@@ -173,6 +173,10 @@ pub struct TokenSubject {
     pub exp: i64,
     /// When it was issued.
     pub iat: i64,
+    /// The person's login behind it (level and time), for introspection: a resource server that
+    /// allows changes only after a fresh login reads them there (`acr`, `auth_time`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<(Loa, i64)>,
 }
 
 /// Issues an opaque access token.
