@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use eid_testkit::client::Page;
 use eid_testkit::oidc::{Pkce, authorize_url, query, verify_id_token};
-use eid_testkit::stack::TEST_CLIENT_SECRET;
+use eid_testkit::stack::{StackBuilder, TEST_CLIENT_SECRET};
 use eid_testkit::{Browser, Component, TestStack};
 use serde_json::Value;
 use uuid::Uuid;
@@ -403,13 +403,33 @@ async fn anna_revokes(stack: &TestStack, anna: &Browser, id: &str) {
 async fn a_power_of_attorney_given_in_the_portal_is_used_at_both_demo_services_until_revoked() {
     // A data directory of the test's own: the audit log is read after the stack stopped.
     let data_dir = tempfile::tempdir().unwrap();
-    let stack = TestStack::builder()
-        .data_dir(data_dir.path().to_owned())
+    power_of_attorney_end_to_end(TestStack::builder().data_dir(data_dir.path().to_owned())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_on_redis_and_postgresql() {
+    let (Some(redis), Some(postgres)) = (
+        eid_store::testing::redis_url_or_skip(),
+        eid_store::testing::postgres_url_or_skip(),
+    ) else {
+        return;
+    };
+    let db = eid_store::testing::TempPostgresDb::create(&postgres)
+        .await
+        .unwrap();
+    power_of_attorney_end_to_end(TestStack::builder().ephemeral(&redis).durable(&db.url)).await;
+    db.drop_db().await.unwrap();
+}
+
+/// The whole scenario on a stack of `builder` (with the SAML demo service and the portal).
+async fn power_of_attorney_end_to_end(builder: StackBuilder) {
+    let stack = builder
         .demo_saml_service()
         .delegation_portal()
         .start()
         .await
         .unwrap();
+    let durable = stack.settings.durable.url();
     let anna = Browser::new();
     let mikkel = Browser::new();
 
@@ -569,15 +589,13 @@ async fn a_power_of_attorney_given_in_the_portal_is_used_at_both_demo_services_u
     // The audit trail: both persons' own logs name the grant, the acceptance, each use and the
     // revocation.
     stack.stop().await;
-    let (anna_log, mikkel_log) = audit_logs(data_dir.path()).await;
+    let (anna_log, mikkel_log) = audit_logs(&durable).await;
     check_audit(&anna_log, &mikkel_log, &id);
 }
 
-async fn audit_logs(
-    data_dir: &std::path::Path,
-) -> (Vec<eid_core::AuditEvent>, Vec<eid_core::AuditEvent>) {
-    let url = format!("sqlite://{}", data_dir.join("eidbroker.db").display());
-    let durable = eid_store::SqlDurable::connect(&url).await.unwrap();
+/// Anna's and Mikkel's own audit logs (by register id) in the durable store at `url`.
+async fn audit_logs(url: &str) -> (Vec<eid_core::AuditEvent>, Vec<eid_core::AuditEvent>) {
+    let durable = eid_store::SqlDurable::connect(url).await.unwrap();
     let anna = Uuid::parse_str(ANNA).unwrap();
     let mikkel = Uuid::parse_str(MIKKEL).unwrap();
     let a = eid_core::AuditLog::for_person(&durable, anna, 1000)

@@ -259,7 +259,9 @@ impl StackBuilder {
                 eid_keys::Alg::ES256,
             )?;
         }
-        if !self.saml_service_providers.is_empty() {
+        // The SAML demo service is a service provider too (only a single node with the memory
+        // store may generate its own keys).
+        if !self.saml_service_providers.is_empty() || self.demo_saml {
             eid_keys::ensure_active(
                 &data_dir.join("keys").join(Component::Broker.name()),
                 eid_keys::Alg::RS256,
