@@ -375,7 +375,7 @@ async fn mikkel_accepts(stack: &TestStack, mikkel: &Browser, id: &str) {
     assert!(
         overview
             .body
-            .contains(&format!("id=\"m-{id}\" data-state=\"")),
+            .contains(&format!("id=\"m-{id}\" data-state=\"Aktiv\"")),
         "{}",
         overview.body
     );
