@@ -13,6 +13,7 @@ mod browser_passkey;
 mod browser_saml;
 mod browser_support;
 mod cli;
+mod delegation;
 mod demo_saml;
 mod foundation;
 mod hostile_requests;

@@ -37,6 +37,7 @@ pub struct StackBuilder {
     extra_relying_parties: String,
     saml_service_providers: Vec<SamlSp>,
     demo_saml: bool,
+    delegation_portal: bool,
 }
 
 /// A SAML service provider registered at the broker of a test stack.
@@ -86,6 +87,7 @@ impl Default for StackBuilder {
             extra_relying_parties: String::new(),
             saml_service_providers: Vec::new(),
             demo_saml: false,
+            delegation_portal: false,
         }
     }
 }
@@ -177,6 +179,14 @@ impl StackBuilder {
         self
     }
 
+    /// Serves the delegation portal on the delegation listener, registered at the broker as
+    /// `delegation-portal` (public subjects, secret [`TEST_CLIENT_SECRET`]), and lets the demo
+    /// service `demo-rp` accept representation, as the demo configuration does.
+    pub fn delegation_portal(mut self) -> Self {
+        self.delegation_portal = true;
+        self
+    }
+
     /// Extra keys for the `[broker]` section.
     pub fn broker_setting(mut self, line: &str) -> Self {
         self.broker_extra.push_str(line);
@@ -249,7 +259,9 @@ impl StackBuilder {
                 eid_keys::Alg::ES256,
             )?;
         }
-        if !self.saml_service_providers.is_empty() {
+        // The SAML demo service is a service provider too (only a single node with the memory
+        // store may generate its own keys).
+        if !self.saml_service_providers.is_empty() || self.demo_saml {
             eid_keys::ensure_active(
                 &data_dir.join("keys").join(Component::Broker.name()),
                 eid_keys::Alg::RS256,
@@ -261,10 +273,21 @@ impl StackBuilder {
             std::fs::write(&pairwise_file, eid_oidc::random::token(32))?;
         }
         let rp_file = temp.path().join("relying-parties.toml");
-        std::fs::write(
-            &rp_file,
-            relying_parties(demo_port) + &self.extra_relying_parties,
-        )?;
+        let mut registrations = relying_parties(demo_port);
+        if self.delegation_portal {
+            let portal = format!("http://localhost:{}", ports[&Component::Delegation]);
+            registrations.push_str(&format!(
+                // `demo-rp` is the last table of `relying_parties`.
+                "accepts_representation = true\n\
+                 [[relying_party]]\nclient_id = \"delegation-portal\"\nclient_name = \"Delegation portal\"\n\
+                 client_secret = {TEST_CLIENT_SECRET:?}\nredirect_uris = [\"{portal}/callback\"]\n\
+                 post_logout_redirect_uris = [\"{portal}/\"]\n\
+                 backchannel_logout_uri = \"{portal}/backchannel-logout\"\n\
+                 token_endpoint_auth_method = \"client_secret_basic\"\nsector = \"portal\"\n\
+                 subject_type = \"public\"\nallowed_claims = [\"name\"]\n"
+            ));
+        }
+        std::fs::write(&rp_file, registrations + &self.extra_relying_parties)?;
         writeln!(
             toml,
             "[broker]\nlisten = \"127.0.0.1:{broker_port}\"\npublic_url = {broker_public:?}\n\
@@ -290,6 +313,9 @@ impl StackBuilder {
                 toml,
                 "[{section}]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\""
             )?;
+            if component == Component::Delegation && self.delegation_portal {
+                writeln!(toml, "portal_client_secret = {TEST_CLIENT_SECRET:?}")?;
+            }
         }
         writeln!(
             toml,
