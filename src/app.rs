@@ -183,7 +183,7 @@ impl Runtime {
                     .iter()
                     .find(|u| u.kind == eid_broker::ports::UpstreamKind::National)
                     .map_or_else(|| "idp".to_owned(), |u| u.name.clone()),
-                ..Default::default()
+                ..self.settings.delegation.rules.clone()
             },
             eid_delegation::registry::RegistryDeps {
                 persons: self.durable.clone(),

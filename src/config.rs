@@ -238,6 +238,40 @@ pub struct DelegationSettings {
     pub api_client_secret: Option<String>,
     /// The mandate back-channel's shared secret.
     pub lookup_secret: Option<String>,
+    /// The registry's rules (its national upstream is set where the broker's upstreams are known).
+    pub rules: eid_delegation::registry::RegistrySettings,
+}
+
+/// The registry's configurable rules: maximum validity, login freshness, acceptance per scope.
+fn delegation_rules(
+    raw: &raw::RawDelegation,
+) -> Result<eid_delegation::registry::RegistrySettings, ConfigError> {
+    if !(1..=36_500).contains(&raw.max_validity_days) {
+        return Err(invalid(
+            "delegation.max_validity_days",
+            "must be 1 to 36500",
+        ));
+    }
+    if !(30..=3600).contains(&raw.fresh_login_secs) {
+        return Err(invalid("delegation.fresh_login_secs", "must be 30 to 3600"));
+    }
+    let mut acceptance = std::collections::BTreeMap::new();
+    for (key, needed) in &raw.acceptance {
+        let scope = eid_core::Scope::from_key(key).map_err(|_| {
+            invalid(
+                "delegation.acceptance",
+                format!("{key:?} is not a scope (`rp:<id>` or `area:<name>`)"),
+            )
+        })?;
+        acceptance.insert(scope, *needed);
+    }
+    Ok(eid_delegation::registry::RegistrySettings {
+        max_validity: time::Duration::days(i64::from(raw.max_validity_days)),
+        fresh_login: time::Duration::seconds(i64::from(raw.fresh_login_secs)),
+        acceptance,
+        acceptance_by_default: raw.acceptance_by_default,
+        ..Default::default()
+    })
 }
 
 impl std::fmt::Debug for DelegationSettings {
@@ -608,6 +642,7 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
             api_client_id: raw.delegation.api_client_id.clone(),
             api_client_secret: raw.delegation.api_client_secret.clone(),
             lookup_secret: raw.delegation.lookup_secret.clone(),
+            rules: delegation_rules(&raw.delegation)?,
         },
     })
 }

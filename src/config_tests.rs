@@ -361,3 +361,35 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_registry_rules_are_configured_and_checked() {
+    let ok = parse(
+        "[demo]\nenabled = true\n[delegation]\nlisten = \"127.0.0.1:8082\"\npublic_url = \"http://localhost:8082\"\n\
+         max_validity_days = 90\nfresh_login_secs = 120\n\
+         acceptance_by_default = false\n[delegation.acceptance]\n\"area:housing-benefit\" = true\n",
+    )
+    .unwrap();
+    let rules = &ok.delegation.rules;
+    assert_eq!(rules.max_validity, time::Duration::days(90));
+    assert_eq!(rules.fresh_login, time::Duration::seconds(120));
+    assert!(!rules.acceptance_by_default);
+    assert_eq!(
+        rules
+            .acceptance
+            .get(&eid_core::Scope::Area("housing-benefit".into())),
+        Some(&true)
+    );
+    let section = "[demo]\nenabled = true\n[delegation]\nlisten = \"127.0.0.1:8082\"\npublic_url = \"http://localhost:8082\"\n";
+    for (text, field) in [
+        ("max_validity_days = 0\n", "delegation.max_validity_days"),
+        ("fresh_login_secs = 5\n", "delegation.fresh_login_secs"),
+        (
+            "[delegation.acceptance]\n\"housing\" = false\n",
+            "delegation.acceptance",
+        ),
+    ] {
+        let err = parse(&format!("{section}{text}")).unwrap_err().to_string();
+        assert!(err.starts_with(field), "{text}: {err}");
+    }
+}

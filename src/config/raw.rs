@@ -53,6 +53,30 @@ pub(super) struct RawDelegation {
     /// characters): the delegation listener answers it, and a broker running without the
     /// delegation component in its process asks it there.
     pub(super) lookup_secret: Option<String>,
+    /// The longest a power of attorney may last, in days.
+    #[serde(default = "default_max_validity_days")]
+    pub(super) max_validity_days: u32,
+    /// How old a login may be, in seconds, for a change that can raise what a session may do.
+    #[serde(default = "default_fresh_login_secs")]
+    pub(super) fresh_login_secs: u32,
+    /// Whether a power of attorney waits for the agent's acceptance, by default.
+    #[serde(default = "default_true")]
+    pub(super) acceptance_by_default: bool,
+    /// Scopes (`rp:<id>` or `area:<name>`) that differ from the default.
+    #[serde(default)]
+    pub(super) acceptance: std::collections::BTreeMap<String, bool>,
+}
+
+fn default_max_validity_days() -> u32 {
+    5 * 365
+}
+
+fn default_fresh_login_secs() -> u32 {
+    300
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_api_client() -> String {
@@ -73,6 +97,10 @@ pub(super) fn default_delegation() -> RawDelegation {
         api_client_id: default_api_client(),
         api_client_secret: None,
         lookup_secret: None,
+        max_validity_days: default_max_validity_days(),
+        fresh_login_secs: default_fresh_login_secs(),
+        acceptance_by_default: true,
+        acceptance: Default::default(),
     }
 }
 
