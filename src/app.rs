@@ -329,7 +329,10 @@ impl Runtime {
 
     /// The broker's mandate lookup: the registry in this process (same durable store), or, when the
     /// delegation component runs elsewhere and a back-channel secret is configured, its listener.
+    /// Either way behind a cache of "no mandates here" ([`CachedLookup`]): most people act for
+    /// nobody, and a service that accepts representation would otherwise cost a query per login.
     fn mandate_lookup(&self) -> anyhow::Result<Arc<dyn eid_core::MandateLookup>> {
+        use eid_delegation::lookup::CachedLookup;
         if self.delegation.is_none()
             && let Some(secret) = &self.settings.delegation.lookup_secret
         {
@@ -340,11 +343,11 @@ impl Runtime {
                 std::time::Duration::from_secs(2),
             )
             .map_err(|e| anyhow::anyhow!("the mandate back-channel: {e}"))?;
-            return Ok(Arc::new(lookup));
+            return Ok(Arc::new(CachedLookup::new(Arc::new(lookup))));
         }
-        Ok(Arc::new(eid_delegation::lookup::RegistryLookup::new(
-            self.durable.clone(),
-        )))
+        Ok(Arc::new(CachedLookup::new(Arc::new(
+            eid_delegation::lookup::RegistryLookup::new(self.durable.clone()),
+        ))))
     }
 
     /// The delegation portal, when the registry runs and the portal has a client secret.
