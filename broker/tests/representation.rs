@@ -173,11 +173,8 @@ async fn acting_for_karen_gives_her_sub_annas_act_and_the_mandate_in_every_answe
     }
     assert_eq!(
         h.mandates.rechecked(),
-        vec![
-            ("anna".to_owned(), MANDATE.to_owned()),
-            ("anna".to_owned(), MANDATE.to_owned())
-        ],
-        "re-checked at the choice and at the token endpoint"
+        vec![("anna".to_owned(), MANDATE.to_owned()); 4],
+        "re-checked at the choice, the token endpoint, userinfo and introspection"
     );
 }
 
@@ -424,4 +421,56 @@ async fn the_choice_page_is_in_english_when_asked() {
     assert!(page.body.contains("Myself (Anna Jensen)"));
     assert!(page.body.contains("may see information and act"));
     assert!(!page.body.contains("Hvem"));
+}
+
+#[tokio::test]
+async fn an_access_token_stops_with_its_mandate_at_userinfo_and_introspection() {
+    let (h, anna) = setup().await;
+    let mut browser = Client::new();
+    let page = h.login(&mut browser, RP_C, &[]).await;
+    let code = h
+        .choose_representation(&mut browser, &page, &choose_karen())
+        .await
+        .code_for(RP_C);
+    let tokens = h.redeem(RP_C, &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let client_secret = secret(RP_C);
+    let form = [
+        ("token", access),
+        ("client_id", RP_C),
+        ("client_secret", client_secret.as_str()),
+    ];
+    let introspect = || post_form(&h, "/introspect", &form);
+    let before: Value = serde_json::from_str(&introspect().await.body).unwrap();
+    assert_eq!(before["active"], true);
+    assert_eq!(userinfo(&h, access).await["sub"], expected_sub(RP_C, KAREN));
+
+    h.mandates.revoke(MANDATE);
+    let after: Value = serde_json::from_str(&introspect().await.body).unwrap();
+    assert_eq!(
+        after,
+        json!({ "active": false }),
+        "a revoked mandate's token is inactive"
+    );
+    let request = axum::http::Request::builder()
+        .uri("/userinfo")
+        .header(
+            axum::http::header::AUTHORIZATION,
+            format!("Bearer {access}"),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let reply = h.send(&mut Client::at("198.51.100.7:443"), request).await;
+    assert_eq!(reply.status, 401, "{reply:?}");
+    assert!(reply.body.contains("invalid_token"), "{}", reply.body);
+    let withdrawn = h.audited("representation.mandate_withdrawn").await;
+    let at: Vec<&str> = withdrawn
+        .iter()
+        .map(|e| e.details["at"].as_str().unwrap())
+        .collect();
+    assert!(
+        at.contains(&"introspect") && at.contains(&"userinfo"),
+        "{at:?}"
+    );
+    assert!(withdrawn.iter().all(|e| e.person == Some(anna.audit_id)));
 }

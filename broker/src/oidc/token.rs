@@ -128,6 +128,39 @@ fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
         exp,
         iat,
         login: Some((grant.loa, grant.auth_time)),
+        acting: grant.acting.clone(),
+    }
+}
+
+/// Whether the mandate a token's holder acts under (if any) still holds at the client the token
+/// was issued to; a withdrawn one is audited at `at` (`userinfo`, `introspect`).
+async fn token_mandate_holds(
+    broker: &Broker,
+    subject: &TokenSubject,
+    client_id: &str,
+    at: &str,
+) -> Result<bool, OAuthError> {
+    let Some(acting) = &subject.acting else {
+        return Ok(true);
+    };
+    let Some(rp) = broker.registry.get(client_id) else {
+        return Ok(false);
+    };
+    match recheck(
+        broker.mandates.as_ref(),
+        &acting.agent,
+        &acting.mandate,
+        &rp.rp,
+        broker.clock.now(),
+    )
+    .await?
+    {
+        Recheck::Valid(_) => Ok(true),
+        Recheck::Withdrawn => {
+            let agent = acting.agent.audit_id;
+            audit_withdrawn(broker, agent, &acting.mandate, client_id, at).await?;
+            Ok(false)
+        }
     }
 }
 
@@ -418,6 +451,7 @@ async fn client_credentials(
         exp,
         iat: now,
         login: None,
+        acting: None,
     };
     // It releases no personal data: the event need not be durable before the answer, but it must
     // be queued. When the audit log is not keeping up, the client is told to come back shortly
@@ -459,6 +493,12 @@ pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Va
         return Err(OAuthError::new(
             ErrorCode::InvalidToken,
             "the session the token belongs to has ended",
+        ));
+    }
+    if !token_mandate_holds(broker, &record.payload, &record.client_id, "userinfo").await? {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidToken,
+            "the mandate the person acts under is no longer valid",
         ));
     }
     let mut event = broker
@@ -549,6 +589,9 @@ pub async fn introspect(
     if let Some(sid) = &record.payload.sid
         && !token_alive(broker, sid, &record.scopes).await?
     {
+        return Ok(serde_json::json!({ "active": false }));
+    }
+    if !token_mandate_holds(broker, &record.payload, &record.client_id, "introspect").await? {
         return Ok(serde_json::json!({ "active": false }));
     }
     let mut answer = serde_json::json!({

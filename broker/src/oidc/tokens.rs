@@ -177,6 +177,11 @@ pub struct TokenSubject {
     /// allows changes only after a fresh login reads them there (`acr`, `auth_time`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<(Loa, i64)>,
+    /// Someone acting for the subject, under which mandate: re-checked whenever the token is used
+    /// (userinfo, introspection), so a revoked mandate stops its tokens at once. The token is
+    /// sealed, so the agent's identity in it is read by nobody but the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting: Option<Box<Acting>>,
 }
 
 /// Issues an opaque access token.
