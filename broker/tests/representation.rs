@@ -41,7 +41,7 @@ async fn post_form(h: &Harness, path: &str, form: &[(&str, &str)]) -> Reply {
         .await
 }
 
-async fn userinfo(h: &Harness, access_token: &str) -> Value {
+async fn userinfo_reply(h: &Harness, access_token: &str) -> Reply {
     let request = axum::http::Request::builder()
         .uri("/userinfo")
         .header(
@@ -50,7 +50,11 @@ async fn userinfo(h: &Harness, access_token: &str) -> Value {
         )
         .body(axum::body::Body::empty())
         .unwrap();
-    let reply = h.send(&mut Client::at("198.51.100.7:443"), request).await;
+    h.send(&mut Client::at("198.51.100.7:443"), request).await
+}
+
+async fn userinfo(h: &Harness, access_token: &str) -> Value {
+    let reply = userinfo_reply(h, access_token).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     serde_json::from_str(&reply.body).unwrap()
 }
@@ -452,15 +456,7 @@ async fn an_access_token_stops_with_its_mandate_at_userinfo_and_introspection() 
         json!({ "active": false }),
         "a revoked mandate's token is inactive"
     );
-    let request = axum::http::Request::builder()
-        .uri("/userinfo")
-        .header(
-            axum::http::header::AUTHORIZATION,
-            format!("Bearer {access}"),
-        )
-        .body(axum::body::Body::empty())
-        .unwrap();
-    let reply = h.send(&mut Client::at("198.51.100.7:443"), request).await;
+    let reply = userinfo_reply(&h, access).await;
     assert_eq!(reply.status, 401, "{reply:?}");
     assert!(reply.body.contains("invalid_token"), "{}", reply.body);
     let withdrawn = h.audited("representation.mandate_withdrawn").await;
