@@ -36,6 +36,14 @@ fn choose_karen() -> String {
     format!("mandate:{MANDATE}")
 }
 
+/// Anna logs in at service C, chooses to act for Karen, and gets a code.
+async fn code_acting_for_karen(h: &Harness, browser: &mut Client) -> String {
+    let page = h.login(browser, RP_C, &[]).await;
+    h.choose_representation(browser, &page, &choose_karen())
+        .await
+        .code_for(RP_C)
+}
+
 async fn post_form(h: &Harness, path: &str, form: &[(&str, &str)]) -> Reply {
     h.post(&mut Client::at("198.51.100.7:443"), path, form)
         .await
@@ -210,11 +218,7 @@ async fn cancelling_the_choice_tells_the_service_the_person_cancelled() {
 async fn the_choice_is_asked_again_at_each_login_in_single_sign_on() {
     let (h, _) = setup().await;
     let mut browser = Client::new();
-    let page = h.login(&mut browser, RP_C, &[]).await;
-    let code = h
-        .choose_representation(&mut browser, &page, &choose_karen())
-        .await
-        .code_for(RP_C);
+    let code = code_acting_for_karen(&h, &mut browser).await;
     h.redeem(RP_C, &code).await;
     // Single sign-on at the same service: asked again, not answered as Karen silently.
     let again = h.authorize(&mut browser, RP_C, &[]).await;
@@ -312,11 +316,7 @@ async fn a_choice_needs_its_own_pages_csrf_token_and_browser() {
 async fn a_mandate_revoked_between_the_choice_and_the_token_request_yields_invalid_grant() {
     let (h, anna) = setup().await;
     let mut browser = Client::new();
-    let page = h.login(&mut browser, RP_C, &[]).await;
-    let code = h
-        .choose_representation(&mut browser, &page, &choose_karen())
-        .await
-        .code_for(RP_C);
+    let code = code_acting_for_karen(&h, &mut browser).await;
     h.mandates.revoke(MANDATE);
     let refused = h.redeem_with(RP_C, &code, VERIFIER).await;
     assert_eq!(refused.status, 400, "{refused:?}");
@@ -350,11 +350,7 @@ async fn a_mandate_revoked_while_the_choice_page_is_open_is_refused_to_the_servi
 async fn a_refresh_keeps_the_representation_and_re_checks_it() {
     let (h, _) = setup().await;
     let mut browser = Client::new();
-    let page = h.login(&mut browser, RP_C, &[]).await;
-    let code = h
-        .choose_representation(&mut browser, &page, &choose_karen())
-        .await
-        .code_for(RP_C);
+    let code = code_acting_for_karen(&h, &mut browser).await;
     let tokens = h.redeem(RP_C, &code).await;
     let first = refresh(&h, tokens["refresh_token"].as_str().unwrap()).await;
     assert_eq!(first.status, 200, "{first:?}");
@@ -431,11 +427,7 @@ async fn the_choice_page_is_in_english_when_asked() {
 async fn an_access_token_stops_with_its_mandate_at_userinfo_and_introspection() {
     let (h, anna) = setup().await;
     let mut browser = Client::new();
-    let page = h.login(&mut browser, RP_C, &[]).await;
-    let code = h
-        .choose_representation(&mut browser, &page, &choose_karen())
-        .await
-        .code_for(RP_C);
+    let code = code_acting_for_karen(&h, &mut browser).await;
     let tokens = h.redeem(RP_C, &code).await;
     let access = tokens["access_token"].as_str().unwrap();
     let client_secret = secret(RP_C);
