@@ -49,6 +49,8 @@ pub struct Runtime {
     portal: Option<eid_delegation::portal::Portal>,
     /// Its REST API and mandate back-channel.
     delegation_routes: Router,
+    /// The eIDAS gateway's parts this node runs.
+    gateway: eid_eidas_gateway::Gateway,
 }
 
 /// How often mandates past their end are marked expired (lookups never use them either way; this
@@ -152,6 +154,7 @@ impl Runtime {
             delegation: None,
             portal: None,
             delegation_routes: Router::new(),
+            gateway: eid_eidas_gateway::Gateway::default(),
         };
         if components.contains(&Component::Delegation) {
             runtime.delegation = Some(runtime.build_registry());
@@ -454,7 +457,7 @@ impl Runtime {
                 ),
                 None => eid_delegation::router_with(&platform, self.delegation_routes.clone()),
             },
-            Component::EidasGateway => eid_eidas_gateway::router(&platform),
+            Component::EidasGateway => eid_eidas_gateway::router(&platform, &self.gateway),
             Component::DemoRp => crate::demo_rp::router(
                 &platform,
                 crate::demo_rp::Inputs {

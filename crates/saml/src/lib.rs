@@ -8,6 +8,7 @@ use eid_core::Loa;
 
 pub mod binding;
 pub mod dsig;
+pub mod eidas;
 pub mod enc;
 pub mod messages;
 pub mod metadata;
