@@ -12,6 +12,9 @@
 //!
 //! Both roles publish signed eIDAS metadata; peers' metadata is fetched, verified against a
 //! configured trust anchor and cached ([`peers`]). SAML itself is `eid_saml::eidas`.
+//!
+//! Pages extend `templates/base.html` (each page's texts give `t.lang`, `t.service` and
+//! `t.skip_to_content`) and use the stylesheet every component shares (`/static/eid.css`).
 
 use std::sync::Arc;
 
@@ -60,7 +63,10 @@ pub struct Gateway {
 /// The component's router: a landing page, the parts this node runs, and health, readiness and
 /// metrics.
 pub fn router(platform: &Platform, gateway: &Gateway) -> Router {
-    let mut routes = Router::new().route("/", get(landing));
+    let mut routes = Router::new()
+        .route("/", get(landing))
+        .route("/static/eid.css", get(|| async { eid_web::assets::stylesheet() }))
+        .route("/static/favicon.svg", get(|| async { eid_web::assets::favicon() }));
     if let Some(connector) = &gateway.connector {
         routes = routes.merge(connector::routes(connector.clone()));
     }
