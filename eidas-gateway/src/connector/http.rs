@@ -241,7 +241,21 @@ async fn authorize(
     let lang = page_lang(&headers);
     let params = match params {
         Ok(p) => p,
-        Err(e) => return show_oauth_error(&e, lang),
+        Err(e) => {
+            let event = conn
+                .event("authorize.rejected", eid_core::AuditOutcome::Failure)
+                .ip(ip)
+                .detail("error", e.code.as_str())
+                .detail("reason", e.description.clone());
+            if let Err(error) = conn.audit(event).await {
+                return HttpError {
+                    error: error.into(),
+                    lang,
+                }
+                .into_response();
+            }
+            return show_oauth_error(&e, lang);
+        }
     };
     let (jar, browser) =
         eid_web::browser::browser_cookie(jar, BROWSER_COOKIE, conn.common.secure_cookies, token256);

@@ -435,11 +435,20 @@ pub async fn choose(
         .await?;
         return Err(ConnectorError::Csrf);
     }
-    let handle = form.get("login").ok_or(ConnectorError::Expired)?;
-    let key = login_key(handle);
-    let Some(stored) = conn.common.ephemeral.get(&key).await? else {
+    let stored = match form.get("login") {
+        Some(handle) => conn.common.ephemeral.get(&login_key(handle)).await?,
+        None => None,
+    };
+    let (Some(handle), Some(stored)) = (form.get("login"), stored) else {
+        conn.audit(
+            conn.event("connector.choice_rejected", AuditOutcome::Failure)
+                .ip(ip)
+                .detail("reason", "login unknown, expired or finished"),
+        )
+        .await?;
         return Err(ConnectorError::Expired);
     };
+    let key = login_key(handle);
     let login: PendingLogin =
         serde_json::from_slice(&stored).map_err(|_| ConnectorError::Expired)?;
     if browser.map(browser_digest).as_deref() != Some(login.browser.as_str()) {
