@@ -10,6 +10,7 @@ use crate::core::decision::AfterLogin;
 use crate::core::{Completed, LoginStep, SsoSession, complete};
 use crate::oidc::BrokerError;
 use crate::oidc::audit::truncated;
+use crate::ports::UpstreamKind;
 use crate::state::Broker;
 use eid_oidc::rp::{UpstreamError, UpstreamRequest};
 
@@ -126,6 +127,11 @@ async fn start_upstream(
             .registry
             .service_name(&pending.authn.rp)
             .filter(|name| eid_oidc::rp::valid_service_name(name)),
+        // Only an eIDAS upstream is told the person's country.
+        country: pending
+            .country
+            .clone()
+            .filter(|_| client.kind() == UpstreamKind::EuEid),
     };
     let (url, upstream_pending) = client
         .begin(&request)

@@ -147,6 +147,11 @@ pub async fn authorize(
     let Some(rp) = rp else {
         return Err(BrokerError::BadRequest("client vanished".into()));
     };
+    // A broker extension: the person's country for an eIDAS login; anything else is ignored.
+    let country = params
+        .get("country")
+        .filter(|c| eid_core::eidas::valid_country(c))
+        .map(str::to_owned);
     if rp.oidc.require_par && !via_par {
         let e = OAuthError::invalid_request("this client must use pushed authorization requests");
         audit_rejection(broker, Some(&req.client_id), &e).await?;
@@ -257,6 +262,7 @@ pub async fn authorize(
                 step_up,
             );
             pending.session_upstream = session_upstream;
+            pending.country = country;
             Ok(
                 match flow::begin(broker, pending, &address.to_string()).await? {
                     Begun::Upstream(url) => AuthorizeOutcome::Redirect(url),
