@@ -68,12 +68,8 @@ pub const LEGAL_NAME: AttributeDef = AttributeDef {
 };
 
 /// The natural-person minimum data set, required in every natural-person request.
-pub const NATURAL_MINIMUM: [&AttributeDef; 4] = [
-    &PERSON_IDENTIFIER,
-    &FAMILY_NAME,
-    &GIVEN_NAME,
-    &DATE_OF_BIRTH,
-];
+pub const NATURAL_MINIMUM: [&AttributeDef; 4] =
+    [&PERSON_IDENTIFIER, &FAMILY_NAME, &GIVEN_NAME, &DATE_OF_BIRTH];
 
 /// The legal-person minimum data set.
 pub const LEGAL_MINIMUM: [&AttributeDef; 2] = [&LEGAL_PERSON_IDENTIFIER, &LEGAL_NAME];

@@ -4,9 +4,7 @@ use eid_core::Loa;
 
 /// A notified eIDAS level of assurance. Non-notified URIs (`…/NotNotified/LoA/…`) are recognised
 /// on reading only to be refused: we neither send nor accept them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EidasLoa {
     /// `http://eidas.europa.eu/LoA/low`

@@ -30,7 +30,7 @@ pub use request::{
     request_issuer,
 };
 pub use response::{
-    AssertionOut, Attribute, AttributeValue, EidasAssertion, ReadResponse, ResponseExpectations,
+    Attribute, AttributeValue, AssertionOut, EidasAssertion, ReadResponse, ResponseExpectations,
     ResponseKeys, ResponseOut, ResponseOutcome, Status, SubStatus, TopStatus, read_response,
     response_issuer,
 };
