@@ -9,13 +9,15 @@ use std::time::Duration;
 use eid_core::AuditOutcome;
 use eid_saml::binding::{MessageKind, PostForm, decode_post};
 use eid_saml::eidas::{
-    AuthnRequestOut, DATE_OF_BIRTH, EidasAssertion, EidasLoa, FAMILY_NAME, GIVEN_NAME,
+    AuthnRequestOut, DATE_OF_BIRTH, EidasAssertion, EidasError, EidasLoa, FAMILY_NAME, GIVEN_NAME,
     NATURAL_MINIMUM, NodeRole, ReadResponse, RequestedAttribute, ResponseExpectations, SubStatus,
     read_response,
 };
 use eid_saml::messages::new_message_id;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+
+use crate::peers::Verified;
 
 use super::{CONNECTOR_ACS_PATH, CONNECTOR_METADATA_PATH, DemoCountry, SERVICE_PATH, XaError};
 
@@ -159,24 +161,34 @@ pub async fn acs(
         .await?
         .ok_or(XaError::NoPending)?;
     let pending: PendingRequest = serde_json::from_slice(&bytes).map_err(|_| XaError::NoPending)?;
-    let verified = xa.dk_proxy.by_entity_id(&pending.proxy).await?;
+    let mut verified = xa.dk_proxy.by_entity_id(&pending.proxy).await?;
     let acs_url = xa.url(CONNECTOR_ACS_PATH);
     let audience = xa.url(CONNECTOR_METADATA_PATH);
-    let read = read_response(
-        &message.xml,
-        &ResponseExpectations {
-            request_id: &pending.id,
-            acs_url: &acs_url,
-            audience: &audience,
-            requested_loa: pending.loa,
-            required: &pending.required,
-            peer: &verified.metadata,
-            signature_policy: &verified.peer.algorithms.accept,
-            decryption: &xa.keys.decryption,
-            decrypt_policy: &verified.peer.algorithms.decrypt,
-            now: xa.now(),
-        },
-    )?;
+    let read = |verified: &Verified| {
+        read_response(
+            &message.xml,
+            &ResponseExpectations {
+                request_id: &pending.id,
+                acs_url: &acs_url,
+                audience: &audience,
+                requested_loa: pending.loa,
+                required: &pending.required,
+                peer: &verified.metadata,
+                signature_policy: &verified.peer.algorithms.accept,
+                decryption: &xa.keys.decryption,
+                decrypt_policy: &verified.peer.algorithms.decrypt,
+                now: xa.now(),
+            },
+        )
+    };
+    let read = match read(&verified) {
+        // Signed by a key we do not know yet: the proxy service may have rolled its key over.
+        Err(EidasError::Signature(_)) => {
+            verified = xa.dk_proxy.refetch(&verified.peer.country).await?;
+            read(&verified)?
+        }
+        other => other?,
+    };
     // The request is answered once: of two concurrent uses, one takes it.
     match xa.common.ephemeral.take(&key).await? {
         Some(taken) if taken == bytes => {}

@@ -175,6 +175,9 @@ async fn login_form(
     let handle = query_param(query.as_deref(), "h").unwrap_or_default();
     let browser = cookie_value(&ctx.jar, PROXY_COOKIE);
     match proxy::pending(&xa, &handle, browser).await {
+        Ok(pending) if pending.logged_in() => {
+            Redirect::to(&format!("{PROXY_CONSENT_PATH}?h={handle}")).into_response()
+        }
         Ok(pending) => login_page(
             ctx.lang,
             &handle,

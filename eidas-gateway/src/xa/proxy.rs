@@ -14,10 +14,10 @@ use std::time::Duration;
 use eid_core::AuditOutcome;
 use eid_saml::binding::{MessageKind, PostForm, RelayState, decode_post};
 use eid_saml::eidas::{
-    AssertionOut, Attribute, AttributeValue, AuthnRequest, Comparison, DATE_OF_BIRTH, EidasLoa,
-    FAMILY_NAME, GIVEN_NAME, NATURAL_MINIMUM, NodeRole, PERSON_IDENTIFIER, PersonIdentifier,
-    RequestExpectations, ResponseKeys, ResponseOut, ResponseOutcome, Status, SubStatus, TopStatus,
-    read_authn_request, request_issuer,
+    AssertionOut, Attribute, AttributeValue, AuthnRequest, Comparison, DATE_OF_BIRTH, EidasError,
+    EidasLoa, FAMILY_NAME, GIVEN_NAME, NATURAL_MINIMUM, NodeRole, PERSON_IDENTIFIER,
+    PersonIdentifier, RequestExpectations, ResponseKeys, ResponseOut, ResponseOutcome, Status,
+    SubStatus, TopStatus, read_authn_request, request_issuer,
 };
 use eid_saml::enc::RecipientKey;
 use eid_saml::messages::{NAMEID_TRANSIENT, new_message_id};
@@ -146,17 +146,27 @@ pub async fn receive(
         posted.relay_state.as_deref(),
     )?;
     let issuer = request_issuer(&message.xml)?;
-    let verified = xa.dk_connector.by_entity_id(&issuer).await?;
+    let mut verified = xa.dk_connector.by_entity_id(&issuer).await?;
+    let read = |verified: &Verified| {
+        read_authn_request(
+            &message.xml,
+            &RequestExpectations {
+                destination: &xa.url(PROXY_SSO_PATH),
+                peer: &verified.metadata,
+                policy: &verified.peer.algorithms.accept,
+                now: xa.now(),
+            },
+        )
+    };
+    let request = match read(&verified) {
+        // Signed by a key we do not know yet: the connector may have rolled its key over.
+        Err(EidasError::Signature(_)) => {
+            verified = xa.dk_connector.refetch(&verified.peer.country).await?;
+            read(&verified)?
+        }
+        other => other?,
+    };
     connector_endpoints(&verified)?;
-    let request = read_authn_request(
-        &message.xml,
-        &RequestExpectations {
-            destination: &xa.url(PROXY_SSO_PATH),
-            peer: &verified.metadata,
-            policy: &verified.peer.algorithms.accept,
-            now: xa.now(),
-        },
-    )?;
     let seen = format!("xa:proxy:request:{}:{}", verified.peer.country, request.id);
     if !xa
         .common
@@ -201,6 +211,13 @@ pub async fn receive(
         json!({ "connector": verified.peer.country, "loa": pending.request.loa }),
     ));
     Ok(Received::Login(handle))
+}
+
+impl PendingLogin {
+    /// Whether the person has logged in (the consent page is next).
+    pub fn logged_in(&self) -> bool {
+        self.person.is_some()
+    }
 }
 
 async fn store(xa: &DemoCountry, handle: &str, pending: &PendingLogin) -> Result<(), XaError> {

@@ -287,6 +287,26 @@ mod tests {
         assert!(Register::parse("persons = []").is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Any text is a register or refused, never a panic; a register read always has persons
+        /// with well-formed ids.
+        #[test]
+        fn any_text_is_read_or_refused(text in "\\PC{0,200}", id in "\\PC{0,20}") {
+            if let Ok(r) = Register::parse(&text) {
+                proptest::prop_assert!(!r.persons().is_empty());
+            }
+            let edited = ONE.replace("XA-1", &id.replace(['"', '\\'], ""));
+            if let Ok(r) = Register::parse(&edited) {
+                let ok = r.persons().iter().all(|p| {
+                    !p.id.is_empty() && p.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+                proptest::prop_assert!(ok);
+            }
+        }
+    }
+
     #[test]
     fn debug_shows_no_personal_data() {
         let register = Register::parse(ONE).unwrap();
