@@ -83,9 +83,14 @@ fn dk_response(world: &World, in_response_to: &str, outcome: ResponseOutcome) ->
 }
 
 fn anna(world: &World, identifier: &str, loa: EidasLoa) -> ResponseOutcome {
+    anna_in(world, &new_message_id(), identifier, loa)
+}
+
+/// Anna's assertion with the ID `assertion_id`.
+fn anna_in(world: &World, assertion_id: &str, identifier: &str, loa: EidasLoa) -> ResponseOutcome {
     let now = world.clock.now();
     ResponseOutcome::Success(AssertionOut {
-        id: new_message_id(),
+        id: assertion_id.into(),
         name_id: identifier.into(),
         name_id_format: eid_saml::NAMEID_PERSISTENT.into(),
         audience: format!("{ORIGIN}/xa/connector/metadata"),
@@ -181,6 +186,29 @@ async fn a_response_to_another_request_is_refused_and_the_real_one_still_counts(
         anna(&world, "DK/XA/a1b2c3", EidasLoa::Substantial),
     );
     assert_eq!(deliver(&world, &mut client, &real).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_assertion_id_is_accepted_once_even_in_an_answer_to_a_new_request() {
+    let world = World::new().await;
+    let mut client = Client::new();
+    let assertion_id = new_message_id();
+    let first = start(&world, &mut client, "substantial").await;
+    let outcome = anna_in(&world, &assertion_id, "DK/XA/a1b2c3", EidasLoa::Substantial);
+    let response = dk_response(&world, &first.id, outcome);
+    assert_eq!(deliver(&world, &mut client, &response).await.status, 200);
+
+    let second = start(&world, &mut client, "substantial").await;
+    let outcome = anna_in(&world, &assertion_id, "DK/XA/a1b2c3", EidasLoa::Substantial);
+    let reused = dk_response(&world, &second.id, outcome);
+    let refused = deliver(&world, &mut client, &reused).await;
+    assert_eq!(refused.status, 400);
+    assert!(!refused.body.contains("DK/XA/a1b2c3"));
+    assert!(
+        world
+            .refusal_audited("xa.connector.response", "replayed")
+            .await
+    );
 }
 
 #[tokio::test]

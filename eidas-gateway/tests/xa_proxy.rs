@@ -317,10 +317,15 @@ async fn a_pending_login_belongs_to_its_browser_and_its_forms_need_the_csrf_toke
     let mut client = Client::new();
     let (_, request) = dk_request(&world, EidasLoa::Low);
     let handle = arrive(&world, &mut client, &request).await;
+    // Another browser, with a login of its own (so its own cookie), cannot open this one.
+    let mut stranger = Client::new();
+    let (_, own) = dk_request(&world, EidasLoa::Low);
+    arrive(&world, &mut stranger, &own).await;
     let other = world
-        .get(&mut Client::new(), &format!("/xa/proxy/login?h={handle}"))
+        .get(&mut stranger, &format!("/xa/proxy/login?h={handle}"))
         .await;
     assert_eq!(other.status, 400);
+    assert!(world.refusal_audited("xa.proxy.login", "no_pending").await);
     let (user, pw, _) = ELENI;
     let forged = world
         .post(
