@@ -33,6 +33,18 @@ async fn a_request_from_an_unknown_connector_gets_a_page_and_is_audited() {
     assert_eq!(audited[0].outcome, AuditOutcome::Failure);
     assert_eq!(audited[0].details["reason"], "unknown_connector");
     assert!(env.op.authorize_requests.lock().unwrap().is_empty());
+    assert!(
+        reply.body.contains("Tjenesten kendes ikke"),
+        "{}",
+        reply.body
+    );
+    let mut english = Client::new();
+    english
+        .headers
+        .push(("accept-language", "en-GB, da;q=0.5".into()));
+    let reply = post_request(&env, &mut english, &signed(&stranger, env.xa.party), "r").await;
+    assert!(reply.body.contains("Unknown service"), "{}", reply.body);
+    assert!(reply.body.contains("lang=\"en\""));
 }
 
 #[tokio::test]

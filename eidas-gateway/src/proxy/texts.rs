@@ -211,6 +211,18 @@ mod tests {
         assert_ne!(DA.consent_title, EN.consent_title);
     }
 
+    /// Each page speaks one language and takes every word from these texts.
+    #[test]
+    fn danish_pages_hold_no_english_and_english_pages_no_danish() {
+        let problems = eid_web::wording::problems(
+            &serde_json::to_value(&DA).unwrap_or_default(),
+            &serde_json::to_value(&EN).unwrap_or_default(),
+            &["send", "gateway"],
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/proxy"),
+        );
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
+
     #[test]
     fn country_names_fall_back_to_the_code() {
         assert_eq!(country_name("SE", Lang::Da), "Sverige");
