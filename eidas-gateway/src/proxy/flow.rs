@@ -557,6 +557,11 @@ impl ProxyService {
             ],
         )
         .await?;
+        let verified = self
+            .peers
+            .by_entity_id(&connector)
+            .await
+            .map_err(peer_error)?;
         let outcome = match decision {
             Decision::Decline => ResponseOutcome::Failure(status(
                 TopStatus::Requester,
@@ -565,11 +570,6 @@ impl ProxyService {
             )),
             Decision::Send => {
                 let now = self.common.clock.now();
-                let verified = self
-                    .peers
-                    .by_entity_id(&connector)
-                    .await
-                    .map_err(peer_error)?;
                 let (acs, _) = endpoints(&verified)?;
                 ResponseOutcome::Success(AssertionOut {
                     id: new_message_id(),
@@ -585,7 +585,7 @@ impl ProxyService {
                 })
             }
         };
-        self.answer(&login, outcome).await
+        self.answer_with(&verified, &login, outcome)
     }
 
     /// The Response to a pending login's request.
@@ -599,13 +599,22 @@ impl ProxyService {
             .by_entity_id(&login.request.issuer)
             .await
             .map_err(peer_error)?;
+        self.answer_with(&verified, login, outcome)
+    }
+
+    fn answer_with(
+        &self,
+        verified: &Verified,
+        login: &Login,
+        outcome: ResponseOutcome,
+    ) -> Result<PostForm, ProxyError> {
         let relay = login
             .relay_state
             .as_deref()
             .map(RelayState::new)
             .transpose()
             .map_err(ProxyError::Binding)?;
-        self.write(&verified, &login.request.id, relay.as_ref(), outcome)
+        self.write(verified, &login.request.id, relay.as_ref(), outcome)
     }
 
     /// A signed Response (assertion encrypted to the connector) as the form that posts it to the
