@@ -52,6 +52,7 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
 
 mod raw;
 use eid_broker::settings::{BrokerSettings, RawBrokerSettings};
+use eid_eidas_gateway::settings::RawGatewaySettings;
 use eid_idp::settings::{IdpSettings, RawIdpSettings};
 use raw::{RawConfig, RawListener};
 
@@ -219,6 +220,8 @@ pub struct Settings {
     pub idp: IdpSettings,
     /// The broker's own settings (the broker validates its section).
     pub broker: BrokerSettings,
+    /// The eIDAS gateway's settings (validated by the gateway's own rules).
+    pub eidas_gateway: RawGatewaySettings,
     /// The demo relying party's client registration at the broker.
     pub demo_rp: DemoRpSettings,
     /// The delegation portal's client registration at the broker.
@@ -375,6 +378,12 @@ pub fn from_toml_str(
         origin,
         raw::listener_defaults::idp,
     )?;
+    let (gateway_listener, gateway) = component_section::<RawGatewaySettings>(
+        raw.eidas_gateway.take(),
+        "eidas_gateway",
+        origin,
+        raw::listener_defaults::eidas_gateway,
+    )?;
     validate(
         raw,
         Sections {
@@ -382,6 +391,8 @@ pub fn from_toml_str(
             broker,
             idp_listener,
             idp,
+            gateway_listener,
+            gateway,
         },
     )
 }
@@ -393,6 +404,8 @@ struct Sections {
     broker: RawBrokerSettings,
     idp_listener: RawListener,
     idp: RawIdpSettings,
+    gateway_listener: RawListener,
+    gateway: RawGatewaySettings,
 }
 
 /// Deserialises `table`, naming a faulty field by its path below `section`.
@@ -580,6 +593,16 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         .idp
         .validate()
         .map_err(|e| in_section("idp", &e.field, e.problem))?;
+    sections
+        .gateway
+        .validate()
+        .map_err(|e| in_section("eidas_gateway", &e.field, e.problem))?;
+    if sections.gateway.demo_country.is_some() && !raw.demo.enabled {
+        return Err(invalid(
+            "eidas_gateway.demo_country",
+            "the fictitious second country runs only with the demo ([demo] enabled = true)",
+        ));
+    }
     let demo_rp_listener = RawListener {
         listen: raw.demo_rp.listen.clone(),
         public_url: raw.demo_rp.public_url.clone(),
@@ -592,7 +615,11 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         (Component::Broker, &sections.broker_listener, "broker"),
         (Component::Idp, &sections.idp_listener, "idp"),
         (Component::Delegation, &delegation_listener, "delegation"),
-        (Component::EidasGateway, &raw.eidas_gateway, "eidas_gateway"),
+        (
+            Component::EidasGateway,
+            &sections.gateway_listener,
+            "eidas_gateway",
+        ),
         (Component::DemoRp, &demo_rp_listener, "demo_rp"),
     ]
     .into_iter()
@@ -631,6 +658,7 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         listeners,
         idp,
         broker,
+        eidas_gateway: sections.gateway,
         demo_rp: DemoRpSettings {
             client_id: raw.demo_rp.client_id.clone(),
             client_secret: raw.demo_rp.client_secret.clone(),

@@ -199,6 +199,11 @@ pub struct ProxySettings {
     pub client_secret_file: Option<PathBuf>,
     /// The broker's issuer; by default the broker's listener of this configuration.
     pub broker_issuer: Option<String>,
+    /// The secret (32 bytes or more, base64 or text) keying the pseudonyms we send abroad
+    /// (`DK/XX/<pseudonym>`): every node must share it, and changing it gives every person new
+    /// identifiers abroad. Generated into `<data_dir>/eidas-gateway/pseudonym.secret` by the
+    /// single-node demo only.
+    pub pseudonym_secret_file: Option<PathBuf>,
     /// The foreign connectors served.
     #[serde(default)]
     pub connectors: Vec<ConnectorPeerSettings>,

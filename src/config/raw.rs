@@ -27,8 +27,10 @@ pub(super) struct RawConfig {
     pub(super) idp: Option<toml::Table>,
     #[serde(default = "default_delegation")]
     pub(super) delegation: RawDelegation,
-    #[serde(default = "listener_defaults::eidas_gateway")]
-    pub(super) eidas_gateway: RawListener,
+    /// The eIDAS gateway's section: its listener here, the rest
+    /// `eid_eidas_gateway::settings::RawGatewaySettings`.
+    #[serde(default)]
+    pub(super) eidas_gateway: Option<toml::Table>,
     #[serde(default = "default_demo_rp")]
     pub(super) demo_rp: RawDemoRp,
 }

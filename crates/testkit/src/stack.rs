@@ -38,6 +38,7 @@ pub struct StackBuilder {
     saml_service_providers: Vec<SamlSp>,
     demo_saml: bool,
     delegation_portal: bool,
+    eidas: bool,
 }
 
 /// A SAML service provider registered at the broker of a test stack.
@@ -88,6 +89,7 @@ impl Default for StackBuilder {
             saml_service_providers: Vec::new(),
             demo_saml: false,
             delegation_portal: false,
+            eidas: false,
         }
     }
 }
@@ -184,6 +186,14 @@ impl StackBuilder {
     /// service `demo-rp` accept representation, as the demo configuration does.
     pub fn delegation_portal(mut self) -> Self {
         self.delegation_portal = true;
+        self
+    }
+
+    /// Runs the eIDAS gateway as the demo does: the connector as the broker's second upstream
+    /// (`eidas`, kind `eu_eid`), the proxy service as the broker's relying party `eidas-proxy`,
+    /// and the fictitious country XA (its register `config/demo/eidas-xa.toml`) on both sides.
+    pub fn eidas(mut self) -> Self {
+        self.eidas = true;
         self
     }
 
@@ -341,6 +351,31 @@ impl StackBuilder {
                 sp.sector,
                 sp.release
             )?;
+        }
+        if self.eidas {
+            let gateway = format!("http://localhost:{}", ports[&Component::EidasGateway]);
+            writeln!(
+                toml,
+                "[eidas_gateway.connector]\nclient_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+                 redirect_uris = [\"{broker_public}/upstream/eidas/callback\"]\n\
+                 [[eidas_gateway.connector.countries]]\ncode = \"XA\"\nname = \"Xanadu (demo)\"\n\
+                 metadata_url = \"{gateway}/xa/proxy/metadata\"\nanchor = \"demo\"\n\
+                 [eidas_gateway.proxy]\nclient_id = \"eidas-proxy\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+                 [[eidas_gateway.proxy.connectors]]\ncountry = \"XA\"\n\
+                 metadata_url = \"{gateway}/xa/connector/metadata\"\nanchor = \"demo\"\n\
+                 [eidas_gateway.demo_country]\ncode = \"XA\"\npersons = {:?}\n\
+                 [[broker.upstreams]]\nname = \"eidas\"\nissuer = \"{gateway}/eidas/connector\"\n\
+                 client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}\nkind = \"eu_eid\"",
+                demo_data_dir().join("eidas-xa.toml").display().to_string()
+            )?;
+            let mut rps = std::fs::read_to_string(&rp_file)?;
+            rps.push_str(&format!(
+                "\n[[relying_party]]\nclient_id = \"eidas-proxy\"\nclient_name = \"eIDAS proxy service\"\n\
+                 client_secret = {TEST_CLIENT_SECRET:?}\nredirect_uris = [\"{gateway}/eidas/proxy/callback\"]\n\
+                 token_endpoint_auth_method = \"client_secret_basic\"\nsector = \"eidas-proxy\"\n\
+                 allowed_claims = [\"name\", \"birthdate\"]\n"
+            ));
+            std::fs::write(&rp_file, rps)?;
         }
         toml.push_str(&self.extra_toml);
         let settings = config::from_toml_str(&toml, "testkit", &[])?;

@@ -68,16 +68,187 @@ pub const LEGAL_NAME: AttributeDef = AttributeDef {
 };
 
 /// The natural-person minimum data set, required in every natural-person request.
-pub const NATURAL_MINIMUM: [&AttributeDef; 4] =
-    [&PERSON_IDENTIFIER, &FAMILY_NAME, &GIVEN_NAME, &DATE_OF_BIRTH];
+pub const NATURAL_MINIMUM: [&AttributeDef; 4] = [
+    &PERSON_IDENTIFIER,
+    &FAMILY_NAME,
+    &GIVEN_NAME,
+    &DATE_OF_BIRTH,
+];
 
 /// The legal-person minimum data set.
 pub const LEGAL_MINIMUM: [&AttributeDef; 2] = [&LEGAL_PERSON_IDENTIFIER, &LEGAL_NAME];
 
+/// A definition from its parts (the constants below).
+const fn def(
+    name: &'static str,
+    friendly: &'static str,
+    xsi_type: &'static str,
+    transliterated: bool,
+    legal: bool,
+) -> AttributeDef {
+    AttributeDef {
+        name,
+        friendly,
+        xsi_type,
+        transliterated,
+        legal,
+    }
+}
+
+/// Every attribute of the profile (eIDAS SAML Attribute Profile 1.2 and the EU node 2.9's
+/// additions), natural persons first.
+pub const ALL: [&AttributeDef; 26] = [
+    &PERSON_IDENTIFIER,
+    &FAMILY_NAME,
+    &GIVEN_NAME,
+    &DATE_OF_BIRTH,
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/BirthName",
+        "BirthName",
+        "eidas-natural:BirthNameType",
+        true,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/PlaceOfBirth",
+        "PlaceOfBirth",
+        "eidas-natural:PlaceOfBirthType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/CurrentAddress",
+        "CurrentAddress",
+        "eidas-natural:CurrentAddressType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/Gender",
+        "Gender",
+        "eidas-natural:GenderType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/PhoneNumber",
+        "PhoneNumber",
+        "eidas-natural:PhoneNumberType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/Nationality",
+        "Nationality",
+        "eidas-natural:NationalityType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/CountryOfBirth",
+        "CountryOfBirth",
+        "eidas-natural:CountryOfBirthType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/TownOfBirth",
+        "TownOfBirth",
+        "eidas-natural:TownOfBirthType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/CountryOfResidence",
+        "CountryOfResidence",
+        "eidas-natural:CountryOfResidenceType",
+        false,
+        false,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/naturalperson/EmailAddress",
+        "EmailAddress",
+        "eidas-natural:EmailAddressType",
+        false,
+        false,
+    ),
+    &LEGAL_PERSON_IDENTIFIER,
+    &LEGAL_NAME,
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/LegalPersonAddress",
+        "LegalAddress",
+        "eidas-legal:LegalPersonAddressType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/VATRegistrationNumber",
+        "VATRegistration",
+        "eidas-legal:VATRegistrationNumberType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/TaxReference",
+        "TaxReference",
+        "eidas-legal:TaxReferenceType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/D-2012-17-EUIdentifier",
+        "D-2012-17-EUIdentifier",
+        "eidas-legal:D-2012-17-EUIdentifierType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/LEI",
+        "LEI",
+        "eidas-legal:LEIType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/EORI",
+        "EORI",
+        "eidas-legal:EORIType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/SEED",
+        "SEED",
+        "eidas-legal:SEEDType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/SIC",
+        "SIC",
+        "eidas-legal:SICType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/LegalPhoneNumber",
+        "LegalPhoneNumber",
+        "eidas-legal:LegalPhoneNumberType",
+        false,
+        true,
+    ),
+    &def(
+        "http://eidas.europa.eu/attributes/legalperson/LegalEmailAddress",
+        "LegalEmailAddress",
+        "eidas-legal:LegalEmailAddressType",
+        false,
+        true,
+    ),
+];
+
 /// The definition of the attribute called `name` (a URI), if the profile knows it.
 pub fn definition(name: &str) -> Option<&'static AttributeDef> {
-    let _ = name;
-    todo!("eidas: attribute definitions (every natural- and legal-person attribute of §4.2)")
+    ALL.into_iter().find(|d| d.name == name)
 }
 
 /// A `PersonIdentifier` (or `LegalPersonIdentifier`): `XX/YY/<id>`, `XX` the issuing country and
@@ -92,8 +263,12 @@ impl PersonIdentifier {
 
     /// Reads and checks an identifier.
     pub fn parse(s: &str) -> Option<PersonIdentifier> {
-        let _ = s;
-        todo!("eidas: PersonIdentifier::parse")
+        let country = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
+        let mut parts = s.splitn(3, '/');
+        let (issuing, destination, id) = (parts.next()?, parts.next()?, parts.next()?);
+        let id_ok = (1..=250).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic());
+        (s.len() <= Self::MAX_CHARS && country(issuing) && country(destination) && id_ok)
+            .then(|| PersonIdentifier(s.to_owned()))
     }
 
     /// An identifier from its parts (checked as [`PersonIdentifier::parse`] checks).

@@ -4,7 +4,9 @@ use eid_core::Loa;
 
 /// A notified eIDAS level of assurance. Non-notified URIs (`…/NotNotified/LoA/…`) are recognised
 /// on reading only to be refused: we neither send nor accept them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EidasLoa {
     /// `http://eidas.europa.eu/LoA/low`
@@ -62,4 +64,28 @@ pub enum Comparison {
     Minimum,
     /// Exactly the level.
     Exact,
+}
+
+/// Whether `uri` names a non-notified level (`…/NotNotified/LoA/…` or `…/LoA/NotNotified/…`).
+pub(crate) fn is_not_notified(uri: &str) -> bool {
+    uri.starts_with("http://eidas.europa.eu/NotNotified/")
+        || uri.starts_with("http://eidas.europa.eu/LoA/NotNotified/")
+}
+
+/// The notified level a received URI names; a non-notified or unknown URI breaks a rule.
+pub(crate) fn read_level(uri: &str) -> Result<EidasLoa, super::EidasError> {
+    if is_not_notified(uri) {
+        return Err(super::EidasError::Rule(super::rules::LOA_NOT_NOTIFIED));
+    }
+    EidasLoa::from_uri(uri).ok_or(super::EidasError::Rule(super::rules::LOA_UNKNOWN))
+}
+
+impl Comparison {
+    /// The attribute's value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Comparison::Minimum => "minimum",
+            Comparison::Exact => "exact",
+        }
+    }
 }

@@ -16,21 +16,30 @@
 mod attributes;
 mod loa;
 mod metadata;
+mod metadata_read;
+mod read;
 mod request;
+mod request_read;
 mod response;
+mod response_read;
+mod response_write;
+pub(crate) mod rules;
 
+/// Every attribute the profile defines.
+pub use attributes::ALL as ATTRIBUTES;
 pub use attributes::{
     AttributeDef, DATE_OF_BIRTH, FAMILY_NAME, GIVEN_NAME, LEGAL_MINIMUM, LEGAL_NAME,
     LEGAL_PERSON_IDENTIFIER, NATURAL_MINIMUM, PERSON_IDENTIFIER, PersonIdentifier, definition,
 };
 pub use loa::{Comparison, EidasLoa};
 pub use metadata::{MetadataOut, NodeRole, PeerMetadata, read_metadata};
+pub use read::CLOCK_SKEW;
 pub use request::{
     AuthnRequest, AuthnRequestOut, RequestExpectations, RequestedAttribute, read_authn_request,
     request_issuer,
 };
 pub use response::{
-    Attribute, AttributeValue, AssertionOut, EidasAssertion, ReadResponse, ResponseExpectations,
+    AssertionOut, Attribute, AttributeValue, EidasAssertion, ReadResponse, ResponseExpectations,
     ResponseKeys, ResponseOut, ResponseOutcome, Status, SubStatus, TopStatus, read_response,
     response_issuer,
 };
@@ -123,6 +132,20 @@ impl EidasError {
     /// `RequestDenied` for signature and trust failures, `InvalidAttrNameOrValue` for bad requested
     /// attributes, …).
     pub fn status(&self) -> Status {
-        todo!("eidas: EidasError::status")
+        let (top, sub) = match self {
+            EidasError::Xml(_) | EidasError::Malformed(_) => (TopStatus::Requester, None),
+            EidasError::Signature(_) | EidasError::Decrypt(_) | EidasError::Expired(_) => {
+                (TopStatus::Requester, Some(SubStatus::RequestDenied))
+            }
+            EidasError::Rule(rule) => rules::status(rule),
+            EidasError::Write(_) => (TopStatus::Responder, None),
+        };
+        let message = match self {
+            EidasError::Malformed(m) | EidasError::Rule(m) | EidasError::Expired(m) => {
+                Some((*m).to_owned())
+            }
+            _ => None,
+        };
+        Status { top, sub, message }
     }
 }

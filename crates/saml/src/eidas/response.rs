@@ -80,6 +80,66 @@ pub enum SubStatus {
     Other,
 }
 
+impl TopStatus {
+    /// Every top-level code.
+    pub const ALL: [TopStatus; 4] = [
+        TopStatus::Success,
+        TopStatus::Requester,
+        TopStatus::Responder,
+        TopStatus::VersionMismatch,
+    ];
+
+    /// Its URI.
+    pub fn uri(self) -> &'static str {
+        match self {
+            TopStatus::Success => "urn:oasis:names:tc:SAML:2.0:status:Success",
+            TopStatus::Requester => "urn:oasis:names:tc:SAML:2.0:status:Requester",
+            TopStatus::Responder => "urn:oasis:names:tc:SAML:2.0:status:Responder",
+            TopStatus::VersionMismatch => "urn:oasis:names:tc:SAML:2.0:status:VersionMismatch",
+        }
+    }
+
+    /// The code a URI names, if it is a top-level one.
+    pub fn from_uri(uri: &str) -> Option<TopStatus> {
+        TopStatus::ALL.into_iter().find(|t| t.uri() == uri)
+    }
+}
+
+impl SubStatus {
+    /// Every second-level code we write.
+    pub const KNOWN: [SubStatus; 5] = [
+        SubStatus::AuthnFailed,
+        SubStatus::RequestDenied,
+        SubStatus::InvalidAttrNameOrValue,
+        SubStatus::InvalidNameIdPolicy,
+        SubStatus::NoAuthnContext,
+    ];
+
+    /// Its URI (none for [`SubStatus::Other`]).
+    pub fn uri(self) -> Option<&'static str> {
+        Some(match self {
+            SubStatus::AuthnFailed => "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed",
+            SubStatus::RequestDenied => "urn:oasis:names:tc:SAML:2.0:status:RequestDenied",
+            SubStatus::InvalidAttrNameOrValue => {
+                "urn:oasis:names:tc:SAML:2.0:status:InvalidAttrNameOrValue"
+            }
+            SubStatus::InvalidNameIdPolicy => {
+                "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
+            }
+            SubStatus::NoAuthnContext => "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext",
+            SubStatus::Other => return None,
+        })
+    }
+
+    /// The code a URI names ([`SubStatus::Other`] for any other SAML or eIDAS code).
+    pub fn from_uri(uri: &str) -> SubStatus {
+        SubStatus::KNOWN
+            .into_iter()
+            .find(|s| s.uri() == Some(uri))
+            .unwrap_or(SubStatus::Other)
+    }
+}
+
 /// A Response's status.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Status {
@@ -161,8 +221,7 @@ impl ResponseOut {
     /// The signed Response, with its assertion encrypted (and first signed when asked), ready for
     /// base64 in an HTTP-POST form's `SAMLResponse`.
     pub fn to_signed_xml(&self, keys: &ResponseKeys<'_>) -> Result<String, EidasError> {
-        let _ = keys;
-        todo!("eidas: ResponseOut::to_signed_xml")
+        super::response_write::write(self, keys)
     }
 }
 
@@ -237,8 +296,7 @@ pub enum ReadResponse {
 /// The `Issuer` of a (not yet verified) Response, to choose whose metadata verifies it. Never
 /// trusted for anything else.
 pub fn response_issuer(xml: &str) -> Result<String, EidasError> {
-    let _ = xml;
-    todo!("eidas: response_issuer")
+    super::read::unverified_issuer(xml, crate::xml::QName::RESPONSE)
 }
 
 /// Verifies and checks a Response (the XML of a POSTed `SAMLResponse`): signature by the proxy
@@ -254,6 +312,5 @@ pub fn read_response(
     xml: &str,
     expect: &ResponseExpectations<'_>,
 ) -> Result<ReadResponse, EidasError> {
-    let _ = (xml, expect);
-    todo!("eidas: read_response")
+    super::response_read::read(xml, expect)
 }
