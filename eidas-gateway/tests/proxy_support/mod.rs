@@ -421,6 +421,7 @@ impl Env {
             client_secret: Some(CLIENT_SECRET.into()),
             client_secret_file: None,
             broker_issuer: Some(op.issuer.clone()),
+            pseudonym_secret_file: None,
             connectors: vec![],
         };
         let node = Arc::new(NodeKeys {
