@@ -261,7 +261,7 @@ async fn the_metadata_is_signed_and_names_the_sso_endpoint_and_levels() {
     assert_eq!(env.gateway_metadata.node_country, "DK");
     assert_eq!(
         env.gateway_metadata.entity_id,
-        "http://gateway.test/eidas/proxy/metadata"
+        "http://127.0.0.1:8083/eidas/proxy/metadata"
     );
     match &env.gateway_metadata.role {
         NodeRole::ProxyService { sso_url, loas, .. } => {

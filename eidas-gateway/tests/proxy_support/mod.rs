@@ -40,8 +40,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// The gateway's public URL (never resolved: its router is called in-process).
-pub const GATEWAY: &str = "http://gateway.test";
-pub const SSO: &str = "http://gateway.test/eidas/proxy/sso";
+pub const GATEWAY: &str = "http://127.0.0.1:8083";
+pub const SSO: &str = "http://127.0.0.1:8083/eidas/proxy/sso";
 pub const CLIENT_ID: &str = "eidas-proxy";
 pub const CLIENT_SECRET: &str = "proxy-secret-0123456789";
 pub const SECRET: [u8; 32] = [42; 32];
