@@ -239,6 +239,23 @@ async fn pseudonyms_are_stable_per_country_and_differ_between_countries() {
 }
 
 #[tokio::test]
+async fn a_transient_name_id_is_not_the_person_identifier() {
+    let env = Env::new().await;
+    let mut browser = Client::new();
+    let mut request = request(&env.xa, EidasLoa::Low);
+    request.name_id_format = Some("urn:oasis:names:tc:SAML:2.0:nameid-format:transient".into());
+    let sso = post_request(&env, &mut browser, &signed(&request, env.xa.party), "r").await;
+    through_broker(&env, &mut browser, &sso).await;
+    let sent = consent(&env, &mut browser, "send").await;
+    let ReadResponse::Success(a) = read_as(&env, &env.xa, &sent, &request.id, EidasLoa::Low) else {
+        panic!("no success");
+    };
+    let id = a.person_identifier().unwrap();
+    assert_ne!(a.name_id, id.as_str());
+    assert!(!a.name_id.contains(&id.as_str()[6..]));
+}
+
+#[tokio::test]
 async fn a_required_attribute_the_broker_did_not_release_fails_the_login() {
     let env = Env::new().await;
     env.broker_answers(BrokerLogin {

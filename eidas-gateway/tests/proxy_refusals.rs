@@ -79,6 +79,39 @@ async fn a_request_signed_by_another_key_gets_a_page() {
 }
 
 #[tokio::test]
+async fn a_new_signing_key_is_fetched_once_the_old_metadata_is_old_enough() {
+    let env = Env::new().await;
+    let first = post_request(
+        &env,
+        &mut Client::new(),
+        &signed(&request(&env.xa, EidasLoa::Low), env.xa.party),
+        "r",
+    )
+    .await;
+    assert_eq!(first.status, 303);
+    env.xa_rolls_over_to(&keys().rogue);
+    // Just fetched: no new fetch yet, the new key is unknown.
+    let mut browser = Client::new();
+    let early = post_request(
+        &env,
+        &mut browser,
+        &signed(&request(&env.xa, EidasLoa::Low), &keys().rogue),
+        "r",
+    )
+    .await;
+    assert_refused_page(&early, &browser, 400);
+    env.clock.advance(time::Duration::seconds(31));
+    let later = post_request(
+        &env,
+        &mut browser,
+        &signed(&request(&env.xa, EidasLoa::Low), &keys().rogue),
+        "r",
+    )
+    .await;
+    assert_eq!(later.status, 303, "{}", later.body);
+}
+
+#[tokio::test]
 async fn a_request_id_is_used_once() {
     let env = Env::new().await;
     let r = request(&env.xa, EidasLoa::Low);

@@ -317,9 +317,15 @@ pub struct Env {
     pub xb: Connector,
     /// The gateway's metadata as a connector reads it.
     pub gateway_metadata: PeerMetadata,
+    served: Arc<Served>,
 }
 
 fn connector_metadata(c: &Connector, sp_type: Option<SpType>) -> String {
+    metadata_with_key(c, sp_type, c.party)
+}
+
+/// `c`'s metadata naming `signing` as its signing key, signed by `c`'s own (anchor) key.
+fn metadata_with_key(c: &Connector, sp_type: Option<SpType>, signing: &Party) -> String {
     MetadataOut {
         entity_id: c.entity_id.clone(),
         node_country: c.country.into(),
@@ -327,7 +333,7 @@ fn connector_metadata(c: &Connector, sp_type: Option<SpType>) -> String {
             acs_url: c.acs.clone(),
             sp_type,
         },
-        signing_certificate: c.party.cert.clone(),
+        signing_certificate: signing.cert.clone(),
         encryption_certificate: c.party.cert.clone(),
         valid_until: OffsetDateTime::now_utc() + time::Duration::days(1),
         signing_methods: vec![SignatureAlg::RsaPssSha256],
@@ -444,6 +450,7 @@ impl Env {
             xa,
             xb,
             gateway_metadata: placeholder_metadata(),
+            served,
         };
         let reply = web::get(&env.router, &mut Client::new(), "/eidas/proxy/metadata").await;
         assert_eq!(reply.status, 200, "{}", reply.body);
@@ -468,6 +475,16 @@ impl Env {
             .filter(|e| e.kind == kind)
             .cloned()
             .collect()
+    }
+
+    /// XA publishes new metadata whose signing key is `signing` (a key rollover).
+    pub fn xa_rolls_over_to(&self, signing: &Party) {
+        let xml = metadata_with_key(&self.xa, Some(SpType::Public), signing);
+        self.served
+            .metadata
+            .lock()
+            .unwrap()
+            .insert("xa".into(), xml);
     }
 
     /// Chooses the broker's next login.
