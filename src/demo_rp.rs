@@ -370,6 +370,7 @@ async fn login(
         login_hint: None,
         ui_locales: Some(texts(&headers).lang.tag().to_owned()),
         service_name: None,
+        country: None,
     };
     match client.begin(&request).await {
         Ok((url, pending)) => {

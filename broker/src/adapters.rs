@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::core::pairwise::PairwiseKey;
 use crate::ports::{LogoutNotifier, Upstream, UpstreamKind};
 use eid_oidc::rp::{
-    PendingUpstream, UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamRequest,
+    ClaimMapping, PendingUpstream, UpstreamClient, UpstreamError, UpstreamIdentity, UpstreamRequest,
 };
 
 /// How long one back-channel logout may take.
@@ -24,10 +24,20 @@ pub struct OidcUpstream {
 }
 
 impl OidcUpstream {
-    /// The upstream `client` vouching for identities of `kind`; `key` derives the audit ids of
-    /// persons who are not in the person register.
+    /// The upstream `client` vouching for identities of `kind`, reading the person claims of that
+    /// kind ([`ClaimMapping`]); `key` derives the audit ids of persons who are not in the person
+    /// register.
     pub fn new(client: UpstreamClient, kind: UpstreamKind, key: PairwiseKey) -> Self {
+        let client = client.with_claim_mapping(claim_mapping(kind));
         OidcUpstream { client, kind, key }
+    }
+}
+
+/// The person claims an upstream of `kind` is read for.
+pub fn claim_mapping(kind: UpstreamKind) -> ClaimMapping {
+    match kind {
+        UpstreamKind::National => ClaimMapping::National,
+        UpstreamKind::EuEid => ClaimMapping::Eidas,
     }
 }
 
@@ -44,31 +54,57 @@ pub fn audit_id(kind: UpstreamKind, person: &PersonKey, key: &PairwiseKey) -> Uu
 }
 
 /// The broker's identity of an upstream's verified login.
-pub fn identity(kind: UpstreamKind, key: &PairwiseKey, login: UpstreamIdentity) -> Identity {
+///
+/// A national upstream's person is keyed on its `sub` and keeps a well-formed CPR number; any
+/// eIDAS claims it sent are ignored. An `eu_eid` upstream's person is keyed on the eIDAS
+/// PersonIdentifier (which must be its `sub`: a login without a valid one fails) and never has a
+/// CPR number, whatever it sent.
+pub fn identity(
+    kind: UpstreamKind,
+    key: &PairwiseKey,
+    login: UpstreamIdentity,
+) -> Result<Identity, UpstreamError> {
+    let (subject, cpr, eidas_id) = match kind {
+        UpstreamKind::National => {
+            let cpr = login.cpr.and_then(|c| match Cpr::parse(&c) {
+                Ok(cpr) => Some(cpr),
+                Err(_) => {
+                    tracing::warn!(upstream = %login.upstream, "the upstream sent a malformed CPR number; ignored");
+                    None
+                }
+            });
+            (login.subject, cpr, None)
+        }
+        UpstreamKind::EuEid => {
+            let eidas = login
+                .eidas
+                .filter(|e| e.person_identifier.as_str() == login.subject)
+                .ok_or_else(|| {
+                    UpstreamError::IdToken(
+                        "the eIDAS upstream sent no valid eidas_person_identifier equal to sub"
+                            .into(),
+                    )
+                })?;
+            (login.subject, None, Some(eidas))
+        }
+    };
     let person = PersonKey {
         upstream: login.upstream,
-        subject: login.subject,
+        subject,
     };
-    let cpr = login.cpr.and_then(|c| match Cpr::parse(&c) {
-        Ok(cpr) => Some(cpr),
-        Err(_) => {
-            tracing::warn!(upstream = %person.upstream, "the upstream sent a malformed CPR number; ignored");
-            None
-        }
-    });
-    Identity {
+    Ok(Identity {
         audit_id: audit_id(kind, &person, key),
         person,
         loa: login.loa,
         amr: login.amr,
         auth_time: login.auth_time,
         cpr,
-        eidas_id: None,
+        eidas_id,
         given_name: login.given_name,
         family_name: login.family_name,
         birthdate: login.birthdate,
         upstream_sid: login.sid,
-    }
+    })
 }
 
 #[async_trait]
@@ -94,7 +130,7 @@ impl Upstream for OidcUpstream {
         params: &[(String, String)],
     ) -> Result<Identity, UpstreamError> {
         let login = self.client.complete(pending, params).await?;
-        Ok(identity(self.kind, &self.key, login))
+        identity(self.kind, &self.key, login)
     }
 
     async fn end_session_url(

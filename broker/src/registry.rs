@@ -123,6 +123,8 @@ pub struct SamlSpConfig<'a> {
     pub aes_cbc: bool,
     /// Whether it accepts people acting on behalf of others.
     pub representation: bool,
+    /// Whether it needs a CPR number (a person without one is refused).
+    pub requires_cpr: bool,
     /// The service areas it declares (mandates may name an area instead of the service).
     pub service_areas: &'a [String],
 }
@@ -214,6 +216,7 @@ pub fn prepare_saml(
             subject_type: eid_core::SubjectType::Pairwise,
             release,
             representation: config.representation,
+            requires_cpr: config.requires_cpr,
             service_areas: config.service_areas.to_vec(),
             protocol: Protocol::Saml(sp.clone()),
         },
@@ -235,6 +238,8 @@ pub struct SpDetails {
     pub aes_cbc: bool,
     /// Whether it accepts people acting on behalf of others.
     pub representation: bool,
+    /// Whether it needs a CPR number (a person without one is refused).
+    pub requires_cpr: bool,
     /// The service areas it declares.
     pub service_areas: Vec<String>,
 }
@@ -249,6 +254,7 @@ impl SpDetails {
             release: &self.release,
             aes_cbc: self.aes_cbc,
             representation: self.representation,
+            requires_cpr: self.requires_cpr,
             service_areas: &self.service_areas,
         }
     }
@@ -261,6 +267,7 @@ impl SpDetails {
             release: registration.release.clone(),
             aes_cbc: registration.aes_cbc,
             representation: registration.accepts_representation,
+            requires_cpr: registration.requires_cpr,
             service_areas: registration.service_areas.clone(),
         }
     }

@@ -115,6 +115,9 @@ pub struct RawSamlSp {
     /// assertions).
     #[serde(default)]
     pub accepts_representation: bool,
+    /// Whether it needs a CPR number (a person with a foreign eID is refused).
+    #[serde(default)]
+    pub requires_cpr: bool,
     /// Named service areas it belongs to, which mandates can name instead of its entity ID.
     #[serde(default)]
     pub service_areas: Vec<String>,
@@ -193,6 +196,7 @@ impl RawSamlSp {
             release: self.release.clone(),
             aes_cbc: self.aes_cbc,
             representation: self.accepts_representation,
+            requires_cpr: self.requires_cpr,
             service_areas: self.service_areas.clone(),
         };
         let url_only = [

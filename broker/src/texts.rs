@@ -66,6 +66,11 @@ pub struct Texts {
     pub represent_no_end: &'static str,
     pub represent_forged_title: &'static str,
     pub represent_forged_body: &'static str,
+    pub cpr_required_title: &'static str,
+    pub cpr_required_body: &'static str,
+    pub cpr_required_next: &'static str,
+    pub cpr_required_next_end: &'static str,
+    pub cpr_required_button: &'static str,
 }
 
 /// Danish.
@@ -130,6 +135,11 @@ pub static DA: Texts = Texts {
     represent_no_end: "uden slutdato",
     represent_forged_title: "Dit valg kunne ikke bruges",
     represent_forged_body: "Du valgte en fuldmagt, som siden ikke tilbød dig. Af sikkerhedshensyn er dit log-in stoppet.",
+    cpr_required_title: "Tjenesten kræver et dansk CPR-nummer",
+    cpr_required_body: "kræver et dansk CPR-nummer, og det giver et log-in med et udenlandsk eID ikke.",
+    cpr_required_next: "Log på med MitID i stedet, eller kontakt",
+    cpr_required_next_end: "for at høre, hvordan du ellers kan bruge tjenesten.",
+    cpr_required_button: "Tilbage til",
 };
 
 /// English.
@@ -194,6 +204,11 @@ pub static EN: Texts = Texts {
     represent_no_end: "valid until further notice",
     represent_forged_title: "Your choice could not be used",
     represent_forged_body: "You chose a power of attorney the page did not offer you. For your security, your login has been stopped.",
+    cpr_required_title: "The service needs a Danish CPR number",
+    cpr_required_body: "needs a Danish CPR number, which a login with a foreign eID does not give.",
+    cpr_required_next: "Log in with MitID instead, or contact",
+    cpr_required_next_end: "to find out how else you can use the service.",
+    cpr_required_button: "Back to",
 };
 
 /// The texts of a language.

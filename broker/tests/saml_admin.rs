@@ -293,6 +293,7 @@ async fn the_configuration_comes_first_over_a_stored_registration() {
             release: vec!["cpr".into()],
             aes_cbc: false,
             accepts_representation: false,
+            requires_cpr: false,
             service_areas: Vec::new(),
             metadata: sp_metadata(),
             metadata_url: None,

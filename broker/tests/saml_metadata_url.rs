@@ -384,6 +384,7 @@ async fn a_configured_metadata_url_is_fetched_and_a_bad_fetch_keeps_the_last_goo
                 release: Vec::new(),
                 aes_cbc: false,
                 representation: false,
+                requires_cpr: false,
                 service_areas: Vec::new(),
             },
             source: MetadataSource::new(&server.url, Some(&anchor_pem()), Some(60)).unwrap(),

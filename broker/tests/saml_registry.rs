@@ -23,6 +23,7 @@ fn register(
             release: &release,
             aes_cbc,
             representation: false,
+            requires_cpr: false,
             service_areas: &[],
         },
         OffsetDateTime::now_utc(),

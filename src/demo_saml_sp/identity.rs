@@ -109,6 +109,7 @@ impl Identity {
                 // People act for others here (the demo mandates name this area), not at the OIDC
                 // demo service, whose password logins the benchmarks drive.
                 representation: true,
+                requires_cpr: false,
                 service_areas: vec![SERVICE_AREA.to_owned()],
             },
         }

@@ -17,6 +17,8 @@ pub enum Rejection {
         /// What this login achieved.
         achieved: Loa,
     },
+    /// The relying party needs a CPR number and the person has none (a foreign eID login).
+    CprRequired,
 }
 
 /// What happens next.
@@ -41,8 +43,10 @@ pub struct Completed {
 }
 
 /// The step of answering `rp` with `login` (a login just completed, or the session for single
-/// sign-on): refused below the requested level; a choice when the person holds mandates at a
-/// relying party that accepts representation; else the person themselves.
+/// sign-on): refused when `rp` needs a CPR number the person does not have, or below the
+/// requested level; a choice when the person holds mandates at a relying party that accepts
+/// representation (never for an eIDAS person: mandates need a CPR number); else the person
+/// themselves.
 pub async fn next_step(
     mandates: &dyn MandateLookup,
     authn: &AuthnRequest,
@@ -51,11 +55,14 @@ pub async fn next_step(
     now: OffsetDateTime,
 ) -> Result<LoginStep, StoreError> {
     let achieved = login.loa;
+    if rp.requires_cpr && login.identity.cpr.is_none() {
+        return Ok(LoginStep::Rejected(Rejection::CprRequired));
+    }
     Ok(match authn.min_loa {
         Some(required) if achieved < required => {
             LoginStep::Rejected(Rejection::LevelNotReached { required, achieved })
         }
-        _ if rp.representation => {
+        _ if rp.representation && login.identity.eidas_id.is_none() => {
             let found = super::representation::offerable(
                 mandates
                     .mandates(
@@ -131,9 +138,13 @@ mod tests {
     }
 
     fn rp(representation: bool) -> RelyingParty {
+        rp_with(representation, false)
+    }
+
+    fn rp_with(representation: bool, requires_cpr: bool) -> RelyingParty {
         let doc: RpRegistration = serde_json::from_value(serde_json::json!({
             "client_id": "rp", "client_name": "RP", "token_endpoint_auth_method": "client_secret_basic",
-            "sector": "s", "accepts_representation": representation,
+            "sector": "s", "accepts_representation": representation, "requires_cpr": requires_cpr,
         }))
         .unwrap();
         RelyingParty::try_from(doc).unwrap()
@@ -192,5 +203,66 @@ mod tests {
         assert_eq!(*lookup.0.lock().unwrap(), vec!["agent@rp".to_owned()]);
         let done = run(&NoMandates, &rp(true), None, Loa::Substantial).await;
         assert_eq!(done.step, LoginStep::Authenticated);
+    }
+
+    fn foreigner() -> Identity {
+        let mut identity = Identity::for_test("XA/DK/1", Loa::Substantial, 10);
+        identity.person.upstream = "eidas".into();
+        identity.eidas_id = Some(eid_core::EidasIdentity {
+            person_identifier: eid_core::PersonIdentifier::parse("XA/DK/1").unwrap(),
+            country: "XA".into(),
+            given_name_native: None,
+            family_name_native: None,
+            legal_person: None,
+        });
+        identity
+    }
+
+    async fn step(lookup: &dyn MandateLookup, rp: &RelyingParty, identity: Identity) -> LoginStep {
+        complete(
+            lookup,
+            &authn(None),
+            rp,
+            None,
+            identity,
+            OffsetDateTime::UNIX_EPOCH,
+        )
+        .await
+        .unwrap()
+        .step
+    }
+
+    #[tokio::test]
+    async fn a_service_that_requires_a_cpr_number_refuses_a_person_without_one() {
+        let needs = rp_with(false, true);
+        assert_eq!(
+            step(&NoMandates, &needs, foreigner()).await,
+            LoginStep::Rejected(Rejection::CprRequired)
+        );
+        let mut dane = Identity::for_test("agent", Loa::Substantial, 10);
+        assert_eq!(
+            step(&NoMandates, &needs, dane.clone()).await,
+            LoginStep::Rejected(Rejection::CprRequired),
+            "no CPR number released, none to give"
+        );
+        dane.cpr = Some(eid_core::Cpr::parse("0101701234").unwrap());
+        assert_eq!(
+            step(&NoMandates, &needs, dane).await,
+            LoginStep::Authenticated
+        );
+        assert_eq!(
+            step(&NoMandates, &rp(false), foreigner()).await,
+            LoginStep::Authenticated
+        );
+    }
+
+    #[tokio::test]
+    async fn an_eidas_person_is_never_offered_representation() {
+        let lookup = Holds(Mutex::new(Vec::new()));
+        assert_eq!(
+            step(&lookup, &rp(true), foreigner()).await,
+            LoginStep::Authenticated
+        );
+        assert!(lookup.0.lock().unwrap().is_empty(), "not even looked up");
     }
 }

@@ -53,6 +53,9 @@ pub struct Attributes {
     pub birthdate: Option<String>,
     /// The full name, when only that is known (a principal's name from the mandate registry).
     pub name: Option<String>,
+    /// A foreign person's eIDAS identity (identifier, country, legal person; native names only
+    /// where names may be released too).
+    pub eidas: Option<eid_core::EidasIdentity>,
 }
 
 /// Who acts, when someone acts on behalf of the subject.
@@ -114,6 +117,17 @@ pub fn release(
             .clone()
             .filter(|_| rp.may_receive(Attribute::Birthdate)),
         name: None,
+        eidas: identity
+            .eidas_id
+            .clone()
+            .filter(|_| rp.may_receive(Attribute::Eidas))
+            .map(|mut e| {
+                if !rp.may_receive(Attribute::Name) {
+                    e.given_name_native = None;
+                    e.family_name_native = None;
+                }
+                e
+            }),
     };
     let me = subject(rp, &identity.person, key);
     let (subject, attributes, actor) = match mandate {

@@ -219,5 +219,6 @@ pub(super) fn respond(jar: CookieJar, answer: Answer) -> Response {
     match answer {
         Answer::Redirect(url) => (jar, Redirect::to(url.as_str())).into_response(),
         Answer::Post(page) => (jar, super::saml::post_page(&page)).into_response(),
+        Answer::Explained(page) => (jar, super::pages::explained_refusal(&page)).into_response(),
     }
 }

@@ -111,6 +111,9 @@ pub async fn authorize(
         AuthorizeOutcome::ChooseRepresentation(choice) => {
             (jar, super::represent::choice_page(&broker, &choice)).into_response()
         }
+        AuthorizeOutcome::Explain(page) => {
+            (jar, super::pages::explained_refusal(&page)).into_response()
+        }
     })
 }
 

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use eid_core::Lang;
 
@@ -99,4 +99,32 @@ fn error_reference() -> String {
         .take(8)
         .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
         .collect()
+}
+
+#[derive(Template)]
+#[template(path = "explained_refusal.html")]
+struct ExplainedRefusalPage<'a> {
+    t: &'static Texts,
+    service: &'a str,
+    method: &'a str,
+    action: &'a str,
+    fields: &'a [(String, String)],
+}
+
+/// The page that explains a refusal (a service that needs a CPR number the person does not
+/// have), whose button sends the refusal on to the service (never cached).
+pub fn explained_refusal(page: &crate::login::ExplainedRefusal) -> Response {
+    let (method, action, fields) = page.form();
+    let html = ExplainedRefusalPage {
+        t: crate::texts::texts(page.lang),
+        service: &page.service,
+        method,
+        action: &action,
+        fields: &fields,
+    };
+    (
+        [(axum::http::header::CACHE_CONTROL, "no-store")],
+        render(StatusCode::FORBIDDEN, &html),
+    )
+        .into_response()
 }

@@ -146,6 +146,7 @@ async fn respond(
         SsoOutcome::ChooseRepresentation(choice) => {
             (jar, super::represent::choice_page(&broker, &choice)).into_response()
         }
+        SsoOutcome::Explain(page) => (jar, super::pages::explained_refusal(&page)).into_response(),
     })
 }
 

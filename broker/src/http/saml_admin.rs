@@ -59,6 +59,9 @@ pub struct SamlSpRequest {
     /// Whether it accepts people acting on behalf of others.
     #[serde(default)]
     pub accepts_representation: bool,
+    /// Whether it needs a CPR number (a person with a foreign eID is refused).
+    #[serde(default)]
+    pub requires_cpr: bool,
     /// Named service areas it belongs to.
     #[serde(default)]
     pub service_areas: Vec<String>,
@@ -120,6 +123,7 @@ pub fn read_request(body: &[u8]) -> Result<(SpDetails, RequestedMetadata), Strin
         release: request.release,
         aes_cbc: request.aes_cbc,
         representation: request.accepts_representation,
+        requires_cpr: request.requires_cpr,
         service_areas: request.service_areas,
     };
     Ok((details, metadata))
@@ -282,6 +286,7 @@ pub async fn upsert(
         release: details.release,
         aes_cbc: details.aes_cbc,
         accepts_representation: details.representation,
+        requires_cpr: details.requires_cpr,
         service_areas: details.service_areas,
         metadata,
         metadata_url,

@@ -3,14 +3,16 @@
 
 use eid_core::AuditOutcome;
 
-use super::frontend::{Answer, Refusal};
+use super::frontend::{Answer, FrontendRequest, Refusal};
 use super::pending::PendingLogin;
 use super::represent::PendingChoice;
 use crate::core::decision::AfterLogin;
-use crate::core::{Completed, LoginStep, SsoSession, complete};
+use crate::core::{Completed, LoginStep, Rejection, SsoSession, complete};
 use crate::oidc::BrokerError;
 use crate::oidc::audit::truncated;
+use crate::ports::UpstreamKind;
 use crate::state::Broker;
+use eid_core::{Lang, RelyingParty};
 use eid_oidc::rp::{UpstreamError, UpstreamRequest};
 
 /// How an upstream's `access_denied` says the person did not reach the requested level (the
@@ -126,6 +128,11 @@ async fn start_upstream(
             .registry
             .service_name(&pending.authn.rp)
             .filter(|name| eid_oidc::rp::valid_service_name(name)),
+        // Only an eIDAS upstream is told the person's country.
+        country: pending
+            .country
+            .clone()
+            .filter(|_| client.kind() == UpstreamKind::EuEid),
     };
     let (url, upstream_pending) = client
         .begin(&request)
@@ -317,7 +324,18 @@ async fn complete_login(
                 .answer(broker, &rp, &mut this_login, None)
                 .await?,
         ),
-        LoginStep::Rejected(_) => {
+        LoginStep::Rejected(Rejection::CprRequired) => Next::Answer(
+            refuse_without_cpr(
+                broker,
+                &pending.frontend,
+                rp.rp(),
+                this_login.identity.audit_id,
+                pending.lang,
+                ip,
+            )
+            .await?,
+        ),
+        LoginStep::Rejected(Rejection::LevelNotReached { .. }) => {
             Next::Answer(pending.frontend.refuse(broker, Refusal::LevelNotReached)?)
         }
         // The person chooses whom they act for before anything is released.
@@ -351,6 +369,33 @@ async fn complete_login(
         Next::Answer(answer) => CallbackOutcome::Answer(answer, Some(cookie)),
         Next::Choose(choice) => CallbackOutcome::Choose(choice, Some(cookie)),
     })
+}
+
+/// Refuses relying party `rp`, which needs a CPR number, for the person `person` (an audit key)
+/// who has none: audited as `login.refused`, and explained on a page in `lang` whose button sends
+/// the refusal on (OIDC `access_denied`, SAML `RequestDenied`).
+pub async fn refuse_without_cpr(
+    broker: &Broker,
+    frontend: &FrontendRequest,
+    rp: &RelyingParty,
+    person: uuid::Uuid,
+    lang: Lang,
+    ip: &str,
+) -> Result<Answer, BrokerError> {
+    broker
+        .audit(
+            broker
+                .event("login.refused", AuditOutcome::Failure)
+                .person(person)
+                .client(rp.id.clone())
+                .ip(ip)
+                .detail(
+                    "reason",
+                    "the service requires a CPR number the person does not have",
+                ),
+        )
+        .await?;
+    frontend.refuse_explained(broker, rp, Refusal::CprRequired, lang)
 }
 
 /// What a completed login leads to, before the session is kept.

@@ -59,6 +59,8 @@ pub enum Refusal {
     /// The mandate the person chose to act under was revoked, expired or otherwise withdrawn
     /// before anything was released under it.
     MandateWithdrawn,
+    /// The relying party needs a CPR number and the person has none (a foreign eID login).
+    CprRequired,
 }
 
 /// A frontend's answer to the browser.
@@ -68,6 +70,50 @@ pub enum Answer {
     Redirect(Url),
     /// Post a SAML message to the service with an auto-submitting form.
     Post(Box<PostPage>),
+    /// Tell the person why the login ends, with a button that sends the refusal on.
+    Explained(Box<ExplainedRefusal>),
+}
+
+/// A refusal the person must understand before it goes to the relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExplainedRefusal {
+    /// Why.
+    pub refusal: Refusal,
+    /// The relying party's name, as citizens see it.
+    pub service: String,
+    /// The page language.
+    pub lang: eid_core::Lang,
+    /// The refusal in the protocol's terms, sent on by the page's button (never by itself).
+    pub then: Answer,
+}
+
+impl ExplainedRefusal {
+    /// The button's form: `(method, action, hidden fields)`. A redirect becomes a GET of the
+    /// redirect URI without its query, the query as fields; a SAML post keeps its fields.
+    pub fn form(&self) -> (&'static str, String, Vec<(String, String)>) {
+        match &self.then {
+            Answer::Redirect(url) => {
+                let mut action = url.clone();
+                action.set_query(None);
+                action.set_fragment(None);
+                let fields = url
+                    .query_pairs()
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                ("get", action.to_string(), fields)
+            }
+            Answer::Post(page) => (
+                "post",
+                page.form.action.clone(),
+                page.form
+                    .fields
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+            ),
+            Answer::Explained(inner) => inner.form(),
+        }
+    }
 }
 
 impl FrontendRequest {
@@ -113,6 +159,23 @@ impl FrontendRequest {
         }
     }
 
+    /// Answers with a refusal explained to the person first on a page in `lang`, naming the
+    /// service `rp`; its button sends [`Self::refuse`]'s answer on.
+    pub fn refuse_explained(
+        &self,
+        broker: &Broker,
+        rp: &RelyingParty,
+        refusal: Refusal,
+        lang: eid_core::Lang,
+    ) -> Result<Answer, BrokerError> {
+        Ok(Answer::Explained(Box::new(ExplainedRefusal {
+            refusal,
+            service: rp.name.clone(),
+            lang,
+            then: self.refuse(broker, refusal)?,
+        })))
+    }
+
     /// Answers with a refusal, in the protocol's terms.
     pub fn refuse(&self, broker: &Broker, refusal: Refusal) -> Result<Answer, BrokerError> {
         match self {
@@ -138,6 +201,10 @@ impl FrontendRequest {
                     Refusal::MandateWithdrawn => (
                         ErrorCode::AccessDenied,
                         "the chosen mandate is no longer valid",
+                    ),
+                    Refusal::CprRequired => (
+                        ErrorCode::AccessDenied,
+                        "the service requires a CPR number, which this login does not give",
                     ),
                 };
                 let url = error_redirect(

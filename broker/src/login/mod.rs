@@ -9,6 +9,6 @@ pub mod frontend;
 pub mod pending;
 pub mod represent;
 
-pub use frontend::{Answer, FrontendRequest, Refusal};
+pub use frontend::{Answer, ExplainedRefusal, FrontendRequest, Refusal};
 pub use pending::PendingLogin;
 pub use represent::{ChoiceOutcome, PendingChoice};

@@ -70,6 +70,11 @@ pub struct PendingLogin {
     /// for the session's person, the only one that fits ([`super::fit::fitting`]).
     #[serde(default)]
     pub session_upstream: Option<String>,
+    /// The person's country for an eIDAS upstream (two upper-case letters), from the relying
+    /// party's OIDC authorization parameter `country` (a broker extension); sent on only to
+    /// `eu_eid` upstreams.
+    #[serde(default)]
+    pub country: Option<String>,
     /// The upstream round trip under way.
     pub upstream: Option<PendingUpstream>,
 }
@@ -121,6 +126,7 @@ impl PendingLogin {
             lang,
             step_up,
             session_upstream: None,
+            country: None,
             upstream: None,
         }
     }

@@ -12,11 +12,11 @@ use super::BrokerError;
 use super::audit::audit_refusal;
 use super::tokens::{CodeRequest, issue_code};
 use crate::core::{
-    AuthnRequest, Decision, LoginStep, SsoSession, decide, next_step, only_raises_level,
+    AuthnRequest, Decision, LoginStep, Rejection, SsoSession, decide, next_step, only_raises_level,
 };
 use crate::login::flow::{self, Begun};
 use crate::login::pending::{Admission, PendingLogin};
-use crate::login::{Answer, FrontendRequest, PendingChoice};
+use crate::login::{Answer, ExplainedRefusal, FrontendRequest, PendingChoice};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -39,6 +39,8 @@ pub enum AuthorizeOutcome {
     /// The person holds mandates at this relying party: show the page to choose whom they act
     /// for.
     ChooseRepresentation(Box<PendingChoice>),
+    /// Tell the person why the login ends; the page's button redirects to the client.
+    Explain(Box<ExplainedRefusal>),
 }
 
 fn redirect_error(
@@ -147,6 +149,11 @@ pub async fn authorize(
     let Some(rp) = rp else {
         return Err(BrokerError::BadRequest("client vanished".into()));
     };
+    // A broker extension: the person's country for an eIDAS login; anything else is ignored.
+    let country = params
+        .get("country")
+        .filter(|c| eid_core::eidas::valid_country(c))
+        .map(str::to_owned);
     if rp.oidc.require_par && !via_par {
         let e = OAuthError::invalid_request("this client must use pushed authorization requests");
         audit_rejection(broker, Some(&req.client_id), &e).await?;
@@ -191,6 +198,19 @@ pub async fn authorize(
                 broker.clock.now(),
             )
             .await?;
+            if step == LoginStep::Rejected(Rejection::CprRequired) {
+                let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
+                let answer = flow::refuse_without_cpr(
+                    broker,
+                    &FrontendRequest::Oidc(Box::new(req)),
+                    &rp.rp,
+                    session.identity.audit_id,
+                    lang,
+                    &address.to_string(),
+                )
+                .await?;
+                return Ok(outcome_of(answer));
+            }
             if let LoginStep::ChooseRepresentation(mandates) = step {
                 // Single sign-on too: the person chooses again at each service.
                 let lang = Lang::negotiate(req.ui_locales.as_deref(), accept_language);
@@ -257,6 +277,7 @@ pub async fn authorize(
                 step_up,
             );
             pending.session_upstream = session_upstream;
+            pending.country = country;
             Ok(
                 match flow::begin(broker, pending, &address.to_string()).await? {
                     Begun::Upstream(url) => AuthorizeOutcome::Redirect(url),
@@ -272,6 +293,7 @@ pub async fn authorize(
 fn outcome_of(answer: Answer) -> AuthorizeOutcome {
     match answer {
         Answer::Redirect(url) => AuthorizeOutcome::Redirect(url),
+        Answer::Explained(page) => AuthorizeOutcome::Explain(page),
         Answer::Post(_) => AuthorizeOutcome::ShowError(OAuthError::new(
             ErrorCode::ServerError,
             "an OIDC request was answered in another protocol",

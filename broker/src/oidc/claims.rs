@@ -70,6 +70,23 @@ pub fn person_claims(released: &Released, rp: &str) -> Map<String, Value> {
     if let Some(birthdate) = &a.birthdate {
         claims.insert("birthdate".into(), Value::String(birthdate.clone()));
     }
+    if let Some(eidas) = &a.eidas {
+        let mut put = |name: &str, value: &str| {
+            claims.insert(name.into(), Value::String(value.to_owned()));
+        };
+        put("eidas_person_identifier", eidas.person_identifier.as_str());
+        put("eidas_country", &eidas.country);
+        if let Some(n) = &eidas.given_name_native {
+            put("eidas_given_name_native", n);
+        }
+        if let Some(n) = &eidas.family_name_native {
+            put("eidas_family_name_native", n);
+        }
+        if let Some(lp) = &eidas.legal_person {
+            put("eidas_legal_person_identifier", lp.identifier.as_str());
+            put("eidas_legal_name", &lp.name);
+        }
+    }
     if let Some(actor) = &released.actor {
         // RFC 8693 §4.1: the acting party.
         claims.insert("act".into(), json!({ "sub": actor.subject }));
@@ -112,6 +129,7 @@ mod tests {
                 family_name: Some("Jensen".into()),
                 birthdate: Some("1970-01-01".into()),
                 name: None,
+                eidas: None,
             }),
             "rp",
         );

@@ -25,7 +25,7 @@ pub fn discovery(broker: &Broker) -> serde_json::Value {
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": super::tokens::SUPPORTED_SCOPES,
         "acr_values_supported": eid_core::Loa::ALL.iter().map(|l| l.as_uri()).collect::<Vec<_>>(),
-        "claims_supported": ["sub", "acr", "amr", "auth_time", "sid", "loa", "cpr", "name", "given_name", "family_name", "birthdate"],
+        "claims_supported": ["sub", "acr", "amr", "auth_time", "sid", "loa", "cpr", "name", "given_name", "family_name", "birthdate", "eidas_person_identifier", "eidas_country"],
         "prompt_values_supported": ["none", "login"],
         "ui_locales_supported": ["da", "en"],
         "authorization_response_iss_parameter_supported": true,

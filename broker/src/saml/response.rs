@@ -62,7 +62,9 @@ pub fn status_of(refusal: Refusal) -> StatusCode {
     match refusal {
         Refusal::Cancelled | Refusal::NotCompleted => StatusCode::AuthnFailed,
         Refusal::LevelNotReached => StatusCode::NoAuthnContext,
-        Refusal::NoUpstream | Refusal::MandateWithdrawn => StatusCode::RequestDenied,
+        Refusal::NoUpstream | Refusal::MandateWithdrawn | Refusal::CprRequired => {
+            StatusCode::RequestDenied
+        }
         Refusal::Unavailable => StatusCode::Responder,
     }
 }
@@ -104,6 +106,20 @@ fn attributes_of(released: &Released) -> Vec<AssertionAttribute> {
     }
     if let Some(birthdate) = &a.birthdate {
         out.push(one(attributes::DATE_OF_BIRTH, birthdate));
+    }
+    // OIOSAML 3 names no eIDAS identifier attribute: the eIDAS attributes' own URIs.
+    if let Some(eidas) = &a.eidas {
+        out.push(one(
+            eid_saml::eidas::PERSON_IDENTIFIER.name,
+            eidas.person_identifier.as_str(),
+        ));
+        if let Some(lp) = &eidas.legal_person {
+            out.push(one(
+                eid_saml::eidas::LEGAL_PERSON_IDENTIFIER.name,
+                lp.identifier.as_str(),
+            ));
+            out.push(one(eid_saml::eidas::LEGAL_NAME.name, &lp.name));
+        }
     }
     out
 }

@@ -19,10 +19,12 @@ use url::Url;
 use super::response::failure;
 use super::{CLOCK_SKEW, PostPage, REQUEST_ID_TTL, SamlRequest, SsoRejection, sso_url};
 use crate::core::only_raises_level;
-use crate::core::{AuthnRequest as Authn, Decision, LoginStep, SsoSession, decide, next_step};
+use crate::core::{
+    AuthnRequest as Authn, Decision, LoginStep, Rejection, SsoSession, decide, next_step,
+};
 use crate::login::flow::{self, Begun};
 use crate::login::pending::{Admission, PendingLogin};
-use crate::login::{Answer, FrontendRequest, PendingChoice};
+use crate::login::{Answer, ExplainedRefusal, FrontendRequest, PendingChoice};
 use crate::oidc::BrokerError;
 use crate::oidc::audit::{audit_refusal, truncated};
 use crate::registry::RegisteredSp;
@@ -58,6 +60,8 @@ pub enum SsoOutcome {
     Choose(Box<PendingLogin>),
     /// The page to choose whom the person acts for.
     ChooseRepresentation(Box<PendingChoice>),
+    /// Tell the person why the login ends; the page's button posts the Response to the ACS.
+    Explain(Box<ExplainedRefusal>),
 }
 
 /// A verified request, its sender and the RelayState.
@@ -289,6 +293,7 @@ async fn login(
     let post = |answer: Answer| match answer {
         Answer::Post(page) => Ok(SsoOutcome::Post(page)),
         Answer::Redirect(url) => Ok(SsoOutcome::Redirect(url)),
+        Answer::Explained(page) => Ok(SsoOutcome::Explain(page)),
     };
     match decide(&authn, session.as_ref(), broker.now()) {
         Decision::UseSession => {
@@ -303,6 +308,19 @@ async fn login(
                 broker.clock.now(),
             )
             .await?;
+            if step == LoginStep::Rejected(Rejection::CprRequired) {
+                let lang = saml.lang;
+                let answer = flow::refuse_without_cpr(
+                    broker,
+                    &FrontendRequest::Saml(Box::new(saml)),
+                    &sp.rp,
+                    session.identity.audit_id,
+                    lang,
+                    &address.to_string(),
+                )
+                .await?;
+                return post(answer);
+            }
             if let LoginStep::ChooseRepresentation(mandates) = step {
                 // Single sign-on too: the person chooses again at each service.
                 let lang = saml.lang;

@@ -153,6 +153,14 @@ impl FakeUpstream {
         *self.answer.lock().unwrap() = Ok(identity);
     }
 
+    /// The next logins succeed as the upstream's verified `login`, mapped to the broker's
+    /// identity for this upstream's kind exactly as a real one is
+    /// ([`eid_broker::adapters::identity`]): a mapping failure fails the login.
+    pub fn answer_login(&self, login: eid_oidc::rp::UpstreamIdentity) {
+        let key = PairwiseKey::new(&PAIRWISE).unwrap();
+        *self.answer.lock().unwrap() = eid_broker::adapters::identity(self.kind, &key, login);
+    }
+
     /// The next logins fail with `error`.
     pub fn fail(&self, error: UpstreamError) {
         *self.answer.lock().unwrap() = Err(error);
@@ -427,6 +435,11 @@ impl Harness {
     /// The broker with the national and the eIDAS fake upstreams, in that order.
     pub async fn two_upstreams() -> Harness {
         Harness::with_upstreams(true, true).await
+    }
+
+    /// The broker with the eIDAS fake upstream only.
+    pub async fn eu_only() -> Harness {
+        Harness::with_upstreams(false, true).await
     }
 
     /// The broker without any upstream.

@@ -309,6 +309,7 @@ pub fn register_services(harness: &Harness, services: &[(usize, &[&str])]) {
                     release: &release,
                     aes_cbc: false,
                     representation: false,
+                    requires_cpr: false,
                     service_areas: &[],
                 },
                 OffsetDateTime::now_utc(),

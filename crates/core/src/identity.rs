@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;
 
+use crate::eidas::EidasIdentity;
 use crate::loa::Loa;
 use crate::person::Cpr;
 
@@ -41,8 +42,10 @@ pub struct Identity {
     pub auth_time: i64,
     /// CPR number, when the upstream released one.
     pub cpr: Option<Cpr>,
-    /// eIDAS person identifier (`XX/DK/…`), for a foreign person.
-    pub eidas_id: Option<String>,
+    /// The eIDAS identity (PersonIdentifier `XX/DK/…`, country, native names), for a foreign
+    /// person from an `eu_eid` upstream only; such a person has no CPR number.
+    #[serde(default)]
+    pub eidas_id: Option<EidasIdentity>,
     /// Given name.
     pub given_name: Option<String>,
     /// Family name.
@@ -62,7 +65,7 @@ impl fmt::Debug for Identity {
             .field("amr", &self.amr)
             .field("auth_time", &self.auth_time)
             .field("cpr", &self.cpr.as_ref().map(|_| "[redacted]"))
-            .field("eidas_id", &self.eidas_id.as_ref().map(|_| "[redacted]"))
+            .field("eidas_id", &self.eidas_id)
             .field("names", &"[redacted]")
             .finish_non_exhaustive()
     }

@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod clock;
 pub mod delegation;
+pub mod eidas;
 pub mod identity;
 pub mod lang;
 pub mod loa;
@@ -23,6 +24,7 @@ pub use delegation::{
     Organisation, OrganisationRef, Party, PartyKey, Privilege, PrivilegeError, RegisteredPerson,
     Scope, ScopeError, Side, StateChange,
 };
+pub use eidas::{EidasIdentity, EidasValueError, LegalPerson, PersonIdentifier};
 pub use identity::{Identity, PersonKey};
 pub use lang::Lang;
 pub use loa::{Loa, LoaParseError};

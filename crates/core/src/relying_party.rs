@@ -50,12 +50,17 @@ pub struct RpRegistration {
     /// Pairwise (default) or public subject identifiers.
     #[serde(default)]
     pub subject_type: SubjectType,
-    /// Claims the relying party may receive beyond `sub` and the level (`cpr`, `name`, `birthdate`).
+    /// Claims the relying party may receive beyond `sub` and the level (`cpr`, `name`, `birthdate`,
+    /// `eidas`).
     #[serde(default)]
     pub allowed_claims: Vec<String>,
     /// Whether it accepts people acting on behalf of others.
     #[serde(default)]
     pub accepts_representation: bool,
+    /// Whether it needs a CPR number: a person without one (a foreign eID) is refused with a page
+    /// instead of logged in.
+    #[serde(default)]
+    pub requires_cpr: bool,
     /// Named service areas it belongs to (`housing-benefit`), which powers of attorney can name
     /// instead of the relying party itself.
     #[serde(default)]
@@ -94,11 +99,18 @@ pub enum Attribute {
     Name,
     /// Date of birth.
     Birthdate,
+    /// A foreign person's eIDAS PersonIdentifier and issuing country.
+    Eidas,
 }
 
 impl Attribute {
     /// Every attribute, in a stable order.
-    pub const ALL: [Attribute; 3] = [Attribute::Cpr, Attribute::Name, Attribute::Birthdate];
+    pub const ALL: [Attribute; 4] = [
+        Attribute::Cpr,
+        Attribute::Name,
+        Attribute::Birthdate,
+        Attribute::Eidas,
+    ];
 
     /// The registered name (`allowed_claims`).
     pub fn as_str(self) -> &'static str {
@@ -106,6 +118,7 @@ impl Attribute {
             Attribute::Cpr => "cpr",
             Attribute::Name => "name",
             Attribute::Birthdate => "birthdate",
+            Attribute::Eidas => "eidas",
         }
     }
 
@@ -314,6 +327,8 @@ pub struct RelyingParty {
     pub release: BTreeSet<Attribute>,
     /// Whether it accepts people acting on behalf of others.
     pub representation: bool,
+    /// Whether it needs a CPR number (persons without one are refused).
+    pub requires_cpr: bool,
     /// The service areas it declares (mandates may name an area instead of the relying party).
     pub service_areas: Vec<String>,
     /// How it integrates.
@@ -389,6 +404,7 @@ impl TryFrom<RpRegistration> for RelyingParty {
             subject_type: doc.subject_type,
             release,
             representation: doc.accepts_representation,
+            requires_cpr: doc.requires_cpr,
             service_areas: doc.service_areas,
             protocol: Protocol::Oidc(OidcClient {
                 redirect_uris: doc.redirect_uris,

@@ -29,6 +29,9 @@ pub struct SamlSpRegistration {
     /// scoped to the principal); a service that did not say so never gets one.
     #[serde(default)]
     pub accepts_representation: bool,
+    /// Whether it needs a CPR number: a person without one (a foreign eID) is refused.
+    #[serde(default)]
+    pub requires_cpr: bool,
     /// Named service areas it belongs to, which mandates can name instead of its entity ID.
     #[serde(default)]
     pub service_areas: Vec<String>,

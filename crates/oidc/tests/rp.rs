@@ -453,6 +453,7 @@ async fn begin_builds_the_authorization_request() {
         login_hint: Some("karen".into()),
         ui_locales: Some("da en".into()),
         service_name: Some("Borger.dk".into()),
+        country: None,
     };
     let (url, pending) = h.client.begin(&request).await.unwrap();
     assert_eq!(

@@ -84,6 +84,7 @@ fn registration(client_id: &str) -> RpRegistration {
         subject_type: SubjectType::Pairwise,
         allowed_claims: Vec::new(),
         accepts_representation: false,
+        requires_cpr: false,
         service_areas: Vec::new(),
         id_token_signed_response_alg: "ES256".to_owned(),
         grant_types: vec!["authorization_code".to_owned()],

@@ -77,6 +77,7 @@ fn registration(entity_id: &str) -> SamlSpRegistration {
         release: Vec::new(),
         aes_cbc: false,
         accepts_representation: false,
+        requires_cpr: false,
         service_areas: Vec::new(),
         metadata: "<EntityDescriptor/>".to_owned(),
         metadata_url: None,

@@ -195,6 +195,7 @@ pub async fn start_login(
         login_hint: None,
         ui_locales: Some(t.lang.tag().to_owned()),
         service_name: None,
+        country: None,
     };
     let (url, upstream) = match portal.inner.client.begin(&request).await {
         Ok(begun) => begun,
@@ -491,6 +492,7 @@ mod tests {
             amr: vec![],
             auth_time: 1_780_000_000,
             cpr: None,
+            eidas: None,
             given_name: Some("Anna".into()),
             family_name: Some("Jensen".into()),
             birthdate: None,

@@ -17,7 +17,8 @@ use super::discovery::Provider;
 use super::error::chain;
 use super::id_token::{self, Expected, SignatureError};
 use super::{
-    PendingUpstream, UpstreamConfig, UpstreamError, UpstreamIdentity, UpstreamRequest, callback,
+    ClaimMapping, PendingUpstream, UpstreamConfig, UpstreamError, UpstreamIdentity,
+    UpstreamRequest, callback,
 };
 
 /// Largest answer of a pushed authorization request accepted.
@@ -34,6 +35,7 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct UpstreamClient {
     inner: Arc<Inner>,
+    mapping: ClaimMapping,
 }
 
 struct Inner {
@@ -98,7 +100,19 @@ impl UpstreamClient {
                 clock,
                 provider: tokio::sync::OnceCell::new(),
             }),
+            mapping: ClaimMapping::National,
         })
+    }
+
+    /// This client reading the person claims of `mapping` (national by default).
+    pub fn with_claim_mapping(mut self, mapping: ClaimMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    /// The claim mapping it reads ID tokens with.
+    pub fn claim_mapping(&self) -> ClaimMapping {
+        self.mapping
     }
 
     /// Our name for the upstream.
@@ -176,6 +190,14 @@ impl UpstreamClient {
             for tag in locales.split_whitespace() {
                 auth = auth.add_ui_locale(LanguageTag::new(tag.to_owned()));
             }
+        }
+        if self.mapping == ClaimMapping::Eidas
+            && let Some(country) = request
+                .country
+                .as_deref()
+                .filter(|c| eid_core::eidas::valid_country(c))
+        {
+            auth = auth.add_extra_param("country", country.to_owned());
         }
         let (url, state, nonce) = auth.url();
         let url = match &provider.par_endpoint {
@@ -331,16 +353,35 @@ impl UpstreamClient {
                 now: self.inner.clock.now().unix_timestamp(),
             },
         )?;
+        let name = &self.inner.config.name;
+        let (cpr, eidas, (given_name, family_name, birthdate)) = match self.mapping {
+            ClaimMapping::National => (
+                claims.cpr,
+                None,
+                (claims.given_name, claims.family_name, claims.birthdate),
+            ),
+            ClaimMapping::Eidas => (
+                None,
+                Some(super::eidas::read(name, &claims.sub, &claims.eidas)?),
+                super::eidas::clean_person_claims(
+                    name,
+                    claims.given_name,
+                    claims.family_name,
+                    claims.birthdate,
+                ),
+            ),
+        };
         Ok(UpstreamIdentity {
             upstream: self.inner.config.name.clone(),
             subject: claims.sub,
             loa: checked.loa,
             amr: claims.amr,
             auth_time: checked.auth_time,
-            cpr: claims.cpr,
-            given_name: claims.given_name,
-            family_name: claims.family_name,
-            birthdate: claims.birthdate,
+            cpr,
+            eidas,
+            given_name,
+            family_name,
+            birthdate,
             id_token: raw,
             sid: super::usable_sid(claims.sid),
         })

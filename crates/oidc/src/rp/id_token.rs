@@ -260,6 +260,9 @@ pub(crate) struct IdTokenClaims {
     /// The upstream's session id towards the broker (its `logout_hint`).
     #[serde(default)]
     pub sid: Option<String>,
+    /// The eIDAS connector's claims (read only under [`super::ClaimMapping::Eidas`]).
+    #[serde(flatten)]
+    pub eidas: super::eidas::RawEidasClaims,
 }
 
 /// What the ID token must say.
@@ -380,6 +383,7 @@ mod tests {
             family_name: None,
             birthdate: None,
             sid: None,
+            eidas: Default::default(),
         }
     }
 

@@ -23,18 +23,20 @@ mod callback;
 mod client;
 mod config;
 mod discovery;
+mod eidas;
 mod error;
 mod id_token;
 
 use std::fmt;
 
-use eid_core::Loa;
+use eid_core::{EidasIdentity, Loa};
 use serde::{Deserialize, Serialize};
 
 pub use crate::params::{MAX_SERVICE_NAME_CHARS, valid_service_name};
 pub use client::{HTTP_TIMEOUT, UpstreamClient};
 pub use config::UpstreamConfig;
 pub use discovery::JWKS_REFRESH_MIN_INTERVAL;
+pub use eidas::ClaimMapping;
 pub use error::UpstreamError;
 pub use id_token::{ACCEPTED_ALGS, CLOCK_SKEW_SECS};
 
@@ -56,6 +58,11 @@ pub struct UpstreamRequest {
     /// secret, so that nobody can make the upstream name a service of their choosing; never in a
     /// plain redirect. Must pass [`valid_service_name`], else it is not sent.
     pub service_name: Option<String>,
+    /// The person's country for an eIDAS upstream (two upper-case letters), sent as the
+    /// authorization parameter `country` (in the pushed request too) so that the connector can
+    /// skip its country chooser. Sent only by clients with [`ClaimMapping::Eidas`] and only when
+    /// it passes [`eid_core::eidas::valid_country`].
+    pub country: Option<String>,
 }
 
 /// What must be kept between [`UpstreamClient::begin`] and [`UpstreamClient::complete`] (single use).
@@ -101,8 +108,12 @@ pub struct UpstreamIdentity {
     pub amr: Vec<String>,
     /// When the person authenticated (`auth_time`, else `iat`), Unix seconds.
     pub auth_time: i64,
-    /// CPR number, if the upstream released it.
+    /// CPR number, if the upstream released it (never read from an eIDAS upstream).
     pub cpr: Option<String>,
+    /// The eIDAS identity, from an upstream with [`ClaimMapping::Eidas`] only (always there for
+    /// one: its login fails without a valid identifier).
+    #[serde(default)]
+    pub eidas: Option<EidasIdentity>,
     /// Given name.
     pub given_name: Option<String>,
     /// Family name.
@@ -140,6 +151,7 @@ impl fmt::Debug for UpstreamIdentity {
             .field("given_name", &self.given_name)
             .field("family_name", &self.family_name)
             .field("birthdate", &self.birthdate)
+            .field("eidas", &self.eidas)
             .finish_non_exhaustive()
     }
 }

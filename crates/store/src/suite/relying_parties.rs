@@ -29,6 +29,7 @@ fn full(client_id: &str) -> RpRegistration {
         subject_type: SubjectType::Public,
         allowed_claims: vec!["cpr".to_owned(), "name".to_owned(), "birthdate".to_owned()],
         accepts_representation: true,
+        requires_cpr: false,
         service_areas: Vec::new(),
         id_token_signed_response_alg: "PS256".to_owned(),
         grant_types: vec![
@@ -56,6 +57,7 @@ fn minimal(client_id: &str) -> RpRegistration {
         subject_type: SubjectType::Pairwise,
         allowed_claims: Vec::new(),
         accepts_representation: false,
+        requires_cpr: false,
         service_areas: Vec::new(),
         id_token_signed_response_alg: "ES256".to_owned(),
         grant_types: vec!["authorization_code".to_owned()],

@@ -14,6 +14,7 @@ fn full(entity_id: &str) -> SamlSpRegistration {
         release: vec!["cpr".to_owned(), "name".to_owned()],
         aes_cbc: true,
         accepts_representation: true,
+        requires_cpr: false,
         service_areas: vec!["housing-benefit".to_owned()],
         metadata: format!(
             "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" \
@@ -44,6 +45,7 @@ fn minimal(entity_id: &str) -> SamlSpRegistration {
         release: Vec::new(),
         aes_cbc: false,
         accepts_representation: false,
+        requires_cpr: false,
         service_areas: Vec::new(),
         metadata: "<EntityDescriptor/>".to_owned(),
         metadata_url: None,

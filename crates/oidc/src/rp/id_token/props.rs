@@ -150,6 +150,7 @@ proptest! {
             family_name: None,
             birthdate: None,
             sid: None,
+            eidas: Default::default(),
         };
         let expected = Expected {
             issuer: "https://idp.example",
