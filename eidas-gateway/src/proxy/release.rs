@@ -174,6 +174,7 @@ mod tests {
             amr: vec![],
             auth_time: 1_700_000_000,
             cpr: Some("0101701234".into()),
+            eidas: None,
             given_name: Some("Karen".into()),
             family_name: Some("Jensen".into()),
             birthdate: Some("1970-01-01".into()),
