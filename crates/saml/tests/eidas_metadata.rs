@@ -135,9 +135,7 @@ fn node_country_descriptor_endpoint_and_signing_key_are_required() {
         replace(
             &x,
             "</md:IDPSSODescriptor>",
-            &format!(
-                "</md:IDPSSODescriptor><md:SPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>"
-            ),
+            "</md:IDPSSODescriptor><md:SPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\"/>",
         )
     });
     refused_by_rule(
