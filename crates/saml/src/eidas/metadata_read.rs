@@ -78,17 +78,13 @@ pub(crate) fn read(
     let (Some(descriptor), None) = (descriptors.next(), descriptors.next()) else {
         return Err(EidasError::Rule(rules::DESCRIPTOR));
     };
-    let valid_until = [entity, descriptor]
-        .into_iter()
-        .map(|e| instant(e, "validUntil", "validUntil is not a dateTime"))
-        .collect::<Result<Vec<_>, _>>()?
-        .into_iter()
-        .flatten()
-        .min()
+    // Required on the EntityDescriptor; a descriptor's own validUntil can only shorten it.
+    let valid_until = instant(entity, "validUntil", "validUntil is not a dateTime")?
         .ok_or(EidasError::Rule(rules::VALID_UNTIL))?;
-    if entity.attr("validUntil").is_none() {
-        return Err(EidasError::Rule(rules::VALID_UNTIL));
-    }
+    let valid_until = match instant(descriptor, "validUntil", "validUntil is not a dateTime")? {
+        Some(t) => valid_until.min(t),
+        None => valid_until,
+    };
     if now >= valid_until {
         return Err(EidasError::Expired("the metadata is past its validUntil"));
     }

@@ -326,3 +326,70 @@ pub fn read_response(xml: &str, proxy: &PeerMetadata) -> Result<ReadResponse, Ei
 pub fn is_rule(e: &EidasError, rule: &str) -> bool {
     matches!(e, EidasError::Rule(r) if *r == rule)
 }
+
+/// `xml` without its XML declaration and its first `ds:Signature` (the root's).
+pub fn unsigned(xml: &str) -> String {
+    let xml = match xml.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map_or(xml, |(_, r)| r.trim_start()),
+        None => xml,
+    };
+    let start = xml.find("<ds:Signature").expect("signed");
+    let end = xml.find("</ds:Signature>").expect("signed") + "</ds:Signature>".len();
+    format!("{}{}", &xml[..start], &xml[end..])
+}
+
+/// The `ID` of the document element.
+pub fn root_id(xml: &str) -> String {
+    let start = xml.find(" ID=\"").expect("ID") + 5;
+    let len = xml[start..].find('"').expect("ID end");
+    xml[start..start + len].to_owned()
+}
+
+/// `xml` with its root signature removed, `change` applied, and signed again by `signer`.
+pub fn resign(xml: &str, signer: &Signer, change: impl FnOnce(String) -> String) -> String {
+    let changed = change(unsigned(xml));
+    let id = root_id(&changed);
+    dsig::sign_enveloped(&changed, &id, &signer.key, signer.alg, &signer.cert).expect("re-signs")
+}
+
+/// `text` with `from` replaced by `to`, which must occur.
+pub fn replace(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} not found");
+    text.replace(from, to)
+}
+
+/// The `saml:EncryptedAssertion` element of a Response, as text.
+pub fn encrypted_part(xml: &str) -> String {
+    let start = xml
+        .find("<saml:EncryptedAssertion")
+        .expect("encrypted assertion");
+    let end =
+        xml.find("</saml:EncryptedAssertion>").expect("end") + "</saml:EncryptedAssertion>".len();
+    xml[start..end].to_owned()
+}
+
+/// The decrypted assertion of a Response.
+pub fn decrypted(xml: &str) -> String {
+    let doc = eid_saml::xml::Document::parse(xml).expect("parses");
+    let ea = doc
+        .root()
+        .child(eid_saml::xml::QName::ENCRYPTED_ASSERTION)
+        .expect("one")
+        .expect("present");
+    eid_saml::enc::decrypt(ea, &decryption_key(), &DecryptPolicy::default()).expect("decrypts")
+}
+
+/// A Response whose assertion was decrypted, changed by `change`, encrypted again, and the
+/// Response signed again by `signer`.
+pub fn rewrite_assertion(
+    xml: &str,
+    signer: &Signer,
+    change: impl FnOnce(String) -> String,
+) -> String {
+    let plain = change(decrypted(xml));
+    let recipient = RecipientKey::from_certificate(&encryption_cert()).expect("recipient");
+    let encrypted = eid_saml::enc::encrypt_element(&plain, &recipient, EncryptOptions::default())
+        .expect("encrypts");
+    let old = encrypted_part(xml);
+    resign(xml, signer, |x| replace(&x, &old, &encrypted))
+}
