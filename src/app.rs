@@ -168,6 +168,9 @@ impl Runtime {
         if components.contains(&Component::Broker) {
             runtime.broker = Some(Arc::new(runtime.build_broker().await?));
         }
+        if components.contains(&Component::EidasGateway) {
+            runtime.gateway = runtime.build_gateway()?;
+        }
         runtime.portal = runtime.build_portal()?;
         runtime.delegation_routes = runtime.build_delegation_routes()?;
         Ok(runtime)
@@ -409,6 +412,28 @@ impl Runtime {
         )
         .context("starting the delegation portal")?;
         Ok(Some(portal))
+    }
+
+    /// The eIDAS gateway's parts its configuration names.
+    fn build_gateway(&self) -> anyhow::Result<eid_eidas_gateway::Gateway> {
+        let listener = self.settings.listener(Component::EidasGateway);
+        let oidc_keys = self
+            .keys
+            .get(&Component::EidasGateway)
+            .context("the eIDAS gateway's key store")?
+            .clone();
+        crate::gateway::build(crate::gateway::Inputs {
+            settings: &self.settings,
+            oidc_keys,
+            common: eid_eidas_gateway::Common {
+                public_url: listener.issuer(),
+                secure_cookies: !listener.is_loopback(),
+                ephemeral: self.ephemeral.clone(),
+                audit: self.audit.clone(),
+                clock: self.clock.clone(),
+                http: crate::gateway::http_client()?,
+            },
+        })
     }
 
     /// Re-reads every key store (on SIGHUP); errors keep the old keys and are logged.

@@ -7,5 +7,6 @@ pub mod config;
 pub mod demo;
 pub mod demo_rp;
 pub mod demo_saml_sp;
+pub mod gateway;
 pub mod keys;
 pub mod telemetry;

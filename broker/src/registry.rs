@@ -499,6 +499,14 @@ impl Registry {
             .or_else(|| self.saml(id).map(|sp| sp.rp.name.clone()))
     }
 
+    /// Whether the relying party of either protocol called `id` requires a CPR number.
+    pub fn requires_cpr(&self, id: &str) -> bool {
+        self.get(id)
+            .map(|rp| rp.rp.requires_cpr)
+            .or_else(|| self.saml(id).map(|sp| sp.rp.requires_cpr))
+            .unwrap_or(false)
+    }
+
     /// The registration of a client id.
     pub fn get(&self, client_id: &str) -> Option<Arc<RegisteredRp>> {
         self.snapshot.load().get(client_id).cloned()

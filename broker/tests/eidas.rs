@@ -187,9 +187,15 @@ async fn an_eidas_login_without_a_valid_identifier_fails() {
 #[tokio::test]
 async fn a_service_that_needs_a_cpr_number_refuses_an_eidas_person_with_a_page() {
     let h = harness().await;
+    // A fresh login there is offered MitID only: the chooser is skipped for the national upstream.
+    let fresh = h.authorize(&mut Client::new(), RP_CPR, &[]).await;
+    assert!(!fresh.is_chooser(), "{fresh:?}");
+    assert!(!fresh.goes_to(EU_UPSTREAM_AUTHORIZE), "{fresh:?}");
+    // A session that holds a foreign identity (logged in at another service) meets the page.
     h.eu_upstream.answer_login(foreign(&h, "XA/DK/anna-1"));
     let mut client = Client::new();
-    let page = eu_login(&h, &mut client, RP_CPR, &[]).await;
+    eu_login(&h, &mut client, RP_EU, &[]).await.code_for(RP_EU);
+    let page = h.authorize(&mut client, RP_CPR, &[]).await;
     assert_eq!(page.status, 403, "{page:?}");
     assert!(page.location.is_none(), "the page, not a redirect");
     assert!(page.body.contains("Service rp-cpr"), "{}", page.body);
@@ -212,7 +218,7 @@ async fn a_service_that_needs_a_cpr_number_refuses_an_eidas_person_with_a_page()
     let again = h.authorize(&mut client, RP_CPR, &[]).await;
     assert_eq!(again.status, 403, "{again:?}");
     assert_eq!(again.input("error"), "access_denied");
-    // A service that does not need one is served from that session.
+    // A service that does not need one is still served from that session.
     let served = h.authorize(&mut client, RP_EU, &[]).await;
     served.code_for(RP_EU);
     // A Danish person with a CPR number gets in.

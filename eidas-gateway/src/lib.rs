@@ -65,8 +65,14 @@ pub struct Gateway {
 pub fn router(platform: &Platform, gateway: &Gateway) -> Router {
     let mut routes = Router::new()
         .route("/", get(landing))
-        .route("/static/eid.css", get(|| async { eid_web::assets::stylesheet() }))
-        .route("/static/favicon.svg", get(|| async { eid_web::assets::favicon() }));
+        .route(
+            "/static/eid.css",
+            get(|| async { eid_web::assets::stylesheet() }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { eid_web::assets::favicon() }),
+        );
     if let Some(connector) = &gateway.connector {
         routes = routes.merge(connector::routes(connector.clone()));
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use eid_keys::{Alg, KeyStore, SigningKey};
 use eid_saml::dsig::certificate_for;
-use eid_saml::enc::{DecryptionKey, RecipientKey};
+use eid_saml::enc::DecryptionKey;
 
 /// A node's key and certificate.
 pub struct NodeKeys {
@@ -56,11 +56,5 @@ impl NodeKeys {
             decryption,
             certificate,
         })
-    }
-
-    /// What a peer encrypts to us with (our certificate's key).
-    pub fn recipient(&self) -> RecipientKey {
-        RecipientKey::from_certificate(&self.certificate)
-            .expect("our own certificate holds an RSA key")
     }
 }

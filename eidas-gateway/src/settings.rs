@@ -315,7 +315,10 @@ impl RawGatewaySettings {
     /// Checks what serde cannot: country codes, algorithm names, secrets given once, URLs.
     pub fn validate(&self) -> Result<(), SettingsError> {
         if !valid_country(&self.country) {
-            return Err(invalid("country", "two upper-case letters (ISO 3166-1 alpha-2)"));
+            return Err(invalid(
+                "country",
+                "two upper-case letters (ISO 3166-1 alpha-2)",
+            ));
         }
         if let Some(c) = &self.connector {
             if c.client_secret.is_some() == c.client_secret_file.is_some() {
@@ -375,7 +378,10 @@ fn check_peer(peer: &PeerSource, field: &str) -> Result<(), SettingsError> {
         return Err(invalid(format!("{field}.metadata_url"), "an http(s) URL"));
     }
     if peer.anchor.is_empty() {
-        return Err(invalid(format!("{field}.anchor"), "a certificate file or `demo`"));
+        return Err(invalid(
+            format!("{field}.anchor"),
+            "a certificate file or `demo`",
+        ));
     }
     peer.algorithms.validate(field)?;
     Ok(())

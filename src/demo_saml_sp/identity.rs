@@ -18,8 +18,9 @@ pub const NAME: &str = "Demo-service (SAML)";
 /// The sector of its pairwise NameIDs (another than the OIDC demo service's, so a person has
 /// another identifier there).
 pub const SECTOR: &str = "saml.demo";
-/// What the broker releases to it: as to the OIDC demo service.
-pub const RELEASE: [&str; 3] = ["cpr", "name", "birthdate"];
+/// What the broker releases to it: as to the OIDC demo service (the eIDAS identifier and country
+/// of a foreign person included).
+pub const RELEASE: [&str; 4] = ["cpr", "name", "birthdate", "eidas"];
 /// The service area it declares: the demo mandates (config/demo/delegation.toml) name it.
 pub const SERVICE_AREA: &str = "housing-benefit";
 /// Where it is served on the demo listener.

@@ -15,6 +15,7 @@ mod browser_support;
 mod cli;
 mod delegation;
 mod demo_saml;
+mod eidas;
 mod foundation;
 mod hostile_requests;
 mod idp_account;

@@ -42,7 +42,7 @@ pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
         .service_name(&pending.authn.rp)
         .unwrap_or_default();
     let upstreams = pending
-        .fitting_upstreams(&broker.upstreams)
+        .fitting_upstreams(broker)
         .into_iter()
         .map(|upstream| {
             let (label, help) = match upstream.kind() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::ports::{Upstream, Upstreams};
+use crate::ports::{Upstream, UpstreamKind, Upstreams};
 
 /// The upstreams that can serve a login, in chooser order.
 ///
@@ -13,16 +13,28 @@ use crate::ports::{Upstream, Upstreams};
 /// for another person key, so a login there could only replace the session, never raise it. When
 /// that upstream is no longer configured, the login is a new one and every upstream fits.
 ///
-/// The attributes a relying party is registered for do not narrow the choice: a registration says
-/// what a service *may* receive (the CPR number only from the national authenticator), not what it
-/// requires; nor does the level, since every kind of upstream can reach every level.
+/// A service that requires a CPR number (`national_only`) is offered only the national upstreams,
+/// the ones that know CPR numbers, when there is one: a foreign eID could only end in the refusal
+/// page ([`crate::core::login`]), which stays for a session that already holds a foreign identity.
+/// Otherwise the attributes a relying party is registered for do not narrow the choice: a
+/// registration says what a service *may* receive, not what it requires; nor does the level, since
+/// every kind of upstream can reach every level.
 pub fn fitting<'a>(
     upstreams: &'a Upstreams,
     session_upstream: Option<&str>,
+    national_only: bool,
 ) -> Vec<&'a Arc<dyn Upstream>> {
-    match session_upstream.and_then(|name| upstreams.get(name)) {
-        Some(own) => vec![own],
-        None => upstreams.iter().collect(),
+    if let Some(own) = session_upstream.and_then(|name| upstreams.get(name)) {
+        return vec![own];
+    }
+    let national: Vec<_> = upstreams
+        .iter()
+        .filter(|u| u.kind() == UpstreamKind::National)
+        .collect();
+    if national_only && !national.is_empty() {
+        national
+    } else {
+        upstreams.iter().collect()
     }
 }
 
@@ -63,11 +75,19 @@ mod tests {
         }
     }
 
+    /// Upstreams by name: `eidas` is an EU eID upstream, every other a national one.
     fn upstreams(names: &[&'static str]) -> Upstreams {
         Upstreams::new(
             names
                 .iter()
-                .map(|n| Arc::new(Named(n, UpstreamKind::National)) as Arc<dyn Upstream>)
+                .map(|n| {
+                    let kind = if *n == "eidas" {
+                        UpstreamKind::EuEid
+                    } else {
+                        UpstreamKind::National
+                    };
+                    Arc::new(Named(n, kind)) as Arc<dyn Upstream>
+                })
                 .collect(),
         )
     }
@@ -79,21 +99,40 @@ mod tests {
     #[test]
     fn every_configured_upstream_fits_a_new_login_in_chooser_order() {
         let two = upstreams(&["mitid", "eidas"]);
-        assert_eq!(names(&fitting(&two, None)), ["mitid", "eidas"]);
-        assert_eq!(names(&fitting(&upstreams(&["mitid"]), None)), ["mitid"]);
-        assert!(fitting(&upstreams(&[]), None).is_empty());
+        assert_eq!(names(&fitting(&two, None, false)), ["mitid", "eidas"]);
+        assert_eq!(
+            names(&fitting(&upstreams(&["mitid"]), None, false)),
+            ["mitid"]
+        );
+        assert!(fitting(&upstreams(&[]), None, false).is_empty());
     }
 
     #[test]
     fn a_step_up_fits_only_the_upstream_of_the_sessions_person() {
         let two = upstreams(&["mitid", "eidas"]);
-        assert_eq!(names(&fitting(&two, Some("eidas"))), ["eidas"]);
-        assert_eq!(names(&fitting(&two, Some("mitid"))), ["mitid"]);
+        assert_eq!(names(&fitting(&two, Some("eidas"), false)), ["eidas"]);
+        assert_eq!(names(&fitting(&two, Some("mitid"), false)), ["mitid"]);
     }
 
     #[test]
     fn a_step_up_from_an_upstream_no_longer_configured_is_a_new_login() {
         let two = upstreams(&["mitid", "eidas"]);
-        assert_eq!(names(&fitting(&two, Some("gone"))), ["mitid", "eidas"]);
+        assert_eq!(
+            names(&fitting(&two, Some("gone"), false)),
+            ["mitid", "eidas"]
+        );
+    }
+
+    #[test]
+    fn a_service_that_requires_a_cpr_number_is_offered_the_national_upstreams_only() {
+        let two = upstreams(&["mitid", "eidas"]);
+        assert_eq!(names(&fitting(&two, None, true)), ["mitid"]);
+        // Without a national upstream the login goes on, to the explained refusal.
+        assert_eq!(
+            names(&fitting(&upstreams(&["eidas"]), None, true)),
+            ["eidas"]
+        );
+        // A session's own upstream still decides a step-up.
+        assert_eq!(names(&fitting(&two, Some("eidas"), true)), ["eidas"]);
     }
 }

@@ -42,7 +42,7 @@ pub async fn begin(
     ip: &str,
 ) -> Result<Begun, BrokerError> {
     let fitting: Vec<String> = pending
-        .fitting_upstreams(&broker.upstreams)
+        .fitting_upstreams(broker)
         .iter()
         .map(|u| u.name().to_owned())
         .collect();
@@ -82,7 +82,7 @@ pub async fn choose_upstream(
     ip: &str,
 ) -> Result<url::Url, BrokerError> {
     let fits = pending
-        .fitting_upstreams(&broker.upstreams)
+        .fitting_upstreams(broker)
         .iter()
         .any(|u| u.name() == upstream);
     if !fits {

@@ -16,7 +16,7 @@ use subtle::ConstantTimeEq;
 use super::frontend::FrontendRequest;
 use crate::core::AuthnRequest;
 use crate::oidc::BrokerError;
-use crate::ports::{Upstream, Upstreams};
+use crate::ports::Upstream;
 use crate::state::Broker;
 use eid_oidc::rp::PendingUpstream;
 
@@ -132,8 +132,12 @@ impl PendingLogin {
     }
 
     /// The upstreams that can serve this login, in chooser order ([`super::fit::fitting`]).
-    pub fn fitting_upstreams<'a>(&self, upstreams: &'a Upstreams) -> Vec<&'a Arc<dyn Upstream>> {
-        super::fit::fitting(upstreams, self.session_upstream.as_deref())
+    pub fn fitting_upstreams<'a>(&self, broker: &'a Broker) -> Vec<&'a Arc<dyn Upstream>> {
+        super::fit::fitting(
+            &broker.upstreams,
+            self.session_upstream.as_deref(),
+            broker.registry.requires_cpr(&self.authn.rp),
+        )
     }
 
     /// Counts a new login of the browser with cookie `browser_cookie` from `address`.

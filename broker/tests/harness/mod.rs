@@ -683,7 +683,9 @@ impl Harness {
         extra: &[(&str, &str)],
     ) -> Reply {
         let first = self.authorize(client, rp, extra).await;
-        let to_upstream = if self.upstreams > 1 {
+        // A service that requires a CPR number is offered the national upstream alone.
+        let national_only = self.upstreams > 1 && !first.is_chooser() && first.location.is_some();
+        let to_upstream = if self.upstreams > 1 && !national_only {
             assert!(first.is_chooser(), "expected the chooser: {first:?}");
             self.choose(client, &first).await
         } else {

@@ -373,7 +373,7 @@ impl StackBuilder {
                 "\n[[relying_party]]\nclient_id = \"eidas-proxy\"\nclient_name = \"eIDAS proxy service\"\n\
                  client_secret = {TEST_CLIENT_SECRET:?}\nredirect_uris = [\"{gateway}/eidas/proxy/callback\"]\n\
                  token_endpoint_auth_method = \"client_secret_basic\"\nsector = \"eidas-proxy\"\n\
-                 allowed_claims = [\"name\", \"birthdate\"]\n"
+                 allowed_claims = [\"name\", \"birthdate\"]\nrequires_cpr = true\n"
             ));
             std::fs::write(&rp_file, rps)?;
         }
