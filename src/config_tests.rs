@@ -393,3 +393,37 @@ fn the_registry_rules_are_configured_and_checked() {
         assert!(err.starts_with(field), "{text}: {err}");
     }
 }
+
+#[test]
+fn the_eidas_gateway_section_is_checked_by_the_gateways_rules() {
+    // Absent: our country, no part running.
+    let none = parse("[demo]\nenabled = true\n").unwrap();
+    assert_eq!(none.eidas_gateway.country, "DK");
+    assert!(none.eidas_gateway.connector.is_none() && none.eidas_gateway.proxy.is_none());
+    let gateway =
+        "[eidas_gateway]\nlisten = \"127.0.0.1:8083\"\npublic_url = \"http://localhost:8083\"\n";
+    let proxy = "[eidas_gateway.proxy]\nclient_id = \"p\"\nclient_secret = \"s\"\n\
+                 [[eidas_gateway.proxy.connectors]]\nmetadata_url = \"http://localhost:9/m\"\nanchor = \"demo\"\n";
+    let ok = parse(&format!(
+        "[demo]\nenabled = true\n{gateway}{proxy}country = \"XA\"\n"
+    ))
+    .unwrap();
+    assert_eq!(ok.eidas_gateway.proxy.unwrap().connectors[0].country, "XA");
+    // A peer of our own country, a bad algorithm, and the demo country outside the demo.
+    let own = parse(&format!(
+        "[demo]\nenabled = true\n{gateway}{proxy}country = \"DK\"\n"
+    ));
+    assert!(format!("{}", own.unwrap_err()).contains("eidas_gateway.proxy.connectors[0].country"));
+    let alg = parse(&format!(
+        "[demo]\nenabled = true\n{gateway}{proxy}country = \"XA\"\n\
+         [eidas_gateway.proxy.connectors.algorithms]\nsign = \"rsa-sha1\"\n"
+    ));
+    assert!(format!("{}", alg.unwrap_err()).contains("algorithms.sign"));
+    let demo_country = parse(&format!(
+        "[broker]\npairwise_secret_file = \"/etc/p\"\nlisten = \"127.0.0.1:8080\"\n\
+         public_url = \"http://localhost:8080\"\n{gateway}\
+         [eidas_gateway.demo_country]\npersons = \"x.toml\"\n"
+    ));
+    let message = format!("{}", demo_country.unwrap_err());
+    assert!(message.contains("eidas_gateway.demo_country"), "{message}");
+}

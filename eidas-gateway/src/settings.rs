@@ -55,7 +55,7 @@ pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> S
 }
 
 /// The section as written, besides its listener.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawGatewaySettings {
     /// Our country (ISO 3166-1 alpha-2), `DK`.
@@ -70,6 +70,19 @@ pub struct RawGatewaySettings {
     pub proxy: Option<ProxySettings>,
     /// The demo's fictitious second country (only with the demo).
     pub demo_country: Option<DemoCountrySettings>,
+}
+
+impl Default for RawGatewaySettings {
+    /// Our country, no part running: what an absent section means.
+    fn default() -> Self {
+        RawGatewaySettings {
+            country: default_country(),
+            metadata_refresh_secs: default_metadata_refresh(),
+            connector: None,
+            proxy: None,
+            demo_country: None,
+        }
+    }
 }
 
 fn default_country() -> String {

@@ -8,6 +8,7 @@ mod broker_oidc;
 mod broker_support;
 mod broker_tokens;
 mod browser_app;
+mod browser_eidas;
 mod browser_pages;
 mod browser_passkey;
 mod browser_saml;
