@@ -2,8 +2,8 @@
 //! revocation (RFC 7009) and introspection (RFC 7662).
 
 use eid_core::{AuditEvent, AuditOutcome};
-use eid_oidc::grant::{CodeGrant, Redemption, USED_CODE_MEMORY};
-use eid_oidc::{ErrorCode, OAuthError, RawParams, pkce};
+use eid_oidc::grant::{CodeGrant, USED_CODE_MEMORY};
+use eid_oidc::{ErrorCode, OAuthError, RawParams};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -318,47 +318,17 @@ async fn authorization_code(
         .get("code")
         .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let grants = grants(broker);
-    let grant = match grants.redeem_code::<BrokerGrant>(code).await? {
-        Redemption::Fresh(grant) => grant,
-        Redemption::Reused { grant_id } => {
-            grants
-                .revoke_grant_for(
-                    &grant_id,
-                    broker.config.refresh_token_ttl + USED_CODE_MEMORY,
-                )
-                .await?;
-            return Err(OAuthError::invalid_grant(
-                "code already used; its tokens are revoked",
-            ));
-        }
-        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
-    };
-    if grant.client_id != rp.rp.id {
-        grants
-            .revoke_grant_for(
-                &grant.grant_id,
-                broker.config.refresh_token_ttl + USED_CODE_MEMORY,
-            )
-            .await?;
-        return Err(OAuthError::invalid_grant(
-            "code was issued to another client",
-        ));
-    }
+    let grant = grants
+        .redeem_authorization_code::<BrokerGrant>(
+            &rp.rp.id,
+            form,
+            broker.config.refresh_token_ttl + USED_CODE_MEMORY,
+        )
+        .await?;
     // A reuse seen while the code was out for a failed answer revoked the grant; the restored code
     // releases nothing.
     if grants.is_revoked(&grant.grant_id).await? {
         return Err(OAuthError::invalid_grant("the grant was revoked"));
-    }
-    if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the authorization request",
-        ));
-    }
-    let verifier = form
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
-    if !pkce::verify_s256(verifier, &grant.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match"));
     }
     let event = issued_event(broker, rp, ip, "authorization_code");
     match issue_audited(broker, rp, &grant.grant_id, &grant.payload, event, "token").await {

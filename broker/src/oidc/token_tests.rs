@@ -11,6 +11,7 @@ use crate::state::BrokerConfig;
 use async_trait::async_trait;
 use base64::Engine;
 use eid_core::{AuditLog, EphemeralStore, Loa, StoreError, SystemClock};
+use eid_oidc::grant::Redemption;
 use eid_store::{AuditWriter, MemoryEphemeral, SqlDurable};
 use proptest::prelude::*;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -186,6 +186,59 @@ impl<'a> Grants<'a> {
         })
     }
 
+    /// The authorization-code grant at a token endpoint, for the authenticated client `client_id`:
+    /// `grant_type=authorization_code`, the code taken once (presenting a used code revokes what
+    /// its grant issued, remembered for `revoke_for`), issued to this client (else its grant is
+    /// revoked too), the same `redirect_uri` as the authorization request, and the PKCE S256
+    /// `code_verifier`. Every refusal is the OAuth error the client gets.
+    pub async fn redeem_authorization_code<T: DeserializeOwned>(
+        &self,
+        client_id: &str,
+        form: &crate::RawParams,
+        revoke_for: Duration,
+    ) -> Result<CodeGrant<T>, crate::OAuthError> {
+        use crate::OAuthError;
+        if form.get("grant_type") != Some("authorization_code") {
+            return Err(OAuthError::new(
+                crate::ErrorCode::UnsupportedGrantType,
+                "only authorization_code is supported",
+            ));
+        }
+        let code = form
+            .get("code")
+            .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
+        let grant = match self.redeem_code::<T>(code).await? {
+            Redemption::Fresh(grant) => grant,
+            Redemption::Reused { grant_id } => {
+                self.revoke_grant_for(&grant_id, revoke_for).await?;
+                return Err(OAuthError::invalid_grant(
+                    "code already used; its tokens are revoked",
+                ));
+            }
+            Redemption::Unknown => {
+                return Err(OAuthError::invalid_grant("unknown or expired code"));
+            }
+        };
+        if grant.client_id != client_id {
+            self.revoke_grant_for(&grant.grant_id, revoke_for).await?;
+            return Err(OAuthError::invalid_grant(
+                "code was issued to another client",
+            ));
+        }
+        if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+            return Err(OAuthError::invalid_grant(
+                "redirect_uri differs from the authorization request",
+            ));
+        }
+        let verifier = form
+            .get("code_verifier")
+            .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
+        if !crate::pkce::verify_s256(verifier, &grant.code_challenge) {
+            return Err(OAuthError::invalid_grant("code_verifier does not match"));
+        }
+        Ok(grant)
+    }
+
     /// Makes a redeemed code redeemable again, standing for `grant`: for a provider whose answer
     /// could not be completed after the redemption (a store or the audit log failed), so that the
     /// client's retry is not refused as reuse. A concurrent reuse seen meanwhile has revoked the

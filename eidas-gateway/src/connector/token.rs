@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use eid_core::AuditOutcome;
-use eid_oidc::grant::{AccessToken, Grants, Redemption};
-use eid_oidc::{ClientRegistration, ErrorCode, OAuthError, RawParams, pkce};
+use eid_oidc::grant::{ACCESS_TOKEN_TTL, AccessToken, Grants, USED_CODE_MEMORY};
+use eid_oidc::{ClientRegistration, ErrorCode, OAuthError, RawParams};
 use eid_saml::dsig::SignatureAlg;
 use eid_saml::eidas::{MetadataOut, NodeRole};
 use serde::Serialize;
@@ -96,43 +96,14 @@ async fn redeem(
     client: &ClientRegistration,
     form: &RawParams,
 ) -> Result<(TokenResponse, ConnectorGrant), OAuthError> {
-    if form.get("grant_type") != Some("authorization_code") {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "only authorization_code is supported",
-        ));
-    }
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let grants = Grants::new(conn.common.ephemeral.as_ref(), GRANTS);
-    let grant = match grants.redeem_code::<ConnectorGrant>(code).await? {
-        Redemption::Fresh(grant) => grant,
-        Redemption::Reused { grant_id } => {
-            grants.revoke_grant(&grant_id).await?;
-            return Err(OAuthError::invalid_grant(
-                "code already used; its tokens are revoked",
-            ));
-        }
-        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
-    };
-    if grant.client_id != client.client_id {
-        grants.revoke_grant(&grant.grant_id).await?;
-        return Err(OAuthError::invalid_grant(
-            "code was issued to another client",
-        ));
-    }
-    if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the authorization request",
-        ));
-    }
-    let verifier = form
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
-    if !pkce::verify_s256(verifier, &grant.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match"));
-    }
+    let grant = grants
+        .redeem_authorization_code::<ConnectorGrant>(
+            &client.client_id,
+            form,
+            ACCESS_TOKEN_TTL + USED_CODE_MEMORY,
+        )
+        .await?;
     let payload = grant.payload;
     let now = conn.common.clock.now().unix_timestamp();
     let claims = IdTokenClaims {

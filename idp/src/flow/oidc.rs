@@ -5,11 +5,9 @@ use eid_core::Lang;
 use eid_core::{AuditOutcome, PersonStatus};
 use eid_oidc::authorize::{AuthorizeRejection, error_redirect, validate};
 use eid_oidc::client_auth::{PresentedCredentials, authenticate_with_secret};
-use eid_oidc::grant::{AccessToken, Grants, Redemption};
+use eid_oidc::grant::{ACCESS_TOKEN_TTL, AccessToken, Grants, USED_CODE_MEMORY};
 use eid_oidc::params::{MAX_SERVICE_NAME_CHARS, valid_service_name};
-use eid_oidc::{
-    AuthorizeRequest, ClientRegistration, ErrorCode, OAuthError, Prompt, RawParams, pkce,
-};
+use eid_oidc::{AuthorizeRequest, ClientRegistration, ErrorCode, OAuthError, Prompt, RawParams};
 use serde::Serialize;
 use std::time::Duration;
 use url::Url;
@@ -507,43 +505,14 @@ async fn token_inner(
     client: &ClientRegistration,
     form: &RawParams,
 ) -> Result<(TokenResponse, IdpGrant), OAuthError> {
-    if form.get("grant_type") != Some("authorization_code") {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "only authorization_code is supported",
-        ));
-    }
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is missing"))?;
     let grants = Grants::new(idp.ephemeral.as_ref(), GRANTS);
-    let grant = match grants.redeem_code::<IdpGrant>(code).await? {
-        Redemption::Fresh(grant) => grant,
-        Redemption::Reused { grant_id } => {
-            grants.revoke_grant(&grant_id).await?;
-            return Err(OAuthError::invalid_grant(
-                "code already used; its tokens are revoked",
-            ));
-        }
-        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown or expired code")),
-    };
-    if grant.client_id != client.client_id {
-        grants.revoke_grant(&grant.grant_id).await?;
-        return Err(OAuthError::invalid_grant(
-            "code was issued to another client",
-        ));
-    }
-    if form.get("redirect_uri") != Some(grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri differs from the authorization request",
-        ));
-    }
-    let verifier = form
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_grant("code_verifier is missing"))?;
-    if !pkce::verify_s256(verifier, &grant.code_challenge) {
-        return Err(OAuthError::invalid_grant("code_verifier does not match"));
-    }
+    let grant = grants
+        .redeem_authorization_code::<IdpGrant>(
+            &client.client_id,
+            form,
+            ACCESS_TOKEN_TTL + USED_CODE_MEMORY,
+        )
+        .await?;
     let payload = grant.payload;
     let person = idp
         .persons
