@@ -6,58 +6,17 @@
 //! Skips (prints `SKIP`) when `xmlsec1` is not installed, unless `REQUIRE_SERVICES` is set.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod xmlsec1_support;
+
 mod eidas_support;
 
 use std::path::Path;
-use std::process::Command;
 
-use base64::Engine as _;
 use eid_saml::dsig::SignatureAlg;
 use eid_saml::eidas::{self, EidasError, ReadResponse};
 use eid_saml::enc::{DataAlg, EncryptOptions, KeyTransport};
 use eidas_support::*;
-
-fn xmlsec1_or_skip() -> bool {
-    let ok = Command::new("xmlsec1")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eid_store::testing::skip("xmlsec1 is not installed (apt-get install xmlsec1)");
-    }
-    ok
-}
-
-fn xmlsec1(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("xmlsec1")
-        .args(args)
-        .output()
-        .expect("runs xmlsec1");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn cert_pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path.to_str().unwrap().to_owned()
-}
+use xmlsec1_support::*;
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,65 +6,23 @@
 //! Skips (prints `SKIP`) when `xmlsec1` is not installed, unless `REQUIRE_SERVICES` is set.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+mod xmlsec1_support;
+
 mod dsig_support;
 
 use std::path::Path;
-use std::process::Command;
 
-use base64::Engine as _;
 use dsig_support::*;
 use eid_keys::{Alg, SigningKey};
 use eid_saml::dsig::{self, DsigError, Expected, SignatureAlg};
 use eid_saml::enc::{self, DataAlg, EncryptOptions, KeyTransport, RecipientKey};
 use eid_saml::xml::QName;
+use xmlsec1_support::*;
 
 const ID_ATTR: [&str; 2] = [
     "--id-attr:ID",
     "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
 ];
-
-fn xmlsec1_or_skip() -> bool {
-    let ok = Command::new("xmlsec1")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eid_store::testing::skip("xmlsec1 is not installed (apt-get install xmlsec1)");
-    }
-    ok
-}
-
-fn cert_pem(der: &[u8]) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
-        lines.join("\n")
-    )
-}
-
-fn write(dir: &Path, name: &str, content: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path.to_str().unwrap().to_owned()
-}
-
-/// Runs xmlsec1 and returns (success, stdout, stderr).
-fn xmlsec1(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("xmlsec1")
-        .args(args)
-        .output()
-        .expect("runs xmlsec1");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn xmlsec1_verifies(dir: &Path, xml: &str, cert_der: &[u8]) -> (bool, String) {
     let cert = write(dir, "cert.pem", &cert_pem(cert_der));

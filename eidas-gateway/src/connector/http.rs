@@ -299,6 +299,21 @@ fn oauth_form(body: Option<&Bytes>) -> Result<RawParams, OAuthError> {
         .and_then(RawParams::parse)
 }
 
+/// A client's request to the PAR or token endpoint: its bounded form and `Authorization` header.
+async fn client_request(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(RawParams, Option<String>), Response> {
+    let body = bounded_body(headers, body, PAR_BODY_LIMIT).await;
+    let form =
+        oauth_form(body.as_ref()).map_err(|e| eid_web::pages::oauth_json(&e, "eidas-connector"))?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((form, authorization))
+}
+
 /// `POST /eidas/connector/par` (RFC 9126).
 async fn par(
     State(conn): State<Arc<Connector>>,
@@ -306,14 +321,11 @@ async fn par(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = bounded_body(&headers, body, PAR_BODY_LIMIT).await;
-    let form = match oauth_form(body.as_ref()) {
-        Ok(form) => form,
-        Err(e) => return eid_web::pages::oauth_json(&e, "eidas-connector"),
+    let (form, authorization) = match client_request(&headers, body).await {
+        Ok(request) => request,
+        Err(response) => return response,
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = authorization.as_deref();
     match login::push(&conn, authorization, &form, &ip).await {
         Ok((request_uri, expires_in)) => (
             StatusCode::CREATED,
@@ -332,14 +344,11 @@ async fn token_endpoint(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let body = bounded_body(&headers, body, PAR_BODY_LIMIT).await;
-    let form = match oauth_form(body.as_ref()) {
-        Ok(form) => form,
-        Err(e) => return eid_web::pages::oauth_json(&e, "eidas-connector"),
+    let (form, authorization) = match client_request(&headers, body).await {
+        Ok(request) => request,
+        Err(response) => return response,
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let authorization = authorization.as_deref();
     match token::token(&conn, authorization, &form, &ip).await {
         Ok(response) => ([(header::CACHE_CONTROL, "no-store")], Json(response)).into_response(),
         Err(e) => eid_web::pages::oauth_json(&e, "eidas-connector"),
