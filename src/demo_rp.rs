@@ -371,6 +371,7 @@ async fn login(
         ui_locales: Some(texts(&headers).lang.tag().to_owned()),
         service_name: None,
         country: None,
+        legal_person: false,
     };
     match client.begin(&request).await {
         Ok((url, pending)) => {

@@ -254,6 +254,25 @@ async fn the_country_goes_to_eidas_upstreams_only() {
 }
 
 #[tokio::test]
+async fn the_legal_person_is_asked_of_eidas_upstreams_for_services_registered_for_eidas_claims() {
+    let h = harness().await;
+    h.eu_upstream.answer_login(foreign(&h, "XA/DK/anna-1"));
+    let legal = [("scope", "openid eidas_legal_person")];
+    eu_login(&h, &mut Client::new(), RP_EU, &legal).await;
+    assert!(h.eu_upstream.requests().last().unwrap().legal_person);
+    // Not without the scope, and not for a service that may not receive the eIDAS claims.
+    eu_login(&h, &mut Client::new(), RP_EU, &[]).await;
+    assert!(!h.eu_upstream.requests().last().unwrap().legal_person);
+    eu_login(&h, &mut Client::new(), RP_A, &legal).await;
+    assert!(!h.eu_upstream.requests().last().unwrap().legal_person);
+    // Never to the national upstream.
+    h.upstream
+        .answer_login(national(&h, "6f1c2a3e-1111-4222-8333-444455556666"));
+    h.to_upstream(&mut Client::new(), RP_EU, &legal).await;
+    assert!(!h.upstream.requests().last().unwrap().legal_person);
+}
+
+#[tokio::test]
 async fn an_eidas_person_is_never_offered_representation() {
     let h = harness().await;
     h.mandates

@@ -133,6 +133,7 @@ async fn start_upstream(
             .country
             .clone()
             .filter(|_| client.kind() == UpstreamKind::EuEid),
+        legal_person: pending.legal_person && client.kind() == UpstreamKind::EuEid,
     };
     let (url, upstream_pending) = client
         .begin(&request)

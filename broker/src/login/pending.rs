@@ -75,6 +75,11 @@ pub struct PendingLogin {
     /// `eu_eid` upstreams.
     #[serde(default)]
     pub country: Option<String>,
+    /// The relying party asked for the legal person the person represents (scope
+    /// `eidas_legal_person`, a service registered for the `eidas` claims): an eIDAS upstream is
+    /// asked for its data.
+    #[serde(default)]
+    pub legal_person: bool,
     /// The upstream round trip under way.
     pub upstream: Option<PendingUpstream>,
 }
@@ -127,6 +132,7 @@ impl PendingLogin {
             step_up,
             session_upstream: None,
             country: None,
+            legal_person: false,
             upstream: None,
         }
     }

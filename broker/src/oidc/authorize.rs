@@ -154,6 +154,12 @@ pub async fn authorize(
         .get("country")
         .filter(|c| eid_core::eidas::valid_country(c))
         .map(str::to_owned);
+    // The legal person the person represents, for a service registered for the eIDAS claims.
+    let legal_person = rp.rp.may_receive(eid_core::Attribute::Eidas)
+        && req
+            .scopes
+            .iter()
+            .any(|s| s == eid_oidc::rp::LEGAL_PERSON_SCOPE);
     if rp.oidc.require_par && !via_par {
         let e = OAuthError::invalid_request("this client must use pushed authorization requests");
         audit_rejection(broker, Some(&req.client_id), &e).await?;
@@ -278,6 +284,7 @@ pub async fn authorize(
             );
             pending.session_upstream = session_upstream;
             pending.country = country;
+            pending.legal_person = legal_person;
             Ok(
                 match flow::begin(broker, pending, &address.to_string()).await? {
                     Begun::Upstream(url) => AuthorizeOutcome::Redirect(url),

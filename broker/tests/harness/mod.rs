@@ -587,14 +587,23 @@ impl Harness {
     }
 
     /// `GET /authorize` from `rp` (code flow, PKCE with [`VERIFIER`], state `state-<rp>`, nonce
-    /// `nonce-<rp>`) with `extra` parameters.
+    /// `nonce-<rp>`, scope `openid` unless `extra` names one) with `extra` parameters.
     pub async fn authorize(&self, client: &mut Client, rp: &str, extra: &[(&str, &str)]) -> Reply {
+        let scope = extra
+            .iter()
+            .find(|(k, _)| *k == "scope")
+            .map_or("openid", |(_, v)| *v);
+        let extra: Vec<(&str, &str)> = extra
+            .iter()
+            .filter(|(k, _)| *k != "scope")
+            .copied()
+            .collect();
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         query
             .append_pair("client_id", rp)
             .append_pair("redirect_uri", &redirect_uri(rp))
             .append_pair("response_type", "code")
-            .append_pair("scope", "openid")
+            .append_pair("scope", scope)
             .append_pair("code_challenge", &challenge())
             .append_pair("code_challenge_method", "S256")
             .append_pair("state", &format!("state-{rp}"))

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use eid_core::Loa;
 use eid_keys::{Alg, SigningKey};
 use eid_oidc::rp::{
-    PendingUpstream, UpstreamClient, UpstreamConfig, UpstreamError, UpstreamIdentity,
+    ClaimMapping, PendingUpstream, UpstreamClient, UpstreamConfig, UpstreamError, UpstreamIdentity,
     UpstreamRequest,
 };
 use serde_json::{Value, json};
@@ -454,6 +454,7 @@ async fn begin_builds_the_authorization_request() {
         ui_locales: Some("da en".into()),
         service_name: Some("Borger.dk".into()),
         country: None,
+        legal_person: false,
     };
     let (url, pending) = h.client.begin(&request).await.unwrap();
     assert_eq!(
@@ -699,6 +700,35 @@ async fn expired_id_token_is_refused() {
         c["exp"] = json!(t - 120);
     });
     assert_id_token_error(h.run(&substantial()).await, "exp");
+}
+
+#[tokio::test]
+async fn the_legal_person_scope_and_the_country_go_to_an_eidas_upstream_only() {
+    let national = Harness::start().await;
+    let request = UpstreamRequest {
+        country: Some("XA".into()),
+        legal_person: true,
+        ..substantial()
+    };
+    let (url, _) = national.client.begin(&request).await.unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "openid profile");
+    assert!(!q.contains_key("country"));
+    let h = Harness::start().await;
+    let eidas = h.client.clone().with_claim_mapping(ClaimMapping::Eidas);
+    let (url, _) = eidas.begin(&request).await.unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "openid profile eidas_legal_person");
+    assert_eq!(q["country"], "XA");
+    let (url, _) = eidas
+        .begin(&UpstreamRequest {
+            legal_person: false,
+            ..request
+        })
+        .await
+        .unwrap();
+    let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["scope"], "openid profile");
 }
 
 #[tokio::test]

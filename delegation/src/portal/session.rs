@@ -196,6 +196,7 @@ pub async fn start_login(
         ui_locales: Some(t.lang.tag().to_owned()),
         service_name: None,
         country: None,
+        legal_person: false,
     };
     let (url, upstream) = match portal.inner.client.begin(&request).await {
         Ok(begun) => begun,

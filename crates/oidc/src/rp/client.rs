@@ -191,6 +191,9 @@ impl UpstreamClient {
                 auth = auth.add_ui_locale(LanguageTag::new(tag.to_owned()));
             }
         }
+        if self.mapping == ClaimMapping::Eidas && request.legal_person {
+            auth = auth.add_scope(Scope::new(super::LEGAL_PERSON_SCOPE.to_owned()));
+        }
         if self.mapping == ClaimMapping::Eidas
             && let Some(country) = request
                 .country

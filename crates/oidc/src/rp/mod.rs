@@ -63,7 +63,15 @@ pub struct UpstreamRequest {
     /// skip its country chooser. Sent only by clients with [`ClaimMapping::Eidas`] and only when
     /// it passes [`eid_core::eidas::valid_country`].
     pub country: Option<String>,
+    /// The relying party asked for the legal person the person represents: an eIDAS upstream is
+    /// asked for the scope [`LEGAL_PERSON_SCOPE`] (its legal-person minimum data set). Ignored by
+    /// other upstreams.
+    pub legal_person: bool,
 }
+
+/// The scope by which the broker asks an eIDAS upstream (and a relying party asks the broker) for
+/// the legal person's minimum data set besides the natural person's.
+pub const LEGAL_PERSON_SCOPE: &str = "eidas_legal_person";
 
 /// What must be kept between [`UpstreamClient::begin`] and [`UpstreamClient::complete`] (single use).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
