@@ -35,9 +35,10 @@ async fn the_eidas_pages_pass_the_accessibility_checks_in_both_languages() {
         return;
     };
     let stack = TestStack::builder().eidas().start().await.unwrap();
-    let (demo, gateway) = (
+    let (demo, gateway, broker) = (
         stack.url(Component::DemoRp).to_owned(),
         stack.url(Component::EidasGateway).to_owned(),
+        stack.url(Component::Broker).to_owned(),
     );
     let mut all = Vec::new();
     let mut pages = 0;
@@ -79,6 +80,25 @@ async fn the_eidas_pages_pass_the_accessibility_checks_in_both_languages() {
         walk.wait("document.body.textContent.includes('Eleni')")
             .await;
         walk.check("demo service: a foreign person logged in").await;
+        // Her session at a service that requires a CPR number (the proxy service's registration):
+        // the broker explains why it cannot go on.
+        walk.visit(
+            "broker: a service that requires a CPR number",
+            &format!(
+                "{broker}/authorize?client_id=eidas-proxy&redirect_uri={gateway}/eidas/proxy/callback\
+                 &response_type=code&scope=openid&state=s&nonce=n&code_challenge_method=S256\
+                 &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+            ),
+        )
+        .await;
+        assert!(
+            chrome
+                .eval("document.body.textContent.includes('CPR')")
+                .await
+                == serde_json::json!(true),
+            "{}",
+            chrome.url().await
+        );
 
         // (b) A Danish person at XA's demo service.
         chrome.clear_cookies().await;
@@ -105,7 +125,7 @@ async fn the_eidas_pages_pass_the_accessibility_checks_in_both_languages() {
         all.extend(walk.problems);
         pages += walk.pages;
     }
-    assert!(pages >= 16, "only {pages} pages walked");
+    assert!(pages >= 18, "only {pages} pages walked");
     assert!(
         all.is_empty(),
         "{} accessibility problems:\n{}",
