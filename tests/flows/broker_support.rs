@@ -89,6 +89,13 @@ pub async fn broker_login_tokens(
 /// A stack on the production backends (Redis and a fresh PostgreSQL database), or `None` where
 /// they are absent and not required (the skip is reported).
 pub async fn production_stack() -> Option<(TestStack, eid_store::testing::TempPostgresDb)> {
+    production_stack_with(|builder| builder).await
+}
+
+/// As [`production_stack`], the builder first given to `build`.
+pub async fn production_stack_with(
+    build: impl FnOnce(StackBuilder) -> StackBuilder,
+) -> Option<(TestStack, eid_store::testing::TempPostgresDb)> {
     let (Some(redis), Some(postgres)) = (
         eid_store::testing::redis_url_or_skip(),
         eid_store::testing::postgres_url_or_skip(),
@@ -98,9 +105,7 @@ pub async fn production_stack() -> Option<(TestStack, eid_store::testing::TempPo
     let db = eid_store::testing::TempPostgresDb::create(&postgres)
         .await
         .unwrap();
-    let stack = TestStack::builder()
-        .ephemeral(&redis)
-        .durable(&db.url)
+    let stack = build(TestStack::builder().ephemeral(&redis).durable(&db.url))
         .start()
         .await
         .unwrap();

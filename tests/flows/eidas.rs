@@ -24,6 +24,12 @@ const RP_CPR: &str = "rp-cpr";
 const ANNA_CPR: &str = "0107709991";
 
 async fn stack() -> TestStack {
+    with_services(TestStack::builder()).start().await.unwrap()
+}
+
+/// The demo's eIDAS parts, and two services of the tests: `rp-eu` (eIDAS claims) and `rp-cpr`
+/// (requires a CPR number).
+fn with_services(builder: eid_testkit::StackBuilder) -> eid_testkit::StackBuilder {
     let redirect = eid_testkit::stack::TEST_REDIRECT_URI;
     let registration = |id: &str, claims: &str, requires_cpr: bool| {
         format!(
@@ -33,7 +39,7 @@ async fn stack() -> TestStack {
              allowed_claims = {claims}\nrequires_cpr = {requires_cpr}\n"
         )
     };
-    TestStack::builder()
+    builder
         .eidas()
         .demo_saml_service()
         .relying_party(&registration(
@@ -42,9 +48,6 @@ async fn stack() -> TestStack {
             false,
         ))
         .relying_party(&registration(RP_CPR, "[\"cpr\", \"name\"]", true))
-        .start()
-        .await
-        .unwrap()
 }
 
 /// The first POST form of a page: its action (absolute) and its hidden inputs.
@@ -148,14 +151,30 @@ async fn eleni_at_xa(browser: &Browser, login: &Page) -> Page {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_citizen_of_xa_logs_in_to_a_danish_oidc_service_with_their_own_eid() {
-    let stack = stack().await;
+    foreign_citizen_at_an_oidc_service(&stack().await).await;
+}
+
+/// The same on Redis and PostgreSQL (pending logins, used request and assertion IDs, codes in
+/// Redis; the audit log in PostgreSQL).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_citizen_of_xa_logs_in_on_the_production_backends() {
+    let Some((stack, db)) = crate::broker_support::production_stack_with(with_services).await
+    else {
+        return;
+    };
+    foreign_citizen_at_an_oidc_service(&stack).await;
+    stack.stop().await;
+    let _ = db.drop_db().await;
+}
+
+async fn foreign_citizen_at_an_oidc_service(stack: &TestStack) {
     let browser = Browser::new();
     let pkce = Pkce::new();
-    let chooser = broker_authorize(&stack, &browser, RP_EU, &pkce, &[]).await;
-    let login = to_xa_login(&stack, &browser, &chooser).await;
+    let chooser = broker_authorize(stack, &browser, RP_EU, &pkce, &[]).await;
+    let login = to_xa_login(stack, &browser, &chooser).await;
     let back = eleni_at_xa(&browser, &login).await;
-    let code = broker_code(&stack, &back);
-    let (status, tokens) = broker_exchange(&stack, RP_EU, &code, &pkce.verifier).await;
+    let code = broker_code(stack, &back);
+    let (status, tokens) = broker_exchange(stack, RP_EU, &code, &pkce.verifier).await;
     assert_eq!(status, 200, "{tokens}");
     let broker = stack.url(Component::Broker);
     let claims = verify_id_token(
@@ -179,11 +198,11 @@ async fn a_citizen_of_xa_logs_in_to_a_danish_oidc_service_with_their_own_eid() {
     // The same person again, through a new browser: the same subject at the same service.
     let again = Browser::new();
     let pkce = Pkce::new();
-    let chooser = broker_authorize(&stack, &again, RP_EU, &pkce, &[]).await;
-    let login = to_xa_login(&stack, &again, &chooser).await;
+    let chooser = broker_authorize(stack, &again, RP_EU, &pkce, &[]).await;
+    let login = to_xa_login(stack, &again, &chooser).await;
     let back = eleni_at_xa(&again, &login).await;
-    let code = broker_code(&stack, &back);
-    let (_, tokens) = broker_exchange(&stack, RP_EU, &code, &pkce.verifier).await;
+    let code = broker_code(stack, &back);
+    let (_, tokens) = broker_exchange(stack, RP_EU, &code, &pkce.verifier).await;
     let claims = verify_id_token(
         broker,
         tokens["id_token"].as_str().unwrap(),

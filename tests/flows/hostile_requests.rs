@@ -79,6 +79,35 @@ const ROUTES: &[(Component, &str, &str)] = &[
     (Component::DemoRp, "POST", "/backchannel-logout"),
     (Component::Delegation, "GET", "/readyz"),
     (Component::EidasGateway, "GET", "/metrics"),
+    (
+        Component::EidasGateway,
+        "GET",
+        "/eidas/connector/.well-known/openid-configuration",
+    ),
+    (Component::EidasGateway, "GET", "/eidas/connector/jwks"),
+    (Component::EidasGateway, "GET", "/eidas/connector/authorize"),
+    (
+        Component::EidasGateway,
+        "POST",
+        "/eidas/connector/authorize",
+    ),
+    (Component::EidasGateway, "POST", "/eidas/connector/par"),
+    (Component::EidasGateway, "POST", "/eidas/connector/token"),
+    (Component::EidasGateway, "POST", "/eidas/connector/choose"),
+    (Component::EidasGateway, "POST", "/eidas/connector/acs"),
+    (Component::EidasGateway, "GET", "/eidas/connector/metadata"),
+    (Component::EidasGateway, "GET", "/eidas/proxy/metadata"),
+    (Component::EidasGateway, "POST", "/eidas/proxy/sso"),
+    (Component::EidasGateway, "GET", "/eidas/proxy/callback"),
+    (Component::EidasGateway, "GET", "/eidas/proxy/consent"),
+    (Component::EidasGateway, "POST", "/eidas/proxy/consent"),
+    (Component::EidasGateway, "POST", "/xa/proxy/sso"),
+    (Component::EidasGateway, "GET", "/xa/proxy/login"),
+    (Component::EidasGateway, "POST", "/xa/proxy/login"),
+    (Component::EidasGateway, "POST", "/xa/proxy/consent"),
+    (Component::EidasGateway, "POST", "/xa/connector/acs"),
+    (Component::EidasGateway, "GET", "/xa/service/"),
+    (Component::EidasGateway, "POST", "/xa/service/login"),
 ];
 
 /// Parameter names the endpoints read, and a few they do not.
@@ -283,8 +312,8 @@ async fn hostile_round(stack: &TestStack, count: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_of_any_shape_makes_a_listener_answer_5xx() {
-    let stack = TestStack::builder().start().await.unwrap();
-    let failures = hostile_round(&stack, 600).await;
+    let stack = TestStack::builder().eidas().start().await.unwrap();
+    let failures = hostile_round(&stack, 800).await;
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -292,7 +321,9 @@ async fn no_request_of_any_shape_makes_a_listener_answer_5xx() {
 /// production backends too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_request_of_any_shape_makes_a_listener_answer_5xx_on_redis_and_postgres() {
-    let Some((stack, db)) = crate::broker_support::production_stack().await else {
+    let Some((stack, db)) =
+        crate::broker_support::production_stack_with(|builder| builder.eidas()).await
+    else {
         return;
     };
     let failures = hostile_round(&stack, 400).await;

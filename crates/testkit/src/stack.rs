@@ -353,6 +353,16 @@ impl StackBuilder {
             )?;
         }
         if self.eidas {
+            // Provisioned as an operator would, so that a stack on Redis (no generated secrets)
+            // runs it too: the node keys of the gateway and of the demo country, the pseudonym secret.
+            for dir in ["eidas-gateway/saml", "eidas-xa"] {
+                eid_keys::ensure_active(&data_dir.join("keys").join(dir), eid_keys::Alg::PS256)?;
+            }
+            let pseudonyms = data_dir.join("eidas-gateway").join("pseudonym.secret");
+            if !pseudonyms.exists() {
+                std::fs::create_dir_all(data_dir.join("eidas-gateway"))?;
+                std::fs::write(&pseudonyms, eid_oidc::random::token(32))?;
+            }
             let gateway = format!("http://localhost:{}", ports[&Component::EidasGateway]);
             writeln!(
                 toml,
@@ -361,11 +371,13 @@ impl StackBuilder {
                  [[eidas_gateway.connector.countries]]\ncode = \"XA\"\nname = \"Xanadu (demo)\"\n\
                  metadata_url = \"{gateway}/xa/proxy/metadata\"\nanchor = \"demo\"\n\
                  [eidas_gateway.proxy]\nclient_id = \"eidas-proxy\"\nclient_secret = {TEST_CLIENT_SECRET:?}\n\
+                 pseudonym_secret_file = {:?}\n\
                  [[eidas_gateway.proxy.connectors]]\ncountry = \"XA\"\n\
                  metadata_url = \"{gateway}/xa/connector/metadata\"\nanchor = \"demo\"\n\
                  [eidas_gateway.demo_country]\ncode = \"XA\"\npersons = {:?}\n\
                  [[broker.upstreams]]\nname = \"eidas\"\nissuer = \"{gateway}/eidas/connector\"\n\
                  client_id = \"broker\"\nclient_secret = {TEST_CLIENT_SECRET:?}\nkind = \"eu_eid\"",
+                pseudonyms.display().to_string(),
                 demo_data_dir().join("eidas-xa.toml").display().to_string()
             )?;
             let mut rps = std::fs::read_to_string(&rp_file)?;
