@@ -271,6 +271,11 @@ fn issuer_destination_time_and_acs_are_checked() {
         &connector,
         "the Destination is not this endpoint",
     );
+    // A signed request without a Destination could be replayed at any proxy service.
+    let none = resign(&xml, &c, |x| {
+        replace(&x, &format!(" Destination=\"{SSO}\""), "")
+    });
+    refused_by_rule(&none, &connector, "the Destination is not this endpoint");
     let old = resign(&xml, &c, |x| {
         replace(
             &x,

@@ -305,6 +305,22 @@ fn expired_confirmation_conditions_or_issue_instant_are_refused() {
         ),
         Err(EidasError::Expired("the SubjectConfirmation has expired"))
     ));
+    // A confirmation of years (up to the end of time) is refused, without overflowing.
+    for far in [
+        NOW + time::Duration::hours(2),
+        time::macros::datetime!(9999-12-31 23:59:59 UTC),
+    ] {
+        let mut a = assertion_out(attributes());
+        a.not_on_or_after = far;
+        assert!(
+            read_response(
+                &sign(&response_out(ResponseOutcome::Success(a)), &p),
+                &proxy
+            )
+            .is_err(),
+            "{far}"
+        );
+    }
     // Within the skew: accepted.
     let mut a = assertion_out(attributes());
     a.not_on_or_after = NOW - time::Duration::minutes(4);

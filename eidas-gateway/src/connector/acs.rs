@@ -68,7 +68,7 @@ pub async fn first_use_of_assertion(
     not_on_or_after: OffsetDateTime,
 ) -> Result<bool, ConnectorError> {
     let now = conn.common.clock.now();
-    let remaining = (not_on_or_after + ASSERTION_ID_SLACK - now).whole_seconds();
+    let remaining = (not_on_or_after - now).whole_seconds() + ASSERTION_ID_SLACK.whole_seconds();
     let ttl = Duration::from_secs(u64::try_from(remaining).unwrap_or(0).max(1));
     let key = format!(
         "eidas-connector:assertion:{}",

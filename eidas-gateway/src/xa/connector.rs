@@ -212,7 +212,7 @@ pub async fn acs(
         }
         ReadResponse::Success(assertion) => {
             let identity = identity(xa, &verified.metadata.node_country, &assertion)?;
-            let until = assertion.not_on_or_after - xa.now() + time::Duration::minutes(5);
+            let until = (assertion.not_on_or_after - xa.now()) + time::Duration::minutes(5);
             let memory = Duration::from_secs(until.whole_seconds().clamp(60, 24 * 3600) as u64);
             let seen = format!("xa:connector:assertion:{}", assertion.id);
             if !xa

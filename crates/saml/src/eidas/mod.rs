@@ -34,6 +34,7 @@ pub use attributes::{
 pub use loa::{Comparison, EidasLoa};
 pub use metadata::{MetadataOut, NodeRole, PeerMetadata, read_metadata};
 pub use read::CLOCK_SKEW;
+pub use response_read::MAX_CONFIRMATION_LIFETIME;
 pub use request::{
     AuthnRequest, AuthnRequestOut, RequestExpectations, RequestedAttribute, read_authn_request,
     request_issuer,

@@ -39,8 +39,9 @@ pub(crate) fn read(
     let request_id = id(r)?;
     issue_instant(r, expect.now)?;
     issuer_is(r, &expect.peer.entity_id)?;
-    if attr(r, "Destination", "Destination is malformed")?.is_some_and(|d| d != expect.destination)
-    {
+    // Required on a signed message sent through the browser (SAML Bindings §3.5.5.2): without it
+    // a request signed for another country's proxy service could be replayed here.
+    if attr(r, "Destination", "Destination is malformed")? != Some(expect.destination) {
         return Err(EidasError::Rule(rules::DESTINATION));
     }
     if !boolean(r, "ForceAuthn", false, "ForceAuthn is not a boolean")? {

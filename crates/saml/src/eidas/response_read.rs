@@ -17,6 +17,11 @@ use crate::dsig::{Expected, verify};
 use crate::enc::decrypt;
 use crate::xml::{Document, Element, QName};
 
+
+/// The longest a bearer confirmation may still run (the EU node issues minutes): a longer one is
+/// refused, so that the assertion IDs a connector remembers until then stay bounded.
+pub const MAX_CONFIRMATION_LIFETIME: time::Duration = time::Duration::hours(1);
+
 /// The most attributes, and values of one attribute, read.
 const MAX_ATTRIBUTES: usize = 64;
 const MAX_VALUES: usize = 8;
@@ -234,8 +239,13 @@ fn subject(
     }
     let not_on_or_after = instant(data, "NotOnOrAfter", "NotOnOrAfter is not a dateTime")?
         .ok_or(EidasError::Rule(rules::CONFIRMATION))?;
-    if expect.now >= not_on_or_after + CLOCK_SKEW {
+    // Written so that no sum can overflow, whatever year the peer wrote.
+    if expect.now - CLOCK_SKEW >= not_on_or_after {
         return Err(EidasError::Expired("the SubjectConfirmation has expired"));
+    }
+    // A bearer confirmation lives minutes, not years: its ID is remembered until it ends.
+    if not_on_or_after - expect.now > MAX_CONFIRMATION_LIFETIME {
+        return Err(EidasError::Rule(rules::CONFIRMATION));
     }
     if instant(data, "NotBefore", "NotBefore is not a dateTime")?
         .is_some_and(|t| t > expect.now + CLOCK_SKEW)
@@ -256,7 +266,7 @@ fn conditions(c: Element<'_, '_>, expect: &ResponseExpectations<'_>) -> Result<(
     }
     let not_on_or_after = instant(c, "NotOnOrAfter", "NotOnOrAfter is not a dateTime")?
         .ok_or(EidasError::Malformed("Conditions have no NotOnOrAfter"))?;
-    if expect.now >= not_on_or_after + CLOCK_SKEW {
+    if expect.now - CLOCK_SKEW >= not_on_or_after {
         return Err(EidasError::Expired("the Conditions have expired"));
     }
     let mut audiences = 0;
