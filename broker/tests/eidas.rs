@@ -273,6 +273,40 @@ async fn the_legal_person_is_asked_of_eidas_upstreams_for_services_registered_fo
 }
 
 #[tokio::test]
+async fn the_legal_person_goes_only_to_the_service_that_asked_for_it() {
+    let h = harness().await;
+    register(&h, "rp-eu-2", &["name", "eidas"], false).await;
+    let mut login = foreign(&h, "XA/DK/anna-1");
+    if let Some(eidas) = login.eidas.as_mut() {
+        eidas.legal_person = Some(eid_core::LegalPerson {
+            identifier: PersonIdentifier::parse("XA/DK/ACME-1").unwrap(),
+            name: "Acme".into(),
+        });
+    }
+    h.eu_upstream.answer_login(login);
+    let mut client = Client::new();
+    let back = eu_login(
+        &h,
+        &mut client,
+        RP_EU,
+        &[("scope", "openid eidas_legal_person")],
+    )
+    .await;
+    let (_, asked) = h.id_token(RP_EU, &back.code_for(RP_EU)).await;
+    assert_eq!(asked["eidas_legal_person_identifier"], "XA/DK/ACME-1");
+    assert_eq!(asked["eidas_legal_name"], "Acme");
+    // Another service of the same session, without the scope: the natural person alone.
+    let other = h.authorize(&mut client, "rp-eu-2", &[]).await;
+    let (_, claims) = h.id_token("rp-eu-2", &other.code_for("rp-eu-2")).await;
+    assert_eq!(claims["eidas_person_identifier"], "XA/DK/anna-1");
+    assert!(
+        claims.get("eidas_legal_person_identifier").is_none(),
+        "{claims}"
+    );
+    assert!(claims.get("eidas_legal_name").is_none(), "{claims}");
+}
+
+#[tokio::test]
 async fn an_eidas_person_is_never_offered_representation() {
     let h = harness().await;
     h.mandates

@@ -86,7 +86,7 @@ pub async fn issue_code(
     request: CodeRequest<'_>,
     mandate: Option<&Mandate>,
 ) -> Result<String, BrokerError> {
-    let released = release(
+    let mut released = release(
         &rp.rp,
         &session.identity,
         session.loa,
@@ -94,6 +94,16 @@ pub async fn issue_code(
         mandate,
         &broker.pairwise,
     );
+    // The legal person a foreign person represents goes only where this request asked for it:
+    // another service of the same session gets the natural person alone.
+    if !request
+        .scopes
+        .iter()
+        .any(|s| s == eid_oidc::rp::LEGAL_PERSON_SCOPE)
+        && let Some(eidas) = released.attributes.eidas.as_mut()
+    {
+        eidas.legal_person = None;
+    }
     let grant = CodeGrant {
         grant_id: token256(),
         client_id: rp.rp.id.clone(),

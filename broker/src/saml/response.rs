@@ -143,7 +143,7 @@ pub async fn answer(
     if req.min_loa.is_some_and(|min| session.loa < min) {
         return Ok((failure(broker, req, StatusCode::NoAuthnContext), false));
     }
-    let released = release(
+    let mut released = release(
         &sp.rp,
         &session.identity,
         session.loa,
@@ -151,6 +151,11 @@ pub async fn answer(
         None,
         &broker.pairwise,
     );
+    // A SAML service cannot ask for the legal person a foreign person represents, so it never gets
+    // one that another service of the session asked for.
+    if let Some(eidas) = released.attributes.eidas.as_mut() {
+        eidas.legal_person = None;
+    }
     let subject = uuid::Uuid::parse_str(&released.subject)
         .map_err(|_| BrokerError::BadRequest("the subject is not a pairwise UUID".into()))?;
     let now = broker.clock.now();

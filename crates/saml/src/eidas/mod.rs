@@ -34,7 +34,6 @@ pub use attributes::{
 pub use loa::{Comparison, EidasLoa};
 pub use metadata::{MetadataOut, NodeRole, PeerMetadata, read_metadata};
 pub use read::CLOCK_SKEW;
-pub use response_read::MAX_CONFIRMATION_LIFETIME;
 pub use request::{
     AuthnRequest, AuthnRequestOut, RequestExpectations, RequestedAttribute, read_authn_request,
     request_issuer,
@@ -44,6 +43,7 @@ pub use response::{
     ResponseKeys, ResponseOut, ResponseOutcome, Status, SubStatus, TopStatus, read_response,
     response_issuer,
 };
+pub use response_read::MAX_CONFIRMATION_LIFETIME;
 
 /// The eIDAS SAML extensions namespace (prefix `eidas`).
 pub const NS_EIDAS: &str = "http://eidas.europa.eu/saml-extensions";

@@ -17,7 +17,6 @@ use crate::dsig::{Expected, verify};
 use crate::enc::decrypt;
 use crate::xml::{Document, Element, QName};
 
-
 /// The longest a bearer confirmation may still run (the EU node issues minutes): a longer one is
 /// refused, so that the assertion IDs a connector remembers until then stay bounded.
 pub const MAX_CONFIRMATION_LIFETIME: time::Duration = time::Duration::hours(1);
