@@ -176,6 +176,24 @@ async fn a_minimum_level_accepts_higher_and_refuses_lower() {
 }
 
 #[tokio::test]
+async fn a_person_who_logged_in_with_a_foreign_eid_is_not_identified_as_danish() {
+    let env = Env::new().await;
+    env.broker_answers(BrokerLogin {
+        amr: vec!["eidas".into()],
+        cpr: None,
+        ..BrokerLogin::karen()
+    });
+    let mut browser = Client::new();
+    let request = request(&env.xa, EidasLoa::Substantial);
+    let sso = post_request(&env, &mut browser, &signed(&request, env.xa.party), "r").await;
+    let back = through_broker(&env, &mut browser, &sso).await;
+    match read_as(&env, &env.xa, &back, &request.id, EidasLoa::Substantial) {
+        ReadResponse::Failure(s) => assert_eq!(s.sub, Some(SubStatus::RequestDenied)),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn an_exact_level_refuses_a_higher_one() {
     let env = Env::new().await;
     env.broker_answers(BrokerLogin {

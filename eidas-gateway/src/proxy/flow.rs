@@ -23,6 +23,9 @@ use super::texts::{country_name, texts};
 use super::{ASSERTION_TTL, LOGIN_TTL, ProxyService, REQUEST_ID_TTL};
 use crate::peers::{PeerError, Verified};
 
+/// The `amr` value of a login with a foreign eID through the eIDAS connector.
+const FOREIGN_EID_AMR: &str = "eidas";
+
 /// The longest request or message ID we remember or echo.
 const MAX_ID_CHARS: usize = 256;
 
@@ -440,6 +443,17 @@ impl ProxyService {
         if identity.cpr.is_some() {
             // Never sent on; the broker should not release it to us at all.
             tracing::warn!("the broker released a CPR number to the eIDAS proxy service; ignored");
+        }
+        // Only a person with a Danish identity may be identified abroad by this node: a login with
+        // a foreign eID (the connector's `amr`) would launder it into a `DK/…` identifier. The
+        // broker's registration of this client (`requires_cpr`) already keeps such logins out;
+        // this holds even if it is misconfigured.
+        if identity.amr.iter().any(|m| m == FOREIGN_EID_AMR) || identity.eidas.is_some() {
+            return Err(status(
+                TopStatus::Requester,
+                SubStatus::RequestDenied,
+                "only a person with a Danish eID can be identified by this node",
+            ));
         }
         let achieved = EidasLoa::from_nsis(identity.loa);
         let level_ok = match login.request.comparison {

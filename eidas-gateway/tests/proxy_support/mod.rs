@@ -101,6 +101,8 @@ pub struct BrokerLogin {
     pub family_name: Option<String>,
     pub birthdate: Option<String>,
     pub cpr: Option<String>,
+    /// The authentication methods (`eidas`: a foreign eID through the broker's connector).
+    pub amr: Vec<String>,
     /// Answer the authorization request with this error instead (`access_denied`: cancelled).
     pub error: Option<String>,
 }
@@ -114,6 +116,7 @@ impl BrokerLogin {
             family_name: Some("Jensen".into()),
             birthdate: Some("1970-01-01".into()),
             cpr: Some("0101701234".into()),
+            amr: vec!["pwd".into()],
             error: None,
         }
     }
@@ -226,7 +229,7 @@ async fn token(
         "auth_time": t - 5,
         "nonce": nonce,
         "acr": login.loa.as_uri(),
-        "amr": ["pwd"],
+        "amr": login.amr,
     });
     let c = claims.as_object_mut().unwrap();
     for (name, value) in [
