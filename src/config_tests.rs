@@ -419,6 +419,11 @@ fn the_eidas_gateway_section_is_checked_by_the_gateways_rules() {
          [eidas_gateway.proxy.connectors.algorithms]\nsign = \"rsa-sha1\"\n"
     ));
     assert!(format!("{}", alg.unwrap_err()).contains("algorithms.sign"));
+    let plain = parse(&format!(
+        "[demo]\nenabled = true\n{gateway}{}country = \"XA\"\n",
+        proxy.replace("http://localhost:9/m", "http://xa.example/m")
+    ));
+    assert!(format!("{}", plain.unwrap_err()).contains("plain http only on loopback"));
     let demo_country = parse(&format!(
         "[broker]\npairwise_secret_file = \"/etc/p\"\nlisten = \"127.0.0.1:8080\"\n\
          public_url = \"http://localhost:8080\"\n{gateway}\

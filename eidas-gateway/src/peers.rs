@@ -73,6 +73,10 @@ pub struct Peers {
     /// One fetch at a time per peer (by country): concurrent callers wait for it, then read the
     /// cache it filled.
     fetching: HashMap<String, tokio::sync::Mutex<()>>,
+    /// When each peer's last fetch failed (cleared by a good one): within
+    /// [`MIN_REFETCH_INTERVAL`] of it no fetch is tried again, so that forged messages cannot
+    /// make us fetch a failing peer's metadata over and over.
+    failed: std::sync::RwLock<HashMap<String, OffsetDateTime>>,
 }
 
 impl std::fmt::Debug for Peers {
@@ -102,6 +106,7 @@ impl Peers {
             clock,
             refresh,
             cache: Default::default(),
+            failed: Default::default(),
             fetching,
         }
     }
@@ -192,7 +197,32 @@ impl Peers {
     /// Fetches and caches; on failure keeps serving the cached metadata while it is valid.
     async fn fetch_or_keep(&self, peer: &Peer) -> Result<Verified, PeerError> {
         let now = self.clock.now();
-        match self.fetch(peer, now).await {
+        let failed_lately = self
+            .failed
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&peer.country)
+            .is_some_and(|at| now - *at < MIN_REFETCH_INTERVAL);
+        let fetched = if failed_lately {
+            Err(PeerError::Unavailable(
+                "the last fetch failed moments ago".into(),
+            ))
+        } else {
+            self.fetch(peer, now)
+                .await
+                .and_then(|metadata| self.not_older(peer, metadata))
+        };
+        let mut failed = self
+            .failed
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if fetched.is_ok() {
+            failed.remove(&peer.country);
+        } else if !failed_lately {
+            failed.insert(peer.country.clone(), now);
+        }
+        drop(failed);
+        match fetched {
             Ok(metadata) => {
                 let metadata = Arc::new(metadata);
                 self.cache
@@ -228,6 +258,17 @@ impl Peers {
                     }
                 }
             }
+        }
+    }
+
+    /// Refuses metadata whose `validUntil` is before the cached one's: a replayed older document
+    /// (still signed by the anchor) must not bring back a key or endpoint the peer has retired.
+    fn not_older(&self, peer: &Peer, metadata: PeerMetadata) -> Result<PeerMetadata, PeerError> {
+        match self.cached(peer) {
+            Some(c) if metadata.valid_until < c.metadata.valid_until => Err(
+                PeerError::Unavailable("older than the metadata we hold (a replay?)".into()),
+            ),
+            _ => Ok(metadata),
         }
     }
 

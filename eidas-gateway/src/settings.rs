@@ -387,8 +387,15 @@ impl RawGatewaySettings {
 fn check_peer(peer: &PeerSource, field: &str) -> Result<(), SettingsError> {
     let url = url::Url::parse(&peer.metadata_url)
         .map_err(|e| invalid(format!("{field}.metadata_url"), e.to_string()))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(invalid(format!("{field}.metadata_url"), "an http(s) URL"));
+    let loopback = matches!(url.host(), Some(url::Host::Domain("localhost")))
+        || matches!(url.host(), Some(url::Host::Ipv4(ip)) if ip.is_loopback())
+        || matches!(url.host(), Some(url::Host::Ipv6(ip)) if ip.is_loopback());
+    // Metadata is signed, but plain http lets anyone on the way replay an older document.
+    if !(url.scheme() == "https" || url.scheme() == "http" && loopback) {
+        return Err(invalid(
+            format!("{field}.metadata_url"),
+            "an https URL (plain http only on loopback)",
+        ));
     }
     if peer.anchor.is_empty() {
         return Err(invalid(

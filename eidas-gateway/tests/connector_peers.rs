@@ -123,3 +123,37 @@ async fn unknown_peers_are_unknown() {
         Err(PeerError::Unknown)
     ));
 }
+
+#[tokio::test]
+async fn older_metadata_does_not_replace_newer() {
+    let (server, clock, peers) = setup().await;
+    peers.by_country("XA").await.unwrap();
+    // A replayed older document, still signed by the anchor and valid.
+    server.serve(Served::Xml(proxy_metadata(
+        &server,
+        &keys().xa,
+        &keys().xa,
+        START + time::Duration::hours(12),
+    )));
+    clock.advance(time::Duration::minutes(61));
+    let kept = peers.by_country("XA").await.unwrap();
+    assert_eq!(kept.metadata.valid_until, START + time::Duration::days(1));
+}
+
+#[tokio::test]
+async fn a_failing_peer_is_not_fetched_again_for_every_message() {
+    let (server, clock, peers) = setup().await;
+    peers.by_country("XA").await.unwrap();
+    server.serve(Served::Status(500));
+    clock.advance(time::Duration::seconds(31));
+    assert!(peers.refetch("XA").await.is_ok(), "the cached copy");
+    assert_eq!(server.hits(), 2);
+    // Forged messages asking for more fetches meet the failure of moments ago.
+    for _ in 0..5 {
+        assert!(peers.refetch("XA").await.is_ok());
+    }
+    assert_eq!(server.hits(), 2);
+    clock.advance(time::Duration::seconds(31));
+    assert!(peers.refetch("XA").await.is_ok());
+    assert_eq!(server.hits(), 3);
+}
