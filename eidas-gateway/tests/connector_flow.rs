@@ -7,8 +7,8 @@ mod connector_support;
 
 use connector_support::*;
 use eid_saml::eidas::{
-    EidasLoa, LEGAL_NAME, LEGAL_PERSON_IDENTIFIER, NATURAL_MINIMUM, SpType, Status, SubStatus,
-    TopStatus,
+    EidasLoa, LEGAL_NAME, LEGAL_PERSON_IDENTIFIER, NATURAL_MINIMUM, ResponseOutcome, SpType,
+    Status, SubStatus, TopStatus,
 };
 
 fn code_of(reply: &Reply) -> String {
@@ -224,6 +224,34 @@ async fn an_assertion_id_is_used_once() {
             .iter()
             .any(|e| e.details["reason"] == "assertion replayed")
     );
+}
+
+#[tokio::test]
+async fn an_authentication_from_before_our_request_is_refused() {
+    let env = Env::new().await;
+    let mut browser = Client::new();
+    let (req, relay) = env.start_login(&mut browser).await;
+    // We asked with ForceAuthn="true"; the proxy service answers from a session of an hour ago.
+    let mut outcome = env.success("_old", EidasLoa::High, alexandros());
+    if let ResponseOutcome::Success(a) = &mut outcome {
+        a.authn_instant -= time::Duration::hours(1);
+    }
+    let page = env
+        .post_response(
+            &mut browser,
+            &env.response(&req, outcome, &keys().xa),
+            &relay,
+        )
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    let refused = env.audited("connector.response_rejected").await;
+    assert!(refused.iter().any(|e| {
+        e.details["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ForceAuthn")
+    }));
+    assert!(env.audited("connector.login").await.is_empty());
 }
 
 #[tokio::test]

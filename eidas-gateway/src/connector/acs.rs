@@ -167,6 +167,19 @@ pub async fn acs(
             return fail(Failure::Refused);
         }
     };
+    // We asked with ForceAuthn="true": an authentication from before our request is a session
+    // the proxy service reused.
+    if assertion.authn_instant.unix_timestamp()
+        < sent.sent_at - eid_saml::eidas::CLOCK_SKEW.whole_seconds()
+    {
+        conn.audit(
+            rejected("the person did not authenticate after our request (ForceAuthn)".into())
+                .client(client)
+                .detail("country", sent.country.clone()),
+        )
+        .await?;
+        return fail(Failure::Refused);
+    }
     if !first_use_of_assertion(conn, &issuer, &assertion.id, assertion.not_on_or_after).await? {
         conn.audit(
             rejected("assertion replayed".into())

@@ -59,6 +59,10 @@ pub struct SentRequest {
     pub loa: EidasLoa,
     /// The attributes asked for with `isRequired`.
     pub required: Vec<String>,
+    /// When the request was sent (Unix seconds): with `ForceAuthn="true"` the person must
+    /// authenticate after it.
+    #[serde(default)]
+    pub sent_at: i64,
 }
 
 /// Why a login ended without an identity, as the citizen's page says it.
@@ -634,6 +638,7 @@ pub async fn send_request(
             .filter(|a| a.required)
             .map(|a| a.name.clone())
             .collect(),
+        sent_at: conn.common.clock.now().unix_timestamp(),
     };
     let stored =
         serde_json::to_vec(&sent).map_err(|e| ConnectorError::Unavailable(e.to_string()))?;
