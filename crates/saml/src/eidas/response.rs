@@ -31,13 +31,13 @@ pub struct Attribute {
 }
 
 impl Attribute {
-    /// The value to use where one Latin-script text is needed: the transliteration when there is
-    /// one, else the first value.
+    /// The value to use where one Latin-script text is needed: the first value not marked
+    /// `LatinScript="false"` (the transliteration, where there is one). `None` when every value
+    /// is marked non-Latin: a native-script name is never passed off as its transliteration.
     pub fn latin(&self) -> Option<&str> {
         self.values
             .iter()
             .find(|v| v.latin_script)
-            .or(self.values.first())
             .map(|v| v.value.as_str())
     }
 
@@ -313,4 +313,31 @@ pub fn read_response(
     expect: &ResponseExpectations<'_>,
 ) -> Result<ReadResponse, EidasError> {
     super::response_read::read(xml, expect)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(value: &str, latin_script: bool) -> AttributeValue {
+        AttributeValue {
+            value: value.into(),
+            latin_script,
+        }
+    }
+
+    #[test]
+    fn the_latin_value_is_never_a_native_one() {
+        let both = Attribute {
+            name: "n".into(),
+            values: vec![value("Ελένη", false), value("Eleni", true)],
+        };
+        assert_eq!(both.latin(), Some("Eleni"));
+        assert_eq!(both.original(), Some("Ελένη"));
+        let native_only = Attribute {
+            name: "n".into(),
+            values: vec![value("Ελένη", false)],
+        };
+        assert_eq!(native_only.latin(), None);
+    }
 }
