@@ -109,10 +109,9 @@ fn pseudonym_secret(settings: &Settings, file: Option<&Path>) -> anyhow::Result<
         "{}: the pseudonym secret needs at least 32 characters",
         path.display()
     );
-    Ok(ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .try_into()
-        .unwrap_or([0; 32]))
+    let mut key = [0u8; 32];
+    key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()).as_ref());
+    Ok(key)
 }
 
 /// Everything the gateway's parts share, from the runtime.
