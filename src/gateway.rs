@@ -152,7 +152,7 @@ pub fn build(inputs: Inputs<'_>) -> anyhow::Result<Gateway> {
         )),
         None => None,
     };
-    let http = http_client()?;
+    let http = inputs.common.http.clone();
     let refresh = own.metadata_refresh();
     let clock = inputs.common.clock.clone();
     let peers = |list: Vec<Peer>| Peers::new(list, http.clone(), clock.clone(), refresh);
