@@ -207,3 +207,41 @@ pub async fn audit_events(data_dir: &std::path::Path, kind: &str) -> Vec<eid_cor
     durable.close().await;
     events
 }
+
+/// The `choice` values of the broker's "Who are you acting for?" page, in page order; empty on
+/// any other page.
+pub fn choices(page: &Page) -> Vec<String> {
+    if !page.body.contains("action=\"/login/represent\"") {
+        return Vec::new();
+    }
+    let needle = "name=\"choice\" value=\"";
+    page.body
+        .match_indices(needle)
+        .map(|(at, _)| {
+            let start = at + needle.len();
+            let end = start + page.body[start..].find('"').unwrap();
+            page.body[start..end].to_owned()
+        })
+        .collect()
+}
+
+/// Answers the broker's "Who are you acting for?" page with `choice`; follows until `stop`.
+pub async fn choose(
+    stack: &TestStack,
+    browser: &Browser,
+    page: &Page,
+    choice: &str,
+    stop: &str,
+) -> Page {
+    browser
+        .post(
+            &format!("{}/login/represent", stack.url(Component::Broker)),
+            &[
+                ("tx", page.must_input("tx").as_str()),
+                ("csrf", page.must_input("csrf").as_str()),
+                ("choice", choice),
+            ],
+            stop,
+        )
+        .await
+}

@@ -17,6 +17,7 @@ use eid_testkit::{Browser, Component, TestStack};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::broker_support::{choices, choose};
 use crate::idp_account::{ANNA_TOTP, MIKKEL, MIKKEL_TOTP, totp_code};
 use crate::support::{ANNA, enter_user_id};
 
@@ -81,44 +82,6 @@ async fn authenticate(
     let idp = stack.url(Component::Idp);
     browser
         .post(&format!("{idp}/login/{path}"), &form, NOWHERE)
-        .await
-}
-
-/// The `choice` values of the broker's "Who are you acting for?" page, in page order; empty on
-/// any other page.
-fn choices(page: &Page) -> Vec<String> {
-    if !page.body.contains("action=\"/login/represent\"") {
-        return Vec::new();
-    }
-    let needle = "name=\"choice\" value=\"";
-    page.body
-        .match_indices(needle)
-        .map(|(at, _)| {
-            let start = at + needle.len();
-            let end = start + page.body[start..].find('"').unwrap();
-            page.body[start..end].to_owned()
-        })
-        .collect()
-}
-
-/// Answers the choice page.
-async fn choose(
-    stack: &TestStack,
-    browser: &Browser,
-    page: &Page,
-    choice: &str,
-    stop: &str,
-) -> Page {
-    browser
-        .post(
-            &format!("{}/login/represent", stack.url(Component::Broker)),
-            &[
-                ("tx", page.must_input("tx").as_str()),
-                ("csrf", page.must_input("csrf").as_str()),
-                ("choice", choice),
-            ],
-            stop,
-        )
         .await
 }
 

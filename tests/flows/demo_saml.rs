@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD;
 use eid_testkit::client::Page;
 use eid_testkit::{Browser, Component, TestStack};
 
+use crate::broker_support::{choices, choose};
 use crate::idp_account::{ANNA_TOTP, totp_code};
 use crate::support::enter_user_id;
 
@@ -37,45 +38,13 @@ enum Method {
     CodeDisplay(i64),
 }
 
-/// The `choice` values of the broker's "Who are you acting for?" page, in page order (`self`
-/// first, then each principal, then `cancel`); empty on any other page.
-fn choices(page: &Page) -> Vec<String> {
-    if !page.body.contains("action=\"/login/represent\"") {
-        return Vec::new();
-    }
-    let needle = "name=\"choice\" value=\"";
-    page.body
-        .match_indices(needle)
-        .map(|(at, _)| {
-            let start = at + needle.len();
-            let end = start + page.body[start..].find('"').unwrap();
-            page.body[start..end].to_owned()
-        })
-        .collect()
-}
-
-/// Answers the choice page with `choice`.
-async fn choose(stack: &TestStack, browser: &Browser, page: &Page, choice: &str) -> Page {
-    browser
-        .post(
-            &format!("{}/login/represent", stack.url(Component::Broker)),
-            &[
-                ("tx", page.must_input("tx").as_str()),
-                ("csrf", page.must_input("csrf").as_str()),
-                ("choice", choice),
-            ],
-            NOWHERE,
-        )
-        .await
-}
-
 /// Anna holds a power of attorney from Karen for the SAML demo service (the demo data): where the
 /// broker asks whom she acts for, she acts for herself.
 async fn as_herself(stack: &TestStack, browser: &Browser, page: Page) -> Page {
     if choices(&page).is_empty() {
         page
     } else {
-        choose(stack, browser, &page, "self").await
+        choose(stack, browser, &page, "self", NOWHERE).await
     }
 }
 
@@ -686,7 +655,7 @@ async fn anna_acts_for_karen_at_the_saml_service_under_the_demo_power_of_attorne
     assert_eq!(offered.len(), 3, "myself, Karen, cancel: {}", page.body);
     assert!(page.body.contains("Karen Jensen"), "{}", page.body);
     assert!(!page.body.contains(ANNA_CPR), "no CPR number on the page");
-    let page = choose(&stack, &browser, &page, &offered[1]).await;
+    let page = choose(&stack, &browser, &page, &offered[1], NOWHERE).await;
     let page = saml_complete(&stack, &browser, &page).await;
     // The agent logs in as herself (her NameID and name), with a privilege group for Karen.
     assert!(page.body.contains("Anna Jensen"), "{}", page.body);
