@@ -137,9 +137,10 @@ impl EphemeralStore for GatedStore {
         &self,
         key: &str,
         tombstone: &str,
+        marker: Option<&[u8]>,
         memory: Duration,
     ) -> Result<Taken, StoreError> {
-        self.inner.take_once(key, tombstone, memory).await
+        self.inner.take_once(key, tombstone, marker, memory).await
     }
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
         self.inner.incr(key, ttl).await

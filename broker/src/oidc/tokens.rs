@@ -105,7 +105,7 @@ pub async fn issue_code(
         eidas.legal_person = None;
     }
     let grant = CodeGrant {
-        grant_id: token256(),
+        grant_id: String::new(), // named by issue_code
         client_id: rp.rp.id.clone(),
         redirect_uri: request.redirect_uri.to_owned(),
         code_challenge: request.code_challenge.to_owned(),
@@ -127,7 +127,7 @@ pub async fn issue_code(
             }),
         },
     };
-    Ok(grants(broker).issue_code(&grant).await?)
+    Ok(grants(broker).issue_code(grant).await?)
 }
 
 /// The algorithm the relying party registered for what the broker signs for it.
@@ -270,7 +270,7 @@ pub async fn take_refresh(
     };
     Ok(
         match store
-            .take_once(&refresh_key(token), &refresh_used_key(token), memory)
+            .take_once(&refresh_key(token), &refresh_used_key(token), None, memory)
             .await?
         {
             eid_core::Taken::First(bytes) => RefreshUse::Fresh(Box::new(decode(&bytes)?)),

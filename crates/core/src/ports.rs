@@ -59,19 +59,23 @@ pub trait EphemeralStore: Send + Sync + std::fmt::Debug {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Removes `key`; returns whether it held a value.
     async fn delete(&self, key: &str) -> Result<bool, StoreError>;
-    /// Takes the value under `key` once and keeps it under `tombstone` for `memory`, so that a later
-    /// presentation is recognised (single-use codes whose reuse revokes what they granted). Of two
+    /// Takes the value under `key` once and leaves `tombstone` for `memory`, so that a later
+    /// presentation is recognised (single-use codes whose reuse revokes what they granted). The
+    /// tombstone holds `marker`, or the taken value itself when `marker` is `None`; a small marker
+    /// keeps a store under sustained load from holding every used value for `memory`. Of two
     /// concurrent calls at most one gets [`Taken::First`]. The default is a `take` then a `put`;
     /// a backend with round trips should do both in one.
     async fn take_once(
         &self,
         key: &str,
         tombstone: &str,
+        marker: Option<&[u8]>,
         memory: Duration,
     ) -> Result<Taken, StoreError> {
         match self.take(key).await? {
             Some(value) => {
-                self.put(tombstone, &value, memory).await?;
+                self.put(tombstone, marker.unwrap_or(&value), memory)
+                    .await?;
                 Ok(Taken::First(value))
             }
             None => Ok(self

@@ -48,7 +48,11 @@ return n
 const TAKE_ONCE_SCRIPT: &str = r"
 local v = redis.call('GETDEL', KEYS[1])
 if v then
-  redis.call('SET', KEYS[2], v, 'PX', ARGV[1])
+  if ARGV[2] == '1' then
+    redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[1])
+  else
+    redis.call('SET', KEYS[2], v, 'PX', ARGV[1])
+  end
   return {1, v}
 end
 local t = redis.call('GET', KEYS[2])
@@ -376,6 +380,7 @@ impl EphemeralStore for RedisEphemeral {
         &self,
         key: &str,
         tombstone: &str,
+        marker: Option<&[u8]>,
         memory: Duration,
     ) -> Result<eid_core::Taken, StoreError> {
         let (key, tombstone) = (self.key(key), self.key(tombstone));
@@ -386,6 +391,8 @@ impl EphemeralStore for RedisEphemeral {
                     .key(key)
                     .key(tombstone)
                     .arg(ttl_millis(memory))
+                    .arg(if marker.is_some() { "1" } else { "0" })
+                    .arg(marker.unwrap_or_default())
                     .invoke_async::<(i64, Vec<u8>)>(&mut conn)
                     .await
             })

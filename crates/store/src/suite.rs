@@ -57,30 +57,44 @@ pub async fn ephemeral_behaviour(store: Arc<dyn EphemeralStore>) {
     use eid_core::Taken;
     s.put(&k("code"), b"grant", LONG_TTL).await.unwrap();
     assert_eq!(
-        s.take_once(&k("code"), &k("code-used"), LONG_TTL)
+        s.take_once(&k("code"), &k("code-used"), None, LONG_TTL)
             .await
             .unwrap(),
         Taken::First(b"grant".to_vec())
     );
     assert_eq!(s.get(&k("code")).await.unwrap(), None, "taken means gone");
     assert_eq!(
-        s.take_once(&k("code"), &k("code-used"), LONG_TTL)
+        s.take_once(&k("code"), &k("code-used"), None, LONG_TTL)
             .await
             .unwrap(),
         Taken::Again(b"grant".to_vec())
     );
     assert_eq!(
-        s.take_once(&k("never"), &k("never-used"), LONG_TTL)
+        s.take_once(&k("never"), &k("never-used"), None, LONG_TTL)
             .await
             .unwrap(),
         Taken::Missing
+    );
+    // With a marker the tombstone holds the marker, not the value.
+    s.put(&k("marked"), b"a long grant", LONG_TTL).await.unwrap();
+    assert_eq!(
+        s.take_once(&k("marked"), &k("marked-used"), Some(&b"m"[..]), LONG_TTL)
+            .await
+            .unwrap(),
+        Taken::First(b"a long grant".to_vec())
+    );
+    assert_eq!(
+        s.take_once(&k("marked"), &k("marked-used"), Some(&b"m"[..]), LONG_TTL)
+            .await
+            .unwrap(),
+        Taken::Again(b"m".to_vec())
     );
     s.put(&k("race"), b"once", LONG_TTL).await.unwrap();
     let racers: Vec<_> = (0..16)
         .map(|_| {
             let store = store.clone();
             let (key, tomb) = (k("race"), k("race-used"));
-            tokio::spawn(async move { store.take_once(&key, &tomb, LONG_TTL).await.unwrap() })
+            tokio::spawn(async move { store.take_once(&key, &tomb, None, LONG_TTL).await.unwrap() })
         })
         .collect();
     let mut firsts = 0;

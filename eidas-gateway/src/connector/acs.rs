@@ -7,7 +7,7 @@ use std::time::Duration;
 use eid_core::{AuditOutcome, Loa};
 use eid_oidc::authorize::success_redirect;
 use eid_oidc::grant::{CodeGrant, Grants};
-use eid_oidc::random::{digest_key, token256};
+use eid_oidc::random::digest_key;
 use eid_saml::binding::{MessageKind, decode_post};
 use eid_saml::dsig::DsigError;
 use eid_saml::eidas::{
@@ -275,7 +275,7 @@ async fn issue_code(
 ) -> Result<Url, ConnectorError> {
     let req = &sent.login.req;
     let grant = CodeGrant {
-        grant_id: token256(),
+        grant_id: String::new(), // named by issue_code
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
@@ -288,7 +288,7 @@ async fn issue_code(
         },
     };
     let code = Grants::new(conn.common.ephemeral.as_ref(), GRANTS)
-        .issue_code(&grant)
+        .issue_code(grant)
         .await?;
     success_redirect(&req.redirect_uri, &code, req.state.as_deref(), &conn.issuer)
         .map_err(|e| ConnectorError::BadRequest(e.description))

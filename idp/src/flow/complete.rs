@@ -113,7 +113,7 @@ pub async fn issue_code(
     session: &IdpSession,
 ) -> Result<Url, IdpError> {
     let grant = CodeGrant {
-        grant_id: token256(),
+        grant_id: String::new(), // named by issue_code
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
@@ -133,7 +133,7 @@ pub async fn issue_code(
         },
     };
     let code = Grants::new(idp.ephemeral.as_ref(), GRANTS)
-        .issue_code(&grant)
+        .issue_code(grant)
         .await?;
     success_redirect(
         &req.redirect_uri,
