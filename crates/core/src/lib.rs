@@ -11,6 +11,7 @@ pub mod identity;
 pub mod lang;
 pub mod loa;
 pub mod mandate;
+pub mod my_log;
 pub mod person;
 pub mod ports;
 pub mod protocol_message;

@@ -121,6 +121,32 @@ pub trait AuditLog: Send + Sync {
     }
     /// The newest events concerning `person`, newest first.
     async fn for_person(&self, person: Uuid, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// One page of a person's own log, newest first ([`crate::my_log`]): one indexed query by
+    /// person and time, the filters applied in the same query. A log that cannot be read by
+    /// person says so.
+    async fn person_log(
+        &self,
+        query: &crate::my_log::PersonLogQuery,
+    ) -> Result<crate::my_log::LogPage, StoreError> {
+        let _ = query;
+        Err(StoreError::Backend(
+            "this audit log cannot be read by person".to_owned(),
+        ))
+    }
+    /// Deletes at most `max` events that `selector` holds and that are older than `before`,
+    /// oldest first, in one statement; returns how many it deleted (the retention task calls it
+    /// until fewer than `max` go). A log that cannot delete says so.
+    async fn delete_events_before(
+        &self,
+        selector: &crate::my_log::Selector,
+        before: OffsetDateTime,
+        max: u32,
+    ) -> Result<u64, StoreError> {
+        let _ = (selector, before, max);
+        Err(StoreError::Backend(
+            "this audit log cannot delete events".to_owned(),
+        ))
+    }
     /// The newest events of `kind` at or after `since`, newest first (operators' view).
     async fn by_kind_since(
         &self,
