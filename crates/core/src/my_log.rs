@@ -32,7 +32,11 @@ pub enum Section {
 }
 
 /// Event kinds of successful logins.
-const LOGINS: &[&str] = &["login.success", "login.session_continued", "connector.login"];
+const LOGINS: &[&str] = &[
+    "login.success",
+    "login.session_continued",
+    "connector.login",
+];
 /// Event kinds of released personal data.
 const RELEASES: &[&str] = &[
     "token.issued",

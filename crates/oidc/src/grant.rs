@@ -420,7 +420,11 @@ mod tests {
         let Redemption::Fresh(g) = grants.redeem_code::<String>(&code).await.unwrap() else {
             panic!("first use must succeed");
         };
-        assert_eq!(g.grant_id, grant_id_of(&code), "the id is derived from the code");
+        assert_eq!(
+            g.grant_id,
+            grant_id_of(&code),
+            "the id is derived from the code"
+        );
         let tombstone = grants.key("code-used", &code, true);
         assert_eq!(store.get(&tombstone).await.unwrap().as_deref(), Some(USED));
     }

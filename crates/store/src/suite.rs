@@ -76,7 +76,9 @@ pub async fn ephemeral_behaviour(store: Arc<dyn EphemeralStore>) {
         Taken::Missing
     );
     // With a marker the tombstone holds the marker, not the value.
-    s.put(&k("marked"), b"a long grant", LONG_TTL).await.unwrap();
+    s.put(&k("marked"), b"a long grant", LONG_TTL)
+        .await
+        .unwrap();
     assert_eq!(
         s.take_once(&k("marked"), &k("marked-used"), Some(&b"m"[..]), LONG_TTL)
             .await
