@@ -228,6 +228,13 @@ impl Runtime {
             metrics: self.metrics[&Component::Broker].clone(),
         })
         .await
+        .map(|broker| {
+            // The person's own log reads the shared audit log and names people from the register.
+            broker.with_my_log(eid_broker::my::MyLogSources {
+                log: self.durable.clone(),
+                persons: Some(self.durable.clone()),
+            })
+        })
     }
 
     fn build_idp(&self) -> anyhow::Result<eid_idp::Idp> {

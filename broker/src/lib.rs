@@ -13,6 +13,7 @@ pub mod core;
 pub mod http;
 pub mod login;
 pub mod logout;
+pub mod my;
 pub mod oidc;
 pub mod ports;
 pub mod registry;

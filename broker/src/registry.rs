@@ -492,6 +492,21 @@ impl Registry {
         out
     }
 
+    /// Every registered service of either protocol as `(id, name)`, by name: what a person can
+    /// filter their log by.
+    pub fn services(&self) -> Vec<(String, String)> {
+        let oidc = self.snapshot.load();
+        let saml = self.saml.load();
+        let mut out: Vec<(String, String)> = oidc
+            .values()
+            .map(|r| &r.rp)
+            .chain(saml.values().map(|sp| &sp.rp))
+            .map(|rp| (rp.id.clone(), rp.name.clone()))
+            .collect();
+        out.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
     /// The name shown to citizens of a relying party of either protocol.
     pub fn service_name(&self, id: &str) -> Option<String> {
         self.get(id)

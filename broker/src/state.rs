@@ -102,6 +102,8 @@ pub struct Broker {
     pub metrics: Metrics,
     /// Certificates of the SAML signing keys.
     pub saml_certificates: crate::saml::idp::CertificateCache,
+    /// What the person's own log page reads; without it the page says it is unavailable.
+    pub my_log: Option<crate::my::MyLogSources>,
 }
 
 impl Broker {
@@ -123,9 +125,16 @@ impl Broker {
             clock: deps.clock,
             metrics: deps.metrics,
             saml_certificates: Default::default(),
+            my_log: None,
         };
         broker.refresh_registry().await?;
         Ok(broker)
+    }
+
+    /// The broker with the person's own log page reading `sources`.
+    pub fn with_my_log(mut self, sources: crate::my::MyLogSources) -> Broker {
+        self.my_log = Some(sources);
+        self
     }
 
     /// Re-reads both durable registries into the snapshot: the OIDC relying parties first (a

@@ -31,7 +31,7 @@ fn demo(stack: &TestStack) -> &str {
 
 /// How the person logs in at the authenticator.
 #[derive(Clone, Copy)]
-enum Method {
+pub enum Method {
     /// Password only: Low.
     Password,
     /// Password and code display (`step` time steps from now): Substantial.
@@ -49,7 +49,7 @@ async fn as_herself(stack: &TestStack, browser: &Browser, page: Page) -> Page {
 }
 
 /// Logs Anna in at the authenticator's user-ID page; returns where the browser ends.
-async fn authenticate(
+pub async fn authenticate(
     stack: &TestStack,
     browser: &Browser,
     user_page: &Page,
@@ -81,7 +81,7 @@ async fn authenticate(
 }
 
 /// A login at the OIDC demo service (`Log på`); returns its page of the logged-in person.
-async fn oidc_login(stack: &TestStack, browser: &Browser, method: Method) -> Page {
+pub async fn oidc_login(stack: &TestStack, browser: &Browser, method: Method) -> Page {
     let home = browser.get(&format!("{}/", demo(stack)), NOWHERE).await;
     let user_page = browser
         .post(
@@ -140,7 +140,7 @@ async fn post_response(stack: &TestStack, browser: &Browser, response: &str, rel
 }
 
 /// The whole SAML login from a page posting the Response: the demo service's page.
-async fn saml_complete(stack: &TestStack, browser: &Browser, page: &Page) -> Page {
+pub async fn saml_complete(stack: &TestStack, browser: &Browser, page: &Page) -> Page {
     let (action, response, relay) = posted(page);
     assert_eq!(action, format!("{}/saml/acs", demo(stack)));
     let page = post_response(stack, browser, &response, &relay).await;

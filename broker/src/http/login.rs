@@ -37,9 +37,9 @@ pub async fn landing(headers: HeaderMap) -> Response {
 /// The identity chooser for a pending login: the upstreams that fit it.
 pub fn chooser(broker: &Broker, pending: &PendingLogin) -> Response {
     let t = texts(pending.lang);
-    let service = broker
-        .registry
-        .service_name(&pending.authn.rp)
+    let service = pending
+        .frontend
+        .service_name(broker, &pending.authn.rp)
         .unwrap_or_default();
     let upstreams = pending
         .fitting_upstreams(broker)

@@ -6,6 +6,7 @@ pub use admin::registration_from_json;
 mod error;
 mod login;
 mod logout;
+mod my;
 mod oidc;
 mod pages;
 mod represent;
@@ -47,6 +48,10 @@ pub fn router(platform: &Platform, broker: Arc<Broker>) -> Router {
         .route("/login/start", post(login::start))
         .route("/login/cancel", post(login::cancel))
         .route("/login/represent", post(represent::represent))
+        .route("/my", get(my::my_log))
+        .route("/my/export", get(my::export))
+        .route("/my/services", get(my::services))
+        .route("/my/not-logged-in", get(my::not_logged_in))
         .route("/upstream/{name}/callback", get(login::callback))
         .route(crate::saml::METADATA_PATH, get(saml::metadata))
         .route(

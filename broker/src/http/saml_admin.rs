@@ -28,6 +28,7 @@ pub fn is_valid_entity_id(entity_id: &str) -> bool {
     !entity_id.is_empty()
         && entity_id.len() <= MAX_ENTITY_ID_LEN
         && !entity_id.chars().any(char::is_control)
+        && !entity_id.starts_with(eid_core::relying_party::RESERVED_ID_PREFIX)
 }
 
 /// A `PUT` body: the metadata document or a metadata URL, and what the broker adds.

@@ -124,9 +124,9 @@ async fn start_upstream(
         login_hint: pending.frontend.login_hint().map(str::to_owned),
         ui_locales: Some(pending.lang.tag().to_owned()),
         // The relying party's display name, for the authenticator's pages (pushed, authenticated).
-        service_name: broker
-            .registry
-            .service_name(&pending.authn.rp)
+        service_name: pending
+            .frontend
+            .service_name(broker, &pending.authn.rp)
             .filter(|name| eid_oidc::rp::valid_service_name(name)),
         // Only an eIDAS upstream is told the person's country.
         country: pending

@@ -22,6 +22,8 @@ pub enum FrontendRequest {
     Oidc(Box<AuthorizeRequest>),
     /// A verified SAML AuthnRequest.
     Saml(Box<SamlRequest>),
+    /// The broker's own page of the person's log ([`crate::my`]): answered by a redirect back to it.
+    MyLog(crate::my::MyLogRequest),
 }
 
 /// A registered relying party of either protocol.
@@ -31,6 +33,8 @@ pub enum Registered {
     Oidc(Arc<RegisteredRp>),
     /// A SAML service provider.
     Saml(Arc<RegisteredSp>),
+    /// One of the broker's own pages, a built-in registration that receives nothing.
+    Own(Arc<RelyingParty>),
 }
 
 impl Registered {
@@ -39,6 +43,7 @@ impl Registered {
         match self {
             Registered::Oidc(rp) => &rp.rp,
             Registered::Saml(sp) => &sp.rp,
+            Registered::Own(rp) => rp,
         }
     }
 }
@@ -121,7 +126,7 @@ impl FrontendRequest {
     pub fn login_hint(&self) -> Option<&str> {
         match self {
             FrontendRequest::Oidc(req) => req.login_hint.as_deref(),
-            FrontendRequest::Saml(_) => None,
+            FrontendRequest::Saml(_) | FrontendRequest::MyLog(_) => None,
         }
     }
 
@@ -130,6 +135,17 @@ impl FrontendRequest {
         match self {
             FrontendRequest::Oidc(_) => broker.registry.get(id).map(Registered::Oidc),
             FrontendRequest::Saml(_) => broker.registry.saml(id).map(Registered::Saml),
+            FrontendRequest::MyLog(req) => {
+                Some(Registered::Own(Arc::new(crate::my::registration(req.lang))))
+            }
+        }
+    }
+
+    /// The name of the service the person logs in to, as citizens see it.
+    pub fn service_name(&self, broker: &Broker, id: &str) -> Option<String> {
+        match self {
+            FrontendRequest::MyLog(req) => Some(crate::my::registration(req.lang).name),
+            _ => broker.registry.service_name(id),
         }
     }
 
@@ -152,6 +168,10 @@ impl FrontendRequest {
                 let (page, _) =
                     crate::saml::response::answer(broker, sp, req, session, mandate).await?;
                 Ok(Answer::Post(Box::new(page)))
+            }
+            // The page releases nothing: the person goes back to it, now logged in.
+            (FrontendRequest::MyLog(req), Registered::Own(_)) => {
+                Ok(Answer::Redirect(crate::my::back_to(broker, req)?))
             }
             _ => Err(BrokerError::BadRequest(
                 "the relying party speaks another protocol".into(),
@@ -220,6 +240,9 @@ impl FrontendRequest {
                 let page = crate::saml::response::refuse(broker, req, refusal)?;
                 Ok(Answer::Post(Box::new(page)))
             }
+            FrontendRequest::MyLog(req) => Ok(Answer::Redirect(crate::my::not_logged_in(
+                broker, req, refusal,
+            )?)),
         }
     }
 }

@@ -360,6 +360,10 @@ pub struct InvalidRegistration {
     pub problem: String,
 }
 
+/// Ids that begin so name the broker's own built-in registrations (its log page): no relying
+/// party may be registered under one.
+pub const RESERVED_ID_PREFIX: &str = "eidbroker:";
+
 impl TryFrom<RpRegistration> for RelyingParty {
     type Error = InvalidRegistration;
 
@@ -381,6 +385,11 @@ impl TryFrom<RpRegistration> for RelyingParty {
         })?;
         if doc.sector.is_empty() {
             return Err(bad("sector is empty".into()));
+        }
+        if doc.client_id.starts_with(RESERVED_ID_PREFIX) {
+            return Err(bad(format!(
+                "client ids beginning {RESERVED_ID_PREFIX:?} are the broker's own"
+            )));
         }
         let release = doc
             .allowed_claims
