@@ -2,6 +2,7 @@
 //! logout over HTTP ([`HttpLogoutNotifier`]).
 
 use async_trait::async_trait;
+use eid_core::eidas::PersonIdentifier;
 use eid_core::{Cpr, Identity, PersonKey};
 use std::time::Duration;
 use url::Url;
@@ -41,14 +42,23 @@ pub fn claim_mapping(kind: UpstreamKind) -> ClaimMapping {
     }
 }
 
-/// The audit key of a person an upstream of `kind` vouched for: the national authenticator's
-/// subjects are the person register's ids, shared with its own audit events; anyone else's is
-/// derived with the broker's key ([`PairwiseKey::audit_id`]), never a register id.
+/// The audit key of a person an upstream of `kind` vouched for, the same as the other
+/// components': the national authenticator's subjects are the person register's ids, shared with
+/// its own audit events; an `eu_eid` upstream's (the eIDAS PersonIdentifier) is
+/// [`eid_core::eidas::audit_id`], shared with the eIDAS connector's events. Anything else is
+/// derived with the broker's key ([`PairwiseKey::audit_id`]); none is ever a register id.
 pub fn audit_id(kind: UpstreamKind, person: &PersonKey, key: &PairwiseKey) -> Uuid {
-    if kind == UpstreamKind::National
-        && let Ok(id) = Uuid::parse_str(&person.subject)
-    {
-        return id;
+    match kind {
+        UpstreamKind::National => {
+            if let Ok(id) = Uuid::parse_str(&person.subject) {
+                return id;
+            }
+        }
+        UpstreamKind::EuEid => {
+            if let Ok(id) = PersonIdentifier::parse(&person.subject) {
+                return eid_core::eidas::audit_id(&id);
+            }
+        }
     }
     key.audit_id(&person.pairwise_input())
 }
@@ -232,12 +242,10 @@ mod tests {
             id,
             "a foreign upstream cannot claim a register id"
         );
-        assert_eq!(foreign, audit_id(UpstreamKind::EuEid, &national, &key));
-        let other = PersonKey {
-            upstream: "eidas".into(),
-            subject: "SE/DK/199001011234".into(),
-        };
-        assert_ne!(audit_id(UpstreamKind::EuEid, &other, &key), foreign);
+        assert_eq!(
+            foreign,
+            key.audit_id("idp:6f1c2a3e-1111-4222-8333-444455556666")
+        );
         let not_a_uuid = PersonKey {
             upstream: "idp".into(),
             subject: "not-a-uuid".into(),
@@ -246,5 +254,31 @@ mod tests {
             audit_id(UpstreamKind::National, &not_a_uuid, &key),
             key.audit_id("idp:not-a-uuid")
         );
+    }
+
+    #[test]
+    fn a_foreign_persons_audit_key_is_the_eidas_one_the_connector_uses_too() {
+        let key = PairwiseKey::new(&[7u8; 32]).unwrap();
+        let other_key = PairwiseKey::new(&[8u8; 32]).unwrap();
+        let eleni = PersonKey {
+            upstream: "eidas".into(),
+            subject: "SE/DK/199001011234".into(),
+        };
+        let expected =
+            eid_core::eidas::audit_id(&PersonIdentifier::parse("SE/DK/199001011234").unwrap());
+        assert_eq!(audit_id(UpstreamKind::EuEid, &eleni, &key), expected);
+        assert_eq!(
+            audit_id(UpstreamKind::EuEid, &eleni, &other_key),
+            expected,
+            "not keyed by the broker: the connector derives the same"
+        );
+        // Whatever the upstream is named: the identifier is the person.
+        let renamed = PersonKey {
+            upstream: "eu".into(),
+            ..eleni.clone()
+        };
+        assert_eq!(audit_id(UpstreamKind::EuEid, &renamed, &key), expected);
+        // A national upstream cannot name a foreign person's log.
+        assert_ne!(audit_id(UpstreamKind::National, &eleni, &key), expected);
     }
 }

@@ -149,6 +149,29 @@ async fn eidas_claims_go_only_to_services_allowed_them_and_never_a_cpr_number() 
     );
     assert!(c.get("eidas_person_identifier").is_none(), "{c}");
     assert!(c.get("eidas_country").is_none());
+    // Her own log: keyed as the eIDAS connector keys it, each release naming what went where.
+    let maria = eid_core::eidas::audit_id(&PersonIdentifier::parse("XA/DK/anna-1").unwrap());
+    let logins = h.audited("login.success").await;
+    assert_eq!(logins.len(), 2);
+    assert!(logins.iter().all(|e| e.person == Some(maria)), "{logins:?}");
+    let issued = h.audited("token.issued").await;
+    assert!(issued.iter().all(|e| e.person == Some(maria)), "{issued:?}");
+    let to = |rp: &str| {
+        issued
+            .iter()
+            .find(|e| e.client.as_deref() == Some(rp))
+            .map(|e| e.details["attributes"].clone())
+    };
+    assert_eq!(
+        to(RP_EU),
+        Some(serde_json::json!([
+            "name",
+            "birthdate",
+            "eidas_person_identifier",
+            "native_name"
+        ]))
+    );
+    assert_eq!(to(RP_C), Some(serde_json::json!(["name", "birthdate"])));
 }
 
 #[tokio::test]

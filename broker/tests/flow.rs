@@ -14,6 +14,8 @@ async fn a_login_through_the_only_upstream_ends_in_an_id_token_naming_the_person
     let anna = h.person("anna", Loa::Substantial);
     h.upstream.answer(anna.clone());
     let mut browser = Client::new();
+    let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    browser.headers.push(("user-agent", firefox.to_owned()));
 
     // One upstream fits: no chooser, straight to it.
     let to_upstream = h.authorize(&mut browser, RP_A, &[]).await;
@@ -43,9 +45,22 @@ async fn a_login_through_the_only_upstream_ends_in_an_id_token_naming_the_person
     assert_eq!(login.len(), 1);
     assert_eq!(login[0].person, Some(anna.audit_id));
     assert_eq!(login[0].client.as_deref(), Some(RP_A));
+    // A coarse name of the browser for the person's own log, never the header itself.
+    assert_eq!(login[0].details["browser"], "Firefox on Linux");
+    let stored = serde_json::to_string(&login[0]).unwrap();
+    assert!(
+        !stored.contains("rv:128.0") && !stored.contains("Gecko"),
+        "{stored}"
+    );
     let issued = h.audited("token.issued").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].person, Some(anna.audit_id));
+    assert_eq!(issued[0].details["loa"], "Substantial");
+    assert_eq!(
+        issued[0].details["attributes"],
+        serde_json::json!([]),
+        "RP A may have nothing"
+    );
     let mine: Vec<String> = h
         .audited_for(anna.audit_id)
         .await

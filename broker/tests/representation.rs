@@ -176,6 +176,29 @@ async fn acting_for_karen_gives_her_sub_annas_act_and_the_mandate_in_every_answe
     assert_eq!(hers[0].kind, "representation.acted_for");
     assert_eq!(hers[0].details["agent"], anna.audit_id.to_string());
     assert_eq!(hers[0].client.as_deref(), Some(RP_C));
+    assert_eq!(hers[0].details["mandate"], MANDATE);
+    assert_eq!(hers[0].details["mandate_kind"], "power_of_attorney");
+    // What of Karen's was released, by name: her CPR number and name went to service C.
+    assert_eq!(hers[0].details["attributes"], json!(["cpr", "name"]));
+    assert_eq!(issued[0].details["attributes"], json!(["cpr", "name"]));
+    assert_eq!(issued[0].details["loa"], "Substantial");
+    // Anna's own log says for whom she acted, in the same words as the release.
+    let acted_as = h.audited("representation.acted_as").await;
+    assert_eq!(acted_as.len(), 1, "{acted_as:?}");
+    assert_eq!(acted_as[0].person, Some(anna.audit_id));
+    assert_eq!(acted_as[0].client.as_deref(), Some(RP_C));
+    assert_eq!(acted_as[0].details["principal"], KAREN);
+    assert_eq!(acted_as[0].details["principal_type"], "person");
+    assert_eq!(acted_as[0].details["mandate"], MANDATE);
+    assert_eq!(acted_as[0].details["mandate_kind"], "power_of_attorney");
+    // Each userinfo answer names the same release and the mandate.
+    let info = h.audited("userinfo.released").await;
+    assert_eq!(info.len(), 1, "{info:?}");
+    assert_eq!(info[0].person, Some(anna.audit_id));
+    assert_eq!(info[0].details["attributes"], json!(["cpr", "name"]));
+    assert_eq!(info[0].details["loa"], "Substantial");
+    assert_eq!(info[0].details["mandate"], MANDATE);
+    assert_eq!(info[0].details["principal"], KAREN);
     for event in h.audited_for(anna.audit_id).await.iter().chain(&hers) {
         let text = serde_json::to_string(&event.details).unwrap();
         assert!(
@@ -359,6 +382,17 @@ async fn a_refresh_keeps_the_representation_and_re_checks_it() {
     assert_eq!(claims["sub"], expected_sub(RP_C, KAREN));
     assert_eq!(claims["act"]["sub"], expected_sub(RP_C, "anna"));
     assert_eq!(refreshed["authorization_details"][0]["identifier"], MANDATE);
+    // The refresh is a release like the first one, on both logs.
+    let issued = h.audited("token.issued").await;
+    let again: Vec<_> = issued
+        .iter()
+        .filter(|e| e.details["grant_type"] == "refresh_token")
+        .collect();
+    assert_eq!(again.len(), 1, "{issued:?}");
+    assert_eq!(again[0].details["attributes"], json!(["cpr", "name"]));
+    assert_eq!(again[0].details["mandate"], MANDATE);
+    assert_eq!(h.audited("representation.acted_for").await.len(), 2);
+    assert_eq!(h.audited("representation.acted_as").await.len(), 2);
     h.mandates.revoke(MANDATE);
     let second = refresh(&h, refreshed["refresh_token"].as_str().unwrap()).await;
     assert_eq!(second.status, 400, "{second:?}");
@@ -398,8 +432,13 @@ async fn an_employee_acting_for_their_organisation_gets_a_pairwise_sub_of_the_or
         json!({"cvr": "12345678", "name": "Demo ApS"})
     );
     assert_eq!(details["actions"], json!(["read"]));
-    // No person principal: only the agent's log holds the use.
+    // No person principal: only the agent's log holds the use, naming the organisation.
     assert!(h.audited("representation.acted_for").await.is_empty());
+    let acted_as = h.audited("representation.acted_as").await;
+    assert_eq!(acted_as.len(), 1, "{acted_as:?}");
+    assert_eq!(acted_as[0].details["organisation"], "12345678");
+    assert_eq!(acted_as[0].details["principal_type"], "organisation");
+    assert!(acted_as[0].details.get("principal").is_none());
     assert_eq!(
         h.audited("token.issued").await[0].details["principal_cvr"],
         "12345678"

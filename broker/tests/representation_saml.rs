@@ -129,6 +129,18 @@ async fn acting_for_karen_at_a_saml_service_keeps_annas_nameid_with_a_group_scop
     assert_eq!(hers.len(), 1);
     assert_eq!(hers[0].kind, "representation.acted_for");
     assert_eq!(hers[0].client.as_deref(), Some(SP));
+    // Each log names what of its person was released: Anna's own CPR number and name in the
+    // assertion; Karen's CPR number as the scope of the privileges.
+    assert_eq!(
+        issued[0].details["attributes"],
+        serde_json::json!(["cpr", "name"])
+    );
+    assert_eq!(hers[0].details["attributes"], serde_json::json!(["cpr"]));
+    let acted_as = h.audited("representation.acted_as").await;
+    assert_eq!(acted_as.len(), 1, "{acted_as:?}");
+    assert_eq!(acted_as[0].person, Some(anna.audit_id));
+    assert_eq!(acted_as[0].details["principal"], KAREN);
+    assert_eq!(acted_as[0].details["mandate"], MANDATE);
     assert_eq!(h.mandates.rechecked().len(), 1, "re-checked at issuance");
 }
 
@@ -154,6 +166,11 @@ async fn a_service_not_allowed_cpr_numbers_gets_a_pairwise_scope_and_no_cpr_numb
         groups(&privileges[0])[0].0,
         format!("urn:eidbroker:saml:pairwiseIdentifier:{}", pairwise(KAREN))
     );
+    // Nothing of Karen's was released, and her log says so; Anna's name went out.
+    let hers = h.audited("representation.acted_for").await;
+    assert_eq!(hers[0].details["attributes"], serde_json::json!([]));
+    let issued = h.audited("saml.response_issued").await;
+    assert_eq!(issued[0].details["attributes"], serde_json::json!(["name"]));
 }
 
 #[tokio::test]

@@ -72,6 +72,8 @@ async fn a_saml_login_answers_with_a_signed_and_encrypted_assertion() {
     let issued = h.audited("saml.response_issued").await;
     assert_eq!(issued.len(), 1);
     assert_eq!(issued[0].person, Some(person.audit_id));
+    assert_eq!(issued[0].details["loa"], "Substantial");
+    assert_eq!(issued[0].details["attributes"], serde_json::json!(["name"]));
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! to attributes.
 
 use eid_core::{Attribute, Cpr, Identity, Loa, Mandate, Principal, RelyingParty, SubjectType};
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::pairwise::PairwiseKey;
@@ -56,6 +57,71 @@ pub struct Attributes {
     /// A foreign person's eIDAS identity (identifier, country, legal person; native names only
     /// where names may be released too).
     pub eidas: Option<eid_core::EidasIdentity>,
+}
+
+/// The name of a kind of personal data a release carries, as the audit log records it (the
+/// `attributes` detail of a release's event: names only, never values). The same for every
+/// protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleasedAttribute {
+    /// The CPR number.
+    Cpr,
+    /// A name (given and family names, or the full name).
+    Name,
+    /// The date of birth.
+    Birthdate,
+    /// A foreign person's eIDAS PersonIdentifier (which names the issuing country).
+    EidasPersonIdentifier,
+    /// A foreign person's names in their original script.
+    NativeName,
+    /// The legal person a foreign person acts for (its identifier and name).
+    LegalPerson,
+}
+
+impl ReleasedAttribute {
+    /// Stable name, as stored in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleasedAttribute::Cpr => "cpr",
+            ReleasedAttribute::Name => "name",
+            ReleasedAttribute::Birthdate => "birthdate",
+            ReleasedAttribute::EidasPersonIdentifier => "eidas_person_identifier",
+            ReleasedAttribute::NativeName => "native_name",
+            ReleasedAttribute::LegalPerson => "legal_person",
+        }
+    }
+
+    /// The stored names of `list`, for an audit event's `attributes` detail.
+    pub fn names(list: &[ReleasedAttribute]) -> Vec<&'static str> {
+        list.iter().map(|a| a.as_str()).collect()
+    }
+}
+
+impl Attributes {
+    /// Which kinds of personal data these attributes release, each once, in a stable order.
+    pub fn released(&self) -> Vec<ReleasedAttribute> {
+        let mut out = Vec::new();
+        if self.cpr.is_some() {
+            out.push(ReleasedAttribute::Cpr);
+        }
+        if self.given_name.is_some() || self.family_name.is_some() || self.name.is_some() {
+            out.push(ReleasedAttribute::Name);
+        }
+        if self.birthdate.is_some() {
+            out.push(ReleasedAttribute::Birthdate);
+        }
+        if let Some(e) = &self.eidas {
+            out.push(ReleasedAttribute::EidasPersonIdentifier);
+            if e.given_name_native.is_some() || e.family_name_native.is_some() {
+                out.push(ReleasedAttribute::NativeName);
+            }
+            if e.legal_person.is_some() {
+                out.push(ReleasedAttribute::LegalPerson);
+            }
+        }
+        out
+    }
 }
 
 /// Who acts, when someone acts on behalf of the subject.
@@ -199,6 +265,81 @@ mod tests {
 
     fn released(allowed: &[&str]) -> Released {
         release(&rp(allowed), &identity(), Loa::Substantial, 1, None, &key())
+    }
+
+    fn eidas(native: bool, legal: bool) -> eid_core::EidasIdentity {
+        use eid_core::eidas::{LegalPerson, PersonIdentifier};
+        eid_core::EidasIdentity {
+            person_identifier: PersonIdentifier::parse("XA/DK/123").unwrap(),
+            country: "XA".into(),
+            given_name_native: native.then(|| "Ελένη".into()),
+            family_name_native: None,
+            legal_person: legal.then(|| LegalPerson {
+                identifier: PersonIdentifier::parse("XA/DK/L-9").unwrap(),
+                name: "Demo SA".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_release_is_named_by_the_kinds_of_data_it_carries_never_their_values() {
+        use ReleasedAttribute::*;
+        assert!(Attributes::default().released().is_empty());
+        let all = released(&["cpr", "name", "birthdate"]).attributes;
+        assert_eq!(all.released(), vec![Cpr, Name, Birthdate]);
+        assert_eq!(
+            ReleasedAttribute::names(&all.released()),
+            vec!["cpr", "name", "birthdate"]
+        );
+        // Each kind on its own, so that none is named without being released.
+        for (allowed, expected) in [
+            ("cpr", vec![Cpr]),
+            ("name", vec![Name]),
+            ("birthdate", vec![Birthdate]),
+        ] {
+            assert_eq!(released(&[allowed]).attributes.released(), expected);
+        }
+        let only_family = Attributes {
+            family_name: Some("Jensen".into()),
+            ..Attributes::default()
+        };
+        assert_eq!(only_family.released(), vec![Name]);
+        let principal = Attributes {
+            name: Some("Karen Hansen".into()),
+            ..Attributes::default()
+        };
+        assert_eq!(principal.released(), vec![Name]);
+        let foreign = |native, legal| Attributes {
+            eidas: Some(eidas(native, legal)),
+            ..Attributes::default()
+        };
+        assert_eq!(
+            foreign(false, false).released(),
+            vec![EidasPersonIdentifier]
+        );
+        assert_eq!(
+            foreign(true, true).released(),
+            vec![EidasPersonIdentifier, NativeName, LegalPerson]
+        );
+        let text = serde_json::to_string(&ReleasedAttribute::names(&all.released())).unwrap();
+        assert!(
+            !text.contains("0101701234") && !text.contains("Anna"),
+            "{text}"
+        );
+        for a in [
+            Cpr,
+            Name,
+            Birthdate,
+            EidasPersonIdentifier,
+            NativeName,
+            LegalPerson,
+        ] {
+            assert_eq!(
+                serde_json::to_value(a).unwrap(),
+                a.as_str(),
+                "stored as named"
+            );
+        }
     }
 
     #[test]

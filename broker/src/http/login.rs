@@ -9,6 +9,7 @@ use eid_core::AuditOutcome;
 use eid_oidc::RawParams;
 use eid_web::Lang;
 use eid_web::browser::{client_ip, cookie, cookie_value};
+use eid_web::user_agent::browser_label;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -175,6 +176,12 @@ pub async fn callback(
         cookie_value(&jar, SESSION_COOKIE),
         cookie_value(&jar, BROWSER_COOKIE),
         &client_ip(&addr),
+        // A coarse name for the person's own log; the header itself is kept nowhere.
+        &browser_label(
+            headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok()),
+        ),
     )
     .await
     .map_err(|e| HttpError::new(e, lang))?;

@@ -167,7 +167,8 @@ fn count(broker: &Broker, result: &str, upstream: &str) {
     );
 }
 
-/// Completes the upstream round trip from its callback.
+/// Completes the upstream round trip from its callback, from the browser at `ip` that
+/// [`eid_web::user_agent::browser_label`] names `browser`.
 ///
 /// The `state` is spent only once the browser is known to be the one that began the login. After
 /// that the upstream's code is spent too, so a store failure from then on cannot be retried from
@@ -180,6 +181,7 @@ pub async fn upstream_callback(
     session_cookie: Option<&str>,
     browser_cookie: Option<&str>,
     ip: &str,
+    browser: &str,
 ) -> Result<CallbackOutcome, BrokerError> {
     let state = params
         .iter()
@@ -209,6 +211,7 @@ pub async fn upstream_callback(
         params,
         (session_cookie, browser_cookie),
         ip,
+        browser,
     )
     .await
     {
@@ -233,6 +236,7 @@ async fn complete_login(
     params: &[(String, String)],
     (session_cookie, browser_cookie): (Option<&str>, Option<&str>),
     ip: &str,
+    browser: &str,
 ) -> Result<CallbackOutcome, BrokerError> {
     let client = broker.upstreams.get(upstream);
     let upstream_pending = pending.upstream.as_ref().filter(|p| p.upstream == upstream);
@@ -315,7 +319,8 @@ async fn complete_login(
                 .ip(ip)
                 .detail("upstream", upstream.to_owned())
                 .detail("loa", this_login.loa.as_word())
-                .detail("step_up", pending.step_up),
+                .detail("step_up", pending.step_up)
+                .detail("browser", browser.to_owned()),
         )
         .await?;
     let next = match step {

@@ -268,45 +268,84 @@ pub fn with_mandate(broker: &Broker, event: AuditEvent, mandate: &Mandate) -> Au
     }
 }
 
-/// The audit events of one use of `mandate` by the person with audit key `agent` at `rp`: the
-/// release's own event (on the agent's log) with the mandate named, and, when the principal is a
-/// person, an event on the principal's log naming the agent.
+/// The audit events of one use of a mandate ([`use_events`]), written together by [`audit_use`].
+#[derive(Debug, Clone)]
+pub struct UseEvents {
+    /// The release's own event, on the agent's log, with the mandate named.
+    pub release: AuditEvent,
+    /// `representation.acted_as`, on the agent's log: for whom, under which mandate.
+    pub acted_as: AuditEvent,
+    /// `representation.acted_for`, on the principal's log when the principal is a person: who
+    /// acted, under which mandate, and which kinds of their data were released.
+    pub acted_for: Option<AuditEvent>,
+}
+
+/// The audit events of one use of `mandate` by the person with audit key `agent` at `rp`, each
+/// from its person's side: the release's own event and `representation.acted_as` on the agent's
+/// log, and, when the principal is a person, `representation.acted_for` on the principal's log
+/// naming the agent and the kinds of the principal's data released (`principal_attributes`).
 pub fn use_events(
     broker: &Broker,
     release_event: AuditEvent,
     agent: Uuid,
     mandate: &Mandate,
     rp: &str,
-) -> (AuditEvent, Option<AuditEvent>) {
-    let own = with_mandate(broker, release_event.person(agent), mandate);
-    let principal = match &mandate.principal {
-        Principal::Person { person, .. } => Some(
-            broker
-                .event("representation.acted_for", AuditOutcome::Success)
-                .person(principal_audit_id(broker, person))
-                .client(rp.to_owned())
-                .detail("agent", agent.to_string())
-                .detail("mandate", mandate.id.clone())
-                .detail("mandate_kind", mandate.kind.as_str()),
+    principal_attributes: &[&'static str],
+) -> UseEvents {
+    let release = with_mandate(broker, release_event.person(agent), mandate);
+    let acted_as = with_mandate(
+        broker,
+        broker
+            .event("representation.acted_as", AuditOutcome::Success)
+            .person(agent)
+            .client(rp.to_owned()),
+        mandate,
+    );
+    let (acted_as, acted_for) = match &mandate.principal {
+        Principal::Person { person, .. } => (
+            acted_as,
+            Some(
+                broker
+                    .event("representation.acted_for", AuditOutcome::Success)
+                    .person(principal_audit_id(broker, person))
+                    .client(rp.to_owned())
+                    .detail("agent", agent.to_string())
+                    .detail("mandate", mandate.id.clone())
+                    .detail("mandate_kind", mandate.kind.as_str())
+                    .detail("attributes", principal_attributes.to_vec()),
+            ),
         ),
-        Principal::Organisation { .. } => None,
+        Principal::Organisation { cvr, .. } => (acted_as.detail("organisation", cvr.clone()), None),
     };
-    (own, principal)
+    UseEvents {
+        release,
+        acted_as,
+        acted_for,
+    }
 }
 
-/// Writes the events of [`use_events`] together and waits until both are durable.
+/// Writes the events of [`use_events`] together (the release's with the protocol `messages`) and
+/// waits until every one is durable: nothing is released before both persons' logs hold it.
 pub async fn audit_use(
     broker: &Broker,
-    events: (AuditEvent, Option<AuditEvent>),
+    events: UseEvents,
     messages: Vec<eid_core::ProtocolMessage>,
 ) -> Result<(), eid_core::StoreError> {
-    let (own, principal) = events;
-    let principal = async {
-        match principal {
+    let UseEvents {
+        release,
+        acted_as,
+        acted_for,
+    } = events;
+    let acted_for = async {
+        match acted_for {
             Some(e) => broker.audit(e).await,
             None => Ok(()),
         }
     };
-    tokio::try_join!(broker.audit_with(own, messages), principal)?;
+    tokio::try_join!(
+        broker.audit_with(release, messages),
+        broker.audit(acted_as),
+        acted_for
+    )?;
     Ok(())
 }

@@ -13,8 +13,9 @@ use super::tokens::{
     grantable_scopes, grants, id_token, issue_refresh, refresh_record, restore_refresh,
     take_refresh, token_alive, withdraw_refresh,
 };
+use crate::core::release::ReleasedAttribute;
 use crate::core::representation::{Recheck, recheck};
-use crate::login::represent::{audit_use, audit_withdrawn, use_events};
+use crate::login::represent::{audit_use, audit_withdrawn, use_events, with_mandate};
 use crate::registry::RegisteredRp;
 use crate::state::Broker;
 
@@ -125,6 +126,7 @@ fn subject_of(grant: &BrokerGrant, exp: i64, iat: i64) -> TokenSubject {
         sid: Some(grant.sid.clone()),
         person: grant.person,
         claims: grant.claims.clone(),
+        attributes: grant.attributes.clone(),
         exp,
         iat,
         login: Some((grant.loa, grant.auth_time)),
@@ -257,7 +259,12 @@ async fn issue_audited(
 ) -> Result<TokenResponse, OAuthError> {
     recheck_acting(broker, rp, grant, at).await?;
     let issued = tokens_for(broker, rp, grant_id, grant).await?;
-    // The release names the person whose data it is, so that they can be shown it.
+    // The release names the person who logged in, so that they can be shown it, with what it
+    // released: the level and the kinds of personal data (names, never values).
+    let attributes = ReleasedAttribute::names(&grant.attributes);
+    let event = event
+        .detail("loa", grant.loa.as_word())
+        .detail("attributes", attributes.clone());
     let event = match grant.person {
         Some(person) => event.person(person),
         None => event,
@@ -266,7 +273,15 @@ async fn issue_audited(
         None => broker.audit(event).await,
         Some(acting) => {
             let agent = acting.agent.audit_id;
-            let events = use_events(broker, event, agent, &acting.mandate, &rp.rp.id);
+            // The claims are the principal's: their log names the same kinds of data.
+            let events = use_events(
+                broker,
+                event,
+                agent,
+                &acting.mandate,
+                &rp.rp.id,
+                &attributes,
+            );
             audit_use(broker, events, Vec::new()).await
         }
     };
@@ -418,6 +433,7 @@ async fn client_credentials(
         sid: None,
         person: None,
         claims: Map::new(),
+        attributes: Vec::new(),
         exp,
         iat: now,
         login: None,
@@ -473,9 +489,19 @@ pub async fn userinfo(broker: &Broker, authorization: Option<&str>) -> Result<Va
     }
     let mut event = broker
         .event("userinfo.released", AuditOutcome::Success)
-        .client(record.client_id.clone());
+        .client(record.client_id.clone())
+        .detail(
+            "attributes",
+            ReleasedAttribute::names(&record.payload.attributes),
+        );
+    if let Some((loa, _)) = record.payload.login {
+        event = event.detail("loa", loa.as_word());
+    }
     if let Some(person) = record.payload.person {
         event = event.person(person);
+    }
+    if let Some(acting) = &record.payload.acting {
+        event = with_mandate(broker, event, &acting.mandate);
     }
     broker.audit(event).await?;
     let mut out = Map::with_capacity(record.payload.claims.len() + 1);

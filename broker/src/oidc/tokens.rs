@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use super::BrokerError;
 use super::claims::person_claims;
-use crate::core::release::release;
+use crate::core::release::{ReleasedAttribute, release};
 use crate::core::session::{SsoSession, rp_sid};
 use crate::registry::{RegisteredRp, key_alg};
 use crate::state::Broker;
@@ -44,6 +44,9 @@ pub struct BrokerGrant {
     pub scopes: Vec<String>,
     /// The released person claims.
     pub claims: Map<String, Value>,
+    /// Which kinds of personal data the claims release (named in the audit event of each release).
+    #[serde(default)]
+    pub attributes: Vec<ReleasedAttribute>,
     /// Someone acting for the subject, and under which mandate: re-checked whenever the grant
     /// yields tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -113,6 +116,7 @@ pub async fn issue_code(
             sid: session.sid.clone(),
             person: Some(released.audit_id),
             claims: person_claims(&released, &rp.rp.id),
+            attributes: released.attributes.released(),
             sub: released.subject,
             loa: released.level,
             amr: released.amr,
@@ -179,6 +183,9 @@ pub struct TokenSubject {
     pub person: Option<Uuid>,
     /// Claims userinfo returns.
     pub claims: Map<String, Value>,
+    /// Which kinds of personal data the claims release (named in the audit event of each answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<ReleasedAttribute>,
     /// When it expires (Unix seconds), for introspection.
     pub exp: i64,
     /// When it was issued.

@@ -11,7 +11,7 @@ use eid_core::{Access, Attribute, Mandate, Principal, RelyingParty};
 use eid_saml::messages::AssertionAttribute;
 
 use crate::core::pairwise::PairwiseKey;
-use crate::core::release::person_subject;
+use crate::core::release::{ReleasedAttribute, person_subject};
 
 /// The BPP 1.2 namespace.
 pub const BPP_NAMESPACE: &str = "http://digst.dk/oiosaml/basic_privilege_profile";
@@ -54,6 +54,18 @@ pub fn scope(mandate: &Mandate, sp: &RelyingParty, key: &PairwiseKey) -> String 
             _ => format!("{PAIRWISE_SCOPE}{}", person_subject(sp, person, key)),
         },
         Principal::Organisation { cvr, .. } => format!("{CVR_SCOPE}{cvr}"),
+    }
+}
+
+/// Which kinds of a person principal's data the privileges of `mandate` release at service `sp`:
+/// their CPR number where the group is scoped by it ([`scope`]); nothing for an organisation (its
+/// CVR number and name are no person's data).
+pub fn principal_attributes(mandate: &Mandate, sp: &RelyingParty) -> Vec<ReleasedAttribute> {
+    match &mandate.principal {
+        Principal::Person { cpr: Some(_), .. } if sp.may_receive(Attribute::Cpr) => {
+            vec![ReleasedAttribute::Cpr]
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -189,6 +201,24 @@ mod tests {
         assert!(!denied.contains("0202505678"), "{denied}");
         let expected = key().subject("s", "idp:mother");
         assert_eq!(groups(&denied)[0].0, format!("{PAIRWISE_SCOPE}{expected}"));
+        // The principal's log names the CPR number exactly where the scope carries it.
+        assert_eq!(
+            principal_attributes(&m, &sp(&["cpr"])),
+            vec![ReleasedAttribute::Cpr]
+        );
+        assert!(principal_attributes(&m, &sp(&["name"])).is_empty());
+        let without_cpr = mandate(
+            Principal::Person {
+                person: PersonKey {
+                    upstream: "idp".into(),
+                    subject: "mother".into(),
+                },
+                cpr: None,
+                name: "Karen".into(),
+            },
+            vec![],
+        );
+        assert!(principal_attributes(&without_cpr, &sp(&["cpr"])).is_empty());
     }
 
     #[test]
@@ -212,6 +242,10 @@ mod tests {
         );
         let xml = String::from_utf8(STANDARD.decode(&attrs[2].values[0]).unwrap()).unwrap();
         assert_eq!(groups(&xml)[0].0, format!("{CVR_SCOPE}12345678"));
+        assert!(
+            principal_attributes(&m, &sp(&["cpr"])).is_empty(),
+            "no person's data"
+        );
     }
 
     proptest! {

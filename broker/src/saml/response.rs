@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use super::idp::{SIGNATURE_ALG, signing_key};
 use super::{ASSERTION_TTL, PostPage, SamlRequest, entity_id};
 use crate::core::SsoSession;
-use crate::core::release::{Released, release};
+use crate::core::release::{Released, ReleasedAttribute, release};
 use crate::login::Refusal;
 use crate::login::represent::{audit_use, use_events};
 use crate::oidc::BrokerError;
@@ -152,9 +152,12 @@ pub async fn answer(
         &broker.pairwise,
     );
     // A SAML service cannot ask for the legal person a foreign person represents, so it never gets
-    // one that another service of the session asked for.
+    // one that another service of the session asked for; OIOSAML has no attribute for names in
+    // their original script (dropped here, so that the audit names only what is released).
     if let Some(eidas) = released.attributes.eidas.as_mut() {
         eidas.legal_person = None;
+        eidas.given_name_native = None;
+        eidas.family_name_native = None;
     }
     let subject = uuid::Uuid::parse_str(&released.subject)
         .map_err(|_| BrokerError::BadRequest("the subject is not a pairwise UUID".into()))?;
@@ -210,11 +213,17 @@ pub async fn answer(
         .event("saml.response_issued", AuditOutcome::Success)
         .person(released.audit_id)
         .client(sp.rp.id.clone())
-        .detail("loa", released.level.as_word());
+        .detail("loa", released.level.as_word())
+        .detail(
+            "attributes",
+            ReleasedAttribute::names(&released.attributes.released()),
+        );
     match mandate {
         None => broker.audit_with(event, kept).await?,
         Some(m) => {
-            let events = use_events(broker, event, released.audit_id, m, &sp.rp.id);
+            let principals =
+                ReleasedAttribute::names(&super::privileges::principal_attributes(m, &sp.rp));
+            let events = use_events(broker, event, released.audit_id, m, &sp.rp.id, &principals);
             audit_use(broker, events, kept).await?;
         }
     }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use uuid::Uuid;
 
 /// The country whose relying parties receive eIDAS identifiers from the connector (`YY` in
 /// `XX/YY/id`).
@@ -89,6 +90,24 @@ impl From<PersonIdentifier> for String {
     fn from(value: PersonIdentifier) -> Self {
         value.0
     }
+}
+
+/// The domain label of [`audit_id`]: no other hash of an identifier in the system equals it.
+const AUDIT_ID_LABEL: &[u8] = b"eid-broker eidas audit person key v1\x00";
+
+/// The audit key of a foreign person ([`crate::AuditEvent::person`]): a version-8 UUID from the
+/// first 16 bytes of SHA-256 over a domain label and the whole identifier. Every component
+/// derives it alike without a shared secret (the broker for its login and release events, the
+/// eIDAS connector for its own), so a foreign person's whole log is one query; being a UUIDv8 it
+/// never equals a person-register id (those are random, version 4).
+pub fn audit_id(id: &PersonIdentifier) -> Uuid {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(AUDIT_ID_LABEL);
+    ctx.update(id.as_str().as_bytes());
+    let digest = ctx.finish();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    Uuid::new_v8(bytes)
 }
 
 /// A name or other free text from a foreign eID: trimmed, non-empty, at most
@@ -192,6 +211,29 @@ mod tests {
     fn debug_hides_the_id() {
         let id = PersonIdentifier::parse("XA/DK/secret-123").unwrap();
         assert!(!format!("{id:?}").contains("secret"));
+    }
+
+    /// A known answer: every component must derive the same key, and a changed derivation would
+    /// split each foreign person's log in two. Checked independently (`printf 'eid-broker eidas
+    /// audit person key v1\0XA/DK/123' | sha256sum`, first 16 bytes, UUIDv8 bits).
+    #[test]
+    fn a_foreign_persons_audit_key_is_a_fixed_v8_hash_of_the_identifier() {
+        let id = PersonIdentifier::parse("XA/DK/123").unwrap();
+        let key = audit_id(&id);
+        assert_eq!(key.get_version_num(), 8);
+        assert_eq!(key.to_string(), "c7f58f95-d8fc-8c37-bbc4-131179a22b1d");
+        assert_eq!(
+            key,
+            audit_id(&PersonIdentifier::parse("XA/DK/123").unwrap())
+        );
+        assert_ne!(
+            key,
+            audit_id(&PersonIdentifier::parse("XA/DK/124").unwrap())
+        );
+        assert_ne!(
+            key,
+            audit_id(&PersonIdentifier::parse("XB/DK/123").unwrap())
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod platform;
 pub mod qr;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod user_agent;
 pub mod wording;
 
 /// The page language lives in `eid_core` (protocol logic uses it without HTTP); re-exported here
