@@ -26,6 +26,7 @@ mod idp_passkey;
 mod idp_password;
 mod idp_totp;
 mod logs_hold_no_cpr;
+mod privacy;
 mod redis_ephemeral;
 mod saml_pysaml2;
 mod support;
