@@ -347,11 +347,25 @@ mod tests {
                 "{subject}"
             );
         }
+    }
+
+    #[test]
+    fn introspection_gives_the_subject_of_the_tokens_service_and_nothing_more() {
+        let a = anna();
         let echo = expected("api", "p", false, Subject::Echo { of: SUB.into() });
+        assert!(violations(&echo, &a, &received("api", SUB, "{}")).is_empty());
+        let other = received("api", "another", "{}");
+        assert_eq!(violations(&echo, &a, &other).len(), 1);
+        let leaked = received("api", SUB, &format!("{{\"x\":\"{}\"}}", a.id));
         assert_eq!(
-            violations(&echo, &a, &received("api", "other", "{}")).len(),
-            1
+            violations(&echo, &a, &leaked).len(),
+            1,
+            "the register id beside it"
         );
+        // Unless the token's service got the register id itself (a public subject).
+        let public = format!("mitid:{}", a.id);
+        let echo = expected("api", "p", false, Subject::Echo { of: public.clone() });
+        assert!(violations(&echo, &a, &received("api", &public, &public)).is_empty());
     }
 
     #[test]
