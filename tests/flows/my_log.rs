@@ -250,6 +250,13 @@ async fn each_person_sees_their_own_logins_releases_and_acts_and_nobody_elses() 
         assert_eq!(page.status, 400, "{forged}: {page:?}");
         assert!(!page.body.contains("Karen"), "{forged}");
     }
+    // Each refusal is audited, on the log of the person who tried.
+    let refused = export(&stack, &anna)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "my_log.rejected" && e["section"] == "refused")
+        .count();
+    assert_eq!(refused, 3);
 
     // Karen's log shows Anna's act on her behalf; she logs in herself (code display).
     let karen = Browser::new();

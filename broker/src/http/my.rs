@@ -10,8 +10,8 @@ use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use eid_core::Lang;
 use eid_core::my_log::{LogPage, MAX_PAGE, PersonLogQuery, Section};
+use eid_core::{AuditOutcome, Lang};
 use eid_web::browser::{browser_cookie, client_ip, cookie_value};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ use crate::core::decision::{Decision, decide, only_raises_level};
 use crate::login::flow::{self, Begun};
 use crate::login::pending::Admission;
 use crate::login::{Answer, FrontendRequest, PendingLogin};
-use crate::my::filter::{LogFilter, PAGE_SIZE};
+use crate::my::filter::{BadFilter, LogFilter, PAGE_SIZE};
 use crate::my::texts::{MyTexts, texts};
 use crate::my::view::{self, Entry};
 use crate::my::{self, MyLogRequest};
@@ -170,15 +170,40 @@ async fn session_or_login(
     Ok(Err((jar, response).into_response()))
 }
 
-fn bad_filter(lang: Lang) -> Response {
+/// A query the page does not understand (a person key in the address among them): refused with
+/// a page that says what to do, and audited, on the log of the browser's session's person when
+/// there is one (so that they see it too).
+async fn refuse_filter(
+    broker: &Broker,
+    jar: &CookieJar,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    why: BadFilter,
+) -> Response {
+    let lang = lang_of(&LogFilter::default(), headers);
+    let session = SsoSession::find(broker.ephemeral.as_ref(), cookie_value(jar, SESSION_COOKIE))
+        .await
+        .ok()
+        .flatten();
+    let mut event = broker
+        .event("my_log.rejected", AuditOutcome::Failure)
+        .client(my::MY_LOG_ID)
+        .ip(client_ip(&addr))
+        .detail("reason", why.0);
+    if let Some(session) = session {
+        event = event.person(session.identity.audit_id);
+    }
+    if broker.audit(event).await.is_err() {
+        return unavailable(lang);
+    }
     let (t, m) = (crate::texts::texts(lang), texts(lang));
-    message(
+    private(message(
         StatusCode::BAD_REQUEST,
         t,
         m.bad_filter_title,
         m.bad_filter_body,
         "",
-    )
+    ))
 }
 
 fn unavailable(lang: Lang) -> Response {
@@ -212,9 +237,9 @@ pub async fn my_log(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let Ok(filter) = LogFilter::parse(query.as_deref()) else {
-        let lang = lang_of(&LogFilter::default(), &headers);
-        return Ok(bad_filter(lang));
+    let filter = match LogFilter::parse(query.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
     };
     let lang = lang_of(&filter, &headers);
     if broker.my_log.is_none() {
@@ -341,8 +366,9 @@ pub async fn export(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let Ok(filter) = LogFilter::parse(query.as_deref()) else {
-        return Ok(bad_filter(lang_of(&LogFilter::default(), &headers)));
+    let filter = match LogFilter::parse(query.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
     };
     let lang = lang_of(&filter, &headers);
     if broker.my_log.is_none() {
@@ -403,8 +429,9 @@ pub async fn services(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let Ok(filter) = LogFilter::parse(query.as_deref()) else {
-        return Ok(bad_filter(lang_of(&LogFilter::default(), &headers)));
+    let filter = match LogFilter::parse(query.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
     };
     let lang = lang_of(&filter, &headers);
     if broker.my_log.is_none() {

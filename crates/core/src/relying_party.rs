@@ -482,6 +482,10 @@ mod tests {
                 "token_endpoint_auth_method",
             ),
             (serde_json::json!({"sector": ""}), "sector"),
+            (
+                serde_json::json!({"client_id": "eidbroker:my-log"}),
+                "the broker's own",
+            ),
         ] {
             let e = RelyingParty::try_from(doc(extra)).unwrap_err();
             assert!(e.problem.contains(field), "{e}");
