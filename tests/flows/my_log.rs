@@ -122,11 +122,27 @@ fn has(events: &[Value], kind: &str, service: Option<&str>) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_person_sees_their_own_logins_releases_and_acts_and_nobody_elses() {
-    let stack = TestStack::builder()
-        .demo_saml_service()
-        .start()
+    each_person_sees_their_own_log(TestStack::builder()).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_on_redis_and_postgresql() {
+    let (Some(redis), Some(postgres)) = (
+        eid_store::testing::redis_url_or_skip(),
+        eid_store::testing::postgres_url_or_skip(),
+    ) else {
+        return;
+    };
+    let db = eid_store::testing::TempPostgresDb::create(&postgres)
         .await
         .unwrap();
+    each_person_sees_their_own_log(TestStack::builder().ephemeral(&redis).durable(&db.url)).await;
+    db.drop_db().await.unwrap();
+}
+
+/// The whole scenario on a stack of `builder` (with the SAML demo service).
+async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilder) {
+    let stack = builder.demo_saml_service().start().await.unwrap();
     let anna = Browser::new();
 
     // Anna at the OIDC demo service (Substantial), then at the SAML demo service by single
