@@ -31,6 +31,7 @@ pub struct MyTexts {
     pub last_time: &'static str,
     pub data: &'static str,
     pub back_to_log: &'static str,
+    pub log_out: &'static str,
     pub other_language: &'static str,
     pub other_language_tag: &'static str,
     // sections
@@ -119,6 +120,7 @@ const DA: MyTexts = MyTexts {
     last_time: "Senest",
     data: "Oplysninger",
     back_to_log: "Tilbage til din log",
+    log_out: "Log ud",
     other_language: "English",
     other_language_tag: "en",
     logins: "Log ind",
@@ -202,6 +204,7 @@ const EN: MyTexts = MyTexts {
     last_time: "Last",
     data: "Data",
     back_to_log: "Back to your log",
+    log_out: "Log out",
     other_language: "Dansk",
     other_language_tag: "da",
     logins: "Logins",
