@@ -220,6 +220,78 @@ async fn an_expired_mandate_is_never_used_and_its_expiry_is_written_and_told() {
     assert_eq!(view.record.state, MandateState::Expired);
 }
 
+/// The events of `kind` about mandate `id` on `me`'s own log (by register id, the authenticator's
+/// person id: the key the broker writes under too).
+async fn on_log_of(
+    h: &H,
+    me: &eid_core::Person,
+    kind: &str,
+    id: &str,
+) -> Vec<eid_core::AuditEvent> {
+    AuditLog::for_person(&h.db, me.id, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind && e.details["mandate"] == id)
+        .collect()
+}
+
+/// Each side of `kind` about `id`: once on each person's log, from their own side.
+async fn on_both_sides(h: &H, kind: &str, id: &str) {
+    for (me, other, role) in [
+        (&h.karen, &h.anna, "principal"),
+        (&h.anna, &h.karen, "agent"),
+    ] {
+        let events = on_log_of(h, me, kind, id).await;
+        assert_eq!(
+            events.len(),
+            1,
+            "{kind} on {}'s log: {events:?}",
+            me.given_name
+        );
+        let e = &events[0];
+        assert_eq!(e.person, Some(me.id));
+        assert_eq!(
+            key(me).subject,
+            me.id.to_string(),
+            "the broker's key of them"
+        );
+        assert_eq!(e.component, "delegation");
+        assert_eq!(e.details["role"], role, "{kind}");
+        assert_eq!(e.details["counterpart"], other.id.to_string());
+        assert_eq!(e.details["mandate_kind"], "power_of_attorney");
+        assert_eq!(e.details["scopes"], serde_json::json!([format!("rp:{RP}")]));
+        let text = e.details.to_string();
+        assert!(
+            !text.contains(me.cpr.as_str()) && !text.contains(other.cpr.as_str()),
+            "{text}"
+        );
+        assert!(!text.contains(&me.given_name), "no names: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_decline_and_an_expiry_are_on_both_persons_logs_from_their_own_side() {
+    let h = harness().await;
+    let declined = h.granted(&h.karen, &h.anna).await;
+    on_both_sides(&h, "delegation.granted", &declined.to_string()).await;
+    h.reg.decline(&h.auth(&h.anna), declined).await.unwrap();
+    on_both_sides(&h, "delegation.declined", &declined.to_string()).await;
+    // Who declined: named on the other's log only.
+    let karens = on_log_of(&h, &h.karen, "delegation.declined", &declined.to_string()).await;
+    assert_eq!(karens[0].details["by"], h.anna.id.to_string());
+    let annas = on_log_of(&h, &h.anna, "delegation.declined", &declined.to_string()).await;
+    assert!(annas[0].details.get("by").is_none());
+
+    let expiring = h.granted(&h.karen, &h.anna).await;
+    h.reg.accept(&h.auth(&h.anna), expiring).await.unwrap();
+    h.clock.advance(Duration::days(31));
+    assert_eq!(h.reg.expire_due(100).await.unwrap(), 1);
+    on_both_sides(&h, "delegation.expired", &expiring.to_string()).await;
+    let expired = on_log_of(&h, &h.karen, "delegation.expired", &expiring.to_string()).await;
+    assert!(expired[0].details.get("by").is_none(), "nobody did it");
+}
+
 #[tokio::test]
 async fn a_grant_needs_a_fresh_login_at_substantial() {
     let h = harness().await;

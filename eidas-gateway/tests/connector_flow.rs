@@ -7,8 +7,8 @@ mod connector_support;
 
 use connector_support::*;
 use eid_saml::eidas::{
-    EidasLoa, LEGAL_NAME, LEGAL_PERSON_IDENTIFIER, NATURAL_MINIMUM, ResponseOutcome, SpType,
-    Status, SubStatus, TopStatus,
+    EidasLoa, LEGAL_NAME, LEGAL_PERSON_IDENTIFIER, NATURAL_MINIMUM, PERSON_IDENTIFIER,
+    ResponseOutcome, SpType, Status, SubStatus, TopStatus,
 };
 
 fn code_of(reply: &Reply) -> String {
@@ -76,8 +76,24 @@ async fn a_foreign_citizen_logs_in_and_the_broker_gets_the_contracted_claims() {
         300
     );
     assert!(id.get("eidas_legal_name").is_none());
-    assert_eq!(env.audited("connector.login").await.len(), 1);
-    assert_eq!(env.audited("token.issued").await.len(), 1);
+    // Both events on the person's own log, under the key the broker gives them too.
+    let person = eid_core::eidas::audit_id(
+        &eid_core::eidas::PersonIdentifier::parse("XA/DK/XA-12345").unwrap(),
+    );
+    let login = env.audited("connector.login").await;
+    assert_eq!(login.len(), 1);
+    assert_eq!(login[0].person, Some(person));
+    assert_eq!(login[0].details["loa"], "High");
+    assert_eq!(login[0].details["country"], "XA");
+    assert_eq!(login[0].details["legal_person"], false);
+    let issued = env.audited("token.issued").await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].person, Some(person));
+    let text = serde_json::to_string(&[&login[0], &issued[0]]).unwrap();
+    assert!(
+        !text.contains("XA-12345") && !text.contains("Alexandros"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -245,13 +261,54 @@ async fn an_authentication_from_before_our_request_is_refused() {
         .await;
     assert_eq!(page.status, 400, "{}", page.body);
     let refused = env.audited("connector.response_rejected").await;
-    assert!(refused.iter().any(|e| {
-        e.details["reason"]
-            .as_str()
-            .unwrap_or("")
-            .contains("ForceAuthn")
-    }));
+    let force = refused
+        .iter()
+        .find(|e| {
+            e.details["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("ForceAuthn")
+        })
+        .unwrap();
+    // A verified Response: the refusal is on the person's own log.
+    let person = eid_core::eidas::audit_id(
+        &eid_core::eidas::PersonIdentifier::parse("XA/DK/XA-12345").unwrap(),
+    );
+    assert_eq!(force.person, Some(person));
     assert!(env.audited("connector.login").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_is_never_put_on_the_log_of_another_countrys_citizen() {
+    let env = Env::new().await;
+    let mut browser = Client::new();
+    let (req, relay) = env.start_login(&mut browser).await;
+    // XA's node asserts an identifier YY issued: refused, and written on nobody's log.
+    let mut attributes = alexandros();
+    attributes[0] = attr(&PERSON_IDENTIFIER, &[("YY/DK/YY-777", true)]);
+    let page = env
+        .post_response(
+            &mut browser,
+            &env.response(
+                &req,
+                env.success("_yy", EidasLoa::High, attributes),
+                &keys().xa,
+            ),
+            &relay,
+        )
+        .await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    let refused = env.audited("connector.response_rejected").await;
+    let other = refused
+        .iter()
+        .find(|e| {
+            e.details["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not issued by the peer's country")
+        })
+        .unwrap_or_else(|| panic!("{refused:?}"));
+    assert_eq!(other.person, None);
 }
 
 #[tokio::test]

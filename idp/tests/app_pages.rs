@@ -285,3 +285,29 @@ async fn a_foreign_devices_attempt_is_refused_and_audited() {
     let still = h.get(&mut annas, "/app").await;
     assert_eq!(still.input("request"), request);
 }
+
+#[tokio::test]
+async fn a_login_refused_in_the_app_is_on_the_persons_own_log() {
+    let h = Harness::new().await;
+    let mut device = h.pair_app("anna", "anna-pass-1").await;
+    let mut waiting = wait_page(&h, "da").await;
+    let refused = answer(&h, &mut device, &waiting.number(), "refuse").await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    let pairs: Vec<(&str, &str)> = waiting.form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let finished = h
+        .post(&mut waiting.browser, "/login/app/finish", &pairs)
+        .await;
+    assert!(finished.body.contains(DA.app_refused), "{}", finished.body);
+    let failures: Vec<_> = h
+        .audited("login.failure")
+        .await
+        .into_iter()
+        .filter(|e| e.details["reason"] == "refused in the app")
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        failures[0].person.map(|p| p.to_string()).as_deref(),
+        Some(harness::ANNA)
+    );
+    assert_eq!(failures[0].details["method"], "app");
+}

@@ -358,6 +358,21 @@ async fn a_wrong_password_names_the_password_and_warns_before_the_lock_out() {
     assert!(!page.body.contains("type=\"password\""), "{}", page.body);
     let locked_out = h.audited("login.locked_out").await;
     assert!(!locked_out.is_empty(), "the refusal is audited");
+    // Every refused attempt is on Anna's own log: the wrong passwords with their method, the
+    // lock-out after the user ID.
+    let anna = Some(harness::ANNA.to_owned());
+    let wrong = h.audited("login.failure").await;
+    assert_eq!(wrong.len(), 5, "{wrong:?}");
+    for e in &wrong {
+        assert_eq!(e.person.map(|p| p.to_string()), anna, "{e:?}");
+        assert_eq!(e.details["method"], "password");
+    }
+    assert!(
+        locked_out
+            .iter()
+            .all(|e| e.person.map(|p| p.to_string()) == anna),
+        "{locked_out:?}"
+    );
     // Whoever submits the user ID again and again adds nothing more to the person's log.
     let before = h.audited("login.locked_out").await.len();
     for _ in 0..5 {
@@ -500,6 +515,11 @@ async fn the_method_page_has_one_password_field_and_says_choose_only_with_a_choi
     let success = h.audited("login.success").await;
     assert_eq!(success.len(), 1);
     assert_eq!(success[0].details["method"], "code_display");
+    assert_eq!(
+        success[0].person.map(|p| p.to_string()).as_deref(),
+        Some(harness::ANNA)
+    );
+    assert!(success[0].details["loa"].is_string(), "{:?}", success[0]);
 
     // One method only: no "choose".
     let mut browser = Client::new();

@@ -621,6 +621,10 @@ fn check_audit(anna_log: &[eid_core::AuditEvent], mikkel_log: &[eid_core::AuditE
     let acted = of(anna_log, "representation.acted_for");
     assert_eq!(acted.len(), 3, "{acted:?}");
     assert!(acted.iter().all(|e| e.details["agent"] == MIKKEL));
+    // And Mikkel's side of each use.
+    let acted_as = of(mikkel_log, "representation.acted_as");
+    assert_eq!(acted_as.len(), 3, "{acted_as:?}");
+    assert!(acted_as.iter().all(|e| e.details["principal"] == ANNA));
     assert_eq!(acted.iter().filter(|e| demo_rp(e)).count(), 2);
     assert_eq!(acted.iter().filter(|e| saml(e)).count(), 1);
     // The code issued before the revocation, refused at the token endpoint.

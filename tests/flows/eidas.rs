@@ -151,7 +151,38 @@ async fn eleni_at_xa(browser: &Browser, login: &Page) -> Page {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_citizen_of_xa_logs_in_to_a_danish_oidc_service_with_their_own_eid() {
-    foreign_citizen_at_an_oidc_service(&stack().await).await;
+    // A data directory of the test's own: the audit log is read after the stack stopped.
+    let data_dir = tempfile::tempdir().unwrap();
+    let stack = with_services(TestStack::builder().data_dir(data_dir.path().to_owned()))
+        .start()
+        .await
+        .unwrap();
+    foreign_citizen_at_an_oidc_service(&stack).await;
+    stack.stop().await;
+    // One key across the components: the connector's login and the broker's login and release
+    // are all on Eleni's own log (twice: she logged in twice).
+    let url = format!(
+        "sqlite://{}",
+        data_dir.path().join("eidbroker.db").display()
+    );
+    let durable = eid_store::SqlDurable::connect(&url).await.unwrap();
+    let eleni = eid_core::eidas::audit_id(
+        &eid_core::eidas::PersonIdentifier::parse("XA/DK/XA-4471-0012").unwrap(),
+    );
+    let log = eid_core::AuditLog::for_person(&durable, eleni, 100)
+        .await
+        .unwrap();
+    durable.close().await;
+    let count = |component: &str, kind: &str| {
+        log.iter()
+            .filter(|e| e.component == component && e.kind == kind)
+            .count()
+    };
+    assert_eq!(count("eidas-connector", "connector.login"), 2, "{log:?}");
+    assert_eq!(count("broker", "login.success"), 2, "{log:?}");
+    assert_eq!(count("broker", "token.issued"), 2, "{log:?}");
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains("XA-4471-0012"), "{text}");
 }
 
 /// The same on Redis and PostgreSQL (pending logins, used request and assertion IDs, codes in

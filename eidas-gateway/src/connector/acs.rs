@@ -77,6 +77,19 @@ pub async fn first_use_of_assertion(
     Ok(conn.common.ephemeral.put_if_absent(&key, b"1", ttl).await?)
 }
 
+/// The audit key of the person an assertion from `country` names ([`eid_core::eidas::audit_id`],
+/// as the broker keys them): only for an identifier that country issued for us, so that a node
+/// cannot write into another country's citizen's log.
+pub fn person_of(assertion: &EidasAssertion, country: &str) -> Option<uuid::Uuid> {
+    let id = assertion.person_identifier()?;
+    if id.issuing_country() != country {
+        return None;
+    }
+    eid_core::eidas::PersonIdentifier::parse(id.as_str())
+        .ok()
+        .map(|id| eid_core::eidas::audit_id(&id))
+}
+
 /// Handles a posted `SAMLResponse` (form field, base64) with its `RelayState`, from the browser
 /// holding the binding cookie `browser`.
 pub async fn acs(
@@ -167,49 +180,52 @@ pub async fn acs(
             return fail(Failure::Refused);
         }
     };
+    // From here the Response is verified: a refusal names the person it is about, when known.
+    let person = person_of(&assertion, &sent.country);
+    let refused = |reason: String| {
+        let event = rejected(reason)
+            .client(client.clone())
+            .detail("country", sent.country.clone());
+        match person {
+            Some(p) => event.person(p),
+            None => event,
+        }
+    };
     // We asked with ForceAuthn="true": an authentication from before our request is a session
     // the proxy service reused.
     if assertion.authn_instant.unix_timestamp()
         < sent.sent_at - eid_saml::eidas::CLOCK_SKEW.whole_seconds()
     {
-        conn.audit(
-            rejected("the person did not authenticate after our request (ForceAuthn)".into())
-                .client(client)
-                .detail("country", sent.country.clone()),
-        )
+        conn.audit(refused(
+            "the person did not authenticate after our request (ForceAuthn)".into(),
+        ))
         .await?;
         return fail(Failure::Refused);
     }
     if !first_use_of_assertion(conn, &issuer, &assertion.id, assertion.not_on_or_after).await? {
-        conn.audit(
-            rejected("assertion replayed".into())
-                .client(client)
-                .detail("country", sent.country.clone()),
-        )
-        .await?;
+        conn.audit(refused("assertion replayed".into())).await?;
         return fail(Failure::Refused);
     }
     let claims = match claims(&assertion, &sent.country, &conn.country, sent.login.legal) {
         Ok(claims) => claims,
         Err(e) => {
-            conn.audit(
-                rejected(e.to_string())
-                    .client(client)
-                    .detail("country", sent.country.clone()),
-            )
-            .await?;
+            conn.audit(refused(e.to_string())).await?;
             return fail(Failure::Refused);
         }
     };
+    let legal_person = claims.eidas_legal_person_identifier.is_some();
     let url = issue_code(conn, &sent, &assertion, claims).await?;
-    conn.audit(
-        conn.event("connector.login", AuditOutcome::Success)
-            .client(client)
-            .ip(ip)
-            .detail("country", sent.country.clone())
-            .detail("loa", assertion.loa.uri()),
-    )
-    .await?;
+    let mut event = conn
+        .event("connector.login", AuditOutcome::Success)
+        .client(client)
+        .ip(ip)
+        .detail("country", sent.country.clone())
+        .detail("loa", assertion.loa.to_nsis().as_word())
+        .detail("legal_person", legal_person);
+    if let Some(p) = person {
+        event = event.person(p);
+    }
+    conn.audit(event).await?;
     Ok(AcsOutcome::Redirect(url))
 }
 
@@ -292,4 +308,46 @@ async fn issue_code(
         .await?;
     success_redirect(&req.redirect_uri, &code, req.state.as_deref(), &conn.issuer)
         .map_err(|e| ConnectorError::BadRequest(e.description))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use eid_saml::eidas::{Attribute, AttributeValue, EidasLoa, PERSON_IDENTIFIER};
+
+    fn naming(id: &str) -> EidasAssertion {
+        EidasAssertion {
+            id: "_a".into(),
+            name_id: id.into(),
+            loa: EidasLoa::Substantial,
+            authn_instant: OffsetDateTime::UNIX_EPOCH,
+            not_on_or_after: OffsetDateTime::UNIX_EPOCH,
+            attributes: vec![Attribute {
+                name: PERSON_IDENTIFIER.name.to_owned(),
+                values: vec![AttributeValue {
+                    value: id.to_owned(),
+                    latin_script: true,
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn the_person_is_named_only_by_an_identifier_the_country_issued_for_us() {
+        let id = eid_core::eidas::PersonIdentifier::parse("XA/DK/123").unwrap();
+        assert_eq!(
+            person_of(&naming("XA/DK/123"), "XA"),
+            Some(eid_core::eidas::audit_id(&id))
+        );
+        assert_eq!(
+            person_of(&naming("XA/DK/123"), "XB"),
+            None,
+            "another country's"
+        );
+        assert_eq!(person_of(&naming("XA/SE/123"), "XA"), None, "not for us");
+        let mut none = naming("XA/DK/123");
+        none.attributes.clear();
+        assert_eq!(person_of(&none, "XA"), None);
+    }
 }

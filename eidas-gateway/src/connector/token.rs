@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use eid_core::AuditOutcome;
+use eid_core::eidas::PersonIdentifier;
 use eid_oidc::grant::{ACCESS_TOKEN_TTL, AccessToken, Grants, USED_CODE_MEMORY};
 use eid_oidc::{ClientRegistration, ErrorCode, OAuthError, RawParams};
 use eid_saml::dsig::SignatureAlg;
@@ -77,10 +78,17 @@ pub async fn token(
     };
     let result = redeem(conn, client, form).await;
     let event = match &result {
-        Ok((_, grant)) => conn
-            .event("token.issued", AuditOutcome::Success)
-            .detail("country", grant.claims.eidas_country.clone())
-            .detail("loa", grant.loa.as_word()),
+        Ok((_, grant)) => {
+            let event = conn
+                .event("token.issued", AuditOutcome::Success)
+                .detail("country", grant.claims.eidas_country.clone())
+                .detail("loa", grant.loa.as_word());
+            // The person whose data went to the broker, keyed as the broker keys them.
+            match PersonIdentifier::parse(&grant.claims.eidas_person_identifier) {
+                Ok(id) => event.person(eid_core::eidas::audit_id(&id)),
+                Err(_) => event,
+            }
+        }
         Err(e) => conn
             .event("token.rejected", AuditOutcome::Failure)
             .detail("error", e.code.as_str())

@@ -788,13 +788,15 @@ pub async fn app_finish(
             ))
         }
         Err(app::Status::Refused) => {
-            idp.audit(
-                idp.event("login.failure", AuditOutcome::Failure)
-                    .ip(&ip)
-                    .detail("method", "app")
-                    .detail("reason", "refused in the app"),
-            )
-            .await?;
+            let mut event = idp
+                .event("login.failure", AuditOutcome::Failure)
+                .ip(&ip)
+                .detail("method", "app")
+                .detail("reason", "refused in the app");
+            if let Some(person) = tx.person {
+                event = event.person(person);
+            }
+            idp.audit(event).await?;
             methods_page(
                 &idp,
                 &tx,
