@@ -42,7 +42,7 @@ pub fn section_name(t: &MyTexts, s: Section) -> &'static str {
 pub fn attribute_name(t: &MyTexts, name: &str) -> String {
     match name {
         "cpr" => t.a_cpr.to_owned(),
-        "name" | "given_name" | "family_name" => t.a_name.to_owned(),
+        "name" | "given_name" | "family_name" | "native_name" => t.a_name.to_owned(),
         "birthdate" => t.a_birthdate.to_owned(),
         "eidas" | "eidas_person_identifier" | "eidas_country" => t.a_eidas.to_owned(),
         "legal_person" => t.a_legal_person.to_owned(),
@@ -138,6 +138,20 @@ fn upstream_name(broker: &Broker, t: &super::super::texts::Texts, name: &str) ->
     }
 }
 
+/// How the person authenticated, as a citizen says it.
+fn method_name(lang: Lang, method: &str) -> String {
+    let da = lang == Lang::Da;
+    match method {
+        "password" => if da { "Adgangskode" } else { "Password" }.to_owned(),
+        "code_display" | "code-display" | "totp" => {
+            if da { "Kodeviser" } else { "Code display" }.to_owned()
+        }
+        "app" => if da { "MitID-app" } else { "MitID app" }.to_owned(),
+        "passkey" => "Passkey".to_owned(),
+        other => other.replace(['_', '-'], " "),
+    }
+}
+
 /// One event as a line of the log.
 pub fn entry(broker: &Broker, lang: Lang, names: &Names, logged: &LoggedEvent) -> Entry {
     let t = super::texts::texts(lang);
@@ -185,7 +199,10 @@ pub fn entry(broker: &Broker, lang: Lang, names: &Names, logged: &LoggedEvent) -
         facts.push((t.through, upstream_name(broker, bt, upstream)));
     }
     if let Some(method) = detail(e, "method") {
-        facts.push((t.method, method.replace('_', " ")));
+        facts.push((t.method, method_name(lang, method)));
+    }
+    if e.kind.starts_with("delegation.") && detail(e, "counterpart").is_some() {
+        facts.push((t.who, person_named(t, names, detail(e, "counterpart"))));
     }
     if let Some(level) = detail(e, "loa").and_then(|l| Loa::parse(l).ok()) {
         facts.push((t.level, level.name(lang).to_owned()));

@@ -38,12 +38,7 @@ const LOGINS: &[&str] = &[
     "connector.login",
 ];
 /// Event kinds of released personal data.
-const RELEASES: &[&str] = &[
-    "token.issued",
-    "userinfo.released",
-    "saml.response_issued",
-    "proxy.response_sent",
-];
+const RELEASES: &[&str] = &["token.issued", "userinfo.released", "saml.response_issued"];
 /// Event kinds of acts on behalf of someone: `acted_for` on the principal's log, `acted_as` on
 /// the agent's.
 const ACTING: &[&str] = &["representation.acted_for", "representation.acted_as"];
