@@ -10,6 +10,7 @@ mod audit;
 mod authenticators;
 mod delegation;
 mod notifications;
+mod person_log;
 mod persons;
 mod protocol_messages;
 mod relying_parties;

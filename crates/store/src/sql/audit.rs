@@ -6,6 +6,7 @@ use crate::audit_text::{
     AuditText, MAX_CLIENT_BYTES, MAX_IP_BYTES, MAX_NAME_BYTES, storable_details,
 };
 use async_trait::async_trait;
+use eid_core::my_log::{LogPage, PersonLogQuery, Selector};
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, ProtocolMessage, StoreError};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -31,6 +32,10 @@ pub(super) const INSERT_POSTGRES: &str = "INSERT INTO audit_events (id, at_us, c
      person, client, ip, details) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, \
      r->>6, r->>7, r->>8 FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS b(r, n) \
      ORDER BY n ON CONFLICT (id) DO NOTHING";
+
+/// The columns [`decode`] reads, in its order.
+pub(super) const SELECT_COLUMNS: &str =
+    "id, at_us, component, kind, outcome, person, client, ip, details";
 
 const SELECT_FOR_PERSON: &str = "SELECT id, at_us, component, kind, outcome, person, client, ip, \
      details FROM audit_events WHERE person = $1 ORDER BY at_us DESC, seq DESC LIMIT $2";
@@ -65,7 +70,8 @@ pub(super) fn batch_json(events: &[AuditEvent]) -> Result<String, StoreError> {
         .map_err(|err| StoreError::Backend(format!("audit batch not serialisable: {err}")))
 }
 
-fn decode(row: &AnyRow) -> Result<AuditEvent, StoreError> {
+/// One event from a row whose first columns are [`SELECT_COLUMNS`].
+pub(super) fn decode(row: &AnyRow) -> Result<AuditEvent, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("audit_events.{what}"));
     let id: String = row.try_get(0).map_err(map_err)?;
     let at_us: i64 = row.try_get(1).map_err(map_err)?;
@@ -135,6 +141,20 @@ impl AuditLog for SqlDurable {
             rows.iter().map(decode).collect()
         })
         .await
+    }
+
+    async fn person_log(&self, query: &PersonLogQuery) -> Result<LogPage, StoreError> {
+        self.read_person_log(query).await
+    }
+
+    async fn delete_events_before(
+        &self,
+        selector: &Selector,
+        before: OffsetDateTime,
+        max: u32,
+    ) -> Result<u64, StoreError> {
+        self.delete_selected_before(selector, before, max, super::person_log::MAX_KINDS)
+            .await
     }
 
     async fn by_kind_since(
