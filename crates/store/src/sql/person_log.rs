@@ -100,7 +100,11 @@ fn push_selector(st: &mut Statement, selector: &Selector) {
     if selector.any_kind {
         return;
     }
-    st.sql(if selector.negate { " AND NOT (" } else { " AND (" });
+    st.sql(if selector.negate {
+        " AND NOT ("
+    } else {
+        " AND ("
+    });
     let mut terms = 0;
     if !selector.kinds.is_empty() {
         st.sql("kind IN (");
@@ -210,8 +214,9 @@ fn delete_by_kinds_statement(
 /// Deletes the oldest `max` events `selector` holds before `before`, in time order with the
 /// selector as a filter (for a log with more than [`MAX_KINDS`] kinds).
 fn delete_by_scan_statement(selector: &Selector, before: OffsetDateTime, max: u32) -> Statement {
-    let mut st =
-        Statement::new("DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at_us < ");
+    let mut st = Statement::new(
+        "DELETE FROM audit_events WHERE seq IN (SELECT seq FROM audit_events WHERE at_us < ",
+    );
     st.int(micros(before));
     push_selector(&mut st, selector);
     st.sql(" ORDER BY at_us, seq LIMIT ")

@@ -76,12 +76,7 @@ fn every_value_is_bound_and_no_value_is_in_the_text() {
         assert!(sql.contains(&format!("${}", st.args.len())), "{sql}");
         assert_eq!(st.args.last(), Some(&Arg::Int(51)), "limit + 1");
     }
-    let st = delete_by_kinds_statement(
-        &["a'b".to_owned(), "c".to_owned()],
-        "success",
-        at(5),
-        10,
-    );
+    let st = delete_by_kinds_statement(&["a'b".to_owned(), "c".to_owned()], "success", at(5), 10);
     assert!(!st.as_sql().contains("a'b"));
     assert_eq!(st.as_sql().matches('$').count(), st.args.len());
 }
@@ -95,10 +90,17 @@ fn a_selector_becomes_the_condition_selector_matches_describes() {
         " AND outcome = $1 AND (kind IN ($2) OR substr(kind, 1, CAST($3 AS INTEGER)) = $4 OR \
          substr(kind, 1, CAST($5 AS INTEGER)) = $6)"
     );
-    assert_eq!(st.args[2], Arg::Int(14), "\"authenticator.\" has 14 characters");
+    assert_eq!(
+        st.args[2],
+        Arg::Int(14),
+        "\"authenticator.\" has 14 characters"
+    );
     let mut st = Statement::new("");
     push_selector(&mut st, &Section::Other.selector());
-    assert!(st.as_sql().starts_with(" AND outcome = $1 AND NOT (kind IN ("));
+    assert!(
+        st.as_sql()
+            .starts_with(" AND outcome = $1 AND NOT (kind IN (")
+    );
     let mut st = Statement::new("");
     push_selector(&mut st, &Section::Refused.selector());
     assert_eq!(st.as_sql(), " AND outcome = $1");
@@ -120,7 +122,11 @@ async fn fill(db: &SqlDurable, long_history: Uuid) {
     let kinds: Vec<&str> = Section::ALL
         .iter()
         .flat_map(|s| s.selector().kinds)
-        .chain(["login.failure", "logout.frontchannel", "authenticator.added"])
+        .chain([
+            "login.failure",
+            "logout.frontchannel",
+            "authenticator.added",
+        ])
         .collect();
     let persons: Vec<Uuid> = (0..400).map(|_| Uuid::new_v4()).collect();
     for chunk in 0..20 {
