@@ -8,8 +8,8 @@ use eid_broker::saml_metadata::MetadataFetcher;
 use eid_broker::settings::BrokerSettings;
 use eid_broker::{Broker, BrokerConfig, BrokerDeps};
 use eid_core::{
-    Clock, EphemeralStore, MandateLookup, ProtocolMessageLog, RelyingParty, RelyingPartyRepository,
-    RpRegistration, SamlServiceProviderRepository,
+    AuditLog, Clock, EphemeralStore, MandateLookup, ProtocolMessageLog, RelyingParty,
+    RelyingPartyRepository, RpRegistration, SamlServiceProviderRepository,
 };
 use eid_keys::KeyStore;
 use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
@@ -285,21 +285,39 @@ pub fn spawn_registry_refresh(broker: Arc<Broker>) -> tokio::task::JoinHandle<()
     })
 }
 
-/// Deletes expired signed protocol messages (`broker.protocol_message_retention_days`) every
+/// Deletes expired signed protocol messages (`broker.protocol_message_retention_days`) and the
+/// expired audit events of each section of a person's log (`broker.audit_retention_days`) every
 /// [`retention::EVERY`](eid_store::retention::EVERY), in bounded batches. Every broker node may run
 /// it: the deletes are idempotent.
-pub fn spawn_retention(
+pub fn spawn_retention<D>(
     settings: &BrokerSettings,
-    messages: Arc<dyn ProtocolMessageLog>,
+    durable: Arc<D>,
     clock: Arc<dyn Clock>,
-) -> tokio::task::JoinHandle<()> {
-    use eid_store::retention::{EVERY, ProtocolMessages, Retention, Rule};
-    Retention::new(vec![Rule {
+) -> tokio::task::JoinHandle<()>
+where
+    D: AuditLog + ProtocolMessageLog + 'static,
+{
+    use eid_store::retention::{EVERY, Retention};
+    Retention::new(retention_rules(settings, durable)).spawn(clock, EVERY)
+}
+
+/// The retention task's rules: the protocol messages', then one per section of a person's log.
+fn retention_rules<D>(settings: &BrokerSettings, durable: Arc<D>) -> Vec<eid_store::retention::Rule>
+where
+    D: AuditLog + ProtocolMessageLog + 'static,
+{
+    use eid_core::my_log::Section;
+    use eid_store::retention::{AuditEvents, ProtocolMessages, Rule};
+    let mut rules = vec![Rule {
         name: "protocol_messages",
         keep: settings.protocol_message_retention,
-        records: Arc::new(ProtocolMessages(messages)),
-    }])
-    .spawn(clock, EVERY)
+        records: Arc::new(ProtocolMessages(durable.clone())),
+    }];
+    let log: Arc<dyn AuditLog> = durable;
+    rules.extend(Section::ALL.into_iter().map(|section| {
+        AuditEvents::rule(log.clone(), section, settings.audit_retention.keep(section))
+    }));
+    rules
 }
 
 async fn refresh_registry(broker: &Broker) {
@@ -330,5 +348,48 @@ async fn refresh_metadata(broker: &Broker) {
         {
             tracing::warn!(error = %e, "SAML metadata refresh failed; keeping the last good metadata");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use eid_broker::settings::{RawAuditRetention, RawBrokerSettings};
+
+    #[tokio::test]
+    async fn retention_has_a_rule_per_section_with_its_configured_days() {
+        let settings = RawBrokerSettings {
+            protocol_message_retention_days: 30,
+            audit_retention_days: RawAuditRetention {
+                refused: 90,
+                ..RawAuditRetention::default()
+            },
+            ..RawBrokerSettings::default()
+        }
+        .validate(Path::new("d"), true)
+        .unwrap();
+        let durable = Arc::new(
+            eid_store::SqlDurable::connect_and_migrate("sqlite::memory:")
+                .await
+                .unwrap(),
+        );
+        let rules: Vec<_> = retention_rules(&settings, durable)
+            .into_iter()
+            .map(|r| (r.name, r.keep.whole_days()))
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("protocol_messages", 30),
+                ("audit_events.logins", 730),
+                ("audit_events.releases", 1825),
+                ("audit_events.acting", 3650),
+                ("audit_events.changes", 3650),
+                ("audit_events.refused", 90),
+                ("audit_events.other", 180),
+            ]
+        );
     }
 }

@@ -13,6 +13,9 @@ use url::Url;
 
 use crate::ports::UpstreamKind;
 
+mod audit_retention;
+pub use audit_retention::{AuditRetention, RawAuditRetention};
+
 /// A value of the broker's section that is well-typed but not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {problem}")]
@@ -64,6 +67,9 @@ pub struct RawBrokerSettings {
     /// How many days signed SAML messages are kept (NemLog-in's logging rule: 180).
     #[serde(default = "default_protocol_message_retention_days")]
     pub protocol_message_retention_days: u32,
+    /// How many days each section of a person's log is kept (`[broker.audit_retention_days]`).
+    #[serde(default)]
+    pub audit_retention_days: RawAuditRetention,
 }
 
 impl Default for RawBrokerSettings {
@@ -80,6 +86,7 @@ impl Default for RawBrokerSettings {
             saml_service_providers: Vec::new(),
             trusted_proxies: Vec::new(),
             protocol_message_retention_days: default_protocol_message_retention_days(),
+            audit_retention_days: RawAuditRetention::default(),
         }
     }
 }
@@ -380,6 +387,8 @@ pub struct BrokerSettings {
     pub trusted_proxies: Vec<IpAddr>,
     /// How long signed SAML messages are kept.
     pub protocol_message_retention: time::Duration,
+    /// How long each section of the audit log is kept.
+    pub audit_retention: AuditRetention,
 }
 
 /// One upstream identity provider.
@@ -458,6 +467,7 @@ impl RawBrokerSettings {
                 format!("must be between 1 and {MAX_RETENTION_DAYS}"),
             ));
         }
+        let audit_retention = self.audit_retention_days.validate()?;
         let admin_token = read_secret(&self.admin_token, &self.admin_token_file, "admin_token")?;
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
             return Err(invalid("admin_token", "shorter than 16 characters"));
@@ -534,6 +544,7 @@ impl RawBrokerSettings {
             protocol_message_retention: time::Duration::days(i64::from(
                 self.protocol_message_retention_days,
             )),
+            audit_retention,
         })
     }
 }
@@ -601,6 +612,10 @@ mod tests {
         );
         assert!(s.admin_token_sha256.is_none());
         assert_eq!(s.protocol_message_retention, time::Duration::days(180));
+        assert_eq!(
+            s.audit_retention,
+            RawAuditRetention::default().validate().unwrap()
+        );
         let err = RawBrokerSettings::default()
             .validate(Path::new("data"), false)
             .unwrap_err();

@@ -2,12 +2,14 @@
 //! batches with a pause between them, so that a large backlog never holds a long lock or starves
 //! the request path's writes.
 //!
-//! Each kind of record is one [`Rule`]: how long it is kept and what deletes it ([`Expiring`]).
-//! Today that is the signed protocol messages (`broker.protocol_message_retention_days`, 180 days
-//! by default); retention per kind of audit event adds rules of its own.
+//! Each kind of record is one [`Rule`]: how long it is kept and what deletes it ([`Expiring`]):
+//! the signed protocol messages (`broker.protocol_message_retention_days`, 180 days by default)
+//! and the audit events of each section of a person's log ([`AuditEvents`],
+//! `broker.audit_retention_days`).
 
 use async_trait::async_trait;
-use eid_core::{Clock, ProtocolMessageLog, StoreError};
+use eid_core::my_log::Section;
+use eid_core::{AuditLog, Clock, ProtocolMessageLog, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -34,6 +36,42 @@ pub struct ProtocolMessages(pub Arc<dyn ProtocolMessageLog>);
 impl Expiring for ProtocolMessages {
     async fn delete_before(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
         self.0.delete_protocol_messages_before(before, max).await
+    }
+}
+
+/// The audit events of one section of a person's log ([`Section::selector`]) as [`Expiring`]
+/// records: each section is kept as long as its own rule says.
+pub struct AuditEvents {
+    /// The audit log.
+    pub log: Arc<dyn AuditLog>,
+    /// Which events.
+    pub section: Section,
+}
+
+impl AuditEvents {
+    /// The rule that keeps `section`'s events of `log` for `keep`, named `audit_events.<section>`.
+    pub fn rule(log: Arc<dyn AuditLog>, section: Section, keep: time::Duration) -> Rule {
+        Rule {
+            name: match section {
+                Section::Logins => "audit_events.logins",
+                Section::Releases => "audit_events.releases",
+                Section::Acting => "audit_events.acting",
+                Section::Changes => "audit_events.changes",
+                Section::Refused => "audit_events.refused",
+                Section::Other => "audit_events.other",
+            },
+            keep,
+            records: Arc::new(AuditEvents { log, section }),
+        }
+    }
+}
+
+#[async_trait]
+impl Expiring for AuditEvents {
+    async fn delete_before(&self, before: OffsetDateTime, max: u32) -> Result<u64, StoreError> {
+        self.log
+            .delete_events_before(&self.section.selector(), before, max)
+            .await
     }
 }
 

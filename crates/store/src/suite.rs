@@ -10,6 +10,7 @@
 
 mod audit;
 mod delegation;
+pub mod my_log;
 mod protocol_messages;
 mod register;
 mod relying_parties;
@@ -17,6 +18,7 @@ mod saml_service_providers;
 
 pub use audit::audit_writer_hostile_values_behaviour;
 pub use delegation::delegation_repository_behaviour;
+pub use my_log::{person_log_behaviour, section_retention_behaviour};
 pub use protocol_messages::protocol_message_log_behaviour;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};

@@ -237,7 +237,16 @@ impl SqlDurable {
         }
         let st = page_statement(query, limit);
         with_timeout("audit person_log", async {
-            let rows = st.query().fetch_all(&self.pool).await.map_err(map_err)?;
+            // Not a prepared statement kept per connection: PostgreSQL would, after five runs,
+            // plan it once for any person (an average person's hundred events), and a person
+            // with twenty thousand filtered by service would then be read whole and sorted
+            // (50 ms instead of 2). Planned each time, it is planned for this person.
+            let rows = st
+                .query()
+                .persistent(false)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
             let more = rows.len() > limit as usize;
             let mut events = Vec::with_capacity(rows.len().min(limit as usize));
             for row in rows.iter().take(limit as usize) {
