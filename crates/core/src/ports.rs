@@ -134,8 +134,9 @@ pub trait AuditLog: Send + Sync {
         ))
     }
     /// Deletes at most `max` events that `selector` holds and that are older than `before`,
-    /// oldest first, in one statement; returns how many it deleted (the retention task calls it
-    /// until fewer than `max` go). A log that cannot delete says so.
+    /// oldest first (a backend may read which kinds are stored first, then delete in one
+    /// statement); returns how many it deleted (the retention task calls it until fewer than `max`
+    /// go). A log that cannot delete says so.
     async fn delete_events_before(
         &self,
         selector: &crate::my_log::Selector,
