@@ -9,7 +9,7 @@ use eid_testkit::client::Page;
 use eid_testkit::{Browser, Component, TestStack};
 use serde_json::Value;
 
-use crate::broker_support::{choices, choose};
+use crate::broker_support::{choices, choose, production_stack_with};
 use crate::demo_saml::{Method, oidc_login, saml_complete};
 use crate::idp_account::{ANNA_TOTP, totp_code};
 use crate::support::enter_user_id;
@@ -122,34 +122,33 @@ fn has(events: &[Value], kind: &str, service: Option<&str>) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_person_sees_their_own_logins_releases_and_acts_and_nobody_elses() {
-    each_person_sees_their_own_log(TestStack::builder()).await;
+    let stack = TestStack::builder()
+        .demo_saml_service()
+        .start()
+        .await
+        .unwrap();
+    each_person_sees_their_own_log(&stack).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_on_redis_and_postgresql() {
-    let (Some(redis), Some(postgres)) = (
-        eid_store::testing::redis_url_or_skip(),
-        eid_store::testing::postgres_url_or_skip(),
-    ) else {
+    let Some((stack, db)) = production_stack_with(|b| b.demo_saml_service()).await else {
         return;
     };
-    let db = eid_store::testing::TempPostgresDb::create(&postgres)
-        .await
-        .unwrap();
-    each_person_sees_their_own_log(TestStack::builder().ephemeral(&redis).durable(&db.url)).await;
+    each_person_sees_their_own_log(&stack).await;
+    drop(stack);
     db.drop_db().await.unwrap();
 }
 
-/// The whole scenario on a stack of `builder` (with the SAML demo service).
-async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilder) {
-    let stack = builder.demo_saml_service().start().await.unwrap();
+/// The whole scenario on `stack` (with the SAML demo service).
+async fn each_person_sees_their_own_log(stack: &TestStack) {
     let anna = Browser::new();
 
     // Anna at the OIDC demo service (Substantial), then at the SAML demo service by single
     // sign-on as herself, then again acting for Karen.
-    oidc_login(&stack, &anna, Method::CodeDisplay(0)).await;
+    oidc_login(stack, &anna, Method::CodeDisplay(0)).await;
     let saml = |choice: &'static str| {
-        let (stack, anna) = (&stack, &anna);
+        let (stack, anna) = (stack, &anna);
         async move {
             let home = anna.get(&format!("{}/saml/", demo(stack)), NOWHERE).await;
             let page = anna
@@ -176,11 +175,11 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
     let stranger = Browser::new();
     let user_page = stranger
         .post(
-            &format!("{}/login", demo(&stack)),
+            &format!("{}/login", demo(stack)),
             &[(
                 "csrf",
                 stranger
-                    .get(&format!("{}/", demo(&stack)), NOWHERE)
+                    .get(&format!("{}/", demo(stack)), NOWHERE)
                     .await
                     .must_input("csrf")
                     .as_str(),
@@ -188,7 +187,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
             NOWHERE,
         )
         .await;
-    let methods = enter_user_id(&stack, &stranger, &user_page, "anna").await;
+    let methods = enter_user_id(stack, &stranger, &user_page, "anna").await;
     let wrong = stranger
         .post(
             &format!("{}/login/password", stack.url(Component::Idp)),
@@ -206,7 +205,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
     );
 
     // Anna's log, read through her own SSO session (Substantial: no new login).
-    let page = my_log(&stack, &anna, "anna", ANNA_TOTP).await;
+    let page = my_log(stack, &anna, "anna", ANNA_TOTP).await;
     let body = &page.body;
     for expected in [
         "Du loggede ind på",
@@ -226,7 +225,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
         !body.contains(ANNA_CPR),
         "the CPR number is named, never shown"
     );
-    let anna_events = export(&stack, &anna).await;
+    let anna_events = export(stack, &anna).await;
     assert!(has(&anna_events, "login.success", Some("demo-rp")));
     assert!(has(&anna_events, "token.issued", Some("demo-rp")));
     assert!(has(&anna_events, "saml.response_issued", None));
@@ -251,23 +250,23 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
     );
     // Exactly her events: every one is hers, and none of hers is missing.
     let mut exported = ids(&anna_events);
-    let mut stored = stored_ids(&stack, ANNA).await;
+    let mut stored = stored_ids(stack, ANNA).await;
     exported.sort();
     stored.sort();
     assert_eq!(exported, stored);
 
     // A person key in the address is refused, never read.
     for forged in [
-        format!("{}/my?person={KAREN}", broker(&stack)),
-        format!("{}/my/export?person={KAREN}", broker(&stack)),
-        format!("{}/my?service=demo-rp&person={KAREN}", broker(&stack)),
+        format!("{}/my?person={KAREN}", broker(stack)),
+        format!("{}/my/export?person={KAREN}", broker(stack)),
+        format!("{}/my?service=demo-rp&person={KAREN}", broker(stack)),
     ] {
         let page = anna.get(&forged, NOWHERE).await;
         assert_eq!(page.status, 400, "{forged}: {page:?}");
         assert!(!page.body.contains("Karen"), "{forged}");
     }
     // Each refusal is audited, on the log of the person who tried.
-    let refused = export(&stack, &anna)
+    let refused = export(stack, &anna)
         .await
         .into_iter()
         .filter(|e| e["kind"] == "my_log.rejected" && e["section"] == "refused")
@@ -276,7 +275,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
 
     // Karen's log shows Anna's act on her behalf; she logs in herself (code display).
     let karen = Browser::new();
-    let page = my_log(&stack, &karen, "karen", KAREN_TOTP).await;
+    let page = my_log(stack, &karen, "karen", KAREN_TOTP).await;
     assert!(
         page.body.contains("Nogen handlede på dine vegne hos"),
         "{}",
@@ -287,7 +286,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
         "who acted: {}",
         page.body
     );
-    let karen_events = export(&stack, &karen).await;
+    let karen_events = export(stack, &karen).await;
     assert!(has(&karen_events, "representation.acted_for", None));
     assert!(
         !has(&karen_events, "token.issued", Some("demo-rp"))
@@ -295,19 +294,19 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
         "none of Anna's own events: {karen_events:?}"
     );
     let mut exported = ids(&karen_events);
-    let mut stored = stored_ids(&stack, KAREN).await;
+    let mut stored = stored_ids(stack, KAREN).await;
     exported.sort();
     stored.sort();
     assert_eq!(exported, stored);
     // Anna, holding Karen's power of attorney, still reads only her own log.
-    let again = ids(&export(&stack, &anna).await);
+    let again = ids(&export(stack, &anna).await);
     for id in ids(&karen_events) {
         assert!(!again.contains(&id), "Anna read Karen's event {id}");
     }
 
     // Mikkel's log has none of it.
     let mikkel = Browser::new();
-    let page = my_log(&stack, &mikkel, "mikkel", MIKKEL_TOTP).await;
+    let page = my_log(stack, &mikkel, "mikkel", MIKKEL_TOTP).await;
     // (The demo's powers of attorney between him, Anna and Karen are on his log, as his own.)
     for theirs in [
         "Forkert adgangskode",
@@ -316,7 +315,7 @@ async fn each_person_sees_their_own_log(builder: eid_testkit::stack::StackBuilde
     ] {
         assert!(!page.body.contains(theirs), "{theirs}: {}", page.body);
     }
-    let mikkel_events = export(&stack, &mikkel).await;
+    let mikkel_events = export(stack, &mikkel).await;
     assert!(mikkel_events.iter().all(|e| e["service"] != "demo-rp"));
     for id in ids(&mikkel_events) {
         assert!(!ids(&anna_events).contains(&id) && !ids(&karen_events).contains(&id));

@@ -229,6 +229,44 @@ async fn read(broker: &Broker, query: &PersonLogQuery) -> Option<LogPage> {
     }
 }
 
+/// Who reads, with what filter, in which language.
+struct Reader {
+    filter: LogFilter,
+    lang: Lang,
+    session: SsoSession,
+    jar: CookieJar,
+}
+
+/// The first steps of every log page: the query understood, the log available, and a session that
+/// may read it; otherwise the response that refuses the query or logs the person in first.
+async fn reader(
+    broker: &Broker,
+    jar: CookieJar,
+    addr: SocketAddr,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Result<Reader, Response>, HttpError> {
+    let filter = match LogFilter::parse(query) {
+        Ok(f) => f,
+        Err(e) => return Ok(Err(refuse_filter(broker, &jar, addr, headers, e).await)),
+    };
+    let lang = lang_of(&filter, headers);
+    if broker.my_log.is_none() {
+        return Ok(Err(unavailable(lang)));
+    }
+    Ok(
+        match session_or_login(broker, jar, addr, &filter, lang).await? {
+            Ok((session, jar)) => Ok(Reader {
+                filter,
+                lang,
+                session,
+                jar,
+            }),
+            Err(response) => Err(private(response)),
+        },
+    )
+}
+
 /// `GET /my`.
 pub async fn my_log(
     State(broker): State<Arc<Broker>>,
@@ -237,17 +275,14 @@ pub async fn my_log(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let filter = match LogFilter::parse(query.as_deref()) {
-        Ok(f) => f,
-        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
-    };
-    let lang = lang_of(&filter, &headers);
-    if broker.my_log.is_none() {
-        return Ok(unavailable(lang));
-    }
-    let (session, jar) = match session_or_login(&broker, jar, addr, &filter, lang).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(private(response)),
+    let Reader {
+        filter,
+        lang,
+        session,
+        jar,
+    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
+        Ok(reader) => reader,
+        Err(response) => return Ok(response),
     };
     let person = session.identity.audit_id;
     let Some(page) = read(&broker, &filter.query(person, PAGE_SIZE)).await else {
@@ -366,17 +401,14 @@ pub async fn export(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let filter = match LogFilter::parse(query.as_deref()) {
-        Ok(f) => f,
-        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
-    };
-    let lang = lang_of(&filter, &headers);
-    if broker.my_log.is_none() {
-        return Ok(unavailable(lang));
-    }
-    let (session, jar) = match session_or_login(&broker, jar, addr, &filter, lang).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(private(response)),
+    let Reader {
+        filter: _,
+        lang,
+        session,
+        jar,
+    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
+        Ok(reader) => reader,
+        Err(response) => return Ok(response),
     };
     let Some((events, truncated)) = whole_log(&broker, session.identity.audit_id, None).await
     else {
@@ -429,17 +461,14 @@ pub async fn services(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, HttpError> {
-    let filter = match LogFilter::parse(query.as_deref()) {
-        Ok(f) => f,
-        Err(e) => return Ok(refuse_filter(&broker, &jar, addr, &headers, e).await),
-    };
-    let lang = lang_of(&filter, &headers);
-    if broker.my_log.is_none() {
-        return Ok(unavailable(lang));
-    }
-    let (session, jar) = match session_or_login(&broker, jar, addr, &filter, lang).await? {
-        Ok(found) => found,
-        Err(response) => return Ok(private(response)),
+    let Reader {
+        filter,
+        lang,
+        session,
+        jar,
+    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
+        Ok(reader) => reader,
+        Err(response) => return Ok(response),
     };
     let Some((events, _)) =
         whole_log(&broker, session.identity.audit_id, Some(Section::Releases)).await
