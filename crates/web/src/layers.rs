@@ -7,6 +7,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use std::time::{Duration, Instant};
+use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -36,29 +37,15 @@ pub struct SecurityHeaders {
 }
 
 /// Wraps a component router in the common layers.
+///
+/// The layers are composed into one stack and applied with a single [`Router::layer`]: each
+/// `Router::layer` call wraps every route in another boxed service that is cloned, and whose future
+/// is boxed, on every request, so six calls cost six of each per request; one `ServiceBuilder` costs
+/// one. Outermost first: request id, span, request id echoed, then the URI bound, security headers
+/// and latency metric (so that 408 and 413 answers carry the headers too), body limit, timeout.
 pub fn common_layers(router: Router, metrics: Metrics, security: SecurityHeaders) -> Router {
-    router
-        // One middleware for the URI bound, the security headers and the latency metric: each
-        // `from_fn` layer costs a boxed future and a clone of the inner service per request.
-        .layer(middleware::from_fn(move |req: Request, next: Next| {
-            let metrics = metrics.clone();
-            async move {
-                let started = Instant::now();
-                let response = match refuse_long_uri(&req) {
-                    Some(refusal) => refusal,
-                    None => next.run(req).await,
-                };
-                let response = security_headers(response, security);
-                metrics.observe_latency(started.elapsed());
-                response
-            }
-        }))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+    let stack = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let request_id = req
                 .headers()
@@ -73,7 +60,27 @@ pub fn common_layers(router: Router, metrics: Metrics, security: SecurityHeaders
                 path = %req.uri().path(),
             )
         }))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        // One middleware for the URI bound, the security headers and the latency metric.
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let metrics = metrics.clone();
+            async move {
+                let started = Instant::now();
+                let response = match refuse_long_uri(&req) {
+                    Some(refusal) => refusal,
+                    None => next.run(req).await,
+                };
+                let response = security_headers(response, security);
+                metrics.observe_latency(started.elapsed());
+                response
+            }
+        }))
+        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
+    router.layer(stack)
 }
 
 /// The 414 answer to a request target longer than [`URI_LIMIT`], given before any handler reads
