@@ -282,6 +282,10 @@ impl SqlDurable {
                 } else {
                     options.max_connections(4)
                 };
+                // No ping before each use: a connection to a local file cannot have gone away,
+                // and the ping is a round trip to SQLite's worker thread (per audit batch, per
+                // read).
+                let options = options.test_before_acquire(false);
                 let options = options.after_connect(|conn, _meta| {
                     Box::pin(async move {
                         // busy_timeout first: switching to WAL needs a lock another connection may
