@@ -268,8 +268,13 @@ async fn commit(log: &dyn AuditLog, batch: &Batch, acks: &mut [Option<Ack>]) {
     }
 }
 
-/// How long a small batch waits for more events before it is committed.
-const LINGER: std::time::Duration = std::time::Duration::from_millis(1);
+/// How many scheduler rounds a small batch waits for more events before it is committed. A round
+/// (a `yield_now`) lets every request that is ready run, so under load the handlers that are about
+/// to release data enqueue their events into this batch; when nothing else is ready a round
+/// returns at once, so a quiet node commits without delay. A timed linger (1 ms, Tokio's timer
+/// granularity) instead added its length to every release and, with a fixed number of clients
+/// each waiting for its commit, cut throughput (DESIGN.md §10 measurement, docs/decisions.md).
+const LINGER_ROUNDS: usize = 8;
 
 async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
@@ -281,8 +286,13 @@ async fn run(log: Arc<dyn AuditLog>, mut rx: mpsc::Receiver<Job>, max_batch: usi
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         // A short linger when the batch is small: under load more events arrive meanwhile and
         // share the commit (one fsync and one writer-thread hop per batch, not per few events).
-        if jobs.len() < max_batch / 4 {
-            tokio::time::sleep(LINGER).await;
+        // An empty queue after a round does not end the linger: the next round may run a handler
+        // that enqueues.
+        for _ in 0..LINGER_ROUNDS {
+            if jobs.len() >= max_batch / 4 {
+                break;
+            }
+            tokio::task::yield_now().await;
             while jobs.len() < max_batch {
                 match rx.try_recv() {
                     Ok(job) => jobs.push(job),
