@@ -443,6 +443,26 @@ pub async fn audit_log_behaviour(log: &dyn AuditLog) {
     let read = log.for_person(dave, 1000).await.unwrap();
     assert_eq!(read.len(), many.len());
     assert!(read.iter().rev().eq(many.iter()), "newest first");
+
+    // Batches around the sizes an append may split at, each at one instant: every event is
+    // stored once, in batch order (the later in the batch comes first), and a retried batch
+    // stores nothing twice.
+    for size in [1, 7, 8, 9, 63, 64, 65, 129, 200] {
+        let erin = Uuid::new_v4();
+        let at = t0 + secs(30);
+        let batch: Vec<AuditEvent> = (0..size)
+            .map(|i| {
+                AuditEvent::new(at, "broker", &kind_login, AuditOutcome::Success)
+                    .person(erin)
+                    .detail("i", i)
+            })
+            .collect();
+        log.append(&batch).await.unwrap();
+        log.append(&batch).await.unwrap();
+        let read = log.for_person(erin, 1000).await.unwrap();
+        assert_eq!(read.len(), size, "a batch of {size}");
+        assert!(read.iter().rev().eq(batch.iter()), "a batch of {size} in order");
+    }
 }
 
 /// A reachable durable backend answers `ping`.
