@@ -12,7 +12,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
-use ring::rand::{SecureRandom, SystemRandom};
 
 /// Bytes of the per-token salt.
 const SALT: usize = 16;
@@ -61,10 +60,7 @@ impl TokenSealer {
     /// cipher refuses (it does not, for an HMAC-SHA256 key and a plaintext under 64 GiB).
     pub fn seal(&self, purpose: &[u8], plaintext: &[u8]) -> Option<String> {
         let mut salt = [0u8; SALT];
-        if SystemRandom::new().fill(&mut salt).is_err() {
-            // No secure randomness: refusing to continue is the only safe behaviour.
-            std::process::abort();
-        }
+        crate::random::fill(&mut salt);
         let mut buf = Vec::with_capacity(SALT + plaintext.len() + AES_256_GCM.tag_len());
         buf.extend_from_slice(&salt);
         buf.extend_from_slice(plaintext);

@@ -461,7 +461,10 @@ pub async fn audit_log_behaviour(log: &dyn AuditLog) {
         log.append(&batch).await.unwrap();
         let read = log.for_person(erin, 1000).await.unwrap();
         assert_eq!(read.len(), size, "a batch of {size}");
-        assert!(read.iter().rev().eq(batch.iter()), "a batch of {size} in order");
+        assert!(
+            read.iter().rev().eq(batch.iter()),
+            "a batch of {size} in order"
+        );
     }
 }
 
