@@ -91,6 +91,14 @@ impl ServerSpec {
             if secret.is_file() {
                 cmd.env("EIDBROKER_BROKER__PAIRWISE_SECRET_FILE", secret);
             }
+            // The same for the eIDAS proxy service's pseudonym secret.
+            let pseudonyms = self.data_dir.join("eidas-gateway").join("pseudonym.secret");
+            if pseudonyms.is_file() {
+                cmd.env(
+                    "EIDBROKER_EIDAS_GATEWAY__PROXY__PSEUDONYM_SECRET_FILE",
+                    pseudonyms,
+                );
+            }
         }
         if let Some(d) = durable {
             cmd.env("EIDBROKER_STORE__DURABLE", d);
