@@ -72,18 +72,16 @@ fn bind_sqlite_row<'q>(
         }
         return Ok(query);
     };
-    let text = |s: &str, max| AuditText::new(s, max).into_string();
-    let details = storable_details(&e.details)
-        .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
+    let (id, at_us, component, kind, outcome, person, client, ip, details) = stored_row(e)?;
     Ok(query
-        .bind(e.id.to_string())
-        .bind(micros(e.at))
-        .bind(text(&e.component, MAX_NAME_BYTES))
-        .bind(text(&e.kind, MAX_NAME_BYTES))
-        .bind(e.outcome.as_str())
-        .bind(e.person.map(|p| p.to_string()))
-        .bind(e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)))
-        .bind(e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)))
+        .bind(id.to_string())
+        .bind(at_us)
+        .bind(component)
+        .bind(kind)
+        .bind(outcome)
+        .bind(person.map(|p| p.to_string()))
+        .bind(client)
+        .bind(ip)
         .bind(details))
 }
 
@@ -121,26 +119,45 @@ const SELECT_BY_KIND_SINCE: &str = "SELECT id, at_us, component, kind, outcome, 
 /// Text columns are [`AuditText`] (escaped and bounded), so the database stores exactly what a
 /// per-row insert would.
 pub(super) fn batch_json(events: &[AuditEvent]) -> Result<String, StoreError> {
-    let text = |s: &str, max| AuditText::new(s, max).into_string();
-    let mut rows = Vec::with_capacity(events.len());
-    for e in events {
-        let details = storable_details(&e.details)
-            .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
-        // A tuple serialises as a JSON array, without building a `Value` tree.
-        rows.push((
-            e.id,
-            micros(e.at),
-            text(&e.component, MAX_NAME_BYTES),
-            text(&e.kind, MAX_NAME_BYTES),
-            e.outcome.as_str(),
-            e.person,
-            e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)),
-            e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)),
-            details,
-        ));
-    }
+    // A tuple serialises as a JSON array, without building a `Value` tree.
+    let rows = events
+        .iter()
+        .map(stored_row)
+        .collect::<Result<Vec<_>, _>>()?;
     serde_json::to_string(&rows)
         .map_err(|err| StoreError::Backend(format!("audit batch not serialisable: {err}")))
+}
+
+/// An event's columns as stored, in insert order: id, at_us, component, kind, outcome, person,
+/// client, ip, details.
+type StoredRow = (
+    Uuid,
+    i64,
+    String,
+    String,
+    &'static str,
+    Option<Uuid>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+/// The columns of `e` as stored: text as [`AuditText`] (escaped and bounded), details bounded.
+fn stored_row(e: &AuditEvent) -> Result<StoredRow, StoreError> {
+    let text = |s: &str, max| AuditText::new(s, max).into_string();
+    let details = storable_details(&e.details)
+        .map_err(|err| StoreError::Backend(format!("audit details not serialisable: {err}")))?;
+    Ok((
+        e.id,
+        micros(e.at),
+        text(&e.component, MAX_NAME_BYTES),
+        text(&e.kind, MAX_NAME_BYTES),
+        e.outcome.as_str(),
+        e.person,
+        e.client.as_deref().map(|c| text(c, MAX_CLIENT_BYTES)),
+        e.ip.as_deref().map(|ip| text(ip, MAX_IP_BYTES)),
+        details,
+    ))
 }
 
 /// One event from a row whose first columns are [`SELECT_COLUMNS`].
