@@ -6,7 +6,8 @@
 //! first and comes back. No parameter names a person.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
@@ -229,8 +230,8 @@ async fn read(broker: &Broker, query: &PersonLogQuery) -> Option<LogPage> {
     }
 }
 
-/// Who reads, with what filter, in which language.
-struct Reader {
+/// Who reads, with what filter, in which language (an extractor: see its `FromRequestParts`).
+pub struct Reader {
     filter: LogFilter,
     lang: Lang,
     session: SsoSession,
@@ -267,23 +268,37 @@ async fn reader(
     )
 }
 
+/// The extractor form of [`reader`] for the three log pages: a handler that takes a [`Reader`]
+/// runs only for a reader; any other request gets [`reader`]'s refusal or login instead.
+impl FromRequestParts<Arc<Broker>> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        broker: &Arc<Broker>,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(addr) = ConnectInfo::<SocketAddr>::from_request_parts(parts, broker)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let jar = CookieJar::from_headers(&parts.headers);
+        match reader(broker, jar, addr, &parts.headers, parts.uri.query()).await {
+            Ok(Ok(reader)) => Ok(reader),
+            Ok(Err(response)) => Err(response),
+            Err(e) => Err(e.into_response()),
+        }
+    }
+}
+
 /// `GET /my`.
 pub async fn my_log(
     State(broker): State<Arc<Broker>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    let Reader {
+    Reader {
         filter,
         lang,
         session,
         jar,
-    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
-        Ok(reader) => reader,
-        Err(response) => return Ok(response),
-    };
+    }: Reader,
+) -> Result<Response, HttpError> {
     let person = session.identity.audit_id;
     let Some(page) = read(&broker, &filter.query(person, PAGE_SIZE)).await else {
         return Ok(unavailable(lang));
@@ -396,20 +411,13 @@ async fn whole_log(
 /// `GET /my/export`: the whole log as a JSON file (the right of access and portability).
 pub async fn export(
     State(broker): State<Arc<Broker>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    let Reader {
+    Reader {
         filter: _,
         lang,
         session,
         jar,
-    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
-        Ok(reader) => reader,
-        Err(response) => return Ok(response),
-    };
+    }: Reader,
+) -> Result<Response, HttpError> {
     let Some((events, truncated)) = whole_log(&broker, session.identity.audit_id, None).await
     else {
         return Ok(unavailable(lang));
@@ -456,20 +464,13 @@ pub async fn export(
 /// `GET /my/services`: which services received which of the person's data, by service.
 pub async fn services(
     State(broker): State<Arc<Broker>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    jar: CookieJar,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Result<Response, HttpError> {
-    let Reader {
+    Reader {
         filter,
         lang,
         session,
         jar,
-    } = match reader(&broker, jar, addr, &headers, query.as_deref()).await? {
-        Ok(reader) => reader,
-        Err(response) => return Ok(response),
-    };
+    }: Reader,
+) -> Result<Response, HttpError> {
     let Some((events, _)) =
         whole_log(&broker, session.identity.audit_id, Some(Section::Releases)).await
     else {
