@@ -62,11 +62,13 @@ impl AuditLog for SwitchableAudit {
     }
 }
 
-/// A memory store that records which keys were written, taken or deleted.
+/// A memory store that records which keys were written, taken or deleted, and fails reads of
+/// keys that start with `failing_reads` while it is set.
 #[derive(Debug, Default)]
 struct RecordingStore {
     inner: MemoryEphemeral,
     changed: Mutex<Vec<String>>,
+    failing_reads: Mutex<Option<&'static str>>,
 }
 
 impl RecordingStore {
@@ -91,6 +93,11 @@ impl EphemeralStore for RecordingStore {
         self.inner.put_if_absent(key, value, ttl).await
     }
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        if let Some(prefix) = *self.failing_reads.lock().unwrap()
+            && key.starts_with(prefix)
+        {
+            return Err(StoreError::Unavailable("the store is down".into()));
+        }
         self.inner.get(key).await
     }
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -446,6 +453,30 @@ async fn a_refresh_token_whose_audit_event_cannot_be_written_stays_usable() {
     );
     h.fail_audit(false);
     assert!(h.refresh("rp-a", &refresh).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_code_and_a_refresh_token_whose_revocation_check_fails_stay_usable() {
+    let h = harness().await;
+    let (session, _) = h.session().await;
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    *h.store.failing_reads.lock().unwrap() = Some("broker:grant-revoked:");
+    let failed = h.exchange("rp-a", &code).await.unwrap_err();
+    assert_eq!(failed.code, ErrorCode::TemporarilyUnavailable, "{failed:?}");
+    *h.store.failing_reads.lock().unwrap() = None;
+    let refresh = h
+        .exchange("rp-a", &code)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    *h.store.failing_reads.lock().unwrap() = Some("broker:grant-revoked:");
+    let failed = h.refresh("rp-a", &refresh).await.unwrap_err();
+    assert_eq!(failed.code, ErrorCode::TemporarilyUnavailable, "{failed:?}");
+    *h.store.failing_reads.lock().unwrap() = None;
+    // The retry is the token's first use, not a replay that would revoke the grant.
+    let rotated = h.refresh("rp-a", &refresh).await.unwrap();
+    assert!(h.userinfo(&rotated.access_token).await.is_ok());
 }
 
 #[tokio::test]
