@@ -334,6 +334,9 @@ pub struct Registry {
     saml_stored: ArcSwap<HashMap<String, Arc<RegisteredSp>>>,
     /// Serialises the SAML writers (each rebuilds `saml` from both sources).
     saml_writes: Mutex<()>,
+    /// Serialises each re-read of the store with its store into the snapshot, so that a slower
+    /// read (the timer's) never replaces a newer one (an admin change's, a notice's).
+    reads: tokio::sync::Mutex<()>,
 }
 
 impl Registry {
@@ -423,6 +426,7 @@ impl Registry {
         repo: &dyn SamlServiceProviderRepository,
         now: OffsetDateTime,
     ) -> Result<usize, StoreError> {
+        let _reading = self.reads.lock().await;
         let all = repo.saml_sps().await?;
         let mut map = HashMap::with_capacity(all.len());
         for stored in all {
@@ -530,6 +534,7 @@ impl Registry {
     /// Re-reads every registration from the durable store. Invalid stored registrations are skipped
     /// and logged (they were validated when written, so this means tampering or an old version).
     pub async fn refresh(&self, repo: &dyn RelyingPartyRepository) -> Result<usize, StoreError> {
+        let _reading = self.reads.lock().await;
         let all = repo.relying_parties().await?;
         let mut map = HashMap::with_capacity(all.len());
         for rp in all {
