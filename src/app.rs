@@ -552,10 +552,27 @@ pub async fn serve(
         .map(|store| store.spawn_reloader(runtime.settings.keys_reload_interval))
         .collect();
     let sighup = tokio::spawn(reload_on_sighup(runtime.clone()));
-    let registry_refresh = runtime
-        .broker
-        .clone()
-        .map(crate::broker::spawn_registry_refresh);
+    // On PostgreSQL (several nodes), what another node changes is heard at once.
+    let feed = match &runtime.settings.durable {
+        crate::config::DurableBackend::Postgres(url) => {
+            let url = url.clone();
+            Some(eid_store::change_feed::listen(move || url.clone()))
+        }
+        crate::config::DurableBackend::Sqlite(_) => None,
+    };
+    let key_notices = feed.as_ref().map(|feed| {
+        tokio::spawn(reload_keys_on_notice(
+            runtime.clone(),
+            feed.versions.clone(),
+        ))
+    });
+    let registry_refresh = runtime.broker.clone().map(|broker| {
+        crate::broker::spawn_registry_refresh(
+            broker,
+            runtime.settings.broker.registry_refresh,
+            feed.as_ref().map(|feed| feed.versions.clone()),
+        )
+    });
     let retention = runtime.broker.is_some().then(|| {
         crate::broker::spawn_retention(
             &runtime.settings.broker,
@@ -580,7 +597,11 @@ pub async fn serve(
         }
     }
     sighup.abort();
-    for task in [registry_refresh, retention, expiry].into_iter().flatten() {
+    drop(feed);
+    for task in [registry_refresh, retention, expiry, key_notices]
+        .into_iter()
+        .flatten()
+    {
         task.abort();
     }
     for task in key_reloader {
@@ -589,6 +610,22 @@ pub async fn serve(
     runtime.audit.flush().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Re-reads every key store whenever the change feed hears of new keys (`eidbroker keygen` on any
+/// node) or reconnects.
+async fn reload_keys_on_notice(
+    runtime: Arc<Runtime>,
+    mut versions: watch::Receiver<eid_store::change_feed::Versions>,
+) {
+    let mut seen = versions.borrow().keys;
+    while versions.changed().await.is_ok() {
+        let now = versions.borrow_and_update().keys;
+        if now != seen {
+            seen = now;
+            runtime.reload_keys();
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -14,14 +14,14 @@ use eid_core::{
 use eid_keys::KeyStore;
 use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
 use eid_store::audit_writer::AuditWriter;
+use eid_store::change_feed::Versions;
 use eid_web::Metrics;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
-/// How often each node re-reads the relying-party registry (admin changes on other nodes).
-pub const REGISTRY_REFRESH: Duration = Duration::from_secs(10);
 /// How often each node looks for SAML metadata URLs whose refresh interval has passed.
 pub const METADATA_SCHEDULE: Duration = Duration::from_secs(30);
 
@@ -277,11 +277,19 @@ async fn configure_saml(broker: &Broker, settings: &BrokerSettings) -> anyhow::R
     Ok(())
 }
 
-/// Re-reads the registry every [`REGISTRY_REFRESH`], so admin changes made on another node
-/// arrive, and refreshes SAML metadata URLs when due (checked every [`METADATA_SCHEDULE`]).
-pub fn spawn_registry_refresh(broker: Arc<Broker>) -> tokio::task::JoinHandle<()> {
+/// Re-reads the registry whenever the change feed (PostgreSQL: another node's change, within a
+/// second) says so and every `every` whatever it says, and refreshes SAML metadata URLs when due
+/// (checked every [`METADATA_SCHEDULE`]).
+pub fn spawn_registry_refresh(
+    broker: Arc<Broker>,
+    every: Duration,
+    changes: Option<watch::Receiver<Versions>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        tokio::join!(refresh_registry(&broker), refresh_metadata(&broker));
+        tokio::join!(
+            refresh_registry(&broker, every, changes),
+            refresh_metadata(&broker)
+        );
     })
 }
 
@@ -320,11 +328,36 @@ where
     rules
 }
 
-async fn refresh_registry(broker: &Broker) {
-    let mut tick = tokio::time::interval(REGISTRY_REFRESH);
+async fn refresh_registry(
+    broker: &Broker,
+    every: Duration,
+    mut changes: Option<watch::Receiver<Versions>>,
+) {
+    let mut tick = tokio::time::interval(every);
     tick.tick().await;
+    let mut seen = changes.as_ref().map_or(0, |c| c.borrow().registry);
     loop {
-        tick.tick().await;
+        // A notice that comes during a re-read is seen after it (the counter moved): one more
+        // re-read, however many notices came.
+        let heard = async {
+            match changes.as_mut() {
+                Some(feed) => loop {
+                    if feed.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                    let now = feed.borrow_and_update().registry;
+                    if now != seen {
+                        seen = now;
+                        return;
+                    }
+                },
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = heard => {}
+        }
         if let Err(e) = broker.refresh_registry().await {
             tracing::warn!(error = %e, "registry refresh failed; keeping the last snapshot");
         }

@@ -200,5 +200,29 @@ fn keygen(settings: &Settings, args: &KeygenArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
+    announce_keys(settings, args.component);
     Ok(())
+}
+
+/// Tells the running nodes (on PostgreSQL) that `component`'s keys changed, so that they read them
+/// within a second instead of at their next reload; best effort.
+fn announce_keys(settings: &Settings, component: Component) {
+    let eidbroker::config::DurableBackend::Postgres(url) = &settings.durable else {
+        return;
+    };
+    let told = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(anyhow::Error::from)
+        .and_then(|rt| {
+            rt.block_on(eid_store::change_feed::publish_keys(url, component.name()))
+                .map_err(anyhow::Error::from)
+        });
+    match told {
+        Ok(()) => println!("told the running nodes"),
+        Err(e) => println!(
+            "could not tell the running nodes ({e}): they read the keys at their next reload \
+             (keys.reload_interval_secs) or on SIGHUP"
+        ),
+    }
 }

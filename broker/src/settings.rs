@@ -70,6 +70,9 @@ pub struct RawBrokerSettings {
     /// How many days each section of a person's log is kept (`[broker.audit_retention_days]`).
     #[serde(default)]
     pub audit_retention_days: RawAuditRetention,
+    /// Seconds between re-reads of the registry, the safety net of the change feed.
+    #[serde(default = "default_registry_refresh")]
+    pub registry_refresh_secs: u64,
 }
 
 impl Default for RawBrokerSettings {
@@ -87,6 +90,7 @@ impl Default for RawBrokerSettings {
             trusted_proxies: Vec::new(),
             protocol_message_retention_days: default_protocol_message_retention_days(),
             audit_retention_days: RawAuditRetention::default(),
+            registry_refresh_secs: default_registry_refresh(),
         }
     }
 }
@@ -328,6 +332,10 @@ fn default_refresh_ttl() -> u64 {
     28_800
 }
 
+fn default_registry_refresh() -> u64 {
+    10
+}
+
 fn default_protocol_message_retention_days() -> u32 {
     180
 }
@@ -371,6 +379,9 @@ pub struct BrokerSettings {
     pub access_token_ttl: Duration,
     /// Lifetime of refresh tokens.
     pub refresh_token_ttl: Duration,
+    /// How often each node re-reads the registry whatever the change feed says (on PostgreSQL the
+    /// feed brings another node's change within a second; on SQLite there is one node).
+    pub registry_refresh: Duration,
     /// SHA-256 of the admin token (`None`: admin API off).
     pub admin_token_sha256: Option<[u8; 32]>,
     /// The file holding the pairwise-identifier secret. Every broker node of a deployment needs the
@@ -456,6 +467,7 @@ impl RawBrokerSettings {
             (self.session_ttl_secs, "session_ttl_secs"),
             (self.access_token_ttl_secs, "access_token_ttl_secs"),
             (self.refresh_token_ttl_secs, "refresh_token_ttl_secs"),
+            (self.registry_refresh_secs, "registry_refresh_secs"),
         ] {
             if value == 0 {
                 return Err(invalid(field, "must be at least 1"));
@@ -532,6 +544,7 @@ impl RawBrokerSettings {
             session_ttl: Duration::from_secs(self.session_ttl_secs),
             access_token_ttl: Duration::from_secs(self.access_token_ttl_secs),
             refresh_token_ttl: Duration::from_secs(self.refresh_token_ttl_secs),
+            registry_refresh: Duration::from_secs(self.registry_refresh_secs),
             admin_token_sha256,
             pairwise_secret_file: self
                 .pairwise_secret_file

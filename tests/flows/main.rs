@@ -28,6 +28,7 @@ mod idp_password;
 mod idp_totp;
 mod logs_hold_no_cpr;
 mod my_log;
+mod nodes;
 mod privacy;
 mod redis_ephemeral;
 mod saml_pysaml2;

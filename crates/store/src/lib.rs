@@ -19,6 +19,7 @@
 
 pub mod audit_text;
 pub mod audit_writer;
+pub mod change_feed;
 pub mod memory;
 pub mod notifications;
 pub mod redis;

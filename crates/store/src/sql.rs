@@ -157,6 +157,11 @@ const POSTGRES_MIGRATIONS: &[Embedded] = &[
         "delegation",
         include_str!("../migrations/postgres/0008_delegation.sql"),
     ),
+    (
+        9,
+        "registry_notify",
+        include_str!("../migrations/postgres/0009_registry_notify.sql"),
+    ),
 ];
 
 /// Durable repositories (audit log, person register, authenticators, relying-party registry,

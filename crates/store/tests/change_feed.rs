@@ -1,0 +1,199 @@
+//! The change feed on PostgreSQL: a registry change committed through one store reaches a listener
+//! within a second, a rolled-back one does not, a key notice is told apart, and a lost session
+//! counts as a change of everything.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use eid_core::{RelyingPartyRepository, RpRegistration, SubjectType};
+use eid_store::SqlDurable;
+use eid_store::change_feed::{Feed, Versions, listen, publish_keys};
+use eid_store::testing::{TempPostgresDb, postgres_url_or_skip};
+use sqlx::Connection;
+
+fn registration(client_id: &str) -> RpRegistration {
+    RpRegistration {
+        client_id: client_id.to_owned(),
+        client_name: "Feed".to_owned(),
+        redirect_uris: Vec::new(),
+        post_logout_redirect_uris: Vec::new(),
+        backchannel_logout_uri: None,
+        token_endpoint_auth_method: "client_secret_basic".to_owned(),
+        client_secret_sha256: None,
+        jwks: None,
+        sector: "sector-feed".to_owned(),
+        subject_type: SubjectType::Pairwise,
+        allowed_claims: Vec::new(),
+        accepts_representation: false,
+        requires_cpr: false,
+        service_areas: Vec::new(),
+        id_token_signed_response_alg: "ES256".to_owned(),
+        grant_types: vec!["client_credentials".to_owned()],
+        require_pushed_authorization_requests: false,
+        offline_access: false,
+    }
+}
+
+/// Waits up to `within` for the feed's counters to satisfy `done`.
+async fn heard(feed: &mut Feed, within: Duration, done: impl Fn(&Versions) -> bool) -> bool {
+    tokio::time::timeout(within, async {
+        loop {
+            if done(&feed.versions.borrow_and_update()) {
+                return;
+            }
+            if feed.versions.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// A database with the schema, a store on it and a feed listening on it (after its first
+/// subscription).
+async fn setup() -> Option<(TempPostgresDb, SqlDurable, Feed)> {
+    let server = postgres_url_or_skip()?;
+    let db = TempPostgresDb::create(&server).await.unwrap();
+    let store = SqlDurable::connect_and_migrate(&db.url).await.unwrap();
+    let url = db.url.clone();
+    let mut feed = listen(move || url.clone());
+    assert!(
+        heard(&mut feed, Duration::from_secs(5), |v| v.resyncs == 1).await,
+        "the feed subscribes"
+    );
+    Some((db, store, feed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_registry_change_reaches_a_listener_within_a_second() {
+    let Some((db, store, mut feed)) = setup().await else {
+        return;
+    };
+    // Another node's store on the same database.
+    let other = SqlDurable::connect(&db.url).await.unwrap();
+    let before = *feed.versions.borrow();
+    other
+        .upsert_relying_party(&registration("feed-new"))
+        .await
+        .unwrap();
+    assert!(
+        heard(&mut feed, Duration::from_secs(1), |v| v.registry
+            > before.registry)
+        .await,
+        "an upsert is heard within 1 s"
+    );
+    let before = *feed.versions.borrow();
+    assert!(store.delete_relying_party("feed-new").await.unwrap());
+    assert!(
+        heard(&mut feed, Duration::from_secs(1), |v| v.registry
+            > before.registry)
+        .await,
+        "a delete is heard within 1 s"
+    );
+    assert_eq!(feed.versions.borrow().keys, before.keys, "not a key change");
+    assert_eq!(feed.versions.borrow().resyncs, 1, "no reconnect meanwhile");
+    drop(other);
+    drop(feed);
+    drop(store);
+    db.drop_db().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_change_is_not_announced() {
+    let Some((db, store, mut feed)) = setup().await else {
+        return;
+    };
+    store
+        .upsert_relying_party(&registration("feed-kept"))
+        .await
+        .unwrap();
+    assert!(heard(&mut feed, Duration::from_secs(1), |v| v.registry >= 2).await);
+    let before = *feed.versions.borrow();
+    let mut conn = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::query("DELETE FROM relying_parties")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert!(
+        !heard(&mut feed, Duration::from_millis(500), |v| v.registry
+            > before.registry)
+        .await,
+        "a rolled-back delete says nothing"
+    );
+    // The same statement committed is heard: the silence above was the rollback's.
+    sqlx::query("DELETE FROM relying_parties")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        heard(&mut feed, Duration::from_secs(1), |v| v.registry
+            > before.registry)
+        .await
+    );
+    conn.close().await.unwrap();
+    drop(feed);
+    drop(store);
+    db.drop_db().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_notice_is_heard_as_a_key_change() {
+    let Some((db, store, mut feed)) = setup().await else {
+        return;
+    };
+    let before = *feed.versions.borrow();
+    publish_keys(&db.url, "broker").await.unwrap();
+    assert!(heard(&mut feed, Duration::from_secs(1), |v| v.keys > before.keys).await);
+    assert_eq!(feed.versions.borrow().registry, before.registry);
+    drop(feed);
+    drop(store);
+    db.drop_db().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_session_counts_as_a_change_of_everything_and_listening_resumes() {
+    let Some((db, store, mut feed)) = setup().await else {
+        return;
+    };
+    let before = *feed.versions.borrow();
+    let mut admin = sqlx::postgres::PgConnection::connect(&db.url)
+        .await
+        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(!killed.is_empty(), "the feed's session was found");
+    assert!(
+        heard(&mut feed, Duration::from_secs(5), |v| v.resyncs
+            > before.resyncs
+            && v.registry > before.registry
+            && v.keys > before.keys)
+        .await,
+        "a reconnect re-reads everything: {:?}",
+        feed.versions.borrow()
+    );
+    // And the new session hears notices again.
+    let after = *feed.versions.borrow();
+    store
+        .upsert_relying_party(&registration("feed-after"))
+        .await
+        .unwrap();
+    assert!(
+        heard(&mut feed, Duration::from_secs(1), |v| v.registry
+            > after.registry)
+        .await
+    );
+    admin.close().await.unwrap();
+    drop(feed);
+    drop(store);
+    db.drop_db().await.unwrap();
+}
