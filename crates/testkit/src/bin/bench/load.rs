@@ -78,6 +78,8 @@ impl Target {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub flows: u64,
+    /// Flows completed, warm-up included (what the server did from the start of the run).
+    pub flows_with_warmup: u64,
     pub lat_us: Vec<u32>,
     pub errors: BTreeMap<String, u64>,
     pub last_done: Option<Instant>,
@@ -455,6 +457,9 @@ async fn worker(
             }
         };
         let done = Instant::now();
+        if result.is_ok() {
+            st.flows_with_warmup += 1;
+        }
         if done >= measure_from {
             st.last_done = Some(done);
             match result {
@@ -493,6 +498,7 @@ pub async fn run(
     for h in handles {
         let w = h.await.context("a load worker failed")?;
         all.flows += w.flows;
+        all.flows_with_warmup += w.flows_with_warmup;
         all.lat_us.extend(w.lat_us);
         for (k, v) in w.errors {
             *all.errors.entry(k).or_default() += v;

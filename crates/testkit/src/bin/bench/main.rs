@@ -13,6 +13,7 @@
 mod load;
 mod logins;
 mod memory;
+mod pg;
 mod saml;
 mod server;
 
@@ -283,6 +284,26 @@ fn redact_url(url: &str) -> &str {
     }
 }
 
+/// PostgreSQL's write counters, when the durable store is PostgreSQL.
+async fn pg_writes(o: &Options) -> anyhow::Result<Option<pg::PgWrites>> {
+    match &o.durable {
+        Some(url) => Ok(Some(pg::PgWrites::sample(url).await?)),
+        None => Ok(None),
+    }
+}
+
+/// [`pg_writes`] once every backend has flushed its statistics (at most once a second).
+async fn pg_writes_settled(o: &Options) -> anyhow::Result<pg::PgWrites> {
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    pg_writes(o).await?.context("no PostgreSQL")
+}
+
+fn merge(line: &mut serde_json::Value, fields: serde_json::Value) {
+    if let (Some(line), serde_json::Value::Object(fields)) = (line.as_object_mut(), fields) {
+        line.extend(fields);
+    }
+}
+
 async fn measure(
     spec: &ServerSpec,
     o: &Options,
@@ -332,12 +353,20 @@ async fn measure(
     let mut sessions = Vec::new();
     if wants_sessions {
         let t = Instant::now();
+        let before = pg_writes(o).await?;
         sessions = logins::login_many(&broker, &rp, &logins::USERS, o.concurrency, 4).await?;
-        eprintln!(
-            "bench: {} live SSO sessions in {:.1} s",
-            sessions.len(),
-            t.elapsed().as_secs_f64()
-        );
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("bench: {} live SSO sessions in {secs:.1} s", sessions.len());
+        // What one full login (pages, password, code exchange) writes to PostgreSQL.
+        if let Some(before) = before {
+            let after = pg_writes_settled(o).await?;
+            let mut line = json!({ "scenario": "password_login", "logins": sessions.len() });
+            merge(
+                &mut line,
+                before.per(&after, sessions.len() as u64, "login"),
+            );
+            println!("{line}");
+        }
     }
     if o.scenarios.contains(&Scenario::ClientCredentials) {
         register_cc_client(&http, &broker, &o.admin_token).await?;
@@ -398,6 +427,7 @@ async fn measure(
             postgres: server::cpu_ticks_of("postgres"),
         };
         let mut start = None;
+        let pg_before = pg_writes(o).await?;
         let mut open = || start = Some(sample());
         let (stats, window) = load::run(
             target(client)?,
@@ -440,6 +470,14 @@ async fn measure(
             "postgres_cpu_s": r3(secs(start.postgres, end.postgres)),
             "loadgen_cpu_util": r3(secs(start.own, end.own) / wall),
         });
+        if let Some(before) = pg_before {
+            // Includes the warm-up: counted per flow of the whole run.
+            let after = pg_writes_settled(o).await?;
+            merge(
+                &mut line,
+                before.per(&after, stats.flows_with_warmup, "flow"),
+            );
+        }
         if scenario == Scenario::Saml {
             // The reference of issue 15: RSA signatures per second of `openssl speed` for the
             // same key size on the same core, measured now (the broker is idle meanwhile).
