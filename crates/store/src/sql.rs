@@ -639,6 +639,26 @@ mod tests {
     }
 
     #[test]
+    fn only_errors_that_prove_nothing_ran_allow_a_retry() {
+        use std::io::{Error, ErrorKind};
+        assert!(never_ran(&sqlx::Error::PoolTimedOut));
+        assert!(never_ran(&sqlx::Error::Io(Error::from(
+            ErrorKind::ConnectionRefused
+        ))));
+        // Once a statement may have been sent, the outcome is unknown: no retry.
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::BrokenPipe,
+            ErrorKind::TimedOut,
+        ] {
+            assert!(!never_ran(&sqlx::Error::Io(Error::from(kind))), "{kind:?}");
+        }
+        assert!(!never_ran(&sqlx::Error::PoolClosed));
+        assert!(!never_ran(&sqlx::Error::Protocol("x".into())));
+    }
+
+    #[test]
     fn backend_from_url() {
         assert_eq!(Backend::from_url("sqlite://x.db").unwrap(), Backend::Sqlite);
         assert_eq!(
