@@ -50,6 +50,9 @@ fn invalid(field: impl Into<String>, problem: impl Into<String>) -> ConfigError 
     }
 }
 
+#[cfg(test)]
+#[path = "config_durable_tests.rs"]
+mod durable_tests;
 mod raw;
 use eid_broker::settings::{BrokerSettings, RawBrokerSettings};
 use eid_eidas_gateway::settings::RawGatewaySettings;
@@ -111,7 +114,8 @@ impl DurableBackend {
                     let _ = parsed.set_password(None);
                     parsed.to_string()
                 }
-                Err(_) => "postgres://…".to_owned(),
+                // A host list, which `Url` refuses: without userinfo and query.
+                Err(_) => eid_store::redact_url(url),
             },
         }
     }
@@ -524,8 +528,15 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
             DurableBackend::Sqlite(PathBuf::from(path))
         }
         url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            Url::parse(url)
-                .map_err(|e| invalid("store.durable", format!("bad PostgreSQL URL: {e}")))?;
+            // A libpq-style host list (`h1:5432,h2:5433`) is split first: `Url` refuses it.
+            let hosts = eid_store::sql::failover::PgHosts::parse(url).map_err(|e| match e {
+                eid_store::StoreError::Backend(why) => invalid("store.durable", why),
+                other => invalid("store.durable", other.to_string()),
+            })?;
+            for single in hosts.urls() {
+                Url::parse(single)
+                    .map_err(|e| invalid("store.durable", format!("bad PostgreSQL URL: {e}")))?;
+            }
             DurableBackend::Postgres(url.to_owned())
         }
         other => {

@@ -85,5 +85,9 @@ mod tests {
             "sqlite:///var/lib/eid.db"
         );
         assert_eq!(redact_url("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            redact_url("postgres://u:pw@h1:5432,h2:5433/eid?target_session_attrs=read-write"),
+            "postgres://h1:5432,h2:5433/eid"
+        );
     }
 }

@@ -9,6 +9,7 @@
 mod audit;
 mod authenticators;
 mod delegation;
+pub mod failover;
 mod notifications;
 mod person_log;
 mod persons;
@@ -18,13 +19,18 @@ mod saml_service_providers;
 
 use async_trait::async_trait;
 use eid_core::{DurableHealth, StoreError};
+use failover::{Failover, PgHosts, Supervisor};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Connection, Executor, SqlSafeStr};
 use std::borrow::Cow;
-use std::time::Duration;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 /// Upper bound on [`DurableHealth::ping`].
 pub const PING_TIMEOUT: Duration = Duration::from_millis(1500);
@@ -34,6 +40,20 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Upper bound on one repository operation (so a hung network never blocks a caller forever).
 pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
+/// Waits before the retries of a write that provably never ran (see [`SqlDurable::retrying`]).
+pub const RETRY_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+];
+/// No retry starts later than this after the first attempt did.
+pub const RETRY_BUDGET: Duration = Duration::from_secs(2);
+
+tokio::task_local! {
+    /// Set by [`map_err`] within [`SqlDurable::retrying`]: whether the last database error proves
+    /// that the attempt had no effect ([`never_ran`]).
+    static NEVER_RAN: Arc<AtomicBool>;
+}
 
 /// Which database a [`SqlDurable`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +197,10 @@ pub struct SqlDurable {
     appender: AnyPool,
     backend: Backend,
     redacted_url: String,
+    /// PostgreSQL only: the selected server of the URL's host list.
+    failover: Option<Arc<Failover>>,
+    /// With several hosts: the task that switches servers (ends with the last clone).
+    _supervisor: Option<Arc<Supervisor>>,
 }
 
 impl std::fmt::Debug for SqlDurable {
@@ -194,16 +218,22 @@ impl SqlDurable {
     /// `url` is `sqlite://path/to/file.db` (relative to the working directory; `sqlite:///abs/path`
     /// for an absolute path; the file is created if missing, its directory is not),
     /// `sqlite::memory:` (one private in-memory database, for tests and demos) or
-    /// `postgres://user[:password]@host:port/db`.
+    /// `postgres://user[:password]@host:port/db`. A PostgreSQL URL may list several hosts and ask
+    /// for a writable server, as libpq does:
+    /// `postgres://user@h1:5432,h2:5433/db?target_session_attrs=read-write` (see [`failover`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let (options, url, backend) = Self::options(url)?;
+        let (options, url, backend, failover) = Self::options(url)?;
         let redacted_url = crate::redact_url(&url);
         let opened = async {
+            let url = match &failover {
+                Some(failover) => failover.select().await?,
+                None => url.clone(),
+            };
             // One plain connection first: a refused connection fails at once here, whereas the
             // pool would keep retrying until its acquire timeout.
-            let probe = sqlx::AnyConnection::connect(&url).await?;
+            let probe = sqlx::AnyConnection::connect(&url).await.map_err(map_err)?;
             let _ = probe.close().await;
-            options.connect(&url).await
+            options.connect(&url).await.map_err(map_err)
         };
         let pool = tokio::time::timeout(CONNECT_TIMEOUT, opened)
             .await
@@ -212,22 +242,43 @@ impl SqlDurable {
                     "database at {redacted_url} did not answer within {CONNECT_TIMEOUT:?}"
                 ))
             })?
-            .map_err(|e| with_context(map_err(e), &redacted_url))?;
-        let appender = Self::open_appender(&pool, &url, &redacted_url)?;
+            .map_err(|e| with_context(e, &redacted_url))?;
+        Self::assemble(pool, &url, backend, redacted_url, failover)
+    }
+
+    /// The store over `pool`, with its appender and, for a host list, its supervisor.
+    fn assemble(
+        pool: AnyPool,
+        url: &str,
+        backend: Backend,
+        redacted_url: String,
+        failover: Option<Arc<Failover>>,
+    ) -> Result<Self, StoreError> {
+        let appender = Self::open_appender(&pool, url, &redacted_url)?;
+        let supervisor = failover
+            .as_ref()
+            .filter(|f| f.has_alternatives())
+            .map(|f| Arc::new(failover::supervise(Arc::clone(f), pool.clone())));
         Ok(SqlDurable {
             pool,
             appender,
             backend,
             redacted_url,
+            failover,
+            _supervisor: supervisor,
         })
     }
 
     /// The pool audit appends go through (see the field's doc): lazy, so it connects on the first
     /// append.
     fn open_appender(pool: &AnyPool, url: &str, redacted_url: &str) -> Result<AnyPool, StoreError> {
-        let (options, url, backend) = Self::options(url)?;
+        // Not through `options` for PostgreSQL: that would build a second failover state.
+        if Backend::from_url(url)? != Backend::Sqlite {
+            return Ok(pool.clone());
+        }
+        let (options, url, _, _) = Self::options(url)?;
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if backend != Backend::Sqlite || in_memory {
+        if in_memory {
             return Ok(pool.clone());
         }
         options
@@ -238,20 +289,20 @@ impl SqlDurable {
 
     /// Like [`connect`](Self::connect) but opens no connection yet: the pool connects on first use,
     /// so a node started while the database is down comes up and recovers when it returns.
-    /// Must be called within a Tokio runtime.
+    /// Must be called within a Tokio runtime. With a host list it starts on the first host and its
+    /// supervisor looks for the right one at once.
     pub fn connect_lazy(url: &str) -> Result<Self, StoreError> {
-        let (options, url, backend) = Self::options(url)?;
+        let (options, url, backend, failover) = Self::options(url)?;
         let redacted_url = crate::redact_url(&url);
+        let first = failover
+            .as_ref()
+            .map_or_else(|| url.clone(), |f| f.current_url());
         let pool = options
-            .connect_lazy(&url)
+            .connect_lazy(&first)
             .map_err(|e| with_context(map_err(e), &redacted_url))?;
-        let appender = Self::open_appender(&pool, &url, &redacted_url)?;
-        Ok(SqlDurable {
-            pool,
-            appender,
-            backend,
-            redacted_url,
-        })
+        let store = Self::assemble(pool, &url, backend, redacted_url, failover)?;
+        store.kick_failover();
+        Ok(store)
     }
 
     /// [`connect`](Self::connect), then [`migrate`](Self::migrate).
@@ -261,7 +312,11 @@ impl SqlDurable {
         Ok(store)
     }
 
-    fn options(url: &str) -> Result<(AnyPoolOptions, String, Backend), StoreError> {
+    /// The pool options, the URL, the backend and (PostgreSQL) the host list's failover state.
+    #[allow(clippy::type_complexity)]
+    fn options(
+        url: &str,
+    ) -> Result<(AnyPoolOptions, String, Backend, Option<Arc<Failover>>), StoreError> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
         let options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
@@ -303,9 +358,13 @@ impl SqlDurable {
                         Ok(())
                     })
                 });
-                Ok((options, url, backend))
+                Ok((options, url, backend, None))
             }
-            Backend::Postgres => Ok((options.max_connections(10), url.to_owned(), backend)),
+            Backend::Postgres => {
+                let failover = Arc::new(Failover::new(PgHosts::parse(url)?));
+                let options = failover.guard(options.max_connections(10));
+                Ok((options, url.to_owned(), backend, Some(failover)))
+            }
         }
     }
 
@@ -353,6 +412,84 @@ impl SqlDurable {
         &self.appender
     }
 
+    /// PostgreSQL: the single-host URL of the server in use (with a host list, the one selected
+    /// now), e.g. for a `LISTEN` connection that must follow the primary; `None` on SQLite.
+    /// It holds the URL's credentials: never log it (see [`crate::redact_url`]).
+    pub fn postgres_url(&self) -> Option<String> {
+        self.failover.as_ref().map(|f| f.current_url())
+    }
+
+    /// PostgreSQL: changes on every switch of server (the value is the new server's index in the
+    /// URL's host list; [`postgres_url`](Self::postgres_url) gives its URL); `None` on SQLite.
+    pub fn postgres_switches(&self) -> Option<watch::Receiver<usize>> {
+        self.failover.as_ref().map(|f| f.subscribe())
+    }
+
+    /// Asks the failover supervisor (if any) to check the selected server now.
+    fn kick_failover(&self) {
+        if let Some(failover) = &self.failover {
+            failover.kick();
+        }
+    }
+
+    /// Runs a repository operation with [`OPERATION_TIMEOUT`]; an `Unavailable` outcome makes the
+    /// failover supervisor check the server.
+    pub(crate) async fn with_timeout<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "database {op} timed out after {OPERATION_TIMEOUT:?}"
+            ))),
+        };
+        if matches!(result, Err(StoreError::Unavailable(_))) {
+            self.kick_failover();
+        }
+        result
+    }
+
+    /// [`with_timeout`](Self::with_timeout) for a write that may be attempted again: when an
+    /// attempt fails with an error that proves it had no effect ([`never_ran`]: e.g. refused by a
+    /// standby, rolled back by a deadlock), it is retried after [`RETRY_BACKOFF`], at most three
+    /// times and none later than [`RETRY_BUDGET`] after the first, giving the supervisor time to
+    /// switch. An error after the statement may have run (an I/O error mid-query) is never retried.
+    pub(crate) async fn retrying<T, F, Fut>(
+        &self,
+        op: &'static str,
+        mut attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let started = Instant::now();
+        let attempts = async {
+            let mut backoff = RETRY_BACKOFF.iter();
+            loop {
+                let never_ran = Arc::new(AtomicBool::new(false));
+                let result = NEVER_RAN.scope(Arc::clone(&never_ran), attempt()).await;
+                let Err(StoreError::Unavailable(why)) = result else {
+                    return result;
+                };
+                self.kick_failover();
+                match backoff.next() {
+                    Some(wait)
+                        if never_ran.load(Ordering::Relaxed)
+                            && started.elapsed() + *wait < RETRY_BUDGET =>
+                    {
+                        tracing::debug!(op, "database write never ran; retrying");
+                        tokio::time::sleep(*wait).await;
+                    }
+                    _ => return Err(StoreError::Unavailable(why)),
+                }
+            }
+        };
+        self.with_timeout(op, attempts).await
+    }
+
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.appender.close().await;
@@ -363,6 +500,16 @@ impl SqlDurable {
 #[async_trait]
 impl DurableHealth for SqlDurable {
     async fn ping(&self) -> Result<(), StoreError> {
+        let result = self.ping_once().await;
+        if result.is_err() {
+            self.kick_failover();
+        }
+        result
+    }
+}
+
+impl SqlDurable {
+    async fn ping_once(&self) -> Result<(), StoreError> {
         match tokio::time::timeout(PING_TIMEOUT, self.pool.execute("SELECT 1")).await {
             Ok(result) => result
                 .map(|_| ())
@@ -372,19 +519,6 @@ impl DurableHealth for SqlDurable {
                 self.redacted_url
             ))),
         }
-    }
-}
-
-/// Runs a repository operation with [`OPERATION_TIMEOUT`].
-pub(crate) async fn with_timeout<T>(
-    op: &'static str,
-    fut: impl std::future::Future<Output = Result<T, StoreError>>,
-) -> Result<T, StoreError> {
-    match tokio::time::timeout(OPERATION_TIMEOUT, fut).await {
-        Ok(result) => result,
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "database {op} timed out after {OPERATION_TIMEOUT:?}"
-        ))),
     }
 }
 
@@ -418,10 +552,28 @@ fn with_context(e: StoreError, redacted_url: &str) -> StoreError {
     }
 }
 
+/// Whether `e` proves that the statement (or its whole transaction) had no effect: no connection
+/// was had (pool timeout, refused), or the server refused or rolled it back: 25006 read-only
+/// transaction (a standby), 57P03 cannot connect now, 53300 too many connections, 40001
+/// serialisation failure, 40P01 deadlock. Not an I/O error once sent (the outcome is unknown).
+pub(crate) fn never_ran(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::ConnectionRefused,
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("25006" | "57P03" | "53300" | "40001" | "40P01")
+        ),
+        _ => false,
+    }
+}
+
 /// Maps an sqlx error: connection trouble is `Unavailable`, undecodable rows `Corrupt`, unique
-/// violations `Conflict`, the rest `Backend`.
+/// violations `Conflict`, the rest `Backend`. Within [`SqlDurable::retrying`] it also records
+/// whether the error proves the attempt [`never_ran`].
 pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
     use sqlx::Error as E;
+    let _ = NEVER_RAN.try_with(|flag| flag.store(never_ran(&e), Ordering::Relaxed));
     match e {
         E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed => {
             StoreError::Unavailable(format!("database: {e}"))
@@ -433,13 +585,15 @@ pub(crate) fn map_err(e: sqlx::Error) -> StoreError {
             let code = db.code();
             let code = code.as_deref().unwrap_or("");
             // PostgreSQL: 08 connection exception, 53 insufficient resources, 57P admin shutdown /
-            // cannot connect now, 40001/40P01 serialisation failure / deadlock. SQLite: 5 BUSY,
-            // 6 LOCKED (and their extended codes, which keep the low byte).
+            // cannot connect now, 40001/40P01 serialisation failure / deadlock, 25006 read-only
+            // transaction (a standby: the primary is elsewhere). SQLite: 5 BUSY, 6 LOCKED (and
+            // their extended codes, which keep the low byte).
             let transient = code.starts_with("08")
                 || code.starts_with("53")
                 || code.starts_with("57P")
                 || code == "40001"
                 || code == "40P01"
+                || code == "25006"
                 || code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
             if transient {
                 StoreError::Unavailable(format!("database: {e}"))
@@ -487,6 +641,26 @@ mod tests {
     fn migrations_folders_match_embedded_lists() {
         check_embedded("sqlite", SQLITE_MIGRATIONS);
         check_embedded("postgres", POSTGRES_MIGRATIONS);
+    }
+
+    #[test]
+    fn only_errors_that_prove_nothing_ran_allow_a_retry() {
+        use std::io::{Error, ErrorKind};
+        assert!(never_ran(&sqlx::Error::PoolTimedOut));
+        assert!(never_ran(&sqlx::Error::Io(Error::from(
+            ErrorKind::ConnectionRefused
+        ))));
+        // Once a statement may have been sent, the outcome is unknown: no retry.
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::BrokenPipe,
+            ErrorKind::TimedOut,
+        ] {
+            assert!(!never_ran(&sqlx::Error::Io(Error::from(kind))), "{kind:?}");
+        }
+        assert!(!never_ran(&sqlx::Error::PoolClosed));
+        assert!(!never_ran(&sqlx::Error::Protocol("x".into())));
     }
 
     #[test]

@@ -13,6 +13,8 @@
 // These are test helpers: failing the calling test (by panicking) is their purpose.
 #![allow(clippy::panic)]
 
+pub mod pg_pair;
+
 use eid_core::StoreError;
 use sqlx::{AssertSqlSafe, Connection, Executor};
 use std::io::Write;

@@ -1,7 +1,7 @@
 //! [`AuditLog`] on [`SqlDurable`]: table `audit_events`. Text is stored as
 //! [`AuditText`](crate::audit_text::AuditText): escaped and bounded, so no event can fail a batch.
 
-use super::{Backend, SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{Backend, SqlDurable, from_micros, map_err, micros};
 use crate::audit_text::{
     AuditText, MAX_CLIENT_BYTES, MAX_IP_BYTES, MAX_NAME_BYTES, storable_details,
 };
@@ -214,12 +214,15 @@ impl AuditLog for SqlDurable {
             return Ok(());
         }
         if self.backend == Backend::Sqlite {
-            return with_timeout("audit append", self.append_sqlite(events)).await;
+            return self
+                .with_timeout("audit append", self.append_sqlite(events))
+                .await;
         }
         let rows = batch_json(events)?;
-        with_timeout("audit append", async {
+        let rows = &rows;
+        self.retrying("audit append", || async move {
             sqlx::query(INSERT_POSTGRES)
-                .bind(rows)
+                .bind(rows.clone())
                 .execute(self.appender())
                 .await
                 .map_err(map_err)?;
@@ -243,7 +246,7 @@ impl AuditLog for SqlDurable {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        with_timeout("audit for_person", async {
+        self.with_timeout("audit for_person", async {
             let rows = sqlx::query(SELECT_FOR_PERSON)
                 .bind(person.to_string())
                 .bind(i64::from(limit))
@@ -278,7 +281,7 @@ impl AuditLog for SqlDurable {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        with_timeout("audit by_kind_since", async {
+        self.with_timeout("audit by_kind_since", async {
             // The kind as stored (so a kind with a control character finds its events, and a NUL
             // never reaches PostgreSQL).
             let rows = sqlx::query(SELECT_BY_KIND_SINCE)

@@ -1,6 +1,6 @@
 //! [`AuthenticatorRepository`] on [`SqlDurable`]: table `authenticators`.
 
-use super::{Backend, SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{Backend, SqlDurable, from_micros, map_err, micros};
 use async_trait::async_trait;
 use eid_core::ports::RemoveOutcome;
 use eid_core::{Authenticator, AuthenticatorKind, AuthenticatorRepository, StoreError};
@@ -62,7 +62,7 @@ fn decode(row: &AnyRow) -> Result<Authenticator, StoreError> {
 #[async_trait]
 impl AuthenticatorRepository for SqlDurable {
     async fn add_authenticator(&self, a: &Authenticator) -> Result<(), StoreError> {
-        with_timeout("add_authenticator", async {
+        self.retrying("add_authenticator", || async move {
             sqlx::query(INSERT)
                 .bind(a.id.to_string())
                 .bind(a.person.to_string())
@@ -80,7 +80,7 @@ impl AuthenticatorRepository for SqlDurable {
     }
 
     async fn authenticators(&self, person: Uuid) -> Result<Vec<Authenticator>, StoreError> {
-        with_timeout("authenticators", async {
+        self.with_timeout("authenticators", async {
             let rows = sqlx::query(SELECT_FOR_PERSON)
                 .bind(person.to_string())
                 .fetch_all(&self.pool)
@@ -97,7 +97,9 @@ impl AuthenticatorRepository for SqlDurable {
         id: Uuid,
     ) -> Result<RemoveOutcome, StoreError> {
         let (person, id) = (person.to_string(), id.to_string());
-        with_timeout("remove_authenticator", async {
+        let person = &person;
+        let id = &id;
+        self.retrying("remove_authenticator", || async move {
             let mut tx = self.pool.begin().await.map_err(map_err)?;
             if self.backend == Backend::Postgres {
                 sqlx::query(LOCK_PERSON_PG)
@@ -118,8 +120,8 @@ impl AuthenticatorRepository for SqlDurable {
             } else {
                 // Still in the transaction (and holding the lock), so this cannot have changed.
                 let exists: i64 = sqlx::query(COUNT_ONE)
-                    .bind(person)
-                    .bind(id)
+                    .bind(person.clone())
+                    .bind(id.clone())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?
@@ -143,7 +145,7 @@ impl AuthenticatorRepository for SqlDurable {
         id: Uuid,
         label: &str,
     ) -> Result<bool, StoreError> {
-        with_timeout("rename_authenticator", async {
+        self.retrying("rename_authenticator", || async move {
             let done = sqlx::query(RENAME)
                 .bind(person.to_string())
                 .bind(id.to_string())
@@ -162,7 +164,7 @@ impl AuthenticatorRepository for SqlDurable {
         at: OffsetDateTime,
         new_secret: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        with_timeout("record_use", async {
+        self.retrying("record_use", || async move {
             let query = match new_secret {
                 None => sqlx::query(RECORD_USE)
                     .bind(id.to_string())

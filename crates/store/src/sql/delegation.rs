@@ -2,7 +2,7 @@
 //! `delegation_mandates` (current state), `delegation_scopes`, `delegation_history` (every change),
 //! and the notices written to `notifications` in the same transaction as the change.
 
-use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable, with_timeout};
+use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable};
 use crate::notifications::valid_kind;
 mod lookup;
 
@@ -308,7 +308,7 @@ impl DelegationRepository for SqlDurable {
         if !storable_key(&org.name) {
             return Err(unstorable("organisation name"));
         }
-        with_timeout("upsert_organisation", async {
+        self.retrying("upsert_organisation", || async move {
             sqlx::query(UPSERT_ORGANISATION)
                 .bind(org.cvr.as_str().to_owned())
                 .bind(org.name.clone())
@@ -322,7 +322,7 @@ impl DelegationRepository for SqlDurable {
     }
 
     async fn organisation(&self, cvr: &Cvr) -> Result<Option<Organisation>, StoreError> {
-        with_timeout("organisation", async {
+        self.with_timeout("organisation", async {
             let row = sqlx::query(SELECT_ORGANISATION)
                 .bind(cvr.as_str().to_owned())
                 .fetch_optional(&self.pool)
@@ -368,26 +368,40 @@ impl DelegationRepository for SqlDurable {
             by: by.cloned(),
             at: m.created_at,
         };
-        with_timeout("insert_mandate", async {
+        let p_up = &p_up;
+        let p_sub = &p_sub;
+        let p_id = &p_id;
+        let p_cpr = &p_cpr;
+        let p_cvr = &p_cvr;
+        let p_name = &p_name;
+        let a_up = &a_up;
+        let a_sub = &a_sub;
+        let a_id = &a_id;
+        let a_cpr = &a_cpr;
+        let a_cvr = &a_cvr;
+        let a_name = &a_name;
+        let privileges = &privileges;
+        let first = &first;
+        self.retrying("insert_mandate", || async move {
             let mut tx = self.pool.begin().await.map_err(map_err)?;
             sqlx::query(INSERT_MANDATE)
                 .bind(m.id.to_string())
                 .bind(m.kind.as_str())
-                .bind(p_up)
-                .bind(p_sub)
-                .bind(p_id)
-                .bind(p_cpr)
-                .bind(p_cvr)
-                .bind(p_name)
-                .bind(a_up)
-                .bind(a_sub)
-                .bind(a_id)
-                .bind(a_cpr)
-                .bind(a_cvr)
-                .bind(a_name)
+                .bind(p_up.clone())
+                .bind(p_sub.clone())
+                .bind(p_id.clone())
+                .bind(p_cpr.clone())
+                .bind(p_cvr.clone())
+                .bind(p_name.clone())
+                .bind(a_up.clone())
+                .bind(a_sub.clone())
+                .bind(a_id.clone())
+                .bind(a_cpr.clone())
+                .bind(a_cvr.clone())
+                .bind(a_name.clone())
                 .bind(m.access.as_str())
                 .bind(m.administrator)
-                .bind(privileges)
+                .bind(privileges.clone())
                 .bind(m.state.as_str())
                 .bind(micros(m.valid_from))
                 .bind(m.valid_until.map(micros))
@@ -407,7 +421,7 @@ impl DelegationRepository for SqlDurable {
                     .await
                     .map_err(map_err)?;
             }
-            insert_history(&mut tx, m.id, &first).await?;
+            insert_history(&mut tx, m.id, first).await?;
             insert_notices(&mut tx, notices, m.created_at).await?;
             tx.commit().await.map_err(map_err)
         })
@@ -433,7 +447,7 @@ impl DelegationRepository for SqlDurable {
         {
             return Err(unstorable("author"));
         }
-        with_timeout("change_state", async {
+        self.retrying("change_state", || async move {
             let mut tx = self.pool.begin().await.map_err(map_err)?;
             let done = sqlx::query(CHANGE_STATE)
                 .bind(id.to_string())
@@ -457,7 +471,7 @@ impl DelegationRepository for SqlDurable {
     }
 
     async fn mandate_record(&self, id: MandateId) -> Result<Option<MandateRecord>, StoreError> {
-        with_timeout("mandate_record", async {
+        self.with_timeout("mandate_record", async {
             let mut found = self
                 .records_where("id = $1", vec![id.to_string()], 1)
                 .await?;
@@ -467,7 +481,7 @@ impl DelegationRepository for SqlDurable {
     }
 
     async fn history(&self, id: MandateId) -> Result<Vec<StateChange>, StoreError> {
-        with_timeout("mandate_history", async {
+        self.with_timeout("mandate_history", async {
             let rows = sqlx::query(SELECT_HISTORY)
                 .bind(id.to_string())
                 .fetch_all(&self.pool)
@@ -525,7 +539,8 @@ impl DelegationRepository for SqlDurable {
         if !binds.iter().all(|b| storable_key(b)) {
             return Ok(Vec::new());
         }
-        with_timeout("mandates_of", self.records_where(condition, binds, limit)).await
+        self.with_timeout("mandates_of", self.records_where(condition, binds, limit))
+            .await
     }
 
     async fn is_administrator(
@@ -537,7 +552,7 @@ impl DelegationRepository for SqlDurable {
         if !storable_key(&person.upstream) || !storable_key(&person.subject) {
             return Ok(false);
         }
-        with_timeout("is_administrator", async {
+        self.with_timeout("is_administrator", async {
             let row = sqlx::query(IS_ADMINISTRATOR)
                 .bind(person.upstream.clone())
                 .bind(person.subject.clone())
@@ -565,7 +580,7 @@ impl DelegationRepository for SqlDurable {
              (SELECT principal_cvr FROM delegation_mandates WHERE agent_subject = $2 \
              AND agent_upstream = $1 AND {USABLE_RIGHT}) ORDER BY cvr"
         );
-        with_timeout("employers", async {
+        self.with_timeout("employers", async {
             let rows = sqlx::query::<Any>(sqlx::AssertSqlSafe(sql))
                 .bind(person.upstream.clone())
                 .bind(person.subject.clone())
@@ -605,7 +620,7 @@ impl DelegationRepository for SqlDurable {
             return Ok(Vec::new());
         }
         let sql = usable_sql(keys.len());
-        with_timeout("usable_mandates", async {
+        self.with_timeout("usable_mandates", async {
             let mut query = sqlx::query::<Any>(sqlx::AssertSqlSafe(sql))
                 .bind(agent.upstream.clone())
                 .bind(agent.subject.clone())
@@ -628,7 +643,7 @@ impl DelegationRepository for SqlDurable {
         at: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<(MandateId, i64)>, StoreError> {
-        with_timeout("due_to_expire", async {
+        self.with_timeout("due_to_expire", async {
             let rows = sqlx::query(DUE_TO_EXPIRE)
                 .bind(micros(at))
                 .bind(i64::from(limit))

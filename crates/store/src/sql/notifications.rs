@@ -1,6 +1,6 @@
 //! [`NotificationOutbox`] on [`SqlDurable`]: table `notifications`.
 
-use super::{SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{SqlDurable, from_micros, map_err, micros};
 use crate::notifications::{Notification, NotificationOutbox, valid_kind};
 use async_trait::async_trait;
 use eid_core::StoreError;
@@ -55,12 +55,13 @@ impl NotificationOutbox for SqlDurable {
         // serde_json escapes every control character (NUL included) in its output.
         let details = serde_json::to_string(&n.details)
             .map_err(|e| StoreError::Backend(format!("notification details: {e}")))?;
-        with_timeout("enqueue_notification", async {
+        let details = &details;
+        self.retrying("enqueue_notification", || async move {
             sqlx::query(INSERT)
                 .bind(n.id.to_string())
                 .bind(n.person.to_string())
                 .bind(n.kind.clone())
-                .bind(details)
+                .bind(details.clone())
                 .bind(micros(n.created_at))
                 .bind(n.sent_at.map(micros))
                 .execute(&self.pool)
@@ -72,7 +73,7 @@ impl NotificationOutbox for SqlDurable {
     }
 
     async fn pending(&self, n: u32) -> Result<Vec<Notification>, StoreError> {
-        with_timeout("pending_notifications", async {
+        self.with_timeout("pending_notifications", async {
             let rows = sqlx::query(SELECT_PENDING)
                 .bind(limit(n))
                 .fetch_all(&self.pool)
@@ -84,7 +85,7 @@ impl NotificationOutbox for SqlDurable {
     }
 
     async fn mark_sent(&self, id: Uuid, at: OffsetDateTime) -> Result<bool, StoreError> {
-        with_timeout("mark_notification_sent", async {
+        self.retrying("mark_notification_sent", || async move {
             let done = sqlx::query(MARK_SENT)
                 .bind(id.to_string())
                 .bind(micros(at))
@@ -98,7 +99,7 @@ impl NotificationOutbox for SqlDurable {
     }
 
     async fn for_person(&self, person: Uuid, n: u32) -> Result<Vec<Notification>, StoreError> {
-        with_timeout("notifications_for_person", async {
+        self.with_timeout("notifications_for_person", async {
             let rows = sqlx::query(SELECT_FOR_PERSON)
                 .bind(person.to_string())
                 .bind(limit(n))

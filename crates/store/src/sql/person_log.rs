@@ -8,7 +8,7 @@
 //! placeholders, so its shape depends on which filters are set, never on their values.
 
 use super::audit::{SELECT_COLUMNS, decode};
-use super::{SqlDurable, map_err, micros, with_timeout};
+use super::{SqlDurable, map_err, micros};
 use crate::audit_text::{AuditText, MAX_CLIENT_BYTES};
 use eid_core::StoreError;
 use eid_core::my_log::{LogCursor, LogPage, LoggedEvent, MAX_PAGE, PersonLogQuery, Selector};
@@ -236,7 +236,7 @@ impl SqlDurable {
             return Ok(LogPage::default());
         }
         let st = page_statement(query, limit);
-        with_timeout("audit person_log", async {
+        self.with_timeout("audit person_log", async {
             // Not a prepared statement kept per connection: PostgreSQL would, after five runs,
             // plan it once for any person (an average person's hundred events), and a person
             // with twenty thousand filtered by service would then be read whole and sorted
@@ -279,7 +279,7 @@ impl SqlDurable {
         if max == 0 {
             return Ok(0);
         }
-        with_timeout("audit retention", async {
+        self.with_timeout("audit retention", async {
             let kinds: Vec<String> = kinds_statement(max_kinds + 1)
                 .query()
                 .fetch_all(&self.pool)

@@ -1,6 +1,6 @@
 //! [`PersonRepository`] on [`SqlDurable`]: table `persons` (with the activation code on the row).
 
-use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable, with_timeout};
+use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable};
 use async_trait::async_trait;
 use eid_core::{Cpr, Loa, Person, PersonRepository, PersonStatus, StoreError};
 use sqlx::Row;
@@ -97,7 +97,7 @@ impl SqlDurable {
         sql: &'static str,
         key: String,
     ) -> Result<Option<Person>, StoreError> {
-        with_timeout(op, async {
+        self.with_timeout(op, async {
             let row = sqlx::query(sql)
                 .bind(key)
                 .fetch_optional(&self.pool)
@@ -118,13 +118,14 @@ impl PersonRepository for SqlDurable {
             return Err(unstorable("user id"));
         }
         let birthdate = format_date(person.birthdate)?;
-        with_timeout("upsert_person", async {
+        let birthdate = &birthdate;
+        self.retrying("upsert_person", || async move {
             sqlx::query(UPSERT)
                 .bind(person.id.to_string())
                 .bind(person.cpr.as_str().to_owned())
                 .bind(person.given_name.clone())
                 .bind(person.family_name.clone())
-                .bind(birthdate)
+                .bind(birthdate.clone())
                 .bind(person.ial.as_word())
                 .bind(person.status.as_str())
                 .bind(person.user_id.clone())
@@ -169,7 +170,7 @@ impl PersonRepository for SqlDurable {
         if !storable_key(user_id) {
             return Err(unstorable("user id"));
         }
-        with_timeout("set_user_id", async {
+        self.retrying("set_user_id", || async move {
             let done = sqlx::query(SET_USER_ID)
                 .bind(person.to_string())
                 .bind(user_id.to_owned())
@@ -191,7 +192,7 @@ impl PersonRepository for SqlDurable {
         code_hash: &str,
         expires_at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        with_timeout("set_activation_code", async {
+        self.retrying("set_activation_code", || async move {
             let done = sqlx::query(SET_ACTIVATION_CODE)
                 .bind(person.to_string())
                 .bind(code_hash.to_owned())
@@ -213,7 +214,7 @@ impl PersonRepository for SqlDurable {
         person: Uuid,
         now: OffsetDateTime,
     ) -> Result<Option<String>, StoreError> {
-        with_timeout("activation_code_hash", async {
+        self.with_timeout("activation_code_hash", async {
             let row = sqlx::query(ACTIVATION_CODE_HASH)
                 .bind(person.to_string())
                 .bind(micros(now))
@@ -230,7 +231,7 @@ impl PersonRepository for SqlDurable {
         person: Uuid,
         code_hash: &str,
     ) -> Result<bool, StoreError> {
-        with_timeout("consume_activation_code", async {
+        self.retrying("consume_activation_code", || async move {
             let done = sqlx::query(CONSUME_ACTIVATION_CODE)
                 .bind(person.to_string())
                 .bind(code_hash.to_owned())

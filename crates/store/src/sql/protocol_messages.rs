@@ -6,7 +6,7 @@
 //! batch); the content is stored exactly, and a content no backend can store (over
 //! [`MAX_CONTENT_BYTES`], or with a NUL) fails its batch, which the writer then splits.
 
-use super::{Backend, SqlDurable, from_micros, map_err, micros, with_timeout};
+use super::{Backend, SqlDurable, from_micros, map_err, micros};
 use crate::audit_text::AuditText;
 use async_trait::async_trait;
 use eid_core::protocol_message::{
@@ -127,18 +127,20 @@ pub(super) async fn append_with_messages(
         Backend::Sqlite => (super::audit::INSERT_SQLITE, INSERT_SQLITE),
         Backend::Postgres => (super::audit::INSERT_POSTGRES, INSERT_POSTGRES),
     };
-    with_timeout("audit append with messages", async {
+    let event_rows = &event_rows;
+    let message_rows = &message_rows;
+    db.retrying("audit append with messages", || async move {
         let mut tx = db.appender().begin().await.map_err(map_err)?;
         if !events.is_empty() {
             sqlx::query(insert_events)
-                .bind(event_rows)
+                .bind(event_rows.clone())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
         }
         if !messages.is_empty() {
             sqlx::query(insert_messages)
-                .bind(message_rows)
+                .bind(message_rows.clone())
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
@@ -157,7 +159,7 @@ impl ProtocolMessageLog for SqlDurable {
         if query.limit == 0 {
             return Ok(Vec::new());
         }
-        with_timeout("protocol messages", async {
+        self.with_timeout("protocol messages", async {
             let rows = match &query.peer {
                 // The peer as stored (escaped and bounded), so any peer finds its messages.
                 Some(peer) => sqlx::query(SELECT_PEER_SINCE)
@@ -187,7 +189,7 @@ impl ProtocolMessageLog for SqlDurable {
         if max == 0 {
             return Ok(0);
         }
-        with_timeout("protocol messages retention", async {
+        self.with_timeout("protocol messages retention", async {
             let done = sqlx::query(DELETE_BEFORE)
                 .bind(micros(before))
                 .bind(i64::from(max))

@@ -1,7 +1,7 @@
 //! [`RelyingPartyRepository`] on [`SqlDurable`]: table `relying_parties`, one JSON document per
 //! client id.
 
-use super::{SqlDurable, map_err, micros, storable_key, unstorable, with_timeout};
+use super::{SqlDurable, map_err, micros, storable_key, unstorable};
 use async_trait::async_trait;
 use eid_core::{RelyingPartyRepository, RpRegistration, StoreError};
 use sqlx::Row;
@@ -51,10 +51,11 @@ impl RelyingPartyRepository for SqlDurable {
                 rp.client_id
             ))
         })?;
-        with_timeout("upsert_relying_party", async {
+        let document = &document;
+        self.retrying("upsert_relying_party", || async move {
             sqlx::query(UPSERT)
                 .bind(rp.client_id.clone())
-                .bind(document)
+                .bind(document.clone())
                 .bind(micros(OffsetDateTime::now_utc()))
                 .execute(&self.pool)
                 .await
@@ -68,7 +69,7 @@ impl RelyingPartyRepository for SqlDurable {
         if !storable_key(client_id) {
             return Ok(None);
         }
-        with_timeout("relying_party", async {
+        self.with_timeout("relying_party", async {
             let row = sqlx::query(SELECT_ONE)
                 .bind(client_id.to_owned())
                 .fetch_optional(&self.pool)
@@ -80,7 +81,7 @@ impl RelyingPartyRepository for SqlDurable {
     }
 
     async fn relying_parties(&self) -> Result<Vec<RpRegistration>, StoreError> {
-        with_timeout("relying_parties", async {
+        self.with_timeout("relying_parties", async {
             let rows = sqlx::query(SELECT_ALL)
                 .fetch_all(&self.pool)
                 .await
@@ -94,7 +95,7 @@ impl RelyingPartyRepository for SqlDurable {
         if !storable_key(client_id) {
             return Ok(false);
         }
-        with_timeout("delete_relying_party", async {
+        self.retrying("delete_relying_party", || async move {
             let done = sqlx::query(DELETE)
                 .bind(client_id.to_owned())
                 .execute(&self.pool)

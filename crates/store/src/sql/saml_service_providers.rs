@@ -1,7 +1,7 @@
 //! [`SamlServiceProviderRepository`] on [`SqlDurable`]: table `saml_service_providers`, one JSON
 //! document per entity ID, with a revision counter for conditional replaces.
 
-use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable, with_timeout};
+use super::{SqlDurable, from_micros, map_err, micros, storable_key, unstorable};
 use async_trait::async_trait;
 use eid_core::saml_registration::MAX_SAML_METADATA_BYTES;
 use eid_core::{SamlServiceProviderRepository, SamlSpRegistration, StoreError, StoredSamlSp};
@@ -78,10 +78,11 @@ fn document(sp: &SamlSpRegistration) -> Result<String, StoreError> {
 impl SamlServiceProviderRepository for SqlDurable {
     async fn upsert_saml_sp(&self, sp: &SamlSpRegistration) -> Result<(), StoreError> {
         let document = document(sp)?;
-        with_timeout("upsert_saml_sp", async {
+        let document = &document;
+        self.retrying("upsert_saml_sp", || async move {
             sqlx::query(UPSERT)
                 .bind(sp.entity_id.clone())
-                .bind(document)
+                .bind(document.clone())
                 .bind(micros(OffsetDateTime::now_utc()))
                 .execute(self.pool())
                 .await
@@ -97,10 +98,11 @@ impl SamlServiceProviderRepository for SqlDurable {
         revision: i64,
     ) -> Result<bool, StoreError> {
         let document = document(sp)?;
-        with_timeout("replace_saml_sp", async {
+        let document = &document;
+        self.retrying("replace_saml_sp", || async move {
             let done = sqlx::query(REPLACE)
                 .bind(sp.entity_id.clone())
-                .bind(document)
+                .bind(document.clone())
                 .bind(micros(OffsetDateTime::now_utc()))
                 .bind(revision)
                 .execute(self.pool())
@@ -115,7 +117,7 @@ impl SamlServiceProviderRepository for SqlDurable {
         if !storable_key(entity_id) {
             return Ok(None);
         }
-        with_timeout("saml_sp", async {
+        self.with_timeout("saml_sp", async {
             let row = sqlx::query(SELECT_ONE)
                 .bind(entity_id.to_owned())
                 .fetch_optional(self.pool())
@@ -127,7 +129,7 @@ impl SamlServiceProviderRepository for SqlDurable {
     }
 
     async fn saml_sps(&self) -> Result<Vec<StoredSamlSp>, StoreError> {
-        with_timeout("saml_sps", async {
+        self.with_timeout("saml_sps", async {
             let rows = sqlx::query(SELECT_ALL)
                 .fetch_all(self.pool())
                 .await
@@ -141,7 +143,7 @@ impl SamlServiceProviderRepository for SqlDurable {
         if !storable_key(entity_id) {
             return Ok(false);
         }
-        with_timeout("delete_saml_sp", async {
+        self.retrying("delete_saml_sp", || async move {
             let done = sqlx::query(DELETE)
                 .bind(entity_id.to_owned())
                 .execute(self.pool())
