@@ -554,9 +554,13 @@ pub async fn serve(
     let sighup = tokio::spawn(reload_on_sighup(runtime.clone()));
     // On PostgreSQL (several nodes), what another node changes is heard at once.
     let feed = match &runtime.settings.durable {
-        crate::config::DurableBackend::Postgres(url) => {
-            let url = url.clone();
-            Some(eid_store::change_feed::listen(move || url.clone()))
+        crate::config::DurableBackend::Postgres(_) => {
+            let durable = runtime.durable.clone();
+            let switches = durable.postgres_switches();
+            Some(eid_store::change_feed::listen(
+                move || durable.postgres_url().unwrap_or_default(),
+                switches,
+            ))
         }
         crate::config::DurableBackend::Sqlite(_) => None,
     };

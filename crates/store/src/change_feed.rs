@@ -74,9 +74,11 @@ impl Drop for Feed {
 }
 
 /// Listens on PostgreSQL for [`REGISTRY`] and [`KEYS`] notices. `url` names the server to listen
-/// on and is asked again before each reconnect (after a failover, the new primary: a standby
-/// refuses `LISTEN`). Must be called within a Tokio runtime.
-pub fn listen<F>(url: F) -> Feed
+/// on and is asked again before each reconnect; a change on `switches` (the durable store's
+/// failover to another server, [`SqlDurable::postgres_switches`](crate::SqlDurable::postgres_switches))
+/// makes the feed leave its session and listen on the new primary (a standby refuses `LISTEN`, and
+/// notices are sent where the writes go). Must be called within a Tokio runtime.
+pub fn listen<F>(url: F, mut switches: Option<watch::Receiver<usize>>) -> Feed
 where
     F: Fn() -> String + Send + Sync + 'static,
 {
@@ -84,12 +86,16 @@ where
     let task = tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
+            // A switch after this point makes the session below leave (see `relay`).
+            if let Some(switches) = switches.as_mut() {
+                switches.mark_unchanged();
+            }
             let target = url();
             match subscribe(&target).await {
                 Ok(mut listener) => {
                     backoff = Duration::from_millis(100);
                     tx.send_modify(Versions::resync);
-                    relay(&mut listener, &tx).await;
+                    relay(&mut listener, &tx, switches.as_mut()).await;
                     tracing::warn!(
                         url = %crate::redact_url(&target),
                         "lost the change feed's session; reconnecting (the nodes re-read everything)"
@@ -124,10 +130,28 @@ async fn subscribe(url: &str) -> Result<PgListener, StoreError> {
         .map_err(|e| StoreError::Unavailable(e.to_string()))
 }
 
-/// Counts notices until the session is lost.
-async fn relay(listener: &mut PgListener, tx: &watch::Sender<Versions>) {
+/// Counts notices until the session is lost or the store switches servers.
+async fn relay(
+    listener: &mut PgListener,
+    tx: &watch::Sender<Versions>,
+    mut switches: Option<&mut watch::Receiver<usize>>,
+) {
     loop {
-        match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
+        let switched = async {
+            match switches.as_deref_mut() {
+                Some(switches) => {
+                    if switches.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let received = tokio::select! {
+            received = tokio::time::timeout(HEARTBEAT, listener.try_recv()) => received,
+            () = switched => return,
+        };
+        match received {
             Ok(Ok(Some(notice))) => tx.send_modify(|v| v.heard(notice.channel())),
             Ok(Ok(None) | Err(_)) => return,
             Err(_silent) => {

@@ -1,13 +1,15 @@
 //! The change feed on PostgreSQL: a registry change committed through one store reaches a listener
 //! within a second, a rolled-back one does not, a key notice is told apart, and a lost session
-//! counts as a change of everything.
+//! counts as a change of everything; after a failover the feed listens where the writes go.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use eid_core::{RelyingPartyRepository, RpRegistration, SubjectType};
 use eid_store::SqlDurable;
 use eid_store::change_feed::{Feed, Versions, listen, publish_keys};
+use eid_store::testing::pg_pair::{Node, PgPair};
 use eid_store::testing::{TempPostgresDb, postgres_url_or_skip};
 use sqlx::Connection;
 
@@ -57,7 +59,7 @@ async fn setup() -> Option<(TempPostgresDb, SqlDurable, Feed)> {
     let db = TempPostgresDb::create(&server).await.unwrap();
     let store = SqlDurable::connect_and_migrate(&db.url).await.unwrap();
     let url = db.url.clone();
-    let mut feed = listen(move || url.clone());
+    let mut feed = listen(move || url.clone(), None);
     assert!(
         heard(&mut feed, Duration::from_secs(5), |v| v.resyncs == 1).await,
         "the feed subscribes"
@@ -196,4 +198,67 @@ async fn a_lost_session_counts_as_a_change_of_everything_and_listening_resumes()
     drop(feed);
     drop(store);
     db.drop_db().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_failover_the_feed_listens_where_the_writes_go() {
+    let Some(pair) = PgPair::start() else {
+        return;
+    };
+    let pair = Arc::new(pair);
+    let url = pair.url(
+        &[Node::Primary, Node::Replica],
+        "target_session_attrs=read-write",
+    );
+    let db = Arc::new(SqlDurable::connect_and_migrate(&url).await.unwrap());
+    let source = Arc::clone(&db);
+    let mut feed = listen(
+        move || source.postgres_url().unwrap_or_default(),
+        db.postgres_switches(),
+    );
+    assert!(heard(&mut feed, Duration::from_secs(5), |v| v.resyncs == 1).await);
+
+    // The old primary stays up but read-only (its LISTEN session would live on, deaf to the
+    // writes), and the replica is promoted.
+    let mut admin = sqlx::postgres::PgConnection::connect(&pair.url(&[Node::Primary], ""))
+        .await
+        .unwrap();
+    sqlx::query("ALTER SYSTEM SET default_transaction_read_only = on")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_reload_conf()")
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let promoting = Arc::clone(&pair);
+    tokio::task::spawn_blocking(move || promoting.promote())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while db
+        .upsert_relying_party(&registration("feed-switch"))
+        .await
+        .is_err()
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "no switch");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        heard(&mut feed, Duration::from_secs(5), |v| v.resyncs >= 2).await,
+        "the feed left the old primary: {:?}",
+        feed.versions.borrow()
+    );
+    let before = *feed.versions.borrow();
+    db.upsert_relying_party(&registration("feed-heard"))
+        .await
+        .unwrap();
+    assert!(
+        heard(&mut feed, Duration::from_secs(1), |v| v.registry
+            > before.registry)
+        .await,
+        "a change on the new primary is heard"
+    );
+    admin.close().await.unwrap();
 }
