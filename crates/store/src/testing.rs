@@ -249,3 +249,5 @@ mod tests {
         );
     }
 }
+
+pub mod redis_topology;
