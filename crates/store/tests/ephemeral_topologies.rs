@@ -244,8 +244,7 @@ struct ReplyDroppingProxy {
 }
 
 impl ReplyDroppingProxy {
-    async fn start(listen: u16, target: u16) -> ReplyDroppingProxy {
-        let listener = TcpListener::bind(("127.0.0.1", listen)).await.unwrap();
+    fn start(listener: TcpListener, target: u16) -> ReplyDroppingProxy {
         let armed = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&armed);
         let task = tokio::spawn(async move {
@@ -301,12 +300,14 @@ impl Drop for ReplyDroppingProxy {
 /// which revokes the grant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cluster_take_once_with_a_lost_reply_is_not_sent_again() {
-    let proxy_port = eid_store::testing::redis_topology::free_port();
+    // Bound from the start, so that no other server or connection takes the port meanwhile.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
     // Clients reach node 1 only through the proxy.
     let Some(topology) = ClusterTopology::start_with(false, Some((1, proxy_port))).await else {
         return;
     };
-    let proxy = ReplyDroppingProxy::start(proxy_port, topology.nodes[1].port).await;
+    let proxy = ReplyDroppingProxy::start(listener, topology.nodes[1].port);
     let store = RedisEphemeral::connect(&topology.url(), &unique_prefix())
         .await
         .unwrap();

@@ -107,6 +107,43 @@ impl RedisProcess {
         RedisProcess { child, port }
     }
 
+    /// Spawns on a free port and waits until it listens there; a port taken meanwhile (by another
+    /// test's server or an outgoing connection) makes redis-server exit, and it is tried again on
+    /// another port. `args` gives the extra arguments for a port, and a value to keep.
+    fn spawn_listening<T>(
+        dir: &Path,
+        leading: &[&str],
+        mut args: impl FnMut(u16) -> (Vec<String>, T),
+    ) -> (RedisProcess, T) {
+        for _ in 0..5 {
+            let port = free_port();
+            let (extra, kept) = args(port);
+            let mut process = RedisProcess::spawn(port, dir, leading, &extra);
+            if process.wait_listening() {
+                return (process, kept);
+            }
+        }
+        panic!("redis-server did not start on any of five free ports (see its log in {dir:?})");
+    }
+
+    /// Whether the process listens on its port (false once it has exited).
+    fn wait_listening(&mut self) -> bool {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return false;
+            }
+            if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // A bind failure exits at once: still running now means the port is its own.
+                std::thread::sleep(Duration::from_millis(30));
+                return matches!(self.child.try_wait(), Ok(None));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
@@ -190,21 +227,15 @@ impl SentinelTopology {
             return None;
         }
         let dir = TempDir::new("sentinel");
-        let primary_port = free_port();
-        let primary = RedisProcess::spawn(primary_port, &dir.sub("primary"), &[], &[]);
-        let replica = RedisProcess::spawn(
-            free_port(),
-            &dir.sub("replica"),
-            &[],
-            &[
-                "--replicaof".to_owned(),
-                "127.0.0.1".to_owned(),
-                primary_port.to_string(),
-            ],
-        );
+        let (primary, ()) =
+            RedisProcess::spawn_listening(&dir.sub("primary"), &[], |_| (Vec::new(), ()));
+        let primary_port = primary.port;
+        let (replica, ()) = RedisProcess::spawn_listening(&dir.sub("replica"), &[], |_| {
+            let args = ["--replicaof", "127.0.0.1", &primary_port.to_string()].map(str::to_owned);
+            (args.to_vec(), ())
+        });
         let mut sentinels = Vec::with_capacity(3);
         for i in 0..3 {
-            let port = free_port();
             let sdir = dir.sub(&format!("sentinel{i}"));
             // Sentinel rewrites its config file, so each has a writable one of its own.
             let conf = sdir.join("sentinel.conf");
@@ -218,12 +249,10 @@ impl SentinelTopology {
             let _ = writeln!(text, "sentinel parallel-syncs {MASTER_NAME} 1");
             std::fs::write(&conf, text).expect("write sentinel.conf");
             let conf = conf.to_string_lossy().into_owned();
-            sentinels.push(RedisProcess::spawn(
-                port,
-                &sdir,
-                &[conf.as_str()],
-                &["--sentinel".to_owned()],
-            ));
+            let (sentinel, ()) = RedisProcess::spawn_listening(&sdir, &[conf.as_str()], |_| {
+                (vec!["--sentinel".to_owned()], ())
+            });
+            sentinels.push(sentinel);
         }
         let topology = SentinelTopology {
             primary: Some(primary),
@@ -350,29 +379,31 @@ impl ClusterTopology {
         let count = if with_replica { 4 } else { 3 };
         let nodes: Vec<ClusterNode> = (0..count)
             .map(|i| {
-                let (port, bus_port) = (free_port(), free_port());
                 let ndir = dir.sub(&format!("node{i}"));
-                let mut args = Vec::new();
-                if let Some((_, announced_port)) = announced.filter(|(node, _)| *node == i) {
-                    args.push("--cluster-announce-port".to_owned());
-                    args.push(announced_port.to_string());
-                    args.push("--cluster-announce-bus-port".to_owned());
-                    args.push(bus_port.to_string());
-                }
-                args.extend([
-                    "--cluster-enabled".to_owned(),
-                    "yes".to_owned(),
-                    "--cluster-port".to_owned(),
-                    bus_port.to_string(),
-                    "--cluster-config-file".to_owned(),
-                    ndir.join("nodes.conf").to_string_lossy().into_owned(),
-                    "--cluster-node-timeout".to_owned(),
-                    "1000".to_owned(),
-                ]);
-                let process = RedisProcess::spawn(port, &ndir, &[], &args);
+                let (process, bus_port) = RedisProcess::spawn_listening(&ndir, &[], |_| {
+                    let bus_port = free_port();
+                    let mut args = Vec::new();
+                    if let Some((_, announced_port)) = announced.filter(|(node, _)| *node == i) {
+                        args.push("--cluster-announce-port".to_owned());
+                        args.push(announced_port.to_string());
+                        args.push("--cluster-announce-bus-port".to_owned());
+                        args.push(bus_port.to_string());
+                    }
+                    args.extend([
+                        "--cluster-enabled".to_owned(),
+                        "yes".to_owned(),
+                        "--cluster-port".to_owned(),
+                        bus_port.to_string(),
+                        "--cluster-config-file".to_owned(),
+                        ndir.join("nodes.conf").to_string_lossy().into_owned(),
+                        "--cluster-node-timeout".to_owned(),
+                        "1000".to_owned(),
+                    ]);
+                    (args, bus_port)
+                });
                 ClusterNode {
+                    port: process.port,
                     process: Some(process),
-                    port,
                     bus_port,
                 }
             })
