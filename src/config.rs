@@ -80,7 +80,7 @@ pub enum EphemeralBackend {
     Memory,
     /// A Redis server, with a key prefix.
     Redis {
-        /// `redis://…` URL.
+        /// `redis://…` (one server), `redis+sentinel://…` or `redis+cluster://…` URL.
         url: String,
         /// Prefix of every key.
         key_prefix: String,
@@ -511,10 +511,27 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
                 key_prefix: raw.store.redis_key_prefix.clone(),
             }
         }
+        // Comma-separated host lists, which `Url::parse` refuses: split by the store's parser.
+        url if url.starts_with(eid_store::redis::topology::SENTINEL_SCHEME)
+            || url.starts_with(eid_store::redis::topology::CLUSTER_SCHEME) =>
+        {
+            eid_store::redis::check_url(url, "")
+                .map_err(|e| invalid("store.ephemeral", format!("bad Redis URL: {e}")))?;
+            eid_store::redis::check_url(url, &raw.store.redis_key_prefix)
+                .map_err(|e| invalid("store.redis_key_prefix", e.to_string()))?;
+            EphemeralBackend::Redis {
+                url: url.to_owned(),
+                key_prefix: raw.store.redis_key_prefix.clone(),
+            }
+        }
         other => {
             return Err(invalid(
                 "store.ephemeral",
-                format!("expected \"memory\" or a redis:// URL, got {other:?}"),
+                format!(
+                    "expected \"memory\" or a redis://, redis+sentinel:// or redis+cluster:// \
+                     URL, got {:?}",
+                    eid_store::redact_url(other)
+                ),
             ));
         }
     };

@@ -432,3 +432,70 @@ fn the_eidas_gateway_section_is_checked_by_the_gateways_rules() {
     let message = format!("{}", demo_country.unwrap_err());
     assert!(message.contains("eidas_gateway.demo_country"), "{message}");
 }
+
+#[test]
+fn sentinel_and_cluster_urls_are_accepted_with_their_host_lists() {
+    for url in [
+        "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3/mymaster",
+        "redis+sentinel://:secret@s1,s2/mymaster/2",
+        "redis+cluster://10.0.0.1:7000,10.0.0.2:7000,10.0.0.3:7000",
+        "redis+cluster://user:secret@c1:7000",
+    ] {
+        let s = parse(&format!("[store]\nephemeral = {url:?}\n{BROKER}")).unwrap();
+        assert_eq!(
+            s.ephemeral,
+            EphemeralBackend::Redis {
+                url: url.to_owned(),
+                key_prefix: "eid:".to_owned()
+            }
+        );
+    }
+}
+
+#[test]
+fn malformed_sentinel_and_cluster_urls_are_refused_with_the_reason_and_no_password() {
+    for (url, why) in [
+        ("redis+sentinel://:secret@s1,s2", "master's name"),
+        ("redis+sentinel://:secret@s1,,s2/m", "stray comma"),
+        ("redis+sentinel://:secret@s1:99999/m", "port"),
+        ("redis+sentinel://:secret@s1/m/x", "database"),
+        ("redis+cluster://:secret@", "at least one host"),
+        ("redis+cluster://:secret@c1:7000/1", "no path"),
+        ("redis+cluster://:secret@c1:7000?x=1", "query"),
+    ] {
+        let err = parse(&format!("[store]\nephemeral = {url:?}\n{BROKER}"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("store.ephemeral"), "{url}: {err}");
+        assert!(err.contains(why), "{url}: {err}");
+        assert!(!err.contains("secret"), "{url}: {err}");
+    }
+    let err = parse(&format!(
+        "[store]\nephemeral = \"redis+memcached://:secret@h\"\n{BROKER}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("redis+cluster://") && !err.contains("secret"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_cluster_refuses_a_key_prefix_with_braces() {
+    let err = parse(&format!(
+        "[store]\nephemeral = \"redis+cluster://c1:7000\"\nredis_key_prefix = \"eid:{{x}}:\"\n{BROKER}"
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("store.redis_key_prefix"), "{err}");
+    let s = parse(&format!(
+        "[store]\nephemeral = \"redis+sentinel://s1/m\"\nredis_key_prefix = \"eid:{{x}}:\"\n{BROKER}"
+    ))
+    .unwrap();
+    assert!(matches!(s.ephemeral, EphemeralBackend::Redis { .. }));
+}
+
+/// A minimal valid broker section for the store tests above.
+const BROKER: &str = "[broker]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"http://localhost:8080\"\n\
+                      pairwise_secret_file = \"/run/pairwise\"\n";

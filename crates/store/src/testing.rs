@@ -251,3 +251,5 @@ mod tests {
         );
     }
 }
+
+pub mod redis_topology;

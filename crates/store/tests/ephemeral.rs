@@ -1,4 +1,8 @@
 //! The ephemeral-store behaviour suite against memory and Redis, plus Redis fail-fast checks.
+//!
+//! Standalone Redis only: the tests that read raw keys or kill connections over a plain
+//! connection would meet `MOVED` on a cluster and the wrong node behind sentinels. Sentinel and
+//! Cluster have their own tests in `ephemeral_topologies.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use eid_core::{EphemeralStore, StoreError};
@@ -35,6 +39,7 @@ async fn redis_lazy_ephemeral_behaviour() {
     suite::ephemeral_behaviour(Arc::new(store)).await;
 }
 
+/// Standalone only: reads the raw key over a plain connection.
 #[tokio::test]
 async fn redis_prefixes_isolate_stores() {
     let Some(url) = redis_url_or_skip() else {
@@ -70,6 +75,7 @@ async fn redis_prefixes_isolate_stores() {
     assert!(a.delete("k").await.unwrap());
 }
 
+/// Standalone only: reads the raw key's TTL over a plain connection.
 #[tokio::test]
 async fn redis_incr_sets_ttl_on_first_increment_only() {
     let Some(url) = redis_url_or_skip() else {
@@ -278,7 +284,8 @@ async fn redis_first_read_after_a_restart_succeeds() {
     store.ping().await.expect("and the next");
 }
 
-/// Kills the server side of the store's connection, as a Redis restart does.
+/// Kills the server side of the store's connection, as a Redis restart does (standalone only:
+/// `CLIENT ID` and `CLIENT KILL` name one node's connections).
 async fn kill_connection(url: &str, store: &RedisEphemeral) -> u64 {
     let id = store.connection_id().await.unwrap();
     let client = redis::Client::open(url).unwrap();

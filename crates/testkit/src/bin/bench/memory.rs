@@ -8,6 +8,10 @@
 //!    session, and `broker:sid:<sid>`, the digest): Redis `MEMORY USAGE`, the value's length, and
 //!    what the memory store counts for them (64 bytes per entry plus key and value), plus the
 //!    serialized size of each field of the session. Field names and sizes only: no values.
+//!
+//! Standalone Redis only (`redis://`): `SCAN`, `MEMORY USAGE` and the multi-key `DEL` go over a
+//! plain connection to one server, which on a cluster holds a third of the keys and behind
+//! sentinels may be a replica.
 
 use crate::server::{self, ServerSpec};
 use crate::{Options, demo_rp, logins};

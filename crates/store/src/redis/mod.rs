@@ -1,30 +1,47 @@
 //! Redis [`EphemeralStore`] for production (many stateless nodes share one Redis).
 //!
-//! Built on redis' [`ConnectionManager`] (one multiplexed connection, reconnected on failure). Every
-//! call fails fast when Redis is down: connection attempts time out after
-//! [`CONNECTION_TIMEOUT`], responses after [`RESPONSE_TIMEOUT`], and each operation as a whole after
-//! [`OPERATION_TIMEOUT`], so a request never hangs on the store.
+//! The URL picks the topology ([`topology`]): one server (`redis://`), a primary found through
+//! Redis Sentinel (`redis+sentinel://`), or a Redis Cluster (`redis+cluster://`); [`connection`]
+//! holds how each connects and follows a failover. Every call fails fast when Redis is down:
+//! connection attempts time out after [`CONNECTION_TIMEOUT`], responses after
+//! [`RESPONSE_TIMEOUT`], and each operation as a whole after [`OPERATION_TIMEOUT`], so a request
+//! never hangs on the store.
 //!
 //! - `take` is `GETDEL` (atomic take-once; Redis ≥ 6.2).
 //! - `put_if_absent` is `SET key value PX ttl NX`.
 //! - `incr` runs `INCR` and, for the first increment, `PEXPIRE` in one Lua script, so no counter can
 //!   be left without a TTL (a fixed window).
+//! - Scripts are sent as `EVALSHA`, and as `EVAL` (routed by key) when the node does not know them,
+//!   never as a `SCRIPT LOAD` to every node, which fails while one cluster node is down.
+//! - `take_once` touches two keys; on a cluster the tombstone is put in its key's slot ([`slot`]).
 //!
 //! After Redis restarts (or drops the connection), the first command finds the old connection dead;
-//! the manager then reconnects. So that this command does not fail, an operation that lost its
-//! connection is sent once more on the new one when that cannot change its effect or its answer
-//! ([`Replay`]): always for the reads (`GET`, `PING`); for the writes, which may have executed before
-//! the connection failed, only when no connection could be made at all.
+//! the connection is then made again. So that this command does not fail, an operation that lost
+//! its connection is sent once more on the new one when that cannot change its effect or its
+//! answer ([`Replay`]): always for the reads (`GET`, `PING`); for the writes, which may have
+//! executed before the connection failed, only when no connection could be made at all. A command
+//! the server refused without running it (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `MASTERDOWN`,
+//! `READONLY`, `LOADING`) is sent again, a bounded number of times, whatever it is.
+//!
+//! Tests that read raw keys over a plain connection, and the bench's `SCAN`/`MEMORY USAGE`, work on
+//! a standalone server only.
+
+mod connection;
+mod slot;
+pub mod topology;
 
 use async_trait::async_trait;
+use connection::{Conn, Connector};
 use eid_core::{EphemeralStore, StoreError};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, RedisWrite, ToRedisArgs, ToSingleRedisArg};
+use redis::{
+    ErrorKind, FromRedisValue, RedisError, RedisWrite, ServerErrorKind, ToRedisArgs,
+    ToSingleRedisArg,
+};
 use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+pub use topology::{InvalidRedisUrl, check_url};
 
 /// How long one connection attempt may take.
 pub const CONNECTION_TIMEOUT: Duration = Duration::from_millis(500);
@@ -34,6 +51,10 @@ pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Upper bound on [`RedisEphemeral::connect`].
 pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(2000);
+/// How often one operation is sent again after the server refused it without running it.
+const MAX_REFUSALS: u32 = 4;
+/// The pause before sending a refused command again (a slot map refresh, an election).
+const REFUSAL_PAUSE: Duration = Duration::from_millis(60);
 
 /// INCR, and start the window's TTL when the counter is new (or, defensively, has no TTL).
 const INCR_SCRIPT: &str = r"
@@ -69,15 +90,54 @@ pub struct RedisEphemeral {
 }
 
 struct Inner {
-    client: redis::Client,
-    config: ConnectionManagerConfig,
-    /// Set at construction by [`RedisEphemeral::connect`], on first use by the lazy variant.
-    manager: OnceCell<ConnectionManager>,
+    connector: Connector,
+    /// Keys of one `take_once` must share a slot (Redis Cluster).
+    cluster: bool,
     prefix: Box<str>,
     /// The URL without credentials, for messages.
     redacted_url: String,
-    incr_script: redis::Script,
-    take_once_script: redis::Script,
+    incr_script: Script,
+    take_once_script: Script,
+}
+
+/// A Lua script: its source, and its SHA-1 for `EVALSHA`.
+struct Script {
+    source: &'static str,
+    hash: redis::Script,
+}
+
+impl Script {
+    fn new(source: &'static str) -> Script {
+        Script {
+            source,
+            hash: redis::Script::new(source),
+        }
+    }
+
+    /// Runs the script: `EVALSHA`, or `EVAL` when the node answers `NOSCRIPT` (the script did not
+    /// run; a new primary after a failover has an empty script cache). Both route by the first key.
+    /// `operands` adds the key count, the keys and the arguments.
+    async fn invoke<T: FromRedisValue>(
+        &self,
+        conn: &mut Conn,
+        operands: impl Fn(&mut redis::Cmd),
+    ) -> Result<T, RedisError> {
+        let call = |command: &str, script: &str| {
+            let mut cmd = redis::cmd(command);
+            cmd.arg(script);
+            operands(&mut cmd);
+            cmd
+        };
+        match call("EVALSHA", self.hash.get_hash())
+            .query_async::<T>(conn)
+            .await
+        {
+            Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                call("EVAL", self.source).query_async::<T>(conn).await
+            }
+            result => result,
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisEphemeral {
@@ -85,7 +145,8 @@ impl std::fmt::Debug for RedisEphemeral {
         f.debug_struct("RedisEphemeral")
             .field("url", &self.inner.redacted_url)
             .field("prefix", &self.inner.prefix)
-            .field("connected", &self.inner.manager.initialized())
+            .field("cluster", &self.inner.cluster)
+            .field("connected", &self.inner.connector.connected())
             .finish()
     }
 }
@@ -112,14 +173,26 @@ impl ToRedisArgs for PrefixedKey<'_> {
 
 impl ToSingleRedisArg for PrefixedKey<'_> {}
 
-fn manager_config() -> ConnectionManagerConfig {
-    ConnectionManagerConfig::new()
-        .set_number_of_retries(1)
-        .set_min_delay(Duration::from_millis(50))
-        .set_max_delay(Duration::from_millis(250))
-        .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+/// A take_once tombstone's key: `prefix + tombstone`, or on a cluster the same put in the slot of
+/// the key it guards.
+enum TombstoneKey<'a> {
+    Plain(PrefixedKey<'a>),
+    InSlot(Vec<u8>),
 }
+
+impl ToRedisArgs for TombstoneKey<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        match self {
+            TombstoneKey::Plain(key) => key.write_redis_args(out),
+            TombstoneKey::InSlot(bytes) => out.write_arg(bytes),
+        }
+    }
+}
+
+impl ToSingleRedisArg for TombstoneKey<'_> {}
 
 fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(ttl.as_millis())
@@ -151,13 +224,38 @@ impl Replay {
     }
 }
 
-/// Maps a redis error: connection trouble is `Unavailable`, anything else `Backend`.
+/// Whether the server refused the command without running it, so that sending it again (after a
+/// pause, a slot-map refresh or a new primary) cannot run it twice.
+fn refused(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+                | ServerErrorKind::ReadOnly
+                | ServerErrorKind::BusyLoading
+        )
+    )
+}
+
+/// Maps a redis error: connection trouble, and a topology in the middle of a change (a refusal,
+/// no primary known), is `Unavailable`; anything else `Backend`.
 fn map_err(e: RedisError) -> StoreError {
     if e.is_io_error()
         || e.is_timeout()
         || e.is_connection_refusal()
         || e.is_connection_dropped()
         || e.is_unrecoverable_error()
+        || refused(&e)
+        || matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::NoValidReplicasFoundBySentinel
+        )
     {
         StoreError::Unavailable(format!("redis: {e}"))
     } else {
@@ -168,47 +266,44 @@ fn map_err(e: RedisError) -> StoreError {
 impl RedisEphemeral {
     fn build(url: &str, key_prefix: &str) -> Result<Inner, StoreError> {
         let redacted_url = crate::redact_url(url);
-        let client = redis::Client::open(url).map_err(|e| {
+        let topology = topology::Topology::parse(url, key_prefix)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let cluster = topology.is_cluster();
+        let connector = Connector::new(topology).map_err(|e| {
             StoreError::Backend(format!("invalid redis url {redacted_url}: {:?}", e.kind()))
         })?;
         Ok(Inner {
-            client,
-            config: manager_config(),
-            manager: OnceCell::new(),
+            connector,
+            cluster,
             prefix: Box::from(key_prefix),
             redacted_url,
-            incr_script: redis::Script::new(INCR_SCRIPT),
-            take_once_script: redis::Script::new(TAKE_ONCE_SCRIPT),
+            incr_script: Script::new(INCR_SCRIPT),
+            take_once_script: Script::new(TAKE_ONCE_SCRIPT),
         })
     }
 
     /// Connects now; fails within [`CONNECT_TIMEOUT`] if Redis cannot be reached.
     ///
-    /// `url` is a redis URL (`redis://[:password@]host:port[/db]`, `rediss://` for TLS is not
-    /// compiled in); every key is stored as `key_prefix` + key (e.g. `eid:`).
+    /// `url` names the topology ([`topology`]): `redis://[:password@]host:port[/db]` (`rediss://`
+    /// for TLS is not compiled in), `redis+sentinel://[user:password@]h1:p1,h2:p2/master[/db]` or
+    /// `redis+cluster://[user:password@]h1:p1,h2:p2`. Every key is stored as `key_prefix` + key
+    /// (e.g. `eid:`); on a cluster the prefix may not contain braces.
     pub async fn connect(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
         let inner = Self::build(url, key_prefix)?;
-        let manager = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            ConnectionManager::new_with_config(inner.client.clone(), inner.config.clone()),
-        )
-        .await
-        .map_err(|_| {
-            StoreError::Unavailable(format!(
-                "redis at {} did not answer within {CONNECT_TIMEOUT:?}",
-                inner.redacted_url
-            ))
-        })?
-        .map_err(|e| match map_err(e) {
-            StoreError::Unavailable(m) => {
-                StoreError::Unavailable(format!("{m} (at {})", inner.redacted_url))
-            }
-            other => other,
-        })?;
-        let inner = Inner {
-            manager: OnceCell::new_with(Some(manager)),
-            ..inner
-        };
+        tokio::time::timeout(CONNECT_TIMEOUT, inner.connector.connect())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "redis at {} did not answer within {CONNECT_TIMEOUT:?}",
+                    inner.redacted_url
+                ))
+            })?
+            .map_err(|e| match map_err(e) {
+                StoreError::Unavailable(m) => {
+                    StoreError::Unavailable(format!("{m} (at {})", inner.redacted_url))
+                }
+                other => other,
+            })?;
         Ok(RedisEphemeral {
             inner: Arc::new(inner),
         })
@@ -216,7 +311,8 @@ impl RedisEphemeral {
 
     /// Creates the store without connecting: the connection is made on first use, and while Redis
     /// is unreachable every call fails fast with [`StoreError::Unavailable`] and later calls try
-    /// again, so a node started while Redis is down recovers by itself. Only an invalid URL errors.
+    /// again, so a node started while Redis is down recovers by itself. Only an invalid URL (or a
+    /// prefix with braces on a cluster) errors.
     pub fn new_lazy(url: &str, key_prefix: &str) -> Result<Self, StoreError> {
         Ok(RedisEphemeral {
             inner: Arc::new(Self::build(url, key_prefix)?),
@@ -235,36 +331,38 @@ impl RedisEphemeral {
         }
     }
 
-    async fn manager(&self) -> Result<ConnectionManager, StoreError> {
-        let inner = &self.inner;
-        // `new_lazy_with_config` needs a Tokio runtime (it spawns a task), hence the deferral to
-        // the first call. It does not connect: the manager connects on the first command and
-        // reconnects after I/O errors on its own.
-        let manager = inner
-            .manager
-            .get_or_try_init(|| async {
-                ConnectionManager::new_lazy_with_config(inner.client.clone(), inner.config.clone())
-                    .map_err(map_err)
-            })
-            .await?;
-        Ok(manager.clone())
-    }
-
-    /// Runs one operation with the overall [`OPERATION_TIMEOUT`], sending it a second time on a
-    /// fresh connection when it lost its connection and `replay` allows.
+    /// Runs one operation with the overall [`OPERATION_TIMEOUT`]: sent again on a fresh connection
+    /// when it lost its connection and `replay` allows, and after a server refusal (bounded).
     async fn run<T, F, Fut>(&self, op: &'static str, replay: Replay, f: F) -> Result<T, StoreError>
     where
-        F: Fn(ConnectionManager) -> Fut,
+        F: Fn(Conn) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
     {
+        let connector = &self.inner.connector;
         let attempts = async {
-            // The manager reconnects after a dropped connection; the second attempt waits for it.
-            match f(self.manager().await?).await {
-                Err(e) if replay.again_after(&e) => {
+            let mut replayed = false;
+            let mut refusals = 0;
+            loop {
+                // No connection to be had is connection trouble, whatever the cause.
+                let lease = connector
+                    .lease()
+                    .await
+                    .map_err(|e| StoreError::Unavailable(format!("redis: no connection: {e}")))?;
+                let e = match f(lease.conn.clone()).await {
+                    Ok(value) => return Ok(value),
+                    Err(e) => e,
+                };
+                connector.failed(&lease, &e);
+                if refused(&e) && refusals < MAX_REFUSALS {
+                    refusals += 1;
+                    tracing::debug!(op, error = %e, "redis refused the command; sending again");
+                    tokio::time::sleep(REFUSAL_PAUSE).await;
+                } else if !replayed && replay.again_after(&e) {
+                    replayed = true;
                     tracing::debug!(op, error = %e, "redis connection lost; sending again");
-                    f(self.manager().await?).await.map_err(map_err)
+                } else {
+                    return Err(map_err(e));
                 }
-                result => result.map_err(map_err),
             }
         };
         match tokio::time::timeout(OPERATION_TIMEOUT, attempts).await {
@@ -364,12 +462,13 @@ impl EphemeralStore for RedisEphemeral {
     async fn incr(&self, key: &str, ttl: Duration) -> Result<u64, StoreError> {
         let key = self.key(key);
         let script = &self.inner.incr_script;
+        let ttl = ttl_millis(ttl);
         let n = self
             .run("INCR", Replay::IfNeverSent, |mut conn| async move {
                 script
-                    .key(key)
-                    .arg(ttl_millis(ttl))
-                    .invoke_async::<i64>(&mut conn)
+                    .invoke::<i64>(&mut conn, |cmd| {
+                        cmd.arg(1).arg(key).arg(ttl);
+                    })
                     .await
             })
             .await?;
@@ -383,17 +482,31 @@ impl EphemeralStore for RedisEphemeral {
         marker: Option<&[u8]>,
         memory: Duration,
     ) -> Result<eid_core::Taken, StoreError> {
-        let (key, tombstone) = (self.key(key), self.key(tombstone));
+        let tombstone = if self.inner.cluster {
+            TombstoneKey::InSlot(slot::tombstone_in_slot_of(
+                &self.inner.prefix,
+                key,
+                tombstone,
+            )?)
+        } else {
+            TombstoneKey::Plain(self.key(tombstone))
+        };
+        let (key, tombstone) = (self.key(key), &tombstone);
         let script = &self.inner.take_once_script;
+        let memory = ttl_millis(memory);
+        let has_marker = if marker.is_some() { "1" } else { "0" };
+        let marker = marker.unwrap_or_default();
         let (state, value) = self
             .run("TAKE_ONCE", Replay::IfNeverSent, |mut conn| async move {
                 script
-                    .key(key)
-                    .key(tombstone)
-                    .arg(ttl_millis(memory))
-                    .arg(if marker.is_some() { "1" } else { "0" })
-                    .arg(marker.unwrap_or_default())
-                    .invoke_async::<(i64, Vec<u8>)>(&mut conn)
+                    .invoke::<(i64, Vec<u8>)>(&mut conn, |cmd| {
+                        cmd.arg(2)
+                            .arg(key)
+                            .arg(tombstone)
+                            .arg(memory)
+                            .arg(has_marker)
+                            .arg(marker);
+                    })
                     .await
             })
             .await?;
