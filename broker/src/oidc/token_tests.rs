@@ -69,6 +69,8 @@ struct RecordingStore {
     inner: MemoryEphemeral,
     changed: Mutex<Vec<String>>,
     failing_reads: Mutex<Option<&'static str>>,
+    /// The lifetime of each `put`, by key.
+    put_ttls: Mutex<Vec<(String, Duration)>>,
 }
 
 impl RecordingStore {
@@ -81,6 +83,7 @@ impl RecordingStore {
 impl EphemeralStore for RecordingStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         self.note(key);
+        self.put_ttls.lock().unwrap().push((key.to_owned(), ttl));
         self.inner.put(key, value, ttl).await
     }
     async fn put_if_absent(
@@ -175,7 +178,7 @@ async fn harness() -> Harness {
             issuer: "https://broker.example".into(),
             session_ttl: Duration::from_secs(3600),
             access_token_ttl: Duration::from_secs(600),
-            refresh_token_ttl: Duration::from_secs(3600),
+            refresh_token_ttl: Duration::from_secs(7200),
             secure_cookies: false,
             admin_token_sha256: None,
             trusted_proxies: Vec::new(),
@@ -477,6 +480,38 @@ async fn a_code_and_a_refresh_token_whose_revocation_check_fails_stay_usable() {
     // The retry is the token's first use, not a replay that would revoke the grant.
     let rotated = h.refresh("rp-a", &refresh).await.unwrap();
     assert!(h.userinfo(&rotated.access_token).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_kept_only_as_long_as_its_session_can_live_unless_offline() {
+    let h = harness().await;
+    let (session, _) = h.session().await;
+    let ttl_of_last_refresh_token = || {
+        h.store
+            .put_ttls
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|(key, _)| key.starts_with("broker:rt:"))
+            .map(|(_, ttl)| *ttl)
+            .unwrap()
+    };
+    let code = h.code("rp-a", &session, &["openid"]).await;
+    let refresh = h
+        .exchange("rp-a", &code)
+        .await
+        .unwrap()
+        .refresh_token
+        .unwrap();
+    assert_eq!(ttl_of_last_refresh_token(), Duration::from_secs(3600));
+    h.refresh("rp-a", &refresh).await.unwrap();
+    assert_eq!(ttl_of_last_refresh_token(), Duration::from_secs(3600));
+    let code = h
+        .code("rp-offline", &session, &["openid", "offline_access"])
+        .await;
+    h.exchange("rp-offline", &code).await.unwrap();
+    assert_eq!(ttl_of_last_refresh_token(), Duration::from_secs(7200));
 }
 
 #[tokio::test]

@@ -241,6 +241,18 @@ fn refresh_used_key(token: &str) -> String {
     format!("{GRANTS}:rt-used:{}", digest_key(token))
 }
 
+/// How long a refresh token of `grant` is kept: `refresh_token_ttl` with `offline_access`;
+/// otherwise it dies with its SSO session ([`token_alive`]), which lives at most `session_ttl`
+/// from now, so it is kept no longer than that.
+pub fn refresh_ttl(broker: &Broker, grant: &BrokerGrant) -> std::time::Duration {
+    let ttl = broker.config.refresh_token_ttl;
+    if grant.scopes.iter().any(|s| s == OFFLINE_ACCESS) {
+        ttl
+    } else {
+        ttl.min(broker.config.session_ttl)
+    }
+}
+
 /// Issues a refresh token.
 pub async fn issue_refresh(broker: &Broker, record: &RefreshRecord) -> Result<String, StoreError> {
     let token = token256();
@@ -250,7 +262,7 @@ pub async fn issue_refresh(broker: &Broker, record: &RefreshRecord) -> Result<St
         .put(
             &refresh_key(&token),
             &bytes,
-            broker.config.refresh_token_ttl,
+            refresh_ttl(broker, &record.grant),
         )
         .await?;
     Ok(token)
@@ -314,7 +326,11 @@ pub async fn restore_refresh(
     let bytes = serde_json::to_vec(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     broker
         .ephemeral
-        .put(&refresh_key(token), &bytes, broker.config.refresh_token_ttl)
+        .put(
+            &refresh_key(token),
+            &bytes,
+            refresh_ttl(broker, &record.grant),
+        )
         .await
 }
 
