@@ -272,3 +272,67 @@ async fn audited_cc_addresses(db: &str) -> BTreeMap<String, usize> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use record::Kind;
+
+    #[test]
+    fn a_forged_address_believed_or_a_real_one_missing_is_found() {
+        let real = BTreeMap::from([("127.0.0.1".to_owned(), 1), (VIA_LB_FROM.to_owned(), 1)]);
+        assert!(spoofing_problems(&[200, 200], &real).is_empty());
+        let mut believed = real.clone();
+        believed.insert(FORGED[1].to_owned(), 1);
+        assert_eq!(spoofing_problems(&[200, 200], &believed).len(), 1);
+        let missing = BTreeMap::from([(FORGED[0].to_owned(), 1)]);
+        assert_eq!(spoofing_problems(&[200, 200], &missing).len(), 3);
+        assert_eq!(spoofing_problems(&[200, 401], &real).len(), 1);
+    }
+
+    #[test]
+    fn only_the_load_balancers_own_502_is_a_cut_and_only_a_503_with_retry_after_is_clean() {
+        assert_eq!(Kind::of_status(502, false, false), Kind::Cut);
+        assert_eq!(Kind::of_status(502, false, true), Kind::Other);
+        assert_eq!(Kind::of_status(503, true, true), Kind::Unavailable);
+        assert_eq!(Kind::of_status(503, false, true), Kind::Other);
+        assert_eq!(Kind::of_status(500, true, true), Kind::Other);
+        assert_eq!(Kind::of_status(400, false, true), Kind::Protocol);
+        assert_eq!(Kind::of_status(302, false, true), Kind::Ok);
+    }
+
+    /// The rules of deploy/haproxy.cfg that the design depends on, read from the file itself.
+    #[test]
+    fn the_load_balancer_is_round_robin_unsticky_retries_only_failed_connections_and_checks_readyz()
+    {
+        let cfg =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/haproxy.cfg"))
+                .unwrap();
+        let lines: Vec<&str> = cfg
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        for needed in [
+            "balance roundrobin",
+            "retry-on conn-failure",
+            "option forwardfor",
+            "option httpchk GET /readyz",
+            "default-server inter 1s fall 2 rise 2 source \"${LB_SOURCE}\"",
+        ] {
+            assert!(lines.contains(&needed), "{needed}");
+        }
+        for sticky in [
+            "cookie",
+            "stick",
+            "balance source",
+            "hash-type",
+            "retry-on all",
+        ] {
+            assert!(!lines.iter().any(|l| l.starts_with(sticky)), "{sticky}");
+        }
+        for backend in ["broker", "idp"] {
+            assert!(lines.contains(&format!("backend {backend}").as_str()));
+        }
+    }
+}
