@@ -170,7 +170,8 @@ pub fn unaudited(
 pub enum Fate {
     /// Used with a 200, or refused cleanly at its first attempt (e.g. expired, or lost with Redis).
     Answered,
-    /// A clean 503 or a cut, then refused after Redis was restarted empty: lost, not spent.
+    /// A clean 503 or a cut, then refused, and Redis was restarted empty while it lived: lost,
+    /// not spent.
     LostWithRedis,
     /// In flight on a node that was killed, then refused: allowed only while a node is killed.
     CutOnKilledNode,
@@ -195,7 +196,7 @@ pub fn fate(usage: &GrantUse, cut_allowed: impl Fn(Duration) -> bool) -> Fate {
         return Fate::Answered;
     };
     let refused = last.error.as_deref().unwrap_or("?");
-    if before.redis_epoch < last.redis_epoch {
+    if usage.issued_epoch % 2 == 1 || usage.issued_epoch < last.redis_epoch {
         Fate::LostWithRedis
     } else if before.kind == Kind::Cut && cut_allowed(before.at) {
         Fate::CutOnKilledNode
@@ -351,6 +352,7 @@ mod tests {
         GrantUse {
             worker: 1,
             op: Op::Exchange,
+            issued_epoch: 0,
             attempts,
         }
     }
@@ -381,6 +383,30 @@ mod tests {
             attempt(2, Kind::Protocol, Some("invalid_grant"), 1),
         ]);
         assert_eq!(fate(&lost, |_| false), Fate::LostWithRedis);
+        // The 503 while Redis was down, the refusal from the empty one: the code lived in the old.
+        let during = usage(vec![
+            attempt(1, Kind::Unavailable, None, 1),
+            attempt(2, Kind::Protocol, Some("invalid_grant"), 1),
+        ]);
+        assert_eq!(fate(&during, |_| false), Fate::LostWithRedis);
+        let made_while_restarting = GrantUse {
+            issued_epoch: 1,
+            ..during.clone()
+        };
+        assert_eq!(fate(&made_while_restarting, |_| false), Fate::LostWithRedis);
+        // Made in the new Redis and refused there after a 503: spent.
+        let after = GrantUse {
+            issued_epoch: 2,
+            attempts: vec![
+                attempt(3, Kind::Unavailable, None, 2),
+                attempt(4, Kind::Protocol, Some("invalid_grant"), 2),
+            ],
+            ..during
+        };
+        assert!(matches!(
+            fate(&after, |_| false),
+            Fate::SpentWithoutAnswer(_)
+        ));
         let cut = usage(vec![
             attempt(5, Kind::Cut, None, 0),
             attempt(6, Kind::Protocol, Some("invalid_grant"), 0),

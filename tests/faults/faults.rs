@@ -44,7 +44,9 @@ impl Fault {
             }
             Fault::RedisRestartedEmpty => {
                 shared.redis_epoch.fetch_add(1, Ordering::SeqCst);
-                cluster.restart_redis_empty().await
+                let restarted = cluster.restart_redis_empty().await;
+                shared.redis_epoch.fetch_add(1, Ordering::SeqCst);
+                restarted
             }
             Fault::ClockSkew(n) => {
                 cluster.stop_node(n).await;

@@ -24,6 +24,9 @@ pub const CC: (&str, &str) = ("faults-cc", "faults-cc-secret-0123456789abcdef");
 const RETRY_FOR: Duration = Duration::from_secs(20);
 /// A request with no answer by then is a timeout.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections are dropped before the load balancer's keep-alive timeout (10 s) closes them,
+/// so that a request is never sent on a connection as it is being closed.
+const POOL_IDLE: Duration = Duration::from_secs(5);
 
 /// A worker's person: the demo user id and the stable id the audit log names.
 #[derive(Debug, Clone)]
@@ -111,15 +114,18 @@ impl Worker {
     pub async fn run(mut self) {
         let tokens = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
         while !self.shared.stop.load(Ordering::Relaxed) {
-            if let Some((code, verifier, nonce)) = self.login().await {
-                let mut refresh = self.exchange(&tokens, &code, &verifier, &nonce).await;
+            if let Some((code, verifier, nonce, epoch)) = self.login().await {
+                let mut refresh = self
+                    .exchange(&tokens, (&code, epoch), &verifier, &nonce)
+                    .await;
                 for _ in 0..2 {
                     match refresh {
-                        Some(token) => refresh = self.refresh(&tokens, &token).await,
+                        Some(token) => refresh = self.refresh(&tokens, token).await,
                         None => break,
                     }
                 }
@@ -186,8 +192,9 @@ impl Worker {
         answer
     }
 
-    /// A password login through the pages; the code, PKCE verifier and nonce on success.
-    async fn login(&mut self) -> Option<(String, String, String)> {
+    /// A password login through the pages; the code, PKCE verifier, nonce and the Redis epoch
+    /// the code was made in on success.
+    async fn login(&mut self) -> Option<(String, String, String, u32)> {
         self.logins += 1;
         let octet = u8::try_from(1 + self.index * 40 + self.logins / 150 % 40).unwrap_or(1);
         let browser = reqwest::Client::builder()
@@ -219,6 +226,7 @@ impl Worker {
                 Some(fields) => browser.post(next.clone()).form(&fields),
                 None => browser.get(next.clone()),
             };
+            let epoch = self.shared.redis_epoch.load(Ordering::SeqCst);
             let answer = self.send(Op::Login, request).await;
             if answer.kind != Kind::Ok {
                 return None;
@@ -234,38 +242,34 @@ impl Worker {
                     if state_back.map(|(_, v)| v.into_owned()) != Some(state.clone()) {
                         return None;
                     }
-                    return code.map(|c| (c, verifier, nonce));
+                    return code.map(|c| (c, verifier, nonce, epoch));
                 }
                 next = target;
                 continue;
             }
-            let user = &self.person.user;
-            let (action, extra) = if let Some(f) =
-                form_fields(&answer.body, "/login/start", Some("value=\"mitid\""))
-            {
-                let has = f.iter().any(|(k, _)| k == "upstream");
-                (
-                    ("/login/start", f),
-                    (!has).then(|| ("upstream", "mitid".to_owned())),
-                )
-            } else if let Some(f) = form_fields(&answer.body, "/login/user", None) {
-                (("/login/user", f), Some(("user_id", user.clone())))
-            } else if let Some(f) = form_fields(&answer.body, "/login/password", None) {
-                (
-                    ("/login/password", f),
-                    Some(("password", format!("{user}-demo-pass"))),
-                )
-            } else {
-                return None;
-            };
-            let ((path, mut fields), extra) = (action, extra);
-            if let Some((k, v)) = extra {
-                fields.push((k.to_owned(), v));
-            }
+            let (path, fields) = self.fill_form(&answer.body)?;
             next = next.join(path).ok()?;
             form = Some(fields);
         }
         None
+    }
+
+    /// The login page's form to post next (the chooser, the user ID, the password), filled in.
+    fn fill_form(&self, html: &str) -> Option<(&'static str, Vec<(String, String)>)> {
+        let user = &self.person.user;
+        if let Some(mut f) = form_fields(html, "/login/start", Some("value=\"mitid\"")) {
+            if !f.iter().any(|(k, _)| k == "upstream") {
+                f.push(("upstream".into(), "mitid".into()));
+            }
+            Some(("/login/start", f))
+        } else if let Some(mut f) = form_fields(html, "/login/user", None) {
+            f.push(("user_id".into(), user.clone()));
+            Some(("/login/user", f))
+        } else {
+            let mut f = form_fields(html, "/login/password", None)?;
+            f.push(("password".into(), format!("{user}-demo-pass")));
+            Some(("/login/password", f))
+        }
     }
 
     /// Uses a code or refresh token until it is answered (200 or a protocol error) or
@@ -274,11 +278,13 @@ impl Worker {
         &self,
         http: &reqwest::Client,
         op: Op,
+        issued_epoch: u32,
         form: &[(&str, &str)],
-    ) -> Option<serde_json::Value> {
+    ) -> Option<(serde_json::Value, u32)> {
         let mut usage = GrantUse {
             worker: self.index,
             op,
+            issued_epoch,
             attempts: Vec::new(),
         };
         let started = Instant::now();
@@ -298,7 +304,7 @@ impl Worker {
             });
             match answer.kind {
                 Kind::Ok => {
-                    body = Some(answer.json());
+                    body = Some((answer.json(), epoch));
                     break;
                 }
                 Kind::Unavailable | Kind::Cut | Kind::Timeout if started.elapsed() < RETRY_FOR => {}
@@ -317,34 +323,38 @@ impl Worker {
         body
     }
 
-    /// Exchanges a code; the refresh token on success.
+    /// Exchanges a code (with the Redis epoch it was made in); the refresh token on success.
     async fn exchange(
         &self,
         http: &reqwest::Client,
-        code: &str,
+        (code, epoch): (&str, u32),
         verifier: &str,
         nonce: &str,
-    ) -> Option<String> {
+    ) -> Option<(String, u32)> {
         let form = [
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", self.shared.redirect_uri.as_str()),
             ("code_verifier", verifier),
         ];
-        let body = self.use_grant(http, Op::Exchange, &form).await?;
+        let (body, made) = self.use_grant(http, Op::Exchange, epoch, &form).await?;
         self.identity(&body, Some(nonce));
-        body["refresh_token"].as_str().map(str::to_owned)
+        body["refresh_token"].as_str().map(|t| (t.to_owned(), made))
     }
 
     /// A refresh grant; the next refresh token on success.
-    async fn refresh(&self, http: &reqwest::Client, token: &str) -> Option<String> {
-        let form = [("grant_type", "refresh_token"), ("refresh_token", token)];
-        let body = self.use_grant(http, Op::Refresh, &form).await?;
+    async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        (token, epoch): (String, u32),
+    ) -> Option<(String, u32)> {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", &token)];
+        let (body, made) = self.use_grant(http, Op::Refresh, epoch, &form).await?;
         self.identity(&body, None);
-        body["refresh_token"]
-            .as_str()
-            .map(str::to_owned)
-            .or(Some(token.to_owned()))
+        match body["refresh_token"].as_str() {
+            Some(next) => Some((next.to_owned(), made)),
+            None => Some((token, epoch)),
+        }
     }
 
     /// Records who the ID token in a token response names.

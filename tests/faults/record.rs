@@ -109,7 +109,7 @@ pub struct Attempt {
     pub kind: Kind,
     /// The OAuth error, if one came back.
     pub error: Option<String>,
-    /// How many times the Redis server had been restarted empty when the attempt was sent.
+    /// The Redis epoch when the attempt was sent ([`GrantUse::issued_epoch`]).
     pub redis_epoch: u32,
 }
 
@@ -120,6 +120,10 @@ pub struct GrantUse {
     pub worker: usize,
     /// [`Op::Exchange`] or [`Op::Refresh`].
     pub op: Op,
+    /// The Redis epoch when the request that created it was sent: the epoch counts up once as a
+    /// Redis restart begins and once when the empty server is up, so an odd epoch is a restart
+    /// under way.
+    pub issued_epoch: u32,
     /// The attempts, in order.
     pub attempts: Vec<Attempt>,
 }
