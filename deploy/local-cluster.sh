@@ -23,6 +23,7 @@ DATA=$RUN/data
 DB=eidbroker_cluster
 PG=postgres://postgres@127.0.0.1:5432
 export LB_ADDR=127.0.0.1 LB_SOURCE=127.0.0.2 NODE1=127.0.2.1 NODE2=127.0.2.2 NODE3=127.0.2.3
+export LB_SOCKET=$(realpath -m "$RUN")/haproxy.sock
 export BROKER_PORT=8080 IDP_PORT=8081 DELEGATION_PORT=8082 GATEWAY_PORT=8083 DEMO_RP_PORT=8090
 
 # Waits until http://$1:$BROKER_PORT/readyz and the authenticator's answer 200.

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use eid_testkit::cluster::{NodeSpec, Process, cluster_config, free_port, free_port_base};
+use eid_testkit::cluster::{
+    NodeSpec, Process, cluster_config, free_port, free_port_base, set_server_state,
+};
 
 /// Where HAProxy serves the public listeners (the host of the public URLs, `localhost`).
 pub const LB_ADDR: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -137,11 +139,16 @@ impl Cluster {
         }
     }
 
-    /// Stops a node as an operator would (SIGTERM).
-    pub async fn stop_node(&mut self, node: usize) {
+    /// Stops a node as an operator would for a planned restart: out of the load balancer's
+    /// rotation first (drain; what it holds finishes), then SIGTERM.
+    pub async fn stop_node(&mut self, node: usize) -> anyhow::Result<()> {
+        let socket = self.dir.join("haproxy.sock");
+        set_server_state(&socket, &format!("n{}", node + 1), "drain").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         if let Some(mut p) = self.nodes[node].take() {
             p.stop(Duration::from_secs(10)).await;
         }
+        Ok(())
     }
 
     /// (Re)starts a node, its clock `clock_offset` off if given, and waits until it is ready.
@@ -162,7 +169,13 @@ impl Cluster {
         let mut p = self.spec.start(&label, NODES[node], clock_offset)?;
         self.spec.wait_ready(NODES[node], &mut p).await?;
         self.nodes[node] = Some(p);
-        Ok(())
+        // Back in rotation (a no-op for a node that was not drained).
+        set_server_state(
+            &self.dir.join("haproxy.sock"),
+            &format!("n{}", node + 1),
+            "ready",
+        )
+        .await
     }
 
     /// How far ahead of this machine's clock a node's clock runs, in seconds (from the `Date` of

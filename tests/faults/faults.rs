@@ -15,7 +15,8 @@ pub enum Fault {
     KillNode(usize),
     /// The Redis server killed and started again empty.
     RedisRestartedEmpty,
-    /// A node restarted with its clock a minute ahead (libfaketime), then restarted right.
+    /// A node restarted with its clock a minute ahead (libfaketime), then restarted right (each
+    /// restart a planned one: drained at the load balancer first).
     ClockSkew(usize),
 }
 
@@ -49,7 +50,7 @@ impl Fault {
                 restarted
             }
             Fault::ClockSkew(n) => {
-                cluster.stop_node(n).await;
+                cluster.stop_node(n).await?;
                 cluster.start_node(n, Some("+60s")).await?;
                 let ahead = cluster.clock_ahead(n).await;
                 anyhow::ensure!(
@@ -57,7 +58,7 @@ impl Fault {
                     "the skewed node's clock is {ahead:?} s ahead, not a minute"
                 );
                 tokio::time::sleep(Duration::from_secs(10)).await;
-                cluster.stop_node(n).await;
+                cluster.stop_node(n).await?;
                 cluster.start_node(n, None).await
             }
         }

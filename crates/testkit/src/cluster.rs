@@ -209,8 +209,34 @@ pub fn start_haproxy(
         .env("IDP_PORT", port(1))
         .env("DELEGATION_PORT", port(2))
         .env("GATEWAY_PORT", port(3))
-        .env("DEMO_RP_PORT", port(10));
+        .env("DEMO_RP_PORT", port(10))
+        .env("LB_SOCKET", log_dir.join("haproxy.sock"));
     Process::spawn(cmd, &log_dir.join("haproxy.log"))
+}
+
+/// The backends of `deploy/haproxy.cfg`, one per public listener.
+pub const BACKENDS: [&str; 5] = ["broker", "idp", "delegation", "eidas-gateway", "demo-rp"];
+
+/// Sets server `server` (`n1`…) of every backend to `state` (`drain`, `ready`) through HAProxy's
+/// runtime API at `socket`: how an operator takes a node out of rotation before a planned restart.
+pub async fn set_server_state(socket: &Path, server: &str, state: &str) -> anyhow::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for backend in BACKENDS {
+        let mut api = tokio::net::UnixStream::connect(socket)
+            .await
+            .with_context(|| format!("HAProxy's runtime API at {}", socket.display()))?;
+        api.write_all(format!("set server {backend}/{server} state {state}\n").as_bytes())
+            .await?;
+        let mut answer = String::new();
+        api.read_to_string(&mut answer).await?;
+        if !answer.trim().is_empty() {
+            bail!(
+                "set server {backend}/{server} state {state}: {}",
+                answer.trim()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// A `redis-server` of the cluster's own on `port`, keeping nothing on disk (a restart is empty).
