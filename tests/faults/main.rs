@@ -132,7 +132,18 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
     }
     problems.extend(spoofing_problems(&spoofing, &cc_addresses));
     assert!(problems.is_empty(), "{problems:#?}");
-    cluster.db.drop_db().await.ok();
+    // Passed: stop everything, then drop the database and the logs (kept when it fails).
+    let Cluster {
+        db,
+        dir,
+        nodes,
+        redis,
+        _haproxy,
+        ..
+    } = cluster;
+    drop((nodes, redis, _haproxy));
+    db.drop_db().await.ok();
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The workers' persons with their stable ids (config/demo/persons.toml).
