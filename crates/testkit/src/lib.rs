@@ -4,6 +4,8 @@
 
 pub mod chrome;
 pub mod client;
+pub mod cluster;
+pub mod forms;
 pub mod oidc;
 pub mod stack;
 

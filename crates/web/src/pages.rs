@@ -5,9 +5,16 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use eid_oidc::{ErrorCode, OAuthError};
 
-/// Renders an askama template, or a plain 500 when rendering itself fails (a bug, logged).
+/// Renders an askama template, or a plain 500 when rendering itself fails (a bug, logged). A 503
+/// page (a store outage) says when to come back, like the OAuth JSON errors: `Retry-After: 1`.
 pub fn render(status: StatusCode, page: &impl askama::Template) -> Response {
     match page.render() {
+        Ok(html) if status == StatusCode::SERVICE_UNAVAILABLE => (
+            status,
+            [(header::RETRY_AFTER, HeaderValue::from_static("1"))],
+            Html(html),
+        )
+            .into_response(),
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
@@ -62,5 +69,20 @@ mod tests {
         );
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+    }
+
+    #[derive(askama::Template)]
+    #[template(source = "<p>{{ text }}</p>", ext = "html")]
+    struct Plain<'a> {
+        text: &'a str,
+    }
+
+    #[test]
+    fn an_unavailable_page_says_when_to_come_back_and_no_other_page_does() {
+        let r = render(StatusCode::SERVICE_UNAVAILABLE, &Plain { text: "down" });
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        let r = render(StatusCode::BAD_REQUEST, &Plain { text: "expired" });
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

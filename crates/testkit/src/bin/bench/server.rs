@@ -4,6 +4,7 @@
 //! it and about the redis-server and postgres processes that share the machine.
 
 use anyhow::{Context, bail};
+use eid_testkit::cluster::move_ports;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,9 +23,6 @@ pub struct ServerSpec {
     /// TOML appended to the configuration (e.g. the SAML scenario's service provider).
     pub extra_config: Option<String>,
 }
-
-/// The demo listeners' ports and where each moves with `--port-base` (broker first).
-const DEMO_PORTS: [(u16, u16); 5] = [(8080, 0), (8081, 1), (8082, 2), (8083, 3), (8090, 10)];
 
 impl ServerSpec {
     /// The broker's public URL.
@@ -137,18 +135,6 @@ impl ServerSpec {
         }
         Ok(server)
     }
-}
-
-/// The configuration text with the demo listeners' ports moved to `base` + their offset.
-fn move_ports(mut text: String, base: u16) -> anyhow::Result<String> {
-    for (port, offset) in DEMO_PORTS {
-        let moved = base.checked_add(offset).context("--port-base too high")?;
-        for host in ["localhost", "127.0.0.1"] {
-            text = text.replace(&format!("{host}:{port}\""), &format!("{host}:{moved}\""));
-            text = text.replace(&format!("{host}:{port}/"), &format!("{host}:{moved}/"));
-        }
-    }
-    Ok(text)
 }
 
 /// A running broker process (stopped on drop).
@@ -268,23 +254,5 @@ mod tests {
         assert_eq!(stat_ticks(stat), Some(755));
         assert_eq!(stat_ticks("4242 (x) S 1"), None);
         assert_eq!(stat_ticks("garbage"), None);
-    }
-
-    #[test]
-    fn the_demo_listeners_move_with_the_port_base_and_nothing_else_does() {
-        let text = r#"listen = "127.0.0.1:8080"
-public_url = "http://localhost:8080"
-issuer = "http://localhost:8081"
-redirect_uris = ["http://localhost:8080/upstream/mitid/callback"]
-listen = "127.0.0.1:8090"
-memory_max_entries = 18080"#;
-        let moved = move_ports(text.to_owned(), 18080).unwrap_or_default();
-        assert!(moved.contains(r#"listen = "127.0.0.1:18080""#));
-        assert!(moved.contains(r#"public_url = "http://localhost:18080""#));
-        assert!(moved.contains(r#"issuer = "http://localhost:18081""#));
-        assert!(moved.contains("http://localhost:18080/upstream/mitid/callback"));
-        assert!(moved.contains(r#"listen = "127.0.0.1:18090""#));
-        assert!(moved.contains("memory_max_entries = 18080"));
-        assert!(move_ports(text.to_owned(), 65530).is_err());
     }
 }
