@@ -22,7 +22,7 @@ pub use my_log::{person_log_behaviour, section_retention_behaviour};
 pub use protocol_messages::protocol_message_log_behaviour;
 
 pub use register::{authenticator_repository_behaviour, person_repository_behaviour};
-pub use relying_parties::relying_party_repository_behaviour;
+pub use relying_parties::{minimal as minimal_registration, relying_party_repository_behaviour};
 pub use saml_service_providers::saml_service_provider_repository_behaviour;
 
 use eid_core::{AuditEvent, AuditLog, AuditOutcome, DurableHealth, EphemeralStore};

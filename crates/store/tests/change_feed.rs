@@ -6,35 +6,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eid_core::{RelyingPartyRepository, RpRegistration, SubjectType};
+use eid_core::RelyingPartyRepository;
 use eid_store::SqlDurable;
 use eid_store::change_feed::{Feed, Versions, listen, publish_keys};
+use eid_store::suite::minimal_registration as registration;
 use eid_store::testing::pg_pair::{Node, PgPair};
 use eid_store::testing::{TempPostgresDb, postgres_url_or_skip};
 use sqlx::Connection;
-
-fn registration(client_id: &str) -> RpRegistration {
-    RpRegistration {
-        client_id: client_id.to_owned(),
-        client_name: "Feed".to_owned(),
-        redirect_uris: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
-        backchannel_logout_uri: None,
-        token_endpoint_auth_method: "client_secret_basic".to_owned(),
-        client_secret_sha256: None,
-        jwks: None,
-        sector: "sector-feed".to_owned(),
-        subject_type: SubjectType::Pairwise,
-        allowed_claims: Vec::new(),
-        accepts_representation: false,
-        requires_cpr: false,
-        service_areas: Vec::new(),
-        id_token_signed_response_alg: "ES256".to_owned(),
-        grant_types: vec!["client_credentials".to_owned()],
-        require_pushed_authorization_requests: false,
-        offline_access: false,
-    }
-}
 
 /// Waits up to `within` for the feed's counters to satisfy `done`.
 async fn heard(feed: &mut Feed, within: Duration, done: impl Fn(&Versions) -> bool) -> bool {

@@ -5,10 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use eid_core::{
-    AuditEvent, AuditLog, AuditOutcome, DurableHealth, RelyingPartyRepository, RpRegistration,
-    StoreError, SubjectType,
+    AuditEvent, AuditLog, AuditOutcome, DurableHealth, RelyingPartyRepository, StoreError,
 };
 use eid_store::SqlDurable;
+use eid_store::suite::minimal_registration as registration;
 use eid_store::testing::pg_pair::{Node, PgPair};
 use sqlx::{Connection, Executor};
 use std::sync::Arc;
@@ -19,29 +19,6 @@ use uuid::Uuid;
 const READ_WRITE: &str = "target_session_attrs=read-write";
 /// Writes succeed again within this long after a failover or restart.
 const RECOVERY_BOUND: Duration = Duration::from_secs(5);
-
-fn registration(client_id: &str) -> RpRegistration {
-    RpRegistration {
-        client_id: client_id.to_owned(),
-        client_name: "Test".to_owned(),
-        redirect_uris: vec!["https://rp.example/cb".to_owned()],
-        post_logout_redirect_uris: Vec::new(),
-        backchannel_logout_uri: None,
-        token_endpoint_auth_method: "client_secret_basic".to_owned(),
-        client_secret_sha256: None,
-        jwks: None,
-        sector: "sector".to_owned(),
-        subject_type: SubjectType::Pairwise,
-        allowed_claims: Vec::new(),
-        accepts_representation: false,
-        requires_cpr: false,
-        service_areas: Vec::new(),
-        id_token_signed_response_alg: "ES256".to_owned(),
-        grant_types: vec!["authorization_code".to_owned()],
-        require_pushed_authorization_requests: false,
-        offline_access: false,
-    }
-}
 
 /// What the writes of a test left behind: the RPs upserted and the audit events acknowledged.
 #[derive(Default)]

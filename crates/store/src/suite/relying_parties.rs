@@ -42,8 +42,9 @@ fn full(client_id: &str) -> RpRegistration {
     }
 }
 
-/// A registration with only the required fields and the defaults.
-fn minimal(client_id: &str) -> RpRegistration {
+/// A registration with only the required fields and the defaults (also for other tests that need
+/// any valid registration).
+pub fn minimal(client_id: &str) -> RpRegistration {
     RpRegistration {
         client_id: client_id.to_owned(),
         client_name: "Minimal".to_owned(),
