@@ -401,6 +401,7 @@ mod tests {
             Path::new("data/broker/pairwise.secret")
         );
         assert!(s.admin_token_sha256.is_none());
+        assert_eq!(s.registry_refresh, Duration::from_secs(10));
         assert_eq!(s.protocol_message_retention, time::Duration::days(180));
         assert_eq!(
             s.audit_retention,
@@ -410,6 +411,26 @@ mod tests {
             .validate(Path::new("data"), false)
             .unwrap_err();
         assert_eq!(err.field, "pairwise_secret_file");
+    }
+
+    #[test]
+    fn durations_of_zero_are_refused() {
+        for field in [
+            "session_ttl_secs",
+            "access_token_ttl_secs",
+            "refresh_token_ttl_secs",
+            "registry_refresh_secs",
+        ] {
+            let mut raw = RawBrokerSettings::default();
+            match field {
+                "session_ttl_secs" => raw.session_ttl_secs = 0,
+                "access_token_ttl_secs" => raw.access_token_ttl_secs = 0,
+                "refresh_token_ttl_secs" => raw.refresh_token_ttl_secs = 0,
+                _ => raw.registry_refresh_secs = 0,
+            }
+            let err = raw.validate(Path::new("d"), true).unwrap_err();
+            assert_eq!(err.field, field);
+        }
     }
 
     #[test]
