@@ -6,6 +6,7 @@ use axum::Router;
 use eid_core::{AuditLog, Clock, DurableHealth, EphemeralStore, SystemClock};
 use eid_keys::KeyStore;
 use eid_store::audit_writer::AuditWriter;
+use eid_store::change_feed::Changes;
 use eid_store::memory::MemoryEphemeral;
 use eid_store::redis::RedisEphemeral;
 use eid_store::sql::SqlDurable;
@@ -565,16 +566,15 @@ pub async fn serve(
         crate::config::DurableBackend::Sqlite(_) => None,
     };
     let key_notices = feed.as_ref().map(|feed| {
-        tokio::spawn(reload_keys_on_notice(
-            runtime.clone(),
-            feed.versions.clone(),
-        ))
+        let keys = Changes::new(feed.versions.clone(), |v| v.keys);
+        tokio::spawn(reload_keys_on_notice(runtime.clone(), keys))
     });
     let registry_refresh = runtime.broker.clone().map(|broker| {
         crate::broker::spawn_registry_refresh(
             broker,
             runtime.settings.broker.registry_refresh,
-            feed.as_ref().map(|feed| feed.versions.clone()),
+            feed.as_ref()
+                .map(|feed| Changes::new(feed.versions.clone(), |v| v.registry)),
         )
     });
     let retention = runtime.broker.is_some().then(|| {
@@ -618,17 +618,9 @@ pub async fn serve(
 
 /// Re-reads every key store whenever the change feed hears of new keys (`eidbroker keygen` on any
 /// node) or reconnects.
-async fn reload_keys_on_notice(
-    runtime: Arc<Runtime>,
-    mut versions: watch::Receiver<eid_store::change_feed::Versions>,
-) {
-    let mut seen = versions.borrow().keys;
-    while versions.changed().await.is_ok() {
-        let now = versions.borrow_and_update().keys;
-        if now != seen {
-            seen = now;
-            runtime.reload_keys();
-        }
+async fn reload_keys_on_notice(runtime: Arc<Runtime>, mut keys: Changes) {
+    while keys.next().await {
+        runtime.reload_keys();
     }
 }
 

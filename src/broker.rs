@@ -14,13 +14,12 @@ use eid_core::{
 use eid_keys::KeyStore;
 use eid_oidc::rp::{UpstreamClient, UpstreamConfig};
 use eid_store::audit_writer::AuditWriter;
-use eid_store::change_feed::Versions;
+use eid_store::change_feed::Changes;
 use eid_web::Metrics;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// How often each node looks for SAML metadata URLs whose refresh interval has passed.
 pub const METADATA_SCHEDULE: Duration = Duration::from_secs(30);
@@ -283,7 +282,7 @@ async fn configure_saml(broker: &Broker, settings: &BrokerSettings) -> anyhow::R
 pub fn spawn_registry_refresh(
     broker: Arc<Broker>,
     every: Duration,
-    changes: Option<watch::Receiver<Versions>>,
+    changes: Option<Changes>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         tokio::join!(
@@ -328,30 +327,19 @@ where
     rules
 }
 
-async fn refresh_registry(
-    broker: &Broker,
-    every: Duration,
-    mut changes: Option<watch::Receiver<Versions>>,
-) {
+async fn refresh_registry(broker: &Broker, every: Duration, mut changes: Option<Changes>) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
-    let mut seen = changes.as_ref().map_or(0, |c| c.borrow().registry);
     loop {
-        // A notice that comes during a re-read is seen after it (the counter moved): one more
-        // re-read, however many notices came.
+        // A notice that came during the last re-read wakes this at once: one more re-read,
+        // however many notices came. A feed that is gone leaves the timer.
         let heard = async {
-            match changes.as_mut() {
-                Some(feed) => loop {
-                    if feed.changed().await.is_err() {
-                        std::future::pending::<()>().await;
-                    }
-                    let now = feed.borrow_and_update().registry;
-                    if now != seen {
-                        seen = now;
-                        return;
-                    }
-                },
-                None => std::future::pending().await,
+            let alive = match changes.as_mut() {
+                Some(changes) => changes.next().await,
+                None => false,
+            };
+            if !alive {
+                std::future::pending::<()>().await;
             }
         };
         tokio::select! {

@@ -59,6 +59,41 @@ impl Versions {
     }
 }
 
+/// Waits for one kind of change: wakes when its counter in [`Versions`] moved since the last wake-up,
+/// so notices that came meanwhile (during the consumer's re-read) make one more wake-up.
+#[derive(Debug)]
+pub struct Changes {
+    versions: watch::Receiver<Versions>,
+    counter: fn(&Versions) -> u64,
+    seen: u64,
+}
+
+impl Changes {
+    /// Watches `counter` (e.g. `|v| v.registry`) of `versions`, from its current value.
+    pub fn new(versions: watch::Receiver<Versions>, counter: fn(&Versions) -> u64) -> Changes {
+        let seen = counter(&versions.borrow());
+        Changes {
+            versions,
+            counter,
+            seen,
+        }
+    }
+
+    /// Completes once the counter moved; `false` when the feed is gone.
+    pub async fn next(&mut self) -> bool {
+        loop {
+            if self.versions.changed().await.is_err() {
+                return false;
+            }
+            let now = (self.counter)(&self.versions.borrow_and_update());
+            if now != self.seen {
+                self.seen = now;
+                return true;
+            }
+        }
+    }
+}
+
 /// The listening task and what it heard.
 #[derive(Debug)]
 pub struct Feed {
