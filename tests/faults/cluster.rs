@@ -1,13 +1,18 @@
 //! The cluster under test: three `eidbroker serve` nodes (the debug binary) on their own loopback
-//! addresses, HAProxy in front with `deploy/haproxy.cfg`, a `redis-server` of the suite's own (so
-//! that it can be restarted empty without disturbing other tests) and a fresh database on the
-//! system PostgreSQL.
+//! addresses, HAProxy in front with `deploy/haproxy.cfg`, and stores of the suite's own, so that
+//! they can be broken without disturbing other tests ([`Backends`]): either one `redis-server` and
+//! a fresh database on the machine's PostgreSQL, or Redis under Sentinel (a primary, a replica,
+//! three sentinels) and a PostgreSQL primary with a synchronous standby, the nodes given both
+//! hosts with `target_session_attrs=read-write`.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use eid_store::testing::TempPostgresDb;
+use eid_store::testing::pg_pair::{Node as PgNode, PgPair};
+use eid_store::testing::redis_topology::{RedisProcess, SentinelTopology};
 use eid_testkit::cluster::{
     NodeSpec, Process, cluster_config, free_port, free_port_base, set_server_state,
 };
@@ -24,20 +29,83 @@ pub const NODES: [Ipv4Addr; 3] = [
 ];
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// The stores a cluster runs on.
+pub enum Backends {
+    /// One `redis-server` and a fresh database on the PostgreSQL server at this URL.
+    Single(String),
+    /// Redis under Sentinel and a PostgreSQL primary with a synchronous standby.
+    Replicated,
+}
+
+/// The cluster's Redis.
+pub enum Redis {
+    /// One server of the suite's own; `None` while it is down.
+    Single { server: Option<Process>, port: u16 },
+    /// Under Sentinel; `returned` holds old primaries started again after a failover.
+    Sentinel {
+        topology: SentinelTopology,
+        returned: Vec<RedisProcess>,
+    },
+}
+
+impl Redis {
+    fn url(&self) -> String {
+        match self {
+            Redis::Single { port, .. } => format!("redis://127.0.0.1:{port}"),
+            Redis::Sentinel { topology, .. } => topology.url(),
+        }
+    }
+}
+
+/// The cluster's PostgreSQL.
+pub enum Postgres {
+    /// A database of its own on a shared server.
+    Single(TempPostgresDb),
+    /// A primary and a standby; `promoted` once the standby is the primary.
+    Pair { pair: PgPair, promoted: bool },
+}
+
+impl Postgres {
+    /// The URL the nodes are given: for a pair, both hosts, the writable one chosen.
+    fn nodes_url(&self) -> String {
+        match self {
+            Postgres::Single(db) => db.url.clone(),
+            Postgres::Pair { pair, .. } => pair.url(
+                &[PgNode::Primary, PgNode::Replica],
+                "target_session_attrs=read-write",
+            ),
+        }
+    }
+
+    /// A URL of the server that takes writes now (for the checks after the run).
+    pub fn primary_url(&self) -> String {
+        match self {
+            Postgres::Single(db) => db.url.clone(),
+            Postgres::Pair { pair, promoted } => {
+                let node = if *promoted {
+                    PgNode::Replica
+                } else {
+                    PgNode::Primary
+                };
+                pair.url(&[node], "")
+            }
+        }
+    }
+}
+
 /// The running cluster; everything is stopped on drop.
 pub struct Cluster {
     pub spec: NodeSpec,
     pub nodes: [Option<Process>; 3],
-    pub redis: Option<Process>,
-    pub redis_port: u16,
+    pub redis: Redis,
     pub _haproxy: Process,
-    pub db: eid_store::testing::TempPostgresDb,
+    pub postgres: Postgres,
     pub dir: PathBuf,
 }
 
 impl Cluster {
     /// Starts it all and waits until the load balancer answers.
-    pub async fn start(postgres: &str) -> anyhow::Result<Cluster> {
+    pub async fn start(backends: Backends) -> anyhow::Result<Cluster> {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("faults-{}", std::process::id()));
         let data_dir = dir.join("data");
@@ -62,18 +130,44 @@ impl Cluster {
         spec.wait_ready(NODES[0], &mut seed).await?;
         seed.stop(Duration::from_secs(10)).await;
 
-        let redis_port = free_port()?;
-        let redis = eid_testkit::cluster::start_redis(redis_port, &dir)?;
-        wait_for_port(redis_port).await?;
-        let db = eid_store::testing::TempPostgresDb::create(postgres).await?;
+        let (redis, postgres) = match backends {
+            Backends::Single(server) => {
+                let port = free_port()?;
+                let redis = eid_testkit::cluster::start_redis(port, &dir)?;
+                wait_for_port(port).await?;
+                let db = TempPostgresDb::create(&server).await?;
+                (
+                    Redis::Single {
+                        server: Some(redis),
+                        port,
+                    },
+                    Postgres::Single(db),
+                )
+            }
+            Backends::Replicated => {
+                let topology = SentinelTopology::start()
+                    .await
+                    .context("redis-server not installed")?;
+                let pair = tokio::task::block_in_place(PgPair::start)
+                    .context("PostgreSQL's binaries not installed")?;
+                tokio::task::block_in_place(|| pair.make_synchronous());
+                (
+                    Redis::Sentinel {
+                        topology,
+                        returned: Vec::new(),
+                    },
+                    Postgres::Pair {
+                        pair,
+                        promoted: false,
+                    },
+                )
+            }
+        };
         let secret = |path: &[&str]| path.iter().fold(data_dir.clone(), |p, s| p.join(s));
         spec.env = vec![
-            (
-                "EIDBROKER_STORE__EPHEMERAL".into(),
-                format!("redis://127.0.0.1:{redis_port}"),
-            ),
+            ("EIDBROKER_STORE__EPHEMERAL".into(), redis.url()),
             ("EIDBROKER_STORE__REDIS_KEY_PREFIX".into(), "faults:".into()),
-            ("EIDBROKER_STORE__DURABLE".into(), db.url.clone()),
+            ("EIDBROKER_STORE__DURABLE".into(), postgres.nodes_url()),
             (
                 "EIDBROKER_BROKER__PAIRWISE_SECRET_FILE".into(),
                 secret(&["broker", "pairwise.secret"]).display().to_string(),
@@ -113,10 +207,9 @@ impl Cluster {
         Ok(Cluster {
             spec,
             nodes: [Some(first), Some(second), Some(third)],
-            redis: Some(redis),
-            redis_port,
+            redis,
             _haproxy: haproxy,
-            db,
+            postgres,
             dir,
         })
     }
@@ -197,16 +290,69 @@ impl Cluster {
         Some((at - time::OffsetDateTime::now_utc()).whole_seconds())
     }
 
-    /// Kills the Redis server and starts an empty one on the same port.
+    /// Kills the single Redis server and starts an empty one on the same port.
     pub async fn restart_redis_empty(&mut self) -> anyhow::Result<()> {
-        if let Some(mut p) = self.redis.take() {
+        let Redis::Single { server, port } = &mut self.redis else {
+            anyhow::bail!("Redis runs under Sentinel here");
+        };
+        if let Some(mut p) = server.take() {
             p.kill();
         }
-        self.redis = Some(eid_testkit::cluster::start_redis(
-            self.redis_port,
-            &self.dir,
-        )?);
-        wait_for_port(self.redis_port).await
+        *server = Some(eid_testkit::cluster::start_redis(*port, &self.dir)?);
+        wait_for_port(*port).await
+    }
+
+    /// `kill -9` of the Redis primary under Sentinel; returns when the sentinels name another
+    /// primary (how long that took), after starting the old one again, empty, at its address (the
+    /// sentinels make it a replica of the new primary).
+    pub async fn fail_over_redis(&mut self) -> anyhow::Result<Duration> {
+        let Redis::Sentinel { topology, returned } = &mut self.redis else {
+            anyhow::bail!("Redis runs without Sentinel here");
+        };
+        let started = std::time::Instant::now();
+        let old = topology.kill_primary();
+        loop {
+            match topology.primary_port_by_sentinels().await {
+                Some(port) if port != old => break,
+                _ if started.elapsed() > Duration::from_secs(20) => {
+                    anyhow::bail!("the sentinels named no new primary within 20 s")
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let failed_over = started.elapsed();
+        returned.push(topology.restart_empty_at(old));
+        Ok(failed_over)
+    }
+
+    /// The PostgreSQL pair, for a fault.
+    fn pair(&mut self) -> anyhow::Result<(&PgPair, &mut bool)> {
+        match &mut self.postgres {
+            Postgres::Pair { pair, promoted } => Ok((pair, promoted)),
+            Postgres::Single(_) => anyhow::bail!("PostgreSQL has no standby here"),
+        }
+    }
+
+    /// Stops the PostgreSQL primary (fast shutdown) for `down`, then starts it again.
+    pub async fn restart_postgres(&mut self, down: Duration) -> anyhow::Result<()> {
+        let (pair, promoted) = self.pair()?;
+        anyhow::ensure!(!*promoted, "the primary has already been replaced");
+        tokio::task::block_in_place(|| pair.stop_primary());
+        tokio::time::sleep(down).await;
+        tokio::task::block_in_place(|| pair.start_primary());
+        Ok(())
+    }
+
+    /// Kills the PostgreSQL primary (immediate shutdown: no checkpoint, sessions cut) and, after
+    /// `detect` (what a failover manager takes to decide), promotes the standby. The old primary
+    /// stays down.
+    pub async fn fail_over_postgres(&mut self, detect: Duration) -> anyhow::Result<()> {
+        let (pair, promoted) = self.pair()?;
+        tokio::task::block_in_place(|| pair.kill_primary());
+        tokio::time::sleep(detect).await;
+        tokio::task::block_in_place(|| pair.promote());
+        *promoted = true;
+        Ok(())
     }
 }
 

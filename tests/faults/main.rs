@@ -1,7 +1,10 @@
 //! The fault suite (issue 19): three `eidbroker serve` nodes behind HAProxy on loopback, sharing a
 //! Redis of the suite's own and a fresh PostgreSQL database, under a bounded load of logins and
 //! token grants, with faults injected one after the other: (a) `kill -9` of a node, (b) Redis
-//! restarted empty, (c) a node's clock a minute ahead. It prints a table per fault (requests by
+//! restarted empty, (c) a node's clock a minute ahead; then the same on Redis Sentinel and a
+//! PostgreSQL primary with a synchronous standby: (d) `kill -9` of the Redis primary (Sentinel
+//! failover), (e) PostgreSQL stopped for 5 s and started, (f) the PostgreSQL primary killed and
+//! its standby promoted. It prints a table per fault (requests by
 //! kind, error window, recovery) and asserts, for every fault: no audited release lost, every
 //! non-2xx a clean 503 or a protocol error (a request cut off by the killed node only in (a)),
 //! recovery within 10 s of the fault's end; and after the run: every release audited, no code or
@@ -22,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use checks::{Row, Window};
-use cluster::Cluster;
+use cluster::{Backends, Cluster, Postgres};
 use eid_testkit::cluster::{libfaketime, on_path};
 use faults::Fault;
 use load::{Person, Shared, Worker};
@@ -52,7 +55,26 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
         // The other faults still run; the clock fault needs Debian's faketime package.
         eid_store::testing::skip("faketime not installed: the clock fault is left out");
     }
-    let mut cluster = Cluster::start(&postgres).await.unwrap();
+    let mut problems = run_phase(Backends::Single(postgres), &schedule).await;
+    problems.extend(
+        run_phase(
+            Backends::Replicated,
+            &[
+                Fault::RedisFailover,
+                Fault::PostgresRestart,
+                Fault::PostgresFailover,
+            ],
+        )
+        .await,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Starts a cluster on `backends`, runs the load with `schedule`'s faults one after the other,
+/// prints the table and returns what went wrong (nothing: the cluster, its database and logs are
+/// removed; else they are kept for a look).
+async fn run_phase(backends: Backends, schedule: &[Fault]) -> Vec<String> {
+    let mut cluster = Cluster::start(backends).await.unwrap();
     println!(
         "cluster: {} (logs in {})",
         cluster.url(0),
@@ -77,7 +99,7 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
         until: shared.now(),
         cuts_allowed: false,
     }];
-    for fault in &schedule {
+    for fault in schedule {
         let start = shared.now();
         fault.inject(&mut cluster, &shared).await.unwrap();
         let end = shared.now();
@@ -97,8 +119,9 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
     let spoofing = forged_forwarded_for(&cluster).await;
     // Client-credentials events are queued, not awaited: give the audit writer a moment.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let audited = audited_releases(&cluster.db.url).await;
-    let cc_addresses = audited_cc_addresses(&cluster.db.url).await;
+    let db = cluster.postgres.primary_url();
+    let audited = audited_releases(&db).await;
+    let cc_addresses = audited_cc_addresses(&db).await;
     let log = std::mem::take(&mut *shared.log.lock().unwrap());
 
     let rows: Vec<Row> = windows.iter().map(|w| Row::of(w, &log.responses)).collect();
@@ -131,10 +154,13 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
         problems.push("no release was received: the load did not run".to_owned());
     }
     problems.extend(spoofing_problems(&spoofing, &cc_addresses));
-    assert!(problems.is_empty(), "{problems:#?}");
-    // Passed: stop everything, then drop the database and the logs (kept when it fails).
+    if !problems.is_empty() {
+        // The nodes' logs stay in `cluster.dir` for a look.
+        return problems;
+    }
+    // Passed: stop everything, then drop the database and the logs.
     let Cluster {
-        db,
+        postgres,
         dir,
         nodes,
         redis,
@@ -142,8 +168,11 @@ async fn the_cluster_behind_the_load_balancer_survives_each_fault_by_itself() {
         ..
     } = cluster;
     drop((nodes, redis, _haproxy));
-    db.drop_db().await.ok();
+    if let Postgres::Single(db) = postgres {
+        db.drop_db().await.ok();
+    }
     let _ = std::fs::remove_dir_all(dir);
+    problems
 }
 
 /// The workers' persons with their stable ids (config/demo/persons.toml).

@@ -1,6 +1,7 @@
 //! A PostgreSQL primary and a streaming replica of it, started by a test on free loopback ports in a
 //! temporary directory, for failover tests: [`PgPair::start`], then [`stop_primary`],
-//! [`promote`], [`restart_primary`]. Both servers are killed and their directory removed on drop.
+//! [`promote`], [`restart_primary`], [`kill_primary`]; [`make_synchronous`] for no loss on a
+//! failover. Both servers are killed and their directory removed on drop.
 //!
 //! Built from the local PostgreSQL binaries (`pg_config --bindir`, else the newest
 //! `/usr/lib/postgresql/*/bin`), with `fsync = off` and `--no-sync`: about two seconds. PostgreSQL
@@ -10,6 +11,8 @@
 //! [`stop_primary`]: PgPair::stop_primary
 //! [`promote`]: PgPair::promote
 //! [`restart_primary`]: PgPair::restart_primary
+//! [`kill_primary`]: PgPair::kill_primary
+//! [`make_synchronous`]: PgPair::make_synchronous
 
 // A test helper: failing the calling test is its purpose.
 #![allow(clippy::expect_used)]
@@ -174,7 +177,12 @@ impl PgPair {
         );
         append(
             &replica.join("postgresql.conf"),
-            &format!("port = {}\n", self.replica_port),
+            // A standby retries a lost primary every 5 s by default: with a synchronous standby,
+            // the primary's commits wait that long after each restart of the primary.
+            &format!(
+                "port = {}\nwal_retrieve_retry_interval = '200ms'\n",
+                self.replica_port
+            ),
         );
         self.pg_ctl(Node::Replica, &["-w", "start"]);
     }
@@ -210,6 +218,22 @@ impl PgPair {
     /// Starts the primary again after [`stop_primary`](Self::stop_primary).
     pub fn start_primary(&self) {
         self.pg_ctl(Node::Primary, &["-w", "start"]);
+    }
+
+    /// Kills the primary: immediate shutdown, which ends every session at once and skips the
+    /// checkpoint, as a crash does.
+    pub fn kill_primary(&self) {
+        self.pg_ctl(Node::Primary, &["-m", "immediate", "-w", "stop"]);
+    }
+
+    /// Makes the replica synchronous: from now on a commit on the primary returns only once the
+    /// replica has it, so a failover loses nothing acknowledged.
+    pub fn make_synchronous(&self) {
+        append(
+            &self.data_dir(Node::Primary).join("postgresql.conf"),
+            "synchronous_standby_names = '*'\n",
+        );
+        self.pg_ctl(Node::Primary, &["reload"]);
     }
 
     /// Restarts the primary (fast shutdown, then start).
