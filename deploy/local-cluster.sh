@@ -2,6 +2,7 @@
 # Three eidbroker nodes behind HAProxy on loopback, as the README's three-node deployment shows:
 #
 #   deploy/local-cluster.sh start    # prints the public URLs
+#   deploy/local-cluster.sh nodes 2  # only nodes 1-2 in rotation (the others in maintenance)
 #   deploy/local-cluster.sh stop
 #
 # Each node runs every component on its own loopback address (127.0.2.1-3) with the demo's ports;
@@ -89,6 +90,30 @@ logs in $RUN; stop with $0 stop
 URLS
 }
 
+# Puts nodes 1..$1 in rotation and the others in maintenance, through HAProxy's runtime API (how an
+# operator takes a node out before a planned restart, and how the capacity figures compare 1, 2
+# and 3 nodes).
+nodes() {
+  local want=${1:-3}
+  [[ "$want" =~ ^[1-3]$ ]] || { echo "nodes: 1, 2 or 3" >&2; exit 2; }
+  for n in 1 2 3; do
+    local state=ready
+    ((n > want)) && state=maint
+    for backend in broker idp delegation eidas-gateway demo-rp; do
+      python3 - "$LB_SOCKET" "set server $backend/n$n state $state" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(sys.argv[2].encode() + b"\n")
+answer = s.makefile().read().strip()
+if answer:
+    sys.exit(f"{sys.argv[2]}: {answer}")
+PY
+    done
+  done
+  echo "nodes 1-$want in rotation"
+}
+
 stop() {
   for f in "$RUN"/node?.pid "$RUN"/haproxy.pid; do
     [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
@@ -98,6 +123,7 @@ stop() {
 
 case "${1:-}" in
   start) start ;;
+  nodes) nodes "${2:-3}" ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  *) echo "usage: $0 start|nodes 1-3|stop" >&2; exit 2 ;;
 esac

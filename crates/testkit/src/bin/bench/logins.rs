@@ -47,6 +47,19 @@ pub async fn login_many(
     count: usize,
     parallel: usize,
 ) -> anyhow::Result<Vec<Session>> {
+    login_many_from(broker, rp, users, count, parallel, [127, 0]).await
+}
+
+/// [`login_many`] from source addresses `net`.1.1, `net`.1.2, … (a run after another within five
+/// minutes takes other addresses, or the broker's per-address limit refuses it).
+pub async fn login_many_from(
+    broker: &str,
+    rp: &Rp,
+    users: &[&str],
+    count: usize,
+    parallel: usize,
+    net: [u8; 2],
+) -> anyhow::Result<Vec<Session>> {
     let mut out = Vec::with_capacity(count);
     let mut next = 0usize;
     while next < count {
@@ -54,7 +67,7 @@ pub async fn login_many(
         next += batch.len();
         let results = futures::future::join_all(batch.iter().map(|&i| {
             let octet = u8::try_from(i / PER_ADDRESS % 250 + 1).unwrap_or(1);
-            let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, octet));
+            let source = IpAddr::V4(Ipv4Addr::new(net[0], net[1], 1, octet));
             let user = users[i % users.len().max(1)];
             login(broker, rp, user, source)
         }))

@@ -10,6 +10,7 @@
 //! flows/s, p50/p99, errors, the broker's CPU seconds per flow (/proc/<pid>/stat) and what
 //! redis-server and postgres used meanwhile. `--memory` measures idle RSS and bytes per session.
 
+mod cluster;
 mod load;
 mod logins;
 mod memory;
@@ -33,12 +34,16 @@ bench [--bin ./target/release/eidbroker] [--config config/default.toml] [--data-
       [--scenarios authcode,cc,refresh,saml] [--concurrency 50] [--seconds 10] [--warmup 2]
       [--port-base 8080] [--server-cpu 0] [--load-cpu 1] [--admin-token T] [--allow-tmpfs]
 bench --memory [--sessions 2000] [--ephemeral redis://127.0.0.1:6379] [...]
+bench --cluster http://localhost:8080 [--logins 2000] [--concurrency 8] [--load-cpu 0,1]
 
 Starts the built broker pinned to --server-cpu, loads it from --load-cpu and prints one JSON line
 per scenario. --memory prints idle RSS, RSS growth per SSO session and, with a Redis ephemeral
 store, the bytes one SSO session takes in the store. The data directory (default
 target/bench-data/run-<time>) must not be on tmpfs. --port-base moves the demo listeners
-(8080, 8081, 8082, 8083, 8090) by the same offset.";
+(8080, 8081, 8082, 8083, 8090) by the same offset. --cluster starts nothing: it makes --logins
+full logins (the pages, the password, the code exchange), --concurrency at a time, through a
+deployment already running (deploy/local-cluster.sh) and prints logins/s and the CPU every
+eidbroker, haproxy, redis-server and postgres process used.";
 
 /// Command-line options.
 #[derive(Debug, Clone)]
@@ -59,6 +64,8 @@ pub struct Options {
     pub allow_tmpfs: bool,
     pub memory: bool,
     pub sessions: usize,
+    pub cluster: Option<String>,
+    pub logins: usize,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -85,6 +92,8 @@ fn options() -> anyhow::Result<Options> {
         allow_tmpfs: false,
         memory: false,
         sessions: 2000,
+        cluster: None,
+        logins: 2000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -120,6 +129,8 @@ fn options() -> anyhow::Result<Options> {
             "--allow-tmpfs" => o.allow_tmpfs = true,
             "--memory" => o.memory = true,
             "--sessions" => o.sessions = value()?.parse()?,
+            "--cluster" => o.cluster = Some(value()?),
+            "--logins" => o.logins = value()?.parse()?,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -127,8 +138,11 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument {other}"),
         }
     }
-    if !(1..=10_000).contains(&o.concurrency) || !(1..=100_000).contains(&o.sessions) {
-        bail!("--concurrency must be 1..=10000 and --sessions 1..=100000");
+    if !(1..=10_000).contains(&o.concurrency)
+        || !(1..=100_000).contains(&o.sessions)
+        || !(1..=60_000).contains(&o.logins)
+    {
+        bail!("--concurrency must be 1..=10000, --sessions 1..=100000 and --logins 1..=60000");
     }
     if !(o.seconds > 0.0 && o.seconds <= 3600.0 && o.warmup >= 0.0 && o.warmup <= 600.0) {
         bail!("--seconds must be in (0, 3600] and --warmup in [0, 600]");
@@ -204,6 +218,9 @@ fn acting_rp() -> Rp {
 }
 
 async fn run(o: Options) -> anyhow::Result<()> {
+    if let Some(url) = &o.cluster {
+        return cluster::run(url, &demo_rp(), o.logins, o.concurrency).await;
+    }
     if !o.bin.is_file() {
         bail!(
             "no {}: run `cargo build --release -p eidbroker` in the project root first",
