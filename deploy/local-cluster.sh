@@ -53,9 +53,11 @@ serve() {
 
 start() {
   mkdir -p "$RUN"
-  # The demo configuration, with HAProxy as the only trusted proxy of the broker and the idp.
+  # The demo configuration, with HAProxy as the only trusted proxy of the broker, the idp and the
+  # eIDAS gateway.
   sed -e 's/^\[broker\]$/[broker]\ntrusted_proxies = ["127.0.0.2"]/' \
-      -e 's/^\[idp\]$/[idp]\ntrusted_proxies = ["127.0.0.2"]/' config/default.toml >"$RUN/eidbroker.toml"
+      -e 's/^\[idp\]$/[idp]\ntrusted_proxies = ["127.0.0.2"]/' \
+      -e 's/^\[eidas_gateway\]$/[eidas_gateway]\ntrusted_proxies = ["127.0.0.2"]/' config/default.toml >"$RUN/eidbroker.toml"
   if [ ! -f "$DATA/broker/pairwise.secret" ]; then
     echo "making the demo keys and secrets in $DATA"
     pid=$(serve "$NODE1" "$RUN/seed.log")

@@ -128,8 +128,12 @@ pub struct Inputs<'a> {
 pub fn build(inputs: Inputs<'_>) -> anyhow::Result<Gateway> {
     let settings = inputs.settings;
     let own: &RawGatewaySettings = &settings.eidas_gateway;
+    let trusted_proxies = eid_web::client_addr::TrustedProxies(own.trusted_proxies.clone().into());
     if own.connector.is_none() && own.proxy.is_none() && own.demo_country.is_none() {
-        return Ok(Gateway::default());
+        return Ok(Gateway {
+            trusted_proxies,
+            ..Gateway::default()
+        });
     }
     let may_generate = settings.may_generate_secrets();
     let key_dir = settings.key_dir(Component::EidasGateway).join("saml");
@@ -156,7 +160,10 @@ pub fn build(inputs: Inputs<'_>) -> anyhow::Result<Gateway> {
     let refresh = own.metadata_refresh();
     let clock = inputs.common.clock.clone();
     let peers = |list: Vec<Peer>| Peers::new(list, http.clone(), clock.clone(), refresh);
-    let mut gateway = Gateway::default();
+    let mut gateway = Gateway {
+        trusted_proxies,
+        ..Gateway::default()
+    };
     if let Some(c) = &own.connector {
         let list = c
             .countries

@@ -58,6 +58,8 @@ pub struct Gateway {
     pub proxy: Option<Arc<proxy::ProxyService>>,
     /// The demo's second country.
     pub demo_country: Option<Arc<xa::DemoCountry>>,
+    /// The load balancers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: eid_web::client_addr::TrustedProxies,
 }
 
 /// The component's router: a landing page, the parts this node runs, and health, readiness and
@@ -82,7 +84,7 @@ pub fn router(platform: &Platform, gateway: &Gateway) -> Router {
     if let Some(xa) = &gateway.demo_country {
         routes = routes.merge(xa::routes(xa.clone()));
     }
-    platform.finish(routes)
+    platform.finish(routes.layer(axum::Extension(gateway.trusted_proxies.clone())))
 }
 
 async fn landing() -> Html<&'static str> {

@@ -70,6 +70,10 @@ pub struct RawGatewaySettings {
     pub proxy: Option<ProxySettings>,
     /// The demo's fictitious second country (only with the demo).
     pub demo_country: Option<DemoCountrySettings>,
+    /// Reverse proxies (load balancers) whose `X-Forwarded-For` names the client in the audit
+    /// log; every other peer is the client itself.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for RawGatewaySettings {
@@ -81,6 +85,7 @@ impl Default for RawGatewaySettings {
             connector: None,
             proxy: None,
             demo_country: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

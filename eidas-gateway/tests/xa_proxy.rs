@@ -375,3 +375,43 @@ async fn the_proxy_metadata_is_signed_and_offers_every_level() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A login page asked for with no pending login, from the socket peer `peer` claiming to be
+/// forwarded for `forwarded`: the address its refusal was audited with.
+async fn refusal_address(world: &World, peer: [u8; 4], forwarded: &str) -> Option<String> {
+    use tower::ServiceExt as _;
+    let mut request = axum::http::Request::get("/xa/proxy/login?h=none")
+        .header("x-forwarded-for", forwarded)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            peer, 40000,
+        ))));
+    let response = world.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 400);
+    // Newest first.
+    let events = world.audited("xa.proxy.login").await;
+    events.first().and_then(|e| e.ip.clone())
+}
+
+#[tokio::test]
+async fn the_audit_names_the_forwarded_client_only_behind_a_trusted_proxy() {
+    let world = World::behind(&["127.0.0.2".parse().unwrap()]).await;
+    assert_eq!(
+        refusal_address(&world, [127, 0, 0, 2], "203.0.113.1, 198.51.100.7").await,
+        Some("198.51.100.7".to_owned())
+    );
+    // Anyone else's header is their own claim: the audit names the peer.
+    assert_eq!(
+        refusal_address(&world, [127, 0, 0, 9], "198.51.100.8").await,
+        Some("127.0.0.9".to_owned())
+    );
+    // Without trusted proxies (the default) nobody's header is believed.
+    let world = World::new().await;
+    assert_eq!(
+        refusal_address(&world, [127, 0, 0, 2], "198.51.100.7").await,
+        Some("127.0.0.2".to_owned())
+    );
+}

@@ -27,19 +27,19 @@ pub fn move_ports(mut text: String, base: u16) -> anyhow::Result<String> {
 }
 
 /// The demo configuration as every node of a cluster reads it: public URLs on `base`, and `proxy`
-/// the only trusted proxy of the broker and the authenticator.
+/// the only trusted proxy of the broker, the authenticator and the eIDAS gateway.
 pub fn cluster_config(demo: &str, base: u16, proxy: Ipv4Addr) -> anyhow::Result<String> {
     let text = move_ports(demo.to_owned(), base)?;
     let mut out = String::with_capacity(text.len() + 100);
     for line in text.lines() {
         out.push_str(line);
         out.push('\n');
-        if line == "[broker]" || line == "[idp]" {
+        if line == "[broker]" || line == "[idp]" || line == "[eidas_gateway]" {
             out.push_str(&format!("trusted_proxies = [\"{proxy}\"]\n"));
         }
     }
-    if out.matches("trusted_proxies").count() != 2 {
-        bail!("the configuration has no [broker] or no [idp] section");
+    if out.matches("trusted_proxies").count() != 3 {
+        bail!("the configuration lacks a [broker], [idp] or [eidas_gateway] section");
     }
     Ok(out)
 }
@@ -343,12 +343,14 @@ memory_max_entries = 18080"#;
 
     #[test]
     fn the_cluster_trusts_only_the_load_balancer_in_the_broker_and_the_authenticator() {
-        let demo = "[broker]\npublic_url = \"http://localhost:8080\"\n[idp]\nx = 1\n[delegation]\n";
+        let demo = "[broker]\npublic_url = \"http://localhost:8080\"\n[idp]\nx = 1\n[delegation]\n\
+                    [eidas_gateway]\n";
         let text = cluster_config(demo, 20000, Ipv4Addr::new(127, 0, 0, 2)).unwrap();
         assert_eq!(
             text,
             "[broker]\ntrusted_proxies = [\"127.0.0.2\"]\npublic_url = \"http://localhost:20000\"\n\
-             [idp]\ntrusted_proxies = [\"127.0.0.2\"]\nx = 1\n[delegation]\n"
+             [idp]\ntrusted_proxies = [\"127.0.0.2\"]\nx = 1\n[delegation]\n\
+             [eidas_gateway]\ntrusted_proxies = [\"127.0.0.2\"]\n"
         );
         assert!(cluster_config("[broker]\n", 20000, Ipv4Addr::LOCALHOST).is_err());
     }

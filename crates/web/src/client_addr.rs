@@ -53,6 +53,21 @@ pub fn of_request(
     ))
 }
 
+/// The proxies a router believes `X-Forwarded-For` from, as a request extension: a component
+/// without state of its own for it adds `axum::Extension(TrustedProxies(…))` to its router, and
+/// its extractors read the client with [`of_request_behind`].
+#[derive(Debug, Clone, Default)]
+pub struct TrustedProxies(pub std::sync::Arc<[IpAddr]>);
+
+/// [`of_request`] trusting the [`TrustedProxies`] extension (none when it is absent).
+pub fn of_request_behind(
+    extensions: &axum::http::Extensions,
+    headers: &axum::http::HeaderMap,
+) -> Option<IpAddr> {
+    let trusted = extensions.get::<TrustedProxies>().map_or(&[][..], |t| &t.0);
+    of_request(extensions, headers, trusted)
+}
+
 /// The `X-Forwarded-For` headers of a request, in order (values that are not text are skipped).
 pub fn forwarded_for(headers: &axum::http::HeaderMap) -> Vec<&str> {
     headers

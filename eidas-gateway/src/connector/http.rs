@@ -60,7 +60,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
-            eid_web::client_addr::of_request(&parts.extensions, &parts.headers, &[])
+            eid_web::client_addr::of_request_behind(&parts.extensions, &parts.headers)
                 .map(|ip| ip.to_string())
                 .unwrap_or_default(),
         ))

@@ -1,12 +1,11 @@
 //! Thin handlers: they read the request (forms, cookie, language, address), call the flow and
 //! translate its outcome into a redirect, a page or the auto-posting form.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, RawQuery, State};
+use axum::extract::{FromRequestParts, RawQuery, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -41,7 +40,7 @@ pub fn routes(proxy: Arc<ProxyService>) -> Router {
         .with_state(proxy)
 }
 
-/// The client's address (the socket peer), if the server gave one.
+/// The client's address (behind the trusted proxies), if the server gave one.
 struct ClientIp(Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
@@ -49,10 +48,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| eid_web::browser::client_ip(addr)),
+            eid_web::client_addr::of_request_behind(&parts.extensions, &parts.headers)
+                .map(|ip| ip.to_string()),
         ))
     }
 }

@@ -77,7 +77,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             .and_then(|v| v.to_str().ok());
         Ok(Ctx {
             lang: Lang::negotiate(None, accept),
-            ip: eid_web::client_addr::of_request(&parts.extensions, &parts.headers, &[])
+            ip: eid_web::client_addr::of_request_behind(&parts.extensions, &parts.headers)
                 .map(|ip| ip.to_string()),
             jar: CookieJar::from_headers(&parts.headers),
         })

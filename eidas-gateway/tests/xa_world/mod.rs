@@ -89,6 +89,11 @@ fn peers(country: &str, url: &str, anchor: &[u8], clock: &FixedClock) -> Peers {
 impl World {
     /// XA with the demo register, and a Danish node on a local port.
     pub async fn new() -> World {
+        World::behind(&[]).await
+    }
+
+    /// [`World::new`] with the router believing `X-Forwarded-For` from `trusted`.
+    pub async fn behind(trusted: &[std::net::IpAddr]) -> World {
         let dir = tempfile::tempdir().unwrap();
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let clock = FixedClock::new(now);
@@ -173,6 +178,7 @@ impl World {
         };
         let gateway = Gateway {
             demo_country: Some(xa.clone()),
+            trusted_proxies: eid_web::client_addr::TrustedProxies(trusted.into()),
             ..Gateway::default()
         };
         World {
