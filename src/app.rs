@@ -52,6 +52,8 @@ pub struct Runtime {
     delegation_routes: Router,
     /// The eIDAS gateway's parts this node runs.
     gateway: eid_eidas_gateway::Gateway,
+    /// Set on SIGTERM with a `shutdown_drain_secs`: every listener's `/readyz` fails.
+    draining: eid_web::ops::Draining,
 }
 
 /// How often mandates past their end are marked expired (lookups never use them either way; this
@@ -156,6 +158,7 @@ impl Runtime {
             portal: None,
             delegation_routes: Router::new(),
             gateway: eid_eidas_gateway::Gateway::default(),
+            draining: eid_web::ops::Draining::default(),
         };
         if components.contains(&Component::Delegation) {
             runtime.delegation = Some(runtime.build_registry());
@@ -459,6 +462,7 @@ impl Runtime {
     fn platform(&self, component: Component) -> Platform {
         let durable: Arc<dyn DurableHealth> = self.durable.clone();
         let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(self.draining.clone()),
             Arc::new(EphemeralReady(self.ephemeral.clone())),
             Arc::new(DurableReady(durable)),
         ];
@@ -589,6 +593,16 @@ pub async fn serve(
         .clone()
         .map(|registry| tokio::spawn(expire_mandates(registry)));
     shutdown.await;
+    let drain = runtime.settings.shutdown_drain;
+    if !drain.is_zero() {
+        // Out of the load balancer's rotation first (its checks see `/readyz` fail), then stop.
+        tracing::info!(
+            seconds = drain.as_secs(),
+            "stopping: readiness withdrawn, still serving"
+        );
+        runtime.draining.start();
+        tokio::time::sleep(drain).await;
+    }
     tracing::info!("shutting down: draining requests");
     let _ = stop_tx.send(true);
     while let Some(joined) = servers.join_next().await {

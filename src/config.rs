@@ -193,6 +193,9 @@ pub struct KeyFileSettings {
     pub entry: eid_keys::KeyEntry,
 }
 
+/// The longest `shutdown_drain_secs`: a stop should not wait longer than an operator would.
+const MAX_SHUTDOWN_DRAIN_SECS: u64 = 120;
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -208,6 +211,8 @@ pub struct Settings {
     pub keys_dir: PathBuf,
     /// How often keys are re-read (also on SIGHUP).
     pub keys_reload_interval: Duration,
+    /// How long a node keeps serving after SIGTERM with `/readyz` failing (0: stop at once).
+    pub shutdown_drain: Duration,
     /// Keys named in the configuration, on top of the key directories.
     pub key_files: Vec<KeyFileSettings>,
     /// Log format.
@@ -578,6 +583,12 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         max_entries: raw.store.memory_max_entries,
         max_bytes: raw.store.memory_max_mib * 1024 * 1024,
     };
+    if raw.shutdown_drain_secs > MAX_SHUTDOWN_DRAIN_SECS {
+        return Err(invalid(
+            "shutdown_drain_secs",
+            format!("at most {MAX_SHUTDOWN_DRAIN_SECS}"),
+        ));
+    }
     if raw.keys.reload_interval_secs == 0 {
         return Err(invalid("keys.reload_interval_secs", "must be at least 1"));
     }
@@ -678,6 +689,7 @@ fn validate(raw: RawConfig, sections: Sections) -> Result<Settings, ConfigError>
         durable,
         keys_dir,
         keys_reload_interval: Duration::from_secs(raw.keys.reload_interval_secs),
+        shutdown_drain: Duration::from_secs(raw.shutdown_drain_secs),
         key_files,
         log_format: raw.log.format,
         log_filter: raw.log.filter,

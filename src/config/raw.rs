@@ -11,6 +11,10 @@ use super::LogFormat;
 pub(super) struct RawConfig {
     #[serde(default = "default_data_dir")]
     pub(super) data_dir: PathBuf,
+    /// Seconds a node keeps serving after SIGTERM with `/readyz` failing, so that a load balancer
+    /// takes it out of rotation before it stops accepting connections.
+    #[serde(default)]
+    pub(super) shutdown_drain_secs: u64,
     #[serde(default)]
     pub(super) store: RawStore,
     #[serde(default)]

@@ -85,13 +85,24 @@ fn check_config_names_the_field_and_the_problem() {
     );
     let (ok, err) = check("[store]\nephemeral = \"memcached://x\"\n");
     assert!(!ok && err.contains("store.ephemeral"), "{err}");
+    let (ok, err) = check("shutdown_drain_secs = 1000\n");
+    assert!(!ok && err.contains("shutdown_drain_secs"), "{err}");
     let (ok, err) = check("this is not toml");
     assert!(!ok && !err.is_empty());
 }
 
 fn config_without_demo(dir: &std::path::Path, ports: &[u16; 5]) -> std::path::PathBuf {
+    config_without_demo_with(dir, ports, "")
+}
+
+/// [`config_without_demo`] with `top` (top-level keys) first.
+fn config_without_demo_with(
+    dir: &std::path::Path,
+    ports: &[u16; 5],
+    top: &str,
+) -> std::path::PathBuf {
     let mut text = format!(
-        "data_dir = {:?}\n[demo]\nenabled = false\n",
+        "{top}data_dir = {:?}\n[demo]\nenabled = false\n",
         dir.display().to_string()
     );
     for (section, port) in ["broker", "idp", "delegation", "eidas_gateway", "demo_rp"]
@@ -131,7 +142,7 @@ fn serve_without_keys_outside_the_demo_says_what_to_run() {
 }
 
 #[test]
-fn keygen_writes_keys_that_serve_publishes_and_sigterm_stops_it_gracefully() {
+fn keygen_writes_keys_that_serve_publishes_and_sigterm_drains_then_stops_it_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let ports = [
         free_port(),
@@ -140,7 +151,8 @@ fn keygen_writes_keys_that_serve_publishes_and_sigterm_stops_it_gracefully() {
         free_port(),
         free_port(),
     ];
-    let config = config_without_demo(dir.path(), &ports);
+    // Two seconds of draining: `/readyz` fails at once, requests are still served meanwhile.
+    let config = config_without_demo_with(dir.path(), &ports, "shutdown_drain_secs = 2\n");
     let config = config.to_str().unwrap();
     let mut idp_kid = String::new();
     for component in ["broker", "idp", "eidas-gateway"] {
@@ -200,6 +212,23 @@ fn keygen_writes_keys_that_serve_publishes_and_sigterm_stops_it_gracefully() {
         .status()
         .unwrap();
     assert!(status.success());
+    let readyz = format!("http://127.0.0.1:{}/readyz", ports[1]);
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while reqwest::blocking_status(&readyz) != Some(503) {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still ready after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        reqwest::blocking_get(&jwks_url).is_ok(),
+        "a draining node still serves"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stopped without draining"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
@@ -220,6 +249,15 @@ fn keygen_writes_keys_that_serve_publishes_and_sigterm_stops_it_gracefully() {
 }
 
 mod reqwest {
+    /// The status of a blocking GET, `None` without an answer.
+    pub fn blocking_status(url: &str) -> Option<u16> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        rt.block_on(async { ::reqwest::get(url).await.ok().map(|r| r.status().as_u16()) })
+    }
+
     /// A tiny blocking GET over the async client (the test itself is synchronous).
     pub fn blocking_get(url: &str) -> Result<String, ()> {
         let rt = tokio::runtime::Builder::new_current_thread()

@@ -50,6 +50,32 @@ impl ReadinessCheck for DurableReady {
     }
 }
 
+/// Set when the node is about to stop: `/readyz` fails from then on, while requests are still
+/// served, so that a load balancer takes the node out of rotation first.
+#[derive(Debug, Clone, Default)]
+pub struct Draining(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl Draining {
+    /// From now on, the node is not ready.
+    pub fn start(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[async_trait]
+impl ReadinessCheck for Draining {
+    fn name(&self) -> &str {
+        "shutdown"
+    }
+    async fn check(&self) -> Result<(), String> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Err("stopping: finishing what it holds".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+}
+
 #[derive(Clone)]
 struct OpsState {
     checks: Arc<[Arc<dyn ReadinessCheck>]>,
