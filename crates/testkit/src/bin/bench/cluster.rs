@@ -4,6 +4,7 @@
 //! `redis-server` and `postgres` process used during the run is read from /proc.
 
 use crate::logins::{self, Rp};
+use crate::r3;
 use crate::server::{clock_ticks, cpu_ticks, cpu_ticks_of};
 use serde_json::json;
 use std::time::Instant;
@@ -36,7 +37,6 @@ pub async fn run(broker: &str, rp: &Rp, count: usize, parallel: usize) -> anyhow
         .map(|(b, a)| a.saturating_sub(*b) as f64 / ticks)
         .collect();
     let n = sessions.len() as f64;
-    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     let total: f64 = secs.iter().sum();
     println!(
         "{}",
